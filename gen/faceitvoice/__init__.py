@@ -1,0 +1,1 @@
+"""Generated code of the faceit-voice protos (make protos); do not edit."""

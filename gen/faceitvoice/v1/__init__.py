@@ -1,0 +1,1 @@
+"""Generated code of faceitvoice.v1 (make protos); do not edit."""
