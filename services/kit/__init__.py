@@ -1,0 +1,1 @@
+"""Shared service kit: settings, logging, Postgres, migrations and gRPC plumbing."""

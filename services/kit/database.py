@@ -1,0 +1,98 @@
+"""asyncpg pool creation and a bounded wait for Postgres to accept connections."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+import asyncpg
+
+logger = logging.getLogger(__name__)
+
+# Errors that mean "not up yet": nothing listening, socket file missing, server starting.
+_RETRYABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+)
+
+
+class DatabaseUnavailable(Exception):
+    """Postgres did not accept connections within the allowed time."""
+
+
+def describe_dsn(dsn: str) -> str:
+    """Where `dsn` points, as `host:port/database`, without credentials."""
+    parts = urlsplit(dsn)
+    query = parse_qs(parts.query)
+    host = parts.hostname or query.get("host", ["localhost"])[0]
+    port = parts.port or int(query.get("port", ["5432"])[0])
+    database = parts.path.lstrip("/") or parts.username or "postgres"
+    return f"{host}:{port}/{database}"
+
+
+def with_database(dsn: str, database: str) -> str:
+    """`dsn` pointing at another database on the same server."""
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+async def _init_connection(connection: asyncpg.Connection) -> None:
+    for type_name in ("json", "jsonb"):
+        await connection.set_type_codec(
+            type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    command_timeout: float = 30.0,
+) -> asyncpg.Pool:
+    """Open the process's asyncpg pool; json/jsonb columns come and go as Python objects."""
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        command_timeout=command_timeout,
+        init=_init_connection,
+    )
+    logger.info("database pool open to %s (size %s-%s)", describe_dsn(dsn), min_size, max_size)
+    return pool
+
+
+async def wait_for_database(dsn: str, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+    """Return once Postgres at `dsn` accepts a connection; DatabaseUnavailable after `timeout`.
+
+    Retries refused connections, missing sockets and "starting up" with capped backoff; other
+    errors (bad password, missing database) are raised at once.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    attempts = 0
+    while True:
+        attempts += 1
+        remaining = deadline - time.monotonic()
+        try:
+            connection = await asyncpg.connect(dsn, timeout=max(remaining, 0.1))
+        except _RETRYABLE as error:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DatabaseUnavailable(
+                    f"database at {describe_dsn(dsn)} did not accept connections within "
+                    f"{timeout:g}s ({attempts} attempts); last error: {error!r}"
+                ) from error
+            logger.debug("database at %s not ready yet: %r", describe_dsn(dsn), error)
+            await asyncio.sleep(min(delay, remaining))  # backoff between connection attempts
+            delay = min(delay * 2, 1.0)
+            continue
+        await connection.close()
+        if attempts > 1:
+            logger.info("database at %s is up after %s attempts", describe_dsn(dsn), attempts)
+        return
