@@ -65,7 +65,7 @@ bench: $(STAMP) ## Measure the hot paths; writes bench/results.json and docs/ben
 	$(PY) -m bench
 
 compose-check: ## Validate docker-compose.yml (needs Debian's docker-compose, no engine).
-	docker-compose --env-file .env.example config -q
+	docker-compose --env-file .ci/compose.env config -q && echo "compose-check: docker-compose.yml is valid"
 
 clean: ## Remove the virtualenv, caches and the embedded database.
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

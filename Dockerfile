@@ -1,0 +1,19 @@
+# One image for the three services; the command picks the service (python -m services.<name>).
+FROM python:3.11-slim AS build
+WORKDIR /app
+RUN python -m venv /venv
+ENV PATH=/venv/bin:$PATH
+COPY pyproject.toml ./
+COPY gen ./gen
+COPY services ./services
+COPY sandbox ./sandbox
+RUN pip install --no-cache-dir .
+
+FROM python:3.11-slim
+RUN useradd --system --uid 10001 app
+COPY --from=build /venv /venv
+ENV PATH=/venv/bin:$PATH PYTHONUNBUFFERED=1
+WORKDIR /app
+USER app
+ENTRYPOINT ["python", "-m"]
+CMD ["services.registry"]
