@@ -1,0 +1,1 @@
+"""FACEIT sandbox: a local stand-in for FACEIT's Data API v4 and its webhook sender."""
