@@ -1,0 +1,46 @@
+"""The registry's records: a FACEIT account as shown to users, and a link to a Discord user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.kit.faceit_api import FaceitPlayer
+
+
+@dataclass(frozen=True)
+class FaceitAccount:
+    """A FACEIT account and the profile seen when it was linked, for one game."""
+
+    player_id: str
+    nickname: str
+    avatar_url: str = ""
+    country: str = ""
+    game: str = ""
+    skill_level: int = 0
+    faceit_elo: int = 0
+    faceit_url: str = ""
+
+
+@dataclass(frozen=True)
+class PlayerLink:
+    """One Discord user linked to one FACEIT account."""
+
+    discord_user_id: int
+    account: FaceitAccount
+    linked_at: datetime
+
+
+def account_from_player(player: FaceitPlayer, game: str) -> FaceitAccount:
+    """The account of a Data API player, with level and elo of `game` (0 if never played)."""
+    profile = player.games.get(game)
+    return FaceitAccount(
+        player_id=player.player_id,
+        nickname=player.nickname,
+        avatar_url=player.avatar,
+        country=player.country,
+        game=game,
+        skill_level=profile.skill_level if profile else 0,
+        faceit_elo=profile.faceit_elo if profile else 0,
+        faceit_url=player.profile_url(),
+    )

@@ -1,0 +1,98 @@
+"""Registry rules: what a valid request is, and the domain errors the RPCs answer with."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from services.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+
+NICKNAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{2,32}")
+# Discord snowflakes are uint64 on the wire but stored as BIGINT; real ones stay below 2**63.
+MAX_DISCORD_ID = 2**63 - 1
+MAX_RESOLVE_IDS = 1000
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 500
+SUGGESTIONS_METADATA_KEY = "faceitvoice-suggestions"
+
+
+class NicknameNotFound(NotFound):
+    """FACEIT knows no player with this nickname; `suggestions` are close nicknames it does know."""
+
+    def __init__(self, nickname: str, suggestions: Sequence[str]) -> None:
+        hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
+        super().__init__(
+            f"no FACEIT player is called {nickname!r}{hint}",
+            details={SUGGESTIONS_METADATA_KEY: ",".join(suggestions)},
+        )
+        self.suggestions = tuple(suggestions)
+
+
+class AccountLinkedElsewhere(AlreadyExists):
+    """The FACEIT account is linked to another Discord user."""
+
+    def __init__(self, nickname: str) -> None:
+        super().__init__(
+            f"FACEIT account {nickname!r} is already linked to another Discord user",
+            details={"faceit_nickname": nickname},
+        )
+
+
+class UnlinkFirst(FailedPrecondition):
+    """The Discord user is linked to another FACEIT account; they must unlink it first."""
+
+    def __init__(self, linked_nickname: str, requested_nickname: str) -> None:
+        super().__init__(
+            f"this Discord user is linked to FACEIT account {linked_nickname!r}; "
+            f"unlink first to link {requested_nickname!r}",
+            details={"faceit_nickname": linked_nickname},
+        )
+
+
+class LinkNotFound(NotFound):
+    """No link exists for the Discord user or FACEIT player asked about."""
+
+
+def validate_nickname(nickname: str) -> str:
+    """The nickname if it is 2 to 32 letters, digits, '-' or '_'; InvalidArgument otherwise."""
+    if not NICKNAME_PATTERN.fullmatch(nickname):
+        raise InvalidArgument(
+            f"faceit_nickname {nickname!r} is not a FACEIT nickname: "
+            "use 2 to 32 letters, digits, '-' or '_'"
+        )
+    return nickname
+
+
+def validate_discord_user_id(discord_user_id: int) -> int:
+    """The id if it can be a Discord snowflake (1 to 2**63 - 1); InvalidArgument otherwise."""
+    if discord_user_id == 0:
+        raise InvalidArgument("discord_user_id is required (got 0)")
+    if not 0 < discord_user_id <= MAX_DISCORD_ID:
+        raise InvalidArgument(f"discord_user_id {discord_user_id} is not a Discord snowflake")
+    return discord_user_id
+
+
+def validate_player_id(faceit_player_id: str) -> str:
+    """The FACEIT player id if it is not blank; InvalidArgument otherwise."""
+    if not faceit_player_id.strip():
+        raise InvalidArgument("faceit_player_id is required")
+    return faceit_player_id
+
+
+def distinct_player_ids(faceit_player_ids: Iterable[str]) -> list[str]:
+    """The ids without duplicates, in first-seen order; at most MAX_RESOLVE_IDS may be asked."""
+    ids = list(faceit_player_ids)
+    if len(ids) > MAX_RESOLVE_IDS:
+        raise InvalidArgument(
+            f"at most {MAX_RESOLVE_IDS} faceit_player_ids per call, got {len(ids)}"
+        )
+    return list(dict.fromkeys(validate_player_id(player_id) for player_id in ids))
+
+
+def page_size(requested: int) -> int:
+    """The page size to use: DEFAULT_PAGE_SIZE for 0, else 1 to MAX_PAGE_SIZE."""
+    if requested == 0:
+        return DEFAULT_PAGE_SIZE
+    if not 1 <= requested <= MAX_PAGE_SIZE:
+        raise InvalidArgument(f"page_size must be 1 to {MAX_PAGE_SIZE} (or 0), got {requested}")
+    return requested
