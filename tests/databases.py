@@ -15,7 +15,7 @@ from services.kit.embedded_postgres import EmbeddedPostgres
 
 @contextmanager
 def session_server(url: str | None, data_dir: Path) -> Iterator[str]:
-    """`url` if given (TEST_DATABASE_URL); else an embedded Postgres in `data_dir`, stopped after."""
+    """`url` if given (TEST_DATABASE_URL), else an embedded Postgres in `data_dir` till exit."""
     if url:
         yield url
         return

@@ -16,7 +16,7 @@ from services.kit.embedded_postgres import (
     resolve_database_url,
     stop_embedded_postgres,
 )
-from services.kit.settings import ServiceSettings
+from services.kit.settings import ServiceSettings, load_settings
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -116,7 +116,9 @@ async def test_long_data_dir_uses_a_short_socket_dir(tmp_path: Path) -> None:
 def test_resolve_database_url_prefers_database_url(tmp_path: Path) -> None:
     """With DATABASE_URL set it is returned as is and nothing is started."""
     url = "postgresql://app:pw@db.internal:5432/app"
-    settings = ServiceSettings(_env_file=None, database_url=url, data_dir=tmp_path / "data")
+    settings = load_settings(
+        ServiceSettings, _env_file=None, database_url=url, data_dir=tmp_path / "data"
+    )
     assert resolve_database_url(settings) == url
     assert not (tmp_path / "data" / "postgres").exists()
 
@@ -126,7 +128,7 @@ async def test_resolve_database_url_starts_embedded_without_one(
 ) -> None:
     """Without DATABASE_URL the embedded server under the data dir is started and returned."""
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    settings = ServiceSettings(_env_file=None, data_dir=embedded.data_dir)
+    settings = load_settings(ServiceSettings, _env_file=None, data_dir=embedded.data_dir)
     dsn = resolve_database_url(settings)
     assert dsn == embedded.dsn
     assert await _query(dsn, "SELECT 1") == 1
