@@ -1,0 +1,182 @@
+"""The gRPC server every service runs: interceptors, health, reflection, graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+
+import grpc
+import grpc.aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+from pydantic import SecretStr
+
+from services.kit.interceptors import AuthInterceptor, ErrorMappingInterceptor
+
+logger = logging.getLogger(__name__)
+
+HEALTH_SERVICE_NAME: str = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+
+Registrar = Callable[[grpc.aio.Server], None]
+"""Adds servicers to a server, e.g. `lambda s: add_RegistryServiceServicer_to_server(x, s)`."""
+
+Cleanup = Callable[[], Awaitable[object] | object]
+"""Run after the server stopped: close pools, channels, clients (sync or async)."""
+
+
+def _plain_token(token: SecretStr | str | None) -> str | None:
+    if isinstance(token, SecretStr):
+        return token.get_secret_value()
+    return token or None
+
+
+class GrpcServer:
+    """A grpc.aio server with auth and error interceptors, health, reflection and clean stops.
+
+    `start()` binds and starts; `serve()` starts, then runs until SIGTERM/SIGINT (or until
+    cancelled, or `stop()`), stops gracefully and runs the cleanups. A second signal during the
+    graceful stop exits the process at once.
+    """
+
+    def __init__(
+        self,
+        *,
+        registrars: Sequence[Registrar],
+        service_names: Sequence[str],
+        port: int,
+        host: str = "0.0.0.0",
+        auth_token: SecretStr | str | None = None,
+        grace: float = 5.0,
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    ) -> None:
+        self.service_names = tuple(service_names)
+        self.grace = grace
+        self._registrars = tuple(registrars)
+        self._address = f"{host}:{port}"
+        self._interceptors = (
+            AuthInterceptor(_plain_token(auth_token)),
+            ErrorMappingInterceptor(),
+            *interceptors,
+        )
+        self._cleanups: list[Cleanup] = []
+        self._server: grpc.aio.Server | None = None
+        self._port: int | None = None
+        self._stop_task: asyncio.Task[None] | None = None
+        self._signals = 0
+        self.health = health_aio.HealthServicer()
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful with port 0); only after start()."""
+        if self._port is None:
+            raise RuntimeError("the gRPC server has not been started")
+        return self._port
+
+    def add_cleanup(self, callback: Cleanup) -> None:
+        """Run `callback` after the server stopped; cleanups run in reverse order of adding."""
+        self._cleanups.append(callback)
+
+    async def start(self) -> int:
+        """Build, bind and start the server; every service reports SERVING. Returns the port."""
+        if self._server is not None:
+            return self.port
+        server = grpc.aio.server(
+            interceptors=self._interceptors, options=(("grpc.so_reuseport", 0),)
+        )
+        for register in self._registrars:
+            register(server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (*self.service_names, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        port = server.add_insecure_port(self._address)
+        if port == 0:
+            raise OSError(f"could not bind the gRPC server to {self._address}")
+        await server.start()
+        for name in ("", *self.service_names):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._server, self._port = server, port
+        logger.info("gRPC server listening on port %s for %s", port, ", ".join(self.service_names))
+        return port
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Report NOT_SERVING, stop (in-flight calls get `grace` seconds), then run cleanups.
+
+        Safe to call more than once and concurrently; later calls wait for the first.
+        """
+        await asyncio.shield(self._begin_stop(self.grace if grace is None else grace))
+
+    def _begin_stop(self, grace: float) -> asyncio.Task[None]:
+        if self._stop_task is None:
+            self._stop_task = asyncio.ensure_future(self._stop(grace))
+        return self._stop_task
+
+    async def _stop(self, grace: float) -> None:
+        if self._server is not None:
+            logger.info("gRPC server stopping (grace %ss)", grace)
+            await self.health.enter_graceful_shutdown()
+            await self._server.stop(grace)
+        for cleanup in reversed(self._cleanups):
+            try:
+                result = cleanup()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                logger.exception("cleanup %r failed", cleanup)
+        logger.info("gRPC server stopped")
+
+    async def serve(self) -> None:
+        """Start, run until a signal, cancellation or stop(), then stop gracefully."""
+        await self.start()
+        assert self._server is not None
+        loop = asyncio.get_running_loop()
+        handled = (signal.SIGTERM, signal.SIGINT)
+        for signum in handled:
+            loop.add_signal_handler(signum, self._on_signal, signum)
+        try:
+            await self._server.wait_for_termination()
+            await self.stop()
+        except asyncio.CancelledError:
+            await self.stop()
+            raise
+        finally:
+            for signum in handled:
+                loop.remove_signal_handler(signum)
+
+    def _on_signal(self, signum: int) -> None:
+        self._signals += 1
+        name = signal.Signals(signum).name
+        if self._signals > 1:
+            logger.warning("%s again during graceful stop: exiting now", name)
+            os._exit(128 + signum)
+        logger.info("%s received: stopping gracefully", name)
+        self._begin_stop(self.grace)
+
+
+async def serve_grpc(
+    *,
+    registrars: Sequence[Registrar],
+    service_names: Sequence[str],
+    port: int,
+    host: str = "0.0.0.0",
+    auth_token: SecretStr | str | None = None,
+    grace: float = 5.0,
+    cleanups: Sequence[Cleanup] = (),
+) -> None:
+    """Run a GrpcServer until SIGTERM/SIGINT or cancellation (see GrpcServer.serve)."""
+    server = GrpcServer(
+        registrars=registrars,
+        service_names=service_names,
+        port=port,
+        host=host,
+        auth_token=auth_token,
+        grace=grace,
+    )
+    for cleanup in cleanups:
+        server.add_cleanup(cleanup)
+    await server.serve()
