@@ -21,11 +21,13 @@ class NicknameNotFound(NotFound):
 
     def __init__(self, nickname: str, suggestions: Sequence[str]) -> None:
         hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
-        super().__init__(
-            f"no FACEIT player is called {nickname!r}{hint}",
-            details={SUGGESTIONS_METADATA_KEY: ",".join(suggestions)},
-        )
+        super().__init__(f"no FACEIT player is called {nickname!r}{hint}")
         self.suggestions = tuple(suggestions)
+
+    @property
+    def trailing_metadata(self) -> tuple[tuple[str, str], ...]:
+        """The `faceitvoice-suggestions` entry: the close nicknames separated by commas."""
+        return ((SUGGESTIONS_METADATA_KEY, ",".join(self.suggestions)),)
 
 
 class AccountLinkedElsewhere(AlreadyExists):

@@ -13,6 +13,7 @@ from services.registry.paging import Cursor, decode_page_token, encode_page_toke
 from services.registry.repository import PlayerLinkRepository
 from services.registry.rules import (
     LinkNotFound,
+    NicknameNotFound,
     distinct_player_ids,
     page_size,
     validate_discord_user_id,
@@ -34,7 +35,12 @@ class RegistryServiceServicer(pb_grpc.RegistryServiceServicer):
         """Link a Discord user to the FACEIT account with the given nickname."""
         discord_user_id = validate_discord_user_id(request.discord_user_id)
         nickname = validate_nickname(request.faceit_nickname)
-        outcome = await self._linker.link(discord_user_id, nickname)
+        try:
+            outcome = await self._linker.link(discord_user_id, nickname)
+        except NicknameNotFound as error:
+            # The kit's error interceptor keeps trailing metadata set here when it aborts.
+            context.set_trailing_metadata(error.trailing_metadata)
+            raise
         return pb.LinkPlayerResponse(link=link_to_pb(outcome.link), created=outcome.created)
 
     async def UnlinkPlayer(

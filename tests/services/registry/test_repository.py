@@ -1,0 +1,111 @@
+"""The player link repository against a real, migrated Postgres."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from services.registry.links import FaceitAccount
+from services.registry.paging import Cursor
+from services.registry.repository import AccountTaken, PlayerLinkRepository
+from services.registry.schema import migrate
+
+
+def account(index: int) -> FaceitAccount:
+    return FaceitAccount(
+        player_id=f"player-{index}",
+        nickname=f"nick{index}",
+        avatar_url=f"https://a.example/{index}.png",
+        country="de",
+        game="cs2",
+        skill_level=index % 10 + 1,
+        faceit_elo=1000 + index,
+        faceit_url=f"https://www.faceit.com/en/players/nick{index}",
+    )
+
+
+async def test_insert_stores_every_field(repository: PlayerLinkRepository) -> None:
+    """An inserted link reads back whole, by Discord user and by FACEIT player."""
+    before = datetime.now(UTC) - timedelta(seconds=5)
+    inserted = await repository.insert(2**63 - 1, account(1))
+
+    assert inserted is not None
+    assert inserted.discord_user_id == 2**63 - 1
+    assert inserted.account == account(1)
+    assert inserted.linked_at > before
+    assert await repository.by_discord_user(2**63 - 1) == inserted
+    assert await repository.by_faceit_player("player-1") == inserted
+
+
+async def test_second_insert_for_a_user_changes_nothing(
+    repository: PlayerLinkRepository,
+) -> None:
+    """A user who has a link gets None back for any account, and the link stays."""
+    first = await repository.insert(10, account(1))
+
+    assert await repository.insert(10, account(1)) is None
+    assert await repository.insert(10, account(2)) is None
+    assert await repository.by_discord_user(10) == first
+
+
+async def test_account_held_by_another_user_is_taken(repository: PlayerLinkRepository) -> None:
+    """The unique constraint on the FACEIT account raises AccountTaken for a second user."""
+    await repository.insert(10, account(1))
+
+    with pytest.raises(AccountTaken):
+        await repository.insert(11, account(1))
+    assert await repository.by_discord_user(11) is None
+
+
+async def test_delete_returns_the_removed_link(repository: PlayerLinkRepository) -> None:
+    """Delete returns the link once, then None; the account is free again."""
+    made = await repository.insert(10, account(1))
+
+    assert await repository.delete(10) == made
+    assert await repository.delete(10) is None
+    assert await repository.insert(11, account(1)) is not None
+
+
+async def test_resolve_returns_only_linked_players(repository: PlayerLinkRepository) -> None:
+    """Resolve finds the linked players among many ids; no ids costs no query."""
+    for index in range(5):
+        await repository.insert(100 + index, account(index))
+
+    found = await repository.resolve(["player-1", "player-3", "unknown"])
+
+    assert sorted(link.discord_user_id for link in found) == [101, 103]
+    assert await repository.resolve([]) == []
+
+
+async def test_pages_follow_the_keyset_oldest_first(repository: PlayerLinkRepository) -> None:
+    """Pages after a cursor continue strictly after it, ordered by linked_at then user id."""
+    made = [await repository.insert(200 + index, account(index)) for index in range(5)]
+    assert all(link is not None for link in made)
+
+    first = await repository.page(None, 2)
+    after = first[-1]
+    rest = await repository.page(Cursor(after.linked_at, after.discord_user_id), 10)
+
+    assert [link.discord_user_id for link in first + rest] == [200, 201, 202, 203, 204]
+
+
+async def test_the_database_refuses_non_snowflake_ids(pool: asyncpg.Pool) -> None:
+    """The check constraint rejects Discord id 0 even if code let it through."""
+    with pytest.raises(asyncpg.CheckViolationError):
+        await PlayerLinkRepository(pool).insert(0, account(1))
+
+
+async def test_migrating_twice_applies_nothing_new(registry_database: str) -> None:
+    """The registry migrations are recorded; a second run applies none."""
+    connection = await asyncpg.connect(registry_database)
+    try:
+        assert await migrate(connection) == []
+        tables = await connection.fetch(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'registry'"
+        )
+    finally:
+        await connection.close()
+
+    assert {row["table_name"] for row in tables} == {"player_links", "schema_migrations"}
