@@ -1,0 +1,142 @@
+"""Unit tests of the sandbox's in-memory FACEIT model."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from sandbox.faceit.model import (
+    ConflictError,
+    Hub,
+    SandboxError,
+    World,
+    elo_for_skill_level,
+    is_hub_match_of_type,
+    normalise_status,
+    skill_level_for_elo,
+)
+
+
+def make_world(now: float = 1_700_000_000.0) -> World:
+    """A world with a fixed clock and seed."""
+    hub = Hub(hub_id="hub-1", name="Hub", organizer_id="org-1", game="cs2", region="EU")
+    return World(clock=lambda: now, rng=random.Random(1), default_hub=hub)
+
+
+def test_skill_levels_follow_faceit_elo_bands() -> None:
+    """Elo maps to FACEIT's CS2 levels and a level's typical elo maps back to it."""
+    assert skill_level_for_elo(100) == 1
+    assert skill_level_for_elo(1000) == 4
+    assert skill_level_for_elo(2001) == 10
+    assert all(skill_level_for_elo(elo_for_skill_level(lvl)) == lvl for lvl in range(1, 11))
+
+
+def test_skill_level_out_of_range_is_refused() -> None:
+    """A skill level outside 1..10 is an error."""
+    with pytest.raises(SandboxError):
+        elo_for_skill_level(11)
+
+
+def test_normalise_status_accepts_status_and_event_names() -> None:
+    """Statuses in any case and `match_status_*` event names give the upper-case status."""
+    assert normalise_status("ready") == "READY"
+    assert normalise_status("match_status_finished") == "FINISHED"
+    assert normalise_status("match_object_created") == "CHECK_IN"
+    with pytest.raises(SandboxError):
+        normalise_status("WARMING_UP")
+
+
+def test_ongoing_hub_listing_includes_check_in_but_not_over_matches() -> None:
+    """`type=ongoing` covers CHECK_IN and live states; `past` covers the over states."""
+    assert is_hub_match_of_type("CHECK_IN", "ongoing")
+    assert is_hub_match_of_type("READY", "ongoing")
+    assert not is_hub_match_of_type("FINISHED", "ongoing")
+    assert is_hub_match_of_type("CANCELLED", "past")
+    assert is_hub_match_of_type("SCHEDULED", "upcoming")
+    assert not is_hub_match_of_type("SCHEDULED", "ongoing")
+
+
+def test_nickname_lookup_is_exact_and_search_is_fuzzy() -> None:
+    """Exact lookup is case-sensitive; search ignores case and ranks prefixes first."""
+    world = make_world()
+    world.add_player("xAlice")
+    world.add_player("Alice")
+    world.add_player("bob")
+    assert world.player_by_nickname("alice") is None
+    assert world.player_by_nickname("Alice") is not None
+    assert [p.nickname for p in world.search_players("ALI")] == ["Alice", "xAlice"]
+
+
+def test_duplicate_nickname_is_a_conflict() -> None:
+    """Two players cannot share a nickname."""
+    world = make_world()
+    world.add_player("Alice")
+    with pytest.raises(ConflictError):
+        world.add_player("Alice")
+
+
+def test_create_match_starts_in_check_in_with_version_one() -> None:
+    """A new match is CHECK_IN, version 1, id `1-<uuid>`, teams led by their first player."""
+    world = make_world()
+    a, b = world.add_player("a"), world.add_player("b")
+    match = world.create_match([[a.player_id], [b.player_id]])
+    assert (match.status, match.version) == ("CHECK_IN", 1)
+    assert match.match_id.startswith("1-") and len(match.match_id) == 38
+    assert match.teams[0].leader_id == a.player_id
+    assert match.teams[1].name == "team_b"
+    assert match.hub_id == "hub-1"
+
+
+def test_create_match_refuses_unknown_players() -> None:
+    """A team with an unknown player id is refused."""
+    world = make_world()
+    a = world.add_player("a")
+    with pytest.raises(SandboxError, match="unknown player ids: nope"):
+        world.create_match([[a.player_id], ["nope"]])
+
+
+def test_set_status_grows_version_and_stamps_times() -> None:
+    """Each status change grows the version and sets configured/started/finished times."""
+    world = make_world()
+    a, b = world.add_player("a"), world.add_player("b")
+    match = world.create_match([[a.player_id], [b.player_id]])
+    versions = [match.version]
+    for status in ("CONFIGURING", "READY", "FINISHED"):
+        world.set_status(match, status)
+        versions.append(match.version)
+    assert versions == sorted(set(versions))
+    assert match.configured_at and match.started_at and match.finished_at
+    assert match.winner == "faction1"
+
+
+def test_cancel_records_reason_and_afk_players() -> None:
+    """A cancellation keeps its reason and the AFK player ids."""
+    world = make_world()
+    a, b = world.add_player("a"), world.add_player("b")
+    match = world.create_match([[a.player_id], [b.player_id]])
+    world.set_status(match, "CANCELLED", reason="AFK", afk_player_ids=[b.player_id])
+    assert (match.cancel_reason, match.afk_player_ids) == ("AFK", [b.player_id])
+    assert match.is_over
+
+
+def test_hub_matches_filter_by_hub_and_type() -> None:
+    """Hub listings hold only that hub's matches of the asked type."""
+    world = make_world()
+    a, b = world.add_player("a"), world.add_player("b")
+    first = world.create_match([[a.player_id], [b.player_id]])
+    other = world.create_match([[a.player_id], [b.player_id]], hub_id="hub-2")
+    world.set_status(first, "FINISHED")
+    assert world.hub_matches("hub-1", "past") == [first]
+    assert world.hub_matches("hub-1", "ongoing") == []
+    assert world.hub_matches("hub-2", "ongoing") == [other]
+
+
+def test_subscription_secret_parts_go_together() -> None:
+    """A header name needs a value (and a query param needs a value)."""
+    world = make_world()
+    with pytest.raises(SandboxError):
+        world.add_subscription("http://x/hook", header_name="X-Secret")
+    sub = world.add_subscription("http://x/hook", query_param="token", query_value="s")
+    assert world.subscriptions() == [sub]
+    assert world.remove_subscription(sub.subscription_id)
