@@ -1,0 +1,79 @@
+"""A tiny bytes-in/bytes-out gRPC service for testing the kit without the project's protos."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import grpc
+import grpc.aio
+
+from services.kit import errors
+
+SERVICE = "test.kit.EchoService"
+ERRORS: dict[str, type[errors.DomainError]] = {
+    cls.__name__: cls
+    for cls in (
+        errors.InvalidArgument,
+        errors.NotFound,
+        errors.AlreadyExists,
+        errors.FailedPrecondition,
+        errors.PermissionDenied,
+        errors.Unavailable,
+        errors.DeadlineExceeded,
+        errors.ResourceExhausted,
+    )
+}
+
+
+def method(name: str) -> str:
+    """The full method path of RPC `name` of the echo service."""
+    return f"/{SERVICE}/{name}"
+
+
+class EchoService:
+    """Handlers: Echo reports what the server saw, Fail raises what it is told, Slow waits."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.slow_started = asyncio.Event()
+
+    async def echo(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        metadata = dict(context.invocation_metadata() or ())
+        seen = {
+            "request": request.decode(),
+            "authorization": metadata.get("authorization"),
+            "time_remaining": context.time_remaining(),
+        }
+        return json.dumps(seen).encode()
+
+    async def fail(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        what = request.decode()
+        if what in ERRORS:
+            raise ERRORS[what](f"{what} happened", details={"kind": what})
+        if what == "abort":
+            await context.abort(grpc.StatusCode.OUT_OF_RANGE, "handler aborted")
+        raise RuntimeError("boom")
+
+    async def count(
+        self, request: bytes, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[bytes]:
+        for number in range(int(request.decode())):
+            yield str(number).encode()
+        raise errors.NotFound("no more numbers")
+
+    async def slow(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        self.slow_started.set()
+        await self.release.wait()
+        return b"done"
+
+    def register(self, server: grpc.aio.Server) -> None:
+        """Add the echo service to `server` (a GrpcServer registrar)."""
+        handlers = {
+            "Echo": grpc.unary_unary_rpc_method_handler(self.echo),
+            "Fail": grpc.unary_unary_rpc_method_handler(self.fail),
+            "Count": grpc.unary_stream_rpc_method_handler(self.count),
+            "Slow": grpc.unary_unary_rpc_method_handler(self.slow),
+        }
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
