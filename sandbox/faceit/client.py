@@ -221,10 +221,13 @@ class FaceitSandboxClient:
         return int(result["released"])
 
     async def wait_for_deliveries(
-        self, *, timeout: float = 10.0, interval: float = 0.02
+        self, *, within: float = 10.0, interval: float = 0.02
     ) -> dict[str, Any]:
-        """Poll until no delivery is pending (held ones do not count); the final snapshot."""
-        deadline = time.monotonic() + timeout
+        """Poll until no delivery is pending (held ones do not count); the final snapshot.
+
+        Raises TimeoutError when deliveries are still pending after `within` seconds.
+        """
+        deadline = time.monotonic() + within
         while True:
             snapshot = await self.deliveries()
             if snapshot["pending"] == 0:

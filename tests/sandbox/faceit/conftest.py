@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -46,14 +47,20 @@ class ReceivedWebhook:
 
 @dataclass
 class Receiver:
-    """A real aiohttp webhook receiver on port 0; answers scripted statuses, then 200."""
+    """A real aiohttp webhook receiver on port 0; answers scripted statuses, then 200.
+
+    While `gate` is set to an unset event, requests wait for it before being recorded.
+    """
 
     statuses: list[int] = field(default_factory=list)
     received: list[ReceivedWebhook] = field(default_factory=list)
     url: str = ""
+    gate: asyncio.Event | None = None
     _runner: web.AppRunner | None = None
 
     async def _handle(self, request: web.Request) -> web.Response:
+        if self.gate is not None:
+            await self.gate.wait()
         self.received.append(
             ReceivedWebhook(
                 headers=dict(request.headers),
