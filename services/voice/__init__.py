@@ -1,0 +1,1 @@
+"""The voice service: private Discord voice channels for running FACEIT matches."""

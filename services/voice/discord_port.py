@@ -1,0 +1,259 @@
+"""The thin seam between match logic and Discord; the only module doing channel work via py-cord."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Collection
+from typing import Any, Protocol
+
+import aiohttp
+import discord
+
+from services.kit.errors import DomainError, FailedPrecondition, PermissionDenied, Unavailable
+
+logger = logging.getLogger(__name__)
+
+DENY_EVERYONE = discord.PermissionOverwrite(view_channel=False, connect=False)
+ALLOW_BOT = discord.PermissionOverwrite(
+    view_channel=True, connect=True, move_members=True, manage_channels=True
+)
+ALLOW_PLAYER = discord.PermissionOverwrite(view_channel=True, connect=True, speak=True)
+
+NOT_CONNECTED_TO_VOICE = 40032
+INVALID_FORM_BODY = 50035
+
+
+class NotInVoice(Exception):
+    """Discord refused a move because the member is not connected to voice (40032)."""
+
+
+class DiscordPort(Protocol):
+    """What the match logic needs from Discord, for one guild."""
+
+    async def is_member(self, user_id: int) -> bool:
+        """Whether the user is a member of the guild."""
+        ...
+
+    def voice_channel_of(self, user_id: int) -> int | None:
+        """The voice channel the user is connected to, or None."""
+        ...
+
+    def occupants(self, channel_id: int) -> list[int]:
+        """The users connected to a voice channel."""
+        ...
+
+    async def channel_exists(self, channel_id: int) -> bool:
+        """Whether the channel exists in the guild."""
+        ...
+
+    def bot_channels_named(self, name: str) -> list[int]:
+        """The private voice channels with this name that the bot made (by their overwrites)."""
+        ...
+
+    async def create_private_channel(self, name: str, member_ids: Collection[int]) -> int:
+        """Create a private voice channel that only the bot and `member_ids` can see and join."""
+        ...
+
+    async def set_members(self, channel_id: int, member_ids: Collection[int]) -> None:
+        """Replace the players allowed in a private channel."""
+        ...
+
+    async def move(self, user_id: int, channel_id: int) -> None:
+        """Move a connected member into a voice channel; NotInVoice when they are not connected."""
+        ...
+
+    async def delete_channel(self, channel_id: int) -> bool:
+        """Delete a channel; False when it was already gone (404 counts as done)."""
+        ...
+
+
+def translate(error: Exception, action: str, needs: str) -> DomainError:
+    """A Discord failure as the domain error the gRPC boundary reports."""
+    if isinstance(error, discord.Forbidden):
+        return PermissionDenied(
+            f"Discord refused to {action} (403/{error.code}): the bot needs {needs}"
+        )
+    if isinstance(error, discord.DiscordServerError):
+        return Unavailable(f"Discord failed to {action} ({error.status}): {error.text}")
+    if isinstance(error, discord.HTTPException):
+        return FailedPrecondition(
+            f"Discord refused to {action} ({error.status}/{error.code}): {error.text}"
+        )
+    return Unavailable(f"Discord could not be reached to {action}: {error!r}")
+
+
+_DISCORD_ERRORS = (discord.HTTPException, aiohttp.ClientError, OSError, asyncio.TimeoutError)
+
+
+def _category_full(error: discord.HTTPException) -> bool:
+    text = error.text or ""
+    return (
+        error.status == 400
+        and error.code == INVALID_FORM_BODY
+        and ("CHANNEL_PARENT_MAX_CHANNELS" in text or "parent_id" in text)
+    )
+
+
+class PycordDiscord:
+    """DiscordPort over a py-cord client connected to the gateway."""
+
+    def __init__(self, client: discord.Client, guild_id: int, category_id: int | None) -> None:
+        self._client = client
+        self._guild_id = guild_id
+        self._category_id = category_id
+
+    def _guild(self) -> discord.Guild:
+        guild = self._client.get_guild(self._guild_id)
+        if guild is None:
+            raise Unavailable(f"the bot is not connected to Discord guild {self._guild_id} yet")
+        return guild
+
+    def _bot_id(self) -> int:
+        user = self._client.user
+        if user is None:
+            raise Unavailable("the bot is not logged in to Discord yet")
+        return user.id
+
+    def _overwrites(
+        self, guild: discord.Guild, member_ids: Collection[int]
+    ) -> dict[Any, discord.PermissionOverwrite]:
+        # Keys are Objects for members: py-cord sends type 1 for anything that is not a Role.
+        overwrites: dict[Any, discord.PermissionOverwrite] = {
+            guild.default_role: DENY_EVERYONE,
+            discord.Object(self._bot_id()): ALLOW_BOT,
+        }
+        for user_id in sorted(member_ids):
+            overwrites[discord.Object(user_id)] = ALLOW_PLAYER
+        return overwrites
+
+    async def is_member(self, user_id: int) -> bool:
+        guild = self._guild()
+        if guild.get_member(user_id) is not None:
+            return True
+        try:
+            await guild.fetch_member(user_id)
+        except discord.NotFound:
+            return False
+        except _DISCORD_ERRORS as error:
+            raise translate(error, "look up a guild member", "VIEW_CHANNEL") from error
+        return True
+
+    def voice_channel_of(self, user_id: int) -> int | None:
+        member = self._guild().get_member(user_id)
+        if member is None or member.voice is None or member.voice.channel is None:
+            return None
+        return member.voice.channel.id
+
+    def occupants(self, channel_id: int) -> list[int]:
+        channel = self._guild().get_channel(channel_id)
+        if not isinstance(channel, discord.VoiceChannel):
+            return []
+        return sorted(channel.voice_states)
+
+    async def channel_exists(self, channel_id: int) -> bool:
+        guild = self._guild()
+        if guild.get_channel(channel_id) is not None:
+            return True
+        try:
+            channel = await self._client.fetch_channel(channel_id)
+        except discord.NotFound:
+            return False
+        except _DISCORD_ERRORS as error:
+            raise translate(error, "look up a channel", "VIEW_CHANNEL") from error
+        return getattr(channel, "guild", None) is not None and channel.guild.id == guild.id  # type: ignore[union-attr]
+
+    def bot_channels_named(self, name: str) -> list[int]:
+        guild = self._guild()
+        me: Any = discord.Object(self._bot_id())
+        found = []
+        for channel in guild.voice_channels:
+            if channel.name != name:
+                continue
+            mine = channel.overwrites_for(me).manage_channels is True
+            private = channel.overwrites_for(guild.default_role).view_channel is False
+            if mine and private:
+                found.append(channel.id)
+        return sorted(found)
+
+    def _category(self, guild: discord.Guild) -> discord.CategoryChannel | None:
+        if self._category_id is None:
+            return None
+        category = guild.get_channel(self._category_id)
+        if not isinstance(category, discord.CategoryChannel):
+            logger.warning(
+                "DISCORD_CATEGORY_ID %s is not a category of the guild; creating without one",
+                self._category_id,
+            )
+            return None
+        return category
+
+    async def create_private_channel(self, name: str, member_ids: Collection[int]) -> int:
+        guild = self._guild()
+        overwrites = self._overwrites(guild, member_ids)
+        category = self._category(guild)
+        needs = "MANAGE_CHANNELS, VIEW_CHANNEL, CONNECT and MOVE_MEMBERS"
+        try:
+            try:
+                channel = await guild.create_voice_channel(
+                    name,
+                    category=category,
+                    overwrites=overwrites,
+                    reason="FACEIT match started",
+                )
+            except discord.HTTPException as error:
+                if category is None or not _category_full(error):
+                    raise
+                logger.warning(
+                    "category %s is full (CHANNEL_PARENT_MAX_CHANNELS); creating %r without one",
+                    category.id,
+                    name,
+                )
+                channel = await guild.create_voice_channel(
+                    name,
+                    overwrites=overwrites,
+                    reason="FACEIT match started",
+                )
+        except _DISCORD_ERRORS as error:
+            raise translate(error, "create a voice channel", needs) from error
+        return channel.id
+
+    async def set_members(self, channel_id: int, member_ids: Collection[int]) -> None:
+        guild = self._guild()
+        channel = guild.get_channel(channel_id)
+        try:
+            if not isinstance(channel, discord.VoiceChannel):
+                fetched = await guild.fetch_channel(channel_id)
+                if not isinstance(fetched, discord.VoiceChannel):
+                    raise FailedPrecondition(f"channel {channel_id} is not a voice channel")
+                channel = fetched
+            await channel.edit(
+                overwrites=self._overwrites(guild, member_ids), reason="FACEIT roster changed"
+            )
+        except _DISCORD_ERRORS as error:
+            raise translate(
+                error,
+                "update the channel's member access",
+                "MANAGE_CHANNELS and MANAGE_ROLES (Manage Permissions) on the channel",
+            ) from error
+
+    async def move(self, user_id: int, channel_id: int) -> None:
+        try:
+            await self._client.http.edit_member(
+                self._guild_id, user_id, channel_id=channel_id, reason="FACEIT match channel"
+            )
+        except discord.HTTPException as error:
+            if error.code == NOT_CONNECTED_TO_VOICE:
+                raise NotInVoice(str(user_id)) from error
+            raise translate(error, "move a member", "MOVE_MEMBERS and CONNECT") from error
+        except _DISCORD_ERRORS as error:
+            raise translate(error, "move a member", "MOVE_MEMBERS and CONNECT") from error
+
+    async def delete_channel(self, channel_id: int) -> bool:
+        try:
+            await self._client.http.delete_channel(channel_id, reason="FACEIT match ended")
+        except discord.NotFound:
+            return False
+        except _DISCORD_ERRORS as error:
+            raise translate(error, "delete a voice channel", "MANAGE_CHANNELS") from error
+        return True

@@ -1,0 +1,454 @@
+"""OpenMatch / CloseMatch orchestration: version rules, per-match locks, channels and moves."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Protocol
+
+from services.kit.errors import DomainError, InvalidArgument, NotFound
+from services.kit.logging import log_context
+from services.voice.cache import ActiveMatchCache
+from services.voice.discord_port import DiscordPort, NotInVoice
+from services.voice.locks import KeyedLocks
+from services.voice.model import (
+    FACTIONS,
+    CloseOutcome,
+    CloseResult,
+    MatchRecord,
+    MatchSpec,
+    MatchState,
+    OpenOutcome,
+    OpenResult,
+    Placement,
+    PlacementOutcome,
+    Team,
+    TeamChannel,
+)
+from services.voice.naming import channel_name
+from services.voice.state import VoiceStore, decode_page_token, encode_page_token
+
+logger = logging.getLogger(__name__)
+
+MAX_PAGE_SIZE = 500
+DEFAULT_PAGE_SIZE = 100
+
+
+class PlayerResolver(Protocol):
+    """Resolves FACEIT players to the Discord users they are linked to (the registry)."""
+
+    async def resolve_players(self, faceit_player_ids: Sequence[str]) -> dict[str, int]:
+        """FACEIT player id -> Discord user id, for the linked players only."""
+        ...
+
+
+def validate_spec(spec: MatchSpec) -> None:
+    """Raise InvalidArgument when the match cannot be acted on."""
+    if not spec.match_id.strip():
+        raise InvalidArgument("match.match_id is required")
+    if spec.version < 0:
+        raise InvalidArgument("match.version must be >= 0")
+    seen: set[str] = set()
+    for team in spec.teams:
+        if team.faction not in FACTIONS:
+            raise InvalidArgument(
+                f"unknown faction {team.faction!r}: expected one of {', '.join(FACTIONS)}"
+            )
+        if team.faction in seen:
+            raise InvalidArgument(f"faction {team.faction!r} appears twice")
+        seen.add(team.faction)
+        for player in team.roster:
+            if not player.faceit_player_id.strip():
+                raise InvalidArgument(f"a player of {team.faction} has no faceit_player_id")
+
+
+def _player_ids(teams: Sequence[Team]) -> list[str]:
+    return sorted({p.faceit_player_id for team in teams for p in team.roster})
+
+
+class MatchService:
+    """Applies match events to Discord and the database, one match at a time."""
+
+    def __init__(
+        self,
+        *,
+        store: VoiceStore,
+        cache: ActiveMatchCache,
+        discord: DiscordPort,
+        resolver: PlayerResolver,
+        guild_id: int,
+        lobby_channel_id: int | None = None,
+        close_delay_s: float = 0.0,
+    ) -> None:
+        self._store = store
+        self._cache = cache
+        self._discord = discord
+        self._resolver = resolver
+        self._guild_id = guild_id
+        self._lobby_channel_id = lobby_channel_id
+        self._close_delay_s = close_delay_s
+        self._locks = KeyedLocks()
+        self.deletions_changed = asyncio.Event()
+        """Set whenever a delayed deletion was scheduled or might be due."""
+
+    # ---- reads ---------------------------------------------------------------------------
+
+    async def get_match(self, match_id: str) -> MatchRecord:
+        """The match from the cache, else the database; NotFound when unknown."""
+        if not match_id.strip():
+            raise InvalidArgument("match_id is required")
+        record = self._cache.get(match_id) or await self._store.get_match(match_id)
+        if record is None:
+            raise NotFound(f"match {match_id} is not known to the voice service")
+        return record
+
+    async def list_matches(self, page_size: int, page_token: str) -> tuple[list[MatchRecord], str]:
+        """One page of open matches, oldest first, and the next page's token ('' at the end)."""
+        if page_size < 0 or page_size > MAX_PAGE_SIZE:
+            raise InvalidArgument(f"page_size must be between 0 and {MAX_PAGE_SIZE}")
+        after = decode_page_token(page_token) if page_token else None
+        records, next_key = await self._store.list_open(page_size or DEFAULT_PAGE_SIZE, after)
+        return records, encode_page_token(*next_key) if next_key else ""
+
+    # ---- OpenMatch -----------------------------------------------------------------------
+
+    async def open_match(self, spec: MatchSpec) -> OpenResult:
+        """Make sure each team with linked guild members has its channel; move those in voice."""
+        validate_spec(spec)
+        with log_context(match_id=spec.match_id):
+            async with self._locks.hold(spec.match_id):
+                current = await self._store.get_match(spec.match_id)
+                if current is not None and (
+                    (current.state is MatchState.CLOSED and spec.version <= current.version)
+                    or (current.state is MatchState.OPEN and spec.version < current.version)
+                ):
+                    logger.info(
+                        "open version %s is stale (match %s at version %s)",
+                        spec.version,
+                        current.state,
+                        current.version,
+                    )
+                    return OpenResult(OpenOutcome.STALE, current)
+                links = await self._resolver.resolve_players(_player_ids(spec.teams))
+                opened = current is None or current.state is MatchState.CLOSED
+                await self._store.record_open(
+                    spec.match_id, self._guild_id, spec.version, spec.teams
+                )
+                record = await self._sync(spec.match_id, spec.teams, links)
+                placements = await self._place(record, spec.teams, links)
+                outcome = OpenOutcome.OPENED if opened else OpenOutcome.UPDATED
+                logger.info(
+                    "match %s: %s channels, %s moved",
+                    outcome.name.lower(),
+                    len(record.channels),
+                    sum(p.outcome is PlacementOutcome.MOVED for p in placements),
+                )
+                return OpenResult(outcome, record, placements)
+
+    async def player_linked(self, discord_user_id: int, faceit_player_id: str) -> list[MatchRecord]:
+        """Give a newly linked player access to their open matches and move them in."""
+        updated = []
+        for match_id in await self._store.open_matches_with_player(faceit_player_id):
+            with log_context(match_id=match_id):
+                async with self._locks.hold(match_id):
+                    record = await self._store.get_match(match_id)
+                    if record is None or record.state is not MatchState.OPEN:
+                        continue
+                    links = await self._resolver.resolve_players(_player_ids(record.teams))
+                    links[faceit_player_id] = discord_user_id
+                    record = await self._sync(match_id, record.teams, links)
+                    await self._place(record, record.teams, {faceit_player_id: discord_user_id})
+                    logger.info("player %s linked during the match: access given", discord_user_id)
+                    updated.append(record)
+        return updated
+
+    async def _sync(
+        self, match_id: str, teams: Sequence[Team], links: Mapping[str, int]
+    ) -> MatchRecord:
+        linked = sorted({links[p] for p in _player_ids(teams) if p in links})
+        found = await asyncio.gather(*(self._discord.is_member(uid) for uid in linked))
+        in_guild = {uid for uid, present in zip(linked, found, strict=True) if present}
+        names = {team.faction: team.name for team in teams}
+        record = await self._store.get_match(match_id)
+        assert record is not None
+        for team in teams:
+            members = {
+                links[p.faceit_player_id]
+                for p in team.roster
+                if links.get(p.faceit_player_id) in in_guild
+            }
+            other = next((n for f, n in names.items() if f != team.faction), "")
+            name = channel_name(match_id, team.name, other)
+            await self._ensure_channel(record, team, name, members)
+        record = await self._store.get_match(match_id)
+        assert record is not None
+        self._cache.put(record)
+        return record
+
+    async def _ensure_channel(
+        self, record: MatchRecord, team: Team, name: str, members: set[int]
+    ) -> None:
+        existing = record.channel(team.faction)
+        if existing is None:
+            if not members:
+                return
+            await self._store.add_channel_intent(
+                record.match_id, team.faction, team.name, name, members
+            )
+            channel_id = await self._discord.create_private_channel(name, members)
+            await self._store.complete_channel(record.match_id, team.faction, channel_id, members)
+            logger.info("created channel %s %r for %s", channel_id, name, team.faction)
+        elif existing.channel_id is None:
+            kept = members or set(existing.member_ids)
+            await self._finish_intent(record.match_id, existing, kept)
+        elif not await self._discord.channel_exists(existing.channel_id):
+            await self._recreate(record.match_id, existing, members)
+        elif members != existing.member_ids:
+            await self._discord.set_members(existing.channel_id, members)
+            await self._store.set_channel_members(record.match_id, team.faction, members)
+            logger.info(
+                "channel %s of %s now allows %s players",
+                existing.channel_id,
+                team.faction,
+                len(members),
+            )
+
+    async def _finish_intent(
+        self, match_id: str, intent: TeamChannel, members: Collection[int]
+    ) -> None:
+        """Complete an intent whose channel may or may not exist: adopt it, or create it."""
+        tracked = await self._store.tracked_channel_ids()
+        leftovers = [
+            c for c in self._discord.bot_channels_named(intent.channel_name) if c not in tracked
+        ]
+        if leftovers:
+            channel_id = leftovers[0]
+            if set(members) != intent.member_ids:
+                await self._discord.set_members(channel_id, members)
+            logger.warning("adopted channel %s left by an interrupted create", channel_id)
+        else:
+            channel_id = await self._discord.create_private_channel(intent.channel_name, members)
+            logger.info("created channel %s for an unfinished intent", channel_id)
+        await self._store.complete_channel(match_id, intent.faction, channel_id, members)
+
+    async def _recreate(self, match_id: str, lost: TeamChannel, members: Collection[int]) -> None:
+        logger.warning("channel %s of %s is gone from Discord", lost.channel_id, lost.faction)
+        if not members:
+            await self._store.remove_channel(match_id, lost.faction)
+            return
+        channel_id = await self._discord.create_private_channel(lost.channel_name, members)
+        await self._store.complete_channel(match_id, lost.faction, channel_id, members)
+        logger.info("recreated channel %s for %s", channel_id, lost.faction)
+
+    async def _place(
+        self, record: MatchRecord, teams: Sequence[Team], links: Mapping[str, int]
+    ) -> tuple[Placement, ...]:
+        jobs = []
+        for team in teams:
+            channel = record.channel(team.faction)
+            for player in team.roster:
+                jobs.append(self._place_one(record, channel, team.faction, player, links))
+        return tuple(await asyncio.gather(*jobs))
+
+    async def _place_one(
+        self,
+        record: MatchRecord,
+        channel: TeamChannel | None,
+        faction: str,
+        player: object,
+        links: Mapping[str, int],
+    ) -> Placement:
+        faceit_id = getattr(player, "faceit_player_id", "")
+        nickname = getattr(player, "nickname", "")
+        uid = links.get(faceit_id)
+
+        def placed(outcome: PlacementOutcome, reason: str = "") -> Placement:
+            return Placement(faceit_id, nickname, faction, uid or 0, outcome, reason)
+
+        if uid is None:
+            return placed(PlacementOutcome.SKIPPED_NOT_LINKED, "no Discord account is linked")
+        if channel is None or channel.channel_id is None or uid not in channel.member_ids:
+            return placed(
+                PlacementOutcome.SKIPPED_NOT_IN_GUILD, "the linked user is not in the guild"
+            )
+        current = self._discord.voice_channel_of(uid)
+        if current is None:
+            return placed(
+                PlacementOutcome.SKIPPED_NOT_IN_VOICE, "not connected to voice; has access"
+            )
+        if current == channel.channel_id:
+            return placed(PlacementOutcome.ALREADY_THERE)
+        if uid in record.left_on_purpose:
+            return placed(
+                PlacementOutcome.SKIPPED_LEFT_ON_PURPOSE, "left the team channel on purpose"
+            )
+        try:
+            await self._discord.move(uid, channel.channel_id)
+        except NotInVoice:
+            return placed(
+                PlacementOutcome.SKIPPED_NOT_IN_VOICE, "not connected to voice; has access"
+            )
+        except DomainError as error:
+            logger.warning("could not move %s: %s", uid, error.message)
+            return placed(PlacementOutcome.FAILED, error.message)
+        return placed(PlacementOutcome.MOVED)
+
+    # ---- CloseMatch ----------------------------------------------------------------------
+
+    async def close_match(self, match_id: str, version: int, reason: str) -> CloseResult:
+        """Close the match: occupants to the lobby, channels deleted now or after the grace."""
+        if not match_id.strip():
+            raise InvalidArgument("match_id is required")
+        if version < 0:
+            raise InvalidArgument("version must be >= 0")
+        with log_context(match_id=match_id):
+            async with self._locks.hold(match_id):
+                current = await self._store.get_match(match_id)
+                if current is None:
+                    await self._store.record_close(match_id, self._guild_id, version, reason, 0)
+                    logger.info("close of an unknown match recorded (version %s)", version)
+                    return CloseResult(CloseOutcome.ALREADY_CLOSED, await self._must(match_id))
+                if current.state is MatchState.CLOSED:
+                    outcome = (
+                        CloseOutcome.STALE
+                        if version < current.version
+                        else CloseOutcome.ALREADY_CLOSED
+                    )
+                    if outcome is CloseOutcome.ALREADY_CLOSED and self._due(current):
+                        deleted, moved = await self._delete_channels(match_id)
+                        return CloseResult(outcome, await self._must(match_id), deleted, moved)
+                    return CloseResult(outcome, current)
+                if version < current.version:
+                    logger.info("close version %s older than open %s", version, current.version)
+                    return CloseResult(CloseOutcome.STALE, current)
+                await self._store.record_close(
+                    match_id, self._guild_id, version, reason, self._close_delay_s
+                )
+                self._cache.remove(match_id)
+                if self._close_delay_s > 0:
+                    self.deletions_changed.set()
+                    logger.info("match closed; channels go in %ss", self._close_delay_s)
+                    return CloseResult(CloseOutcome.SCHEDULED, await self._must(match_id))
+                try:
+                    deleted, moved = await self._delete_channels(match_id)
+                finally:
+                    self.deletions_changed.set()
+                logger.info("match closed: %s channels deleted", len(deleted))
+                return CloseResult(CloseOutcome.CLOSED, await self._must(match_id), deleted, moved)
+
+    async def finish_close(self, match_id: str) -> tuple[int, ...]:
+        """Delete the channels of a closed match whose grace period is over; returns their ids."""
+        with log_context(match_id=match_id):
+            async with self._locks.hold(match_id):
+                record = await self._store.get_match(match_id)
+                if record is None or record.state is not MatchState.CLOSED or not self._due(record):
+                    return ()
+                deleted, _ = await self._delete_channels(match_id)
+                logger.info("grace period over: %s channels deleted", len(deleted))
+                return deleted
+
+    @staticmethod
+    def _due(record: MatchRecord) -> bool:
+        if not record.channels:
+            return False
+        return record.delete_after is None or record.delete_after <= datetime.now(UTC)
+
+    async def _must(self, match_id: str) -> MatchRecord:
+        record = await self._store.get_match(match_id)
+        assert record is not None
+        return record
+
+    async def _delete_channels(self, match_id: str) -> tuple[tuple[int, ...], int]:
+        record = await self._must(match_id)
+        deleted: list[int] = []
+        moved = 0
+        for channel in record.channels:
+            if channel.channel_id is None:
+                tracked = await self._store.tracked_channel_ids()
+                for leftover in self._discord.bot_channels_named(channel.channel_name):
+                    if leftover not in tracked and await self._discord.delete_channel(leftover):
+                        deleted.append(leftover)
+                await self._store.remove_channel(match_id, channel.faction)
+                continue
+            moved += await self._to_lobby(channel.channel_id)
+            if await self._discord.delete_channel(channel.channel_id):
+                deleted.append(channel.channel_id)
+            else:
+                logger.info("channel %s was already gone", channel.channel_id)
+            await self._store.remove_channel(match_id, channel.faction)
+        return tuple(deleted), moved
+
+    async def _to_lobby(self, channel_id: int) -> int:
+        lobby = self._lobby_channel_id
+        if lobby is None:
+            return 0
+        occupants = self._discord.occupants(channel_id)
+        results = await asyncio.gather(
+            *(self._discord.move(uid, lobby) for uid in occupants), return_exceptions=True
+        )
+        for uid, result in zip(occupants, results, strict=True):
+            if isinstance(result, BaseException):
+                logger.warning("could not move %s to the lobby: %r", uid, result)
+        return sum(not isinstance(result, BaseException) for result in results)
+
+    # ---- reconciliation and live events -------------------------------------------------
+
+    async def reconcile_match(self, match_id: str) -> None:
+        """Bring one match's channels in line with the database (no registry call)."""
+        with log_context(match_id=match_id):
+            async with self._locks.hold(match_id):
+                record = await self._store.get_match(match_id)
+                if record is None:
+                    return
+                if record.state is MatchState.CLOSED:
+                    if self._due(record):
+                        await self._delete_channels(match_id)
+                    return
+                for channel in record.channels:
+                    if channel.channel_id is None:
+                        await self._finish_intent(match_id, channel, channel.member_ids)
+                    elif not await self._discord.channel_exists(channel.channel_id):
+                        await self._recreate(match_id, channel, channel.member_ids)
+                self._cache.put(await self._must(match_id))
+
+    async def voice_changed(self, user_id: int, before: int | None, after: int | None) -> None:
+        """React to a member's voice move: bring match players into their team channel."""
+        if after is None or before == after:
+            return
+        seat = self._cache.seat_of(user_id)
+        if seat is None:
+            return
+        with log_context(match_id=seat.match_id):
+            if before == seat.channel_id:
+                await self._set_left(seat.match_id, user_id, left=True)
+                logger.info("player %s switched away from the team channel", user_id)
+                return
+            if after == seat.channel_id:
+                if self._cache.left_on_purpose(seat.match_id, user_id):
+                    await self._set_left(seat.match_id, user_id, left=False)
+                return
+            if before is not None and after != self._lobby_channel_id:
+                return
+            if self._cache.left_on_purpose(seat.match_id, user_id):
+                return
+            try:
+                await self._discord.move(user_id, seat.channel_id)
+            except (NotInVoice, DomainError) as error:
+                logger.warning("could not move %s into the team channel: %r", user_id, error)
+                return
+            logger.info("moved player %s into the team channel", user_id)
+
+    async def _set_left(self, match_id: str, user_id: int, *, left: bool) -> None:
+        async with self._locks.hold(match_id):
+            await self._store.set_left_on_purpose(match_id, user_id, left)
+            record = self._cache.get(match_id)
+            if record is not None:
+                users = (
+                    record.left_on_purpose | {user_id}
+                    if left
+                    else record.left_on_purpose - {user_id}
+                )
+                self._cache.put(replace(record, left_on_purpose=users))

@@ -1,0 +1,143 @@
+"""The voice service's domain types: matches as asked for, and matches as held."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+FACTIONS = ("faction1", "faction2")
+
+
+@dataclass(frozen=True)
+class Player:
+    """One FACEIT player of a roster."""
+
+    faceit_player_id: str
+    nickname: str
+
+
+@dataclass(frozen=True)
+class Team:
+    """One side of a match with its roster as last known."""
+
+    faction: str
+    name: str
+    roster: tuple[Player, ...]
+
+
+@dataclass(frozen=True)
+class MatchSpec:
+    """A match as an OpenMatch call describes it."""
+
+    match_id: str
+    version: int
+    teams: tuple[Team, ...]
+
+
+class MatchState(enum.StrEnum):
+    """Whether a match holds channels."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class ChannelState(enum.StrEnum):
+    """Where a team channel is in its life."""
+
+    CREATING = "creating"
+    READY = "ready"
+    DELETING = "deleting"
+
+
+@dataclass(frozen=True)
+class TeamChannel:
+    """The private voice channel of one team; channel_id is None while being created."""
+
+    faction: str
+    team_name: str
+    channel_name: str
+    channel_id: int | None
+    state: ChannelState
+    member_ids: frozenset[int]
+
+
+@dataclass(frozen=True)
+class MatchRecord:
+    """A match as the voice service holds it."""
+
+    match_id: str
+    guild_id: int
+    state: MatchState
+    version: int
+    teams: tuple[Team, ...] = ()
+    channels: tuple[TeamChannel, ...] = ()
+    left_on_purpose: frozenset[int] = frozenset()
+    opened_at: datetime | None = None
+    closed_at: datetime | None = None
+    close_reason: str = ""
+    delete_after: datetime | None = None
+
+    def channel(self, faction: str) -> TeamChannel | None:
+        """The channel of `faction`, if the match has one."""
+        return next((c for c in self.channels if c.faction == faction), None)
+
+
+class OpenOutcome(enum.Enum):
+    """What an OpenMatch call changed."""
+
+    OPENED = 1
+    UPDATED = 2
+    STALE = 3
+
+
+class CloseOutcome(enum.Enum):
+    """What a CloseMatch call changed."""
+
+    CLOSED = 1
+    ALREADY_CLOSED = 2
+    STALE = 3
+    SCHEDULED = 4
+
+
+class PlacementOutcome(enum.Enum):
+    """What OpenMatch did with one player (values match the proto enum)."""
+
+    MOVED = 1
+    ALREADY_THERE = 2
+    SKIPPED_NOT_LINKED = 3
+    SKIPPED_NOT_IN_GUILD = 4
+    SKIPPED_NOT_IN_VOICE = 5
+    SKIPPED_LEFT_ON_PURPOSE = 6
+    FAILED = 7
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What happened to one roster player."""
+
+    faceit_player_id: str
+    nickname: str
+    faction: str
+    discord_user_id: int
+    outcome: PlacementOutcome
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class OpenResult:
+    """The answer to OpenMatch."""
+
+    outcome: OpenOutcome
+    match: MatchRecord
+    placements: tuple[Placement, ...] = ()
+
+
+@dataclass(frozen=True)
+class CloseResult:
+    """The answer to CloseMatch."""
+
+    outcome: CloseOutcome
+    match: MatchRecord
+    deleted_channel_ids: tuple[int, ...] = field(default_factory=tuple)
+    moved_to_lobby: int = 0

@@ -1,0 +1,33 @@
+"""Settings of the voice service, read from the environment and validated at start."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from services.kit.settings import Secret, ServiceSettings
+
+DEFAULT_DISCORD_API_BASE = "https://discord.com/api"
+
+
+class VoiceSettings(ServiceSettings):
+    """What `python -m services.voice` needs; DISCORD_TOKEN and DISCORD_GUILD_ID are required."""
+
+    discord_token: Secret = Field(validation_alias="DISCORD_TOKEN")
+    discord_guild_id: int = Field(validation_alias="DISCORD_GUILD_ID", gt=0)
+    discord_category_id: int | None = Field(default=None, validation_alias="DISCORD_CATEGORY_ID")
+    discord_lobby_channel_id: int | None = Field(
+        default=None, validation_alias="DISCORD_LOBBY_CHANNEL_ID"
+    )
+    discord_api_base: str = Field(
+        default=DEFAULT_DISCORD_API_BASE, validation_alias="DISCORD_API_BASE"
+    )
+    voice_grpc_port: int = Field(default=50052, validation_alias="VOICE_GRPC_PORT", ge=0)
+    registry_service_addr: str = Field(
+        default="127.0.0.1:50053", validation_alias="REGISTRY_SERVICE_ADDR"
+    )
+    voice_close_delay_s: float = Field(default=0.0, validation_alias="VOICE_CLOSE_DELAY_S", ge=0)
+
+    @property
+    def discord_rest_base(self) -> str:
+        """The py-cord `Route.API_BASE_URL` for `discord_api_base` (it formats the version in)."""
+        return self.discord_api_base.rstrip("/") + "/v{API_VERSION}"

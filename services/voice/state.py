@@ -1,0 +1,344 @@
+"""SQL for schema `voice`: matches, their rosters and channels, and who left on purpose."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from services.kit.errors import InvalidArgument
+from services.kit.migrations import apply_migrations
+from services.voice.model import (
+    ChannelState,
+    MatchRecord,
+    MatchState,
+    Player,
+    Team,
+    TeamChannel,
+)
+
+SCHEMA = "voice"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+_MATCH_COLUMNS = (
+    "match_id, guild_id, state, version, teams, opened_at, closed_at, close_reason, delete_after"
+)
+
+
+async def migrate(pool: asyncpg.Pool) -> list[str]:
+    """Apply the voice schema's pending migrations; return the files applied."""
+    return await apply_migrations(pool, SCHEMA, MIGRATIONS)
+
+
+def teams_to_json(teams: Iterable[Team]) -> list[dict[str, Any]]:
+    """The JSON stored in `active_matches.teams`."""
+    return [
+        {
+            "faction": team.faction,
+            "name": team.name,
+            "roster": [
+                {"faceit_player_id": p.faceit_player_id, "nickname": p.nickname}
+                for p in team.roster
+            ],
+        }
+        for team in teams
+    ]
+
+
+def teams_from_json(data: Sequence[dict[str, Any]]) -> tuple[Team, ...]:
+    """Teams read back from `active_matches.teams`."""
+    return tuple(
+        Team(
+            faction=item["faction"],
+            name=item["name"],
+            roster=tuple(Player(p["faceit_player_id"], p["nickname"]) for p in item["roster"]),
+        )
+        for item in data
+    )
+
+
+def _channel(row: asyncpg.Record) -> TeamChannel:
+    return TeamChannel(
+        faction=row["faction"],
+        team_name=row["team_name"],
+        channel_name=row["channel_name"],
+        channel_id=row["channel_id"],
+        state=ChannelState(row["state"]),
+        member_ids=frozenset(row["member_ids"]),
+    )
+
+
+def encode_page_token(opened_at: datetime, match_id: str) -> str:
+    """An opaque token for the page after (opened_at, match_id)."""
+    raw = json.dumps([opened_at.isoformat(), match_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def decode_page_token(token: str) -> tuple[datetime, str]:
+    """The (opened_at, match_id) a page token stands for; InvalidArgument when malformed."""
+    try:
+        opened_at, match_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return datetime.fromisoformat(opened_at), str(match_id)
+    except (ValueError, TypeError) as error:
+        raise InvalidArgument("page_token is malformed") from error
+
+
+class VoiceStore:
+    """The voice service's tables; every method is one unit of work on the pool."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def get_match(self, match_id: str) -> MatchRecord | None:
+        """The match with its channels and left-on-purpose players, or None."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                f"SELECT {_MATCH_COLUMNS} FROM voice.active_matches WHERE match_id = $1",
+                match_id,
+            )
+            if row is None:
+                return None
+            records = await self._complete(conn, [row])
+        return records[0]
+
+    async def _complete(
+        self, conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]
+    ) -> list[MatchRecord]:
+        ids = [row["match_id"] for row in rows]
+        channel_rows = await conn.fetch(
+            "SELECT match_id, faction, team_name, channel_name, channel_id, state, member_ids"
+            " FROM voice.match_channels WHERE match_id = ANY($1) ORDER BY faction",
+            ids,
+        )
+        left_rows = await conn.fetch(
+            "SELECT match_id, discord_user_id FROM voice.left_on_purpose WHERE match_id = ANY($1)",
+            ids,
+        )
+        channels: dict[str, list[TeamChannel]] = {}
+        for channel_row in channel_rows:
+            channels.setdefault(channel_row["match_id"], []).append(_channel(channel_row))
+        left: dict[str, set[int]] = {}
+        for left_row in left_rows:
+            left.setdefault(left_row["match_id"], set()).add(left_row["discord_user_id"])
+        return [
+            MatchRecord(
+                match_id=row["match_id"],
+                guild_id=row["guild_id"],
+                state=MatchState(row["state"]),
+                version=row["version"],
+                teams=teams_from_json(row["teams"]),
+                channels=tuple(channels.get(row["match_id"], ())),
+                left_on_purpose=frozenset(left.get(row["match_id"], ())),
+                opened_at=row["opened_at"],
+                closed_at=row["closed_at"],
+                close_reason=row["close_reason"],
+                delete_after=row["delete_after"],
+            )
+            for row in rows
+        ]
+
+    async def open_matches(self) -> list[MatchRecord]:
+        """Every open match, oldest first."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT {_MATCH_COLUMNS} FROM voice.active_matches WHERE state = 'open'"
+                " ORDER BY opened_at, match_id"
+            )
+            return await self._complete(conn, rows)
+
+    async def list_open(
+        self, page_size: int, after: tuple[datetime, str] | None
+    ) -> tuple[list[MatchRecord], tuple[datetime, str] | None]:
+        """One page of open matches, oldest first, and the next page's key (None at the end)."""
+        async with self._pool.acquire() as conn:
+            if after is None:
+                rows = await conn.fetch(
+                    f"SELECT {_MATCH_COLUMNS} FROM voice.active_matches WHERE state = 'open'"
+                    " ORDER BY opened_at, match_id LIMIT $1",
+                    page_size + 1,
+                )
+            else:
+                rows = await conn.fetch(
+                    f"SELECT {_MATCH_COLUMNS} FROM voice.active_matches WHERE state = 'open'"
+                    " AND (opened_at, match_id) > ($1, $2) ORDER BY opened_at, match_id LIMIT $3",
+                    after[0],
+                    after[1],
+                    page_size + 1,
+                )
+            records = await self._complete(conn, rows[:page_size])
+        if len(rows) > page_size:
+            last = records[-1]
+            assert last.opened_at is not None
+            return records, (last.opened_at, last.match_id)
+        return records, None
+
+    async def closed_with_channels(self) -> list[MatchRecord]:
+        """Closed matches whose channels are still to be deleted."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT {_MATCH_COLUMNS} FROM voice.active_matches m WHERE state = 'closed'"
+                " AND EXISTS (SELECT 1 FROM voice.match_channels c WHERE c.match_id = m.match_id)"
+                " ORDER BY delete_after NULLS FIRST, match_id"
+            )
+            return await self._complete(conn, rows)
+
+    async def due_deletions(self) -> list[str]:
+        """Closed matches whose grace period is over and that still have channels."""
+        return [
+            row["match_id"]
+            for row in await self._pool.fetch(
+                "SELECT match_id FROM voice.active_matches m WHERE state = 'closed'"
+                " AND (delete_after IS NULL OR delete_after <= now())"
+                " AND EXISTS (SELECT 1 FROM voice.match_channels c WHERE c.match_id = m.match_id)"
+                " ORDER BY delete_after NULLS FIRST, match_id"
+            )
+        ]
+
+    async def seconds_to_next_deletion(self) -> float | None:
+        """Seconds until the next pending channel deletion is due (0 if overdue); None if none."""
+        value = await self._pool.fetchval(
+            "SELECT greatest(0, extract(epoch FROM min(delete_after) - now()))::float8"
+            " FROM voice.active_matches m WHERE state = 'closed'"
+            " AND EXISTS (SELECT 1 FROM voice.match_channels c WHERE c.match_id = m.match_id)"
+        )
+        return None if value is None else float(value)
+
+    async def record_open(
+        self, match_id: str, guild_id: int, version: int, teams: Sequence[Team]
+    ) -> None:
+        """Mark the match open at `version` with these rosters; revive channels pending deletion."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO voice.active_matches"
+                " (match_id, guild_id, state, version, teams, opened_at)"
+                " VALUES ($1, $2, 'open', $3, $4, now())"
+                " ON CONFLICT (match_id) DO UPDATE SET"
+                "  state = 'open', version = EXCLUDED.version, teams = EXCLUDED.teams,"
+                "  guild_id = EXCLUDED.guild_id,"
+                "  opened_at = CASE WHEN active_matches.state = 'open'"
+                "   THEN active_matches.opened_at ELSE now() END,"
+                "  closed_at = NULL, close_reason = '', delete_after = NULL, updated_at = now()",
+                match_id,
+                guild_id,
+                version,
+                teams_to_json(teams),
+            )
+            await conn.execute(
+                "UPDATE voice.match_channels SET state = 'ready'"
+                " WHERE match_id = $1 AND state = 'deleting'",
+                match_id,
+            )
+
+    async def record_close(
+        self, match_id: str, guild_id: int, version: int, reason: str, delay_s: float
+    ) -> None:
+        """Mark the match closed at `version`; its channels are due for deletion after `delay_s`."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO voice.active_matches"
+                " (match_id, guild_id, state, version, closed_at, close_reason, delete_after)"
+                " VALUES ($1, $2, 'closed', $3, now(), $4, now() + make_interval(secs => $5))"
+                " ON CONFLICT (match_id) DO UPDATE SET"
+                "  state = 'closed', version = EXCLUDED.version, teams = '[]'::jsonb,"
+                "  closed_at = now(), close_reason = EXCLUDED.close_reason,"
+                "  delete_after = EXCLUDED.delete_after, updated_at = now()",
+                match_id,
+                guild_id,
+                version,
+                reason,
+                delay_s,
+            )
+            await conn.execute(
+                "UPDATE voice.match_channels SET state = 'deleting'"
+                " WHERE match_id = $1 AND channel_id IS NOT NULL",
+                match_id,
+            )
+            # An intent that never got its channel has nothing to delete in Discord except a
+            # channel the crash left behind, which reconciliation looks for by name.
+            await conn.execute("DELETE FROM voice.left_on_purpose WHERE match_id = $1", match_id)
+
+    async def add_channel_intent(
+        self, match_id: str, faction: str, team_name: str, channel_name: str, members: Iterable[int]
+    ) -> bool:
+        """Write the intent to create a channel; False when the team already has a row."""
+        status = await self._pool.execute(
+            "INSERT INTO voice.match_channels"
+            " (match_id, faction, team_name, channel_name, channel_id, state, member_ids)"
+            " VALUES ($1, $2, $3, $4, NULL, 'creating', $5)"
+            " ON CONFLICT (match_id, faction) DO NOTHING",
+            match_id,
+            faction,
+            team_name,
+            channel_name,
+            sorted(members),
+        )
+        return bool(status == "INSERT 0 1")
+
+    async def complete_channel(
+        self, match_id: str, faction: str, channel_id: int, members: Iterable[int]
+    ) -> None:
+        """Record the channel created (or adopted) for an intent, with its members."""
+        await self._pool.execute(
+            "UPDATE voice.match_channels SET channel_id = $3, state = 'ready', member_ids = $4"
+            " WHERE match_id = $1 AND faction = $2",
+            match_id,
+            faction,
+            channel_id,
+            sorted(members),
+        )
+
+    async def set_channel_members(
+        self, match_id: str, faction: str, members: Iterable[int]
+    ) -> None:
+        """Record who now has access to the team's channel."""
+        await self._pool.execute(
+            "UPDATE voice.match_channels SET member_ids = $3 WHERE match_id = $1 AND faction = $2",
+            match_id,
+            faction,
+            sorted(members),
+        )
+
+    async def remove_channel(self, match_id: str, faction: str) -> None:
+        """Forget a team channel (deleted, or an intent abandoned)."""
+        await self._pool.execute(
+            "DELETE FROM voice.match_channels WHERE match_id = $1 AND faction = $2",
+            match_id,
+            faction,
+        )
+
+    async def tracked_channel_ids(self) -> set[int]:
+        """Every Discord channel id the database knows."""
+        rows = await self._pool.fetch(
+            "SELECT channel_id FROM voice.match_channels WHERE channel_id IS NOT NULL"
+        )
+        return {row["channel_id"] for row in rows}
+
+    async def open_matches_with_player(self, faceit_player_id: str) -> list[str]:
+        """The open matches whose rosters contain the FACEIT player."""
+        rows = await self._pool.fetch(
+            "SELECT match_id FROM voice.active_matches WHERE state = 'open'"
+            " AND teams @> $1 ORDER BY opened_at, match_id",
+            [{"roster": [{"faceit_player_id": faceit_player_id}]}],
+        )
+        return [row["match_id"] for row in rows]
+
+    async def set_left_on_purpose(self, match_id: str, discord_user_id: int, left: bool) -> None:
+        """Remember (or forget) that a player switched away from their team channel."""
+        if left:
+            await self._pool.execute(
+                "INSERT INTO voice.left_on_purpose (match_id, discord_user_id) VALUES ($1, $2)"
+                " ON CONFLICT DO NOTHING",
+                match_id,
+                discord_user_id,
+            )
+        else:
+            await self._pool.execute(
+                "DELETE FROM voice.left_on_purpose WHERE match_id = $1 AND discord_user_id = $2",
+                match_id,
+                discord_user_id,
+            )

@@ -1,0 +1,331 @@
+"""MatchService against real Postgres with fakes of the Discord and registry seams."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import asyncpg
+import pytest
+
+from services.kit.errors import InvalidArgument, NotFound, Unavailable
+from services.voice.cache import ActiveMatchCache
+from services.voice.matches import MatchService
+from services.voice.model import (
+    CloseOutcome,
+    MatchSpec,
+    MatchState,
+    OpenOutcome,
+    PlacementOutcome,
+    Player,
+    Team,
+)
+from services.voice.state import VoiceStore
+from tests.services.voice.fakes import FakeDiscord, FakeResolver
+from tests.support import eventually
+
+GUILD = 900
+LOBBY = 42
+MATCH = "1-d785567a-fd28-42a4-af99-6b3cec21c6a9"
+
+
+@dataclass
+class World:
+    """The service under test and its collaborators."""
+
+    service: MatchService
+    store: VoiceStore
+    cache: ActiveMatchCache
+    discord: FakeDiscord
+    resolver: FakeResolver
+
+
+def build(pool: asyncpg.Pool, discord: FakeDiscord | None = None, delay: float = 0.0) -> World:
+    store = VoiceStore(pool)
+    cache = ActiveMatchCache()
+    fake = discord or FakeDiscord()
+    resolver = FakeResolver()
+    service = MatchService(
+        store=store,
+        cache=cache,
+        discord=fake,
+        resolver=resolver,
+        guild_id=GUILD,
+        lobby_channel_id=LOBBY,
+        close_delay_s=delay,
+    )
+    return World(service, store, cache, fake, resolver)
+
+
+@pytest.fixture
+def world(voice_pool: asyncpg.Pool) -> World:
+    """A service whose players p1 (user 1) and p2 (user 2) are linked members of the guild."""
+    w = build(voice_pool)
+    w.resolver.links = {"p1": 1, "p2": 2, "p3": 3}
+    w.discord.guild_members = {1, 2}
+    return w
+
+
+def spec(version: int = 1, *, names: tuple[str, str] = ("", "")) -> MatchSpec:
+    return MatchSpec(
+        MATCH,
+        version,
+        (
+            Team("faction1", names[0], (Player("p1", "one"), Player("p3", "three"))),
+            Team("faction2", names[1], (Player("p2", "two"), Player("p4", "four"))),
+        ),
+    )
+
+
+async def test_open_creates_one_channel_per_team_and_moves_players_in_voice(world: World) -> None:
+    """OpenMatch makes a channel per team with its members and moves linked players in voice."""
+    world.discord.voice[1] = LOBBY
+    result = await world.service.open_match(spec())
+    assert result.outcome is OpenOutcome.OPENED
+    assert [c.faction for c in result.match.channels] == ["faction1", "faction2"]
+    first, second = result.match.channels
+    assert world.discord.channels[first.channel_id].members == {1}  # type: ignore[index]
+    assert world.discord.channels[second.channel_id].members == {2}  # type: ignore[index]
+    assert first.channel_name == "Match 1-d78556"
+    outcomes = {p.faceit_player_id: p.outcome for p in result.placements}
+    assert outcomes == {
+        "p1": PlacementOutcome.MOVED,
+        "p3": PlacementOutcome.SKIPPED_NOT_IN_GUILD,
+        "p2": PlacementOutcome.SKIPPED_NOT_IN_VOICE,
+        "p4": PlacementOutcome.SKIPPED_NOT_LINKED,
+    }
+    assert world.discord.voice[1] == first.channel_id
+    assert world.resolver.calls == [["p1", "p2", "p3", "p4"]]
+    assert world.cache.get(MATCH) == result.match
+
+
+async def test_channel_names_carry_team_names_when_both_teams_have_one(world: World) -> None:
+    """With both team names the channel name is `Match <id8> · <team>`."""
+    result = await world.service.open_match(spec(names=("Alpha", "Bravo")))
+    assert [c.channel_name for c in result.match.channels] == [
+        "Match 1-d78556 · Alpha",
+        "Match 1-d78556 · Bravo",
+    ]
+
+
+async def test_repeated_open_is_idempotent(world: World) -> None:
+    """A second OpenMatch with the same event creates nothing and reports UPDATED."""
+    await world.service.open_match(spec())
+    again = await world.service.open_match(spec())
+    assert again.outcome is OpenOutcome.UPDATED
+    assert len(world.discord.created) == 2
+
+
+async def test_concurrent_opens_make_one_channel_per_team(world: World) -> None:
+    """Concurrent OpenMatch calls for one match create exactly one channel per team."""
+    gate = asyncio.Event()
+    world.discord.create_gate = gate
+    calls = [asyncio.create_task(world.service.open_match(spec())) for _ in range(5)]
+    await asyncio.sleep(0)  # let every call reach the lock before Discord answers
+    gate.set()
+    results = await asyncio.gather(*calls)
+    assert len(world.discord.created) == 2
+    assert sorted(r.outcome.name for r in results) == ["OPENED"] + ["UPDATED"] * 4
+
+
+async def test_new_links_and_rosters_update_channel_access(world: World) -> None:
+    """A later OpenMatch with a newly linked member adds them to the team channel's access."""
+    first = await world.service.open_match(spec())
+    world.discord.guild_members.add(3)
+    second = await world.service.open_match(spec(2))
+    channel = second.match.channel("faction1")
+    assert channel is not None and channel.member_ids == {1, 3}
+    assert world.discord.channels[channel.channel_id].members == {1, 3}  # type: ignore[index]
+    assert first.match.channel("faction1").channel_id == channel.channel_id  # type: ignore[union-attr]
+
+
+async def test_team_without_linked_members_gets_no_channel(world: World) -> None:
+    """A team with no linked guild member gets no channel."""
+    world.discord.guild_members = {1}
+    result = await world.service.open_match(spec())
+    assert [c.faction for c in result.match.channels] == ["faction1"]
+
+
+async def test_older_open_is_stale(world: World) -> None:
+    """An OpenMatch older than the applied one changes nothing."""
+    await world.service.open_match(spec(5))
+    stale = await world.service.open_match(spec(4))
+    assert stale.outcome is OpenOutcome.STALE
+    assert stale.match.version == 5
+
+
+async def test_close_deletes_channels_moves_occupants_to_lobby_and_keeps_the_row(
+    world: World,
+) -> None:
+    """CloseMatch moves occupants to the lobby, deletes the channels and keeps the closed row."""
+    world.discord.voice[1] = LOBBY
+    opened = await world.service.open_match(spec())
+    closed = await world.service.close_match(MATCH, 2, "match_status_finished")
+    assert closed.outcome is CloseOutcome.CLOSED
+    assert sorted(closed.deleted_channel_ids) == sorted(c.channel_id for c in opened.match.channels)
+    assert closed.moved_to_lobby == 1
+    assert world.discord.voice[1] == LOBBY
+    assert world.discord.channels == {}
+    assert closed.match.state is MatchState.CLOSED and closed.match.channels == ()
+    assert closed.match.close_reason == "match_status_finished"
+    assert world.cache.get(MATCH) is None
+
+
+async def test_stale_open_after_close_stays_closed(world: World) -> None:
+    """After a close, an open with a version not newer than the close changes nothing."""
+    await world.service.open_match(spec(1))
+    await world.service.close_match(MATCH, 3, "match_status_finished")
+    stale = await world.service.open_match(spec(3))
+    assert stale.outcome is OpenOutcome.STALE
+    assert stale.match.state is MatchState.CLOSED
+    assert world.discord.channels == {}
+
+
+async def test_strictly_newer_open_reopens(world: World) -> None:
+    """An open strictly newer than the close reopens the match with new channels."""
+    await world.service.open_match(spec(1))
+    await world.service.close_match(MATCH, 3, "match_status_cancelled")
+    reopened = await world.service.open_match(spec(4))
+    assert reopened.outcome is OpenOutcome.OPENED
+    assert reopened.match.state is MatchState.OPEN
+    assert len(world.discord.channels) == 2
+
+
+async def test_close_older_than_open_is_stale(world: World) -> None:
+    """A close older than the applied open leaves the match open."""
+    await world.service.open_match(spec(5))
+    stale = await world.service.close_match(MATCH, 4, "match_status_finished")
+    assert stale.outcome is CloseOutcome.STALE
+    assert len(world.discord.channels) == 2
+
+
+async def test_close_of_unknown_match_is_recorded(world: World) -> None:
+    """Closing a match never opened records it closed, so a stale open is recognised later."""
+    result = await world.service.close_match(MATCH, 2, "match_status_aborted")
+    assert result.outcome is CloseOutcome.ALREADY_CLOSED
+    assert (await world.service.open_match(spec(2))).outcome is OpenOutcome.STALE
+    assert world.discord.created == []
+
+
+async def test_delayed_close_is_scheduled_and_finished_later(voice_pool: asyncpg.Pool) -> None:
+    """With a grace period the close is recorded at once and the channels go when it is over."""
+    w = build(voice_pool, delay=0.2)
+    w.resolver.links = {"p1": 1}
+    w.discord.guild_members = {1}
+    await w.service.open_match(spec())
+    result = await w.service.close_match(MATCH, 2, "match_status_finished")
+    assert result.outcome is CloseOutcome.SCHEDULED
+    assert len(w.discord.channels) == 1
+    assert await w.service.finish_close(MATCH) == ()
+    wait = await w.store.seconds_to_next_deletion()
+    assert wait is not None and wait <= 0.2
+    await eventually(w.store.due_deletions, what="the grace period to end")
+    assert len(await w.service.finish_close(MATCH)) == 1
+    assert w.discord.channels == {}
+
+
+async def test_registry_down_changes_nothing(world: World) -> None:
+    """When the registry is unreachable OpenMatch fails UNAVAILABLE before touching anything."""
+    world.resolver.down = True
+    with pytest.raises(Unavailable):
+        await world.service.open_match(spec())
+    assert world.discord.created == []
+    with pytest.raises(NotFound):
+        await world.service.get_match(MATCH)
+
+
+async def test_bad_input_is_rejected(world: World) -> None:
+    """Missing match ids, negative versions and unknown factions are INVALID_ARGUMENT."""
+    with pytest.raises(InvalidArgument):
+        await world.service.open_match(MatchSpec("", 1, ()))
+    with pytest.raises(InvalidArgument):
+        await world.service.open_match(MatchSpec(MATCH, -1, ()))
+    with pytest.raises(InvalidArgument, match="faction3"):
+        await world.service.open_match(MatchSpec(MATCH, 1, (Team("faction3", "", ()),)))
+    with pytest.raises(InvalidArgument):
+        await world.service.close_match(MATCH, -1, "")
+
+
+async def test_interrupted_create_is_adopted_on_reconcile(world: World) -> None:
+    """An intent without channel id adopts the bot-made channel with the expected name."""
+    await world.store.record_open(MATCH, GUILD, 1, spec().teams)
+    await world.store.add_channel_intent(MATCH, "faction1", "", "Match 1-d78556", {1})
+    leftover = world.discord.add_voice_channel("Match 1-d78556", by_bot=True)
+    await world.service.reconcile_match(MATCH)
+    record = await world.service.get_match(MATCH)
+    assert [c.channel_id for c in record.channels] == [leftover]
+    assert world.discord.created == []
+
+
+async def test_interrupted_create_without_channel_is_recreated(world: World) -> None:
+    """An intent whose channel never got made is created on reconcile."""
+    await world.store.record_open(MATCH, GUILD, 1, spec().teams)
+    await world.store.add_channel_intent(MATCH, "faction1", "", "Match 1-d78556", {1})
+    world.discord.add_voice_channel("Match 1-d78556", by_bot=False)
+    await world.service.reconcile_match(MATCH)
+    record = await world.service.get_match(MATCH)
+    assert [c.channel_id for c in record.channels] == world.discord.created
+
+
+async def test_missing_channel_of_open_match_is_recreated(world: World) -> None:
+    """A channel of an open match deleted behind the bot's back is recreated on reconcile."""
+    opened = await world.service.open_match(spec())
+    gone = opened.match.channels[0].channel_id
+    assert gone is not None
+    await world.discord.delete_channel(gone)
+    await world.service.reconcile_match(MATCH)
+    record = await world.service.get_match(MATCH)
+    assert gone not in {c.channel_id for c in record.channels}
+    assert len(world.discord.channels) == 2
+
+
+async def test_live_connect_moves_player_and_switch_away_is_remembered(world: World) -> None:
+    """A player who connects is moved in; one who switches away is left alone afterwards."""
+    opened = await world.service.open_match(spec())
+    team = opened.match.channel("faction1")
+    assert team is not None and team.channel_id is not None
+    world.discord.voice[1] = 77
+    await world.service.voice_changed(1, None, 77)
+    assert world.discord.voice[1] == team.channel_id
+    world.discord.voice[1] = 78
+    await world.service.voice_changed(1, team.channel_id, 78)
+    await world.service.voice_changed(1, 78, LOBBY)
+    assert world.discord.moves == [(1, team.channel_id)]
+    again = await world.service.open_match(spec(2))
+    placement = next(p for p in again.placements if p.faceit_player_id == "p1")
+    assert placement.outcome is PlacementOutcome.SKIPPED_LEFT_ON_PURPOSE
+
+
+async def test_joining_the_lobby_moves_player_in(world: World) -> None:
+    """A linked player of a running match who joins the lobby is moved to the team channel."""
+    opened = await world.service.open_match(spec())
+    team = opened.match.channel("faction2")
+    assert team is not None
+    world.discord.voice[2] = LOBBY
+    await world.service.voice_changed(2, 55, LOBBY)
+    assert world.discord.voice[2] == team.channel_id
+
+
+async def test_player_linked_during_match_gets_access_and_is_moved(world: World) -> None:
+    """A player linking during their match gets access to the team channel and is moved in."""
+    await world.service.open_match(spec())
+    world.discord.guild_members.add(4)
+    world.discord.voice[4] = LOBBY
+    world.resolver.links["p4"] = 4
+    updated = await world.service.player_linked(4, "p4")
+    assert [r.match_id for r in updated] == [MATCH]
+    channel = updated[0].channel("faction2")
+    assert channel is not None and channel.member_ids == {2, 4}
+    assert world.discord.voice[4] == channel.channel_id
+
+
+async def test_list_matches_pages_oldest_first(world: World) -> None:
+    """ListMatches pages through open matches with a token."""
+    for n in range(3):
+        await world.service.open_match(MatchSpec(f"m{n}", 1, ()))
+    first, token = await world.service.list_matches(2, "")
+    second, last = await world.service.list_matches(2, token)
+    assert [r.match_id for r in first + second] == ["m0", "m1", "m2"]
+    assert token and last == ""
+    with pytest.raises(InvalidArgument):
+        await world.service.list_matches(2, "garbage!")
