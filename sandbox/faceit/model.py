@@ -273,7 +273,10 @@ class World:
         """Create a match in CHECK_IN, version 1, with two teams of known players."""
         if len(teams) != 2 or any(not team for team in teams):
             raise SandboxError("teams must be two non-empty lists of player ids")
-        unknown = [pid for team in teams for pid in team if pid not in self._players]
+        every_id = [pid for team in teams for pid in team]
+        if len(set(every_id)) != len(every_id):
+            raise SandboxError("a player can be in only one team, once")
+        unknown = [pid for pid in every_id if pid not in self._players]
         if unknown:
             raise SandboxError(f"unknown player ids: {', '.join(unknown)}")
         if team_names is not None and len(team_names) != 2:

@@ -96,6 +96,14 @@ def test_create_match_refuses_unknown_players() -> None:
         world.create_match([[a.player_id], ["nope"]])
 
 
+def test_create_match_refuses_a_player_twice() -> None:
+    """A player cannot play for both teams."""
+    world = make_world()
+    a, b = world.add_player("a"), world.add_player("b")
+    with pytest.raises(SandboxError, match="only one team"):
+        world.create_match([[a.player_id, b.player_id], [b.player_id]])
+
+
 def test_set_status_grows_version_and_stamps_times() -> None:
     """Each status change grows the version and sets configured/started/finished times."""
     world = make_world()

@@ -1,0 +1,72 @@
+"""Tests of the `python -m sandbox.faceit` command line, run as a real subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from tests.sandbox.faceit.conftest import Receiver
+from tests.support import eventually
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+async def test_cli_prints_ready_line_serves_and_stops_on_sigterm(receiver: Receiver) -> None:
+    """`--port 0` prints one ready JSON line, serves both APIs, webhooks go to --subscribe."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "sandbox.faceit",
+        "--port",
+        "0",
+        "--api-key",
+        "cli-key",
+        "--subscribe",
+        receiver.url,
+        "--webhook-header",
+        "X-Faceit-Signature",
+        "--webhook-secret",
+        "cli-secret",
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), timeout=30)
+        ready = json.loads(line)
+        assert ready["ready"] is True
+        assert ready["api_base"] == ready["url"] + "/data/v4"
+        async with aiohttp.ClientSession() as http:
+            players_url = ready["url"] + "/_sandbox/players"
+            async with http.post(players_url, json={"nickname": "cli"}) as response:
+                player = await response.json()
+            async with http.post(players_url, json={"nickname": "other"}) as response:
+                other = await response.json()
+            async with http.get(
+                f"{ready['api_base']}/players/{player['player_id']}",
+                headers={"Authorization": "Bearer cli-key"},
+            ) as response:
+                assert response.status == 200
+            async with http.post(
+                ready["url"] + "/_sandbox/matches",
+                json={"teams": [[player["player_id"]], [other["player_id"]]]},
+            ) as response:
+                assert response.status == 201
+
+        async def got_webhook() -> bool:
+            return len(receiver.received) == 1
+
+        await eventually(got_webhook, what="the webhook from the CLI sandbox")
+        assert receiver.received[0].headers["X-Faceit-Signature"] == "cli-secret"
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), timeout=30) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

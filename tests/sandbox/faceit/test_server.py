@@ -1,0 +1,50 @@
+"""Tests of running the sandbox in-process: start on port 0, stop, isolation."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from sandbox.faceit.server import FaceitSandbox
+from tests.sandbox.faceit.conftest import API_KEY
+
+
+async def test_two_sandboxes_run_side_by_side_on_free_ports() -> None:
+    """Each sandbox gets its own free port and its own state."""
+    async with FaceitSandbox(api_key=API_KEY) as one, FaceitSandbox(api_key=API_KEY) as two:
+        assert one.url != two.url and not one.url.endswith(":0")
+        assert one.api_base == one.url + "/data/v4"
+        one.world.add_player("OnlyInOne", player_id="p1")
+        headers = {"Authorization": f"Bearer {API_KEY}"}
+        async with aiohttp.ClientSession(headers=headers) as http:
+            async with http.get(one.api_base + "/players/p1") as response:
+                assert response.status == 200
+            async with http.get(two.api_base + "/players/p1") as response:
+                assert response.status == 404
+
+
+async def test_stop_closes_the_port() -> None:
+    """After stop the sandbox no longer accepts connections and has no URL."""
+    sandbox = FaceitSandbox(api_key=API_KEY)
+    url = await sandbox.start()
+    await sandbox.stop()
+    with pytest.raises(RuntimeError):
+        _ = sandbox.url
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await http.get(url + "/_sandbox/faults")
+
+
+def test_empty_api_key_is_refused() -> None:
+    """The sandbox refuses to start without an API key to check."""
+    with pytest.raises(ValueError):
+        FaceitSandbox(api_key="")
+
+
+async def test_fixed_hub_and_organizer_ids_are_used() -> None:
+    """Given hub and organizer ids become the default hub's."""
+    async with FaceitSandbox(api_key=API_KEY, hub_id="hub-x", organizer_id="org-x") as sandbox:
+        assert (sandbox.default_hub.hub_id, sandbox.default_hub.organizer_id) == (
+            "hub-x",
+            "org-x",
+        )
