@@ -1,1 +1,1 @@
-"""Tests of the sandboxes (local stand-ins for Discord and FACEIT)."""
+"""Tests of the offline sandboxes."""
