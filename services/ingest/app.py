@@ -1,0 +1,189 @@
+"""The ingest FastAPI app: `create_app(settings, deps)` and the lifespan that runs everything."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from faceitvoice.v1 import ingest_service_pb2, ingest_service_pb2_grpc, voice_service_pb2_grpc
+from fastapi import FastAPI
+
+from services.ingest import ops, webhook
+from services.ingest.delivery import DeliveryWorker
+from services.ingest.deps import Runtime
+from services.ingest.grpc_api import IngestServiceServicer
+from services.ingest.inbox import Inbox
+from services.ingest.metrics import IngestMetrics
+from services.ingest.poller import Poller
+from services.ingest.rosters import RosterCompleter
+from services.ingest.settings import IngestSettings
+from services.ingest.voice_client import VoiceClient
+from services.kit.database import create_pool, wait_for_database
+from services.kit.faceit_api import FaceitApiClient
+from services.kit.grpc_client import GrpcClients
+from services.kit.grpc_server import GrpcServer
+from services.kit.migrations import apply_migrations
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+SCHEMA = "ingest"
+INGEST_SERVICE_NAME: str = ingest_service_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
+POLL_JOB_ID = "faceit-poll"
+
+
+@dataclass
+class IngestDeps:
+    """What the app takes from outside: where the database is, and optional ready-made parts.
+
+    `faceit` defaults to a FaceitApiClient built from FACEIT_API_KEY / FACEIT_API_BASE (none
+    without a key); `metrics` to a fresh registry.
+    """
+
+    database_url: str
+    faceit: FaceitApiClient | None = None
+    metrics: IngestMetrics = field(default_factory=IngestMetrics)
+
+
+def _faceit_client(
+    settings: IngestSettings, deps: IngestDeps, stack: AsyncExitStack
+) -> FaceitApiClient | None:
+    if deps.faceit is not None:
+        return deps.faceit
+    if settings.faceit_api_key is None:
+        logger.info("FACEIT_API_KEY is not set: no roster completion, no polling")
+        return None
+    client = FaceitApiClient(
+        settings.faceit_api_key.get_secret_value(),
+        base_url=settings.faceit_api_base,
+        on_call=deps.metrics.count_faceit_call,
+    )
+    stack.push_async_callback(client.close)
+    return client
+
+
+def _start_scheduler(settings: IngestSettings, poller: Poller, stack: AsyncExitStack) -> None:
+    scheduler = AsyncIOScheduler()
+    interval = settings.faceit_poll_interval_s
+    scheduler.add_job(
+        poller.run_scheduled,
+        "interval",
+        seconds=interval,
+        id=POLL_JOB_ID,
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=max(int(interval), 1),
+    )
+    scheduler.start()
+    stack.callback(scheduler.shutdown, wait=False)
+    logger.info("FACEIT poll every %ss for hubs %s", interval, list(settings.faceit_hub_ids))
+
+
+def _run_worker(worker: DeliveryWorker, stack: AsyncExitStack) -> None:
+    task = asyncio.create_task(worker.run(), name="ingest-delivery-worker")
+
+    def report_end(done: asyncio.Task[None]) -> None:
+        if not done.cancelled() and done.exception() is not None:
+            logger.error("delivery worker stopped", exc_info=done.exception())
+
+    task.add_done_callback(report_end)
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(stop)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the pool, migrate, start gRPC server, worker and poller; stop them in reverse."""
+    settings: IngestSettings = app.state.settings
+    deps: IngestDeps = app.state.deps
+    if settings.faceit_webhook_secret is None:
+        logger.warning(
+            "FACEIT_WEBHOOK_SECRET is not set and FACEIT_WEBHOOK_ALLOW_UNAUTHENTICATED=true: "
+            "anyone who can reach POST /faceit-webhook can inject match events"
+        )
+    async with AsyncExitStack() as stack:
+        await wait_for_database(deps.database_url)
+        pool = await create_pool(deps.database_url)
+        stack.push_async_callback(pool.close)
+        await apply_migrations(pool, SCHEMA, MIGRATIONS)
+        clients = GrpcClients(token=settings.grpc_auth_token, timeout=settings.voice_deadline_s)
+        stack.push_async_callback(clients.close)
+        voice = VoiceClient(
+            voice_service_pb2_grpc.VoiceServiceStub(clients.channel(settings.voice_service_addr)),
+            deadline_s=settings.voice_deadline_s,
+        )
+        faceit = _faceit_client(settings, deps, stack)
+        inbox = Inbox(pool)
+        worker = DeliveryWorker(
+            pool,
+            voice,
+            RosterCompleter(faceit),
+            deps.metrics,
+            sweep_interval_s=settings.delivery_sweep_interval_s,
+            retry_base_s=settings.delivery_retry_base_s,
+            retry_cap_s=settings.delivery_retry_cap_s,
+            concurrency=settings.delivery_concurrency,
+        )
+        poller = Poller(
+            faceit,
+            voice,
+            inbox,
+            deps.metrics,
+            hub_ids=settings.faceit_hub_ids,
+            max_requests=settings.faceit_poll_max_requests,
+        )
+        servicer = IngestServiceServicer(inbox, poller, worker)
+        grpc_server = GrpcServer(
+            registrars=[
+                lambda server: ingest_service_pb2_grpc.add_IngestServiceServicer_to_server(
+                    servicer, server
+                )
+            ],
+            service_names=[INGEST_SERVICE_NAME],
+            port=settings.ingest_grpc_port,
+            host=settings.ingest_grpc_host,
+            auth_token=settings.grpc_auth_token,
+        )
+        await grpc_server.start()
+        stack.push_async_callback(grpc_server.stop)
+        _run_worker(worker, stack)
+        if faceit is not None:
+            _start_scheduler(settings, poller, stack)
+        app.state.runtime = Runtime(
+            pool=pool,
+            inbox=inbox,
+            voice=voice,
+            worker=worker,
+            poller=poller,
+            grpc_server=grpc_server,
+        )
+        logger.info("ingest ready: gRPC on port %s", grpc_server.port)
+        yield
+        logger.info("ingest stopping")
+
+
+def create_app(settings: IngestSettings, deps: IngestDeps) -> FastAPI:
+    """The ingest app; its lifespan opens and starts everything, and stops it in order."""
+    app = FastAPI(
+        title="faceit-voice ingest",
+        summary="Receives FACEIT webhooks into a durable inbox and delivers them to voice.",
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.deps = deps
+    app.state.metrics = deps.metrics
+    app.include_router(webhook.router)
+    app.include_router(ops.router)
+    return app

@@ -1,0 +1,291 @@
+"""The delivery worker: pending inbox events to the voice service, one match at a time, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import asyncpg
+import grpc
+from faceitvoice.v1 import match_pb2
+
+from services.ingest.events import Action
+from services.ingest.faceit_matches import has_roster
+from services.ingest.inbox import (
+    DATABASE_ERRORS,
+    EVENT_COLUMNS,
+    NOTIFY_CHANNEL,
+    InboxRow,
+    Status,
+    match_from_json,
+    row_from_record,
+)
+from services.ingest.metrics import IngestMetrics
+from services.ingest.rosters import RosterCompleter
+from services.ingest.voice_client import TRANSIENT_CODES, VoiceClient
+from services.kit.faceit_api import FaceitUnavailable
+from services.kit.logging import log_context
+
+logger = logging.getLogger(__name__)
+
+# The oldest due pending event of a match that no other worker holds; a match whose older
+# event waits for a retry is not touched, so events of one match apply in version order.
+_CLAIM = """
+SELECT e.id, e.match_id FROM ingest.events e
+WHERE e.status = 'PENDING' AND e.next_attempt_at <= now()
+  AND NOT (e.match_id = ANY($1::text[]))
+  AND NOT EXISTS (
+    SELECT 1 FROM ingest.events o
+    WHERE o.match_id = e.match_id AND o.status = 'PENDING'
+      AND (o.version, o.id) < (e.version, e.id))
+ORDER BY e.next_attempt_at, e.id
+LIMIT 1
+FOR UPDATE SKIP LOCKED
+"""
+
+_LOCK_MATCH = "SELECT pg_try_advisory_xact_lock(hashtextextended('ingest.match:' || $1, 0))"
+
+_OLDEST_OF_MATCH = f"""
+SELECT {EVENT_COLUMNS}, next_attempt_at <= now() AS due FROM ingest.events
+WHERE match_id = $1 AND status = 'PENDING'
+ORDER BY version, id
+LIMIT 1
+FOR UPDATE
+"""
+
+_NEWER_VERSION = """
+SELECT max(version) FROM ingest.events
+WHERE match_id = $1 AND id <> $2 AND action IN ('OPEN', 'CLOSE')
+  AND status IN ('PENDING', 'DELIVERED')
+"""
+
+_EARLIER_MATCHES = """
+SELECT match FROM ingest.events
+WHERE match_id = $1 AND id <> $2 AND match IS NOT NULL
+ORDER BY version DESC, id DESC
+LIMIT 20
+"""
+
+_NEXT_DUE = """
+SELECT EXTRACT(EPOCH FROM min(next_attempt_at) - now())::float8 FROM ingest.events
+WHERE status = 'PENDING' AND next_attempt_at > now()
+"""
+
+
+class DeliveryWorker:
+    """Delivers pending events; woken by NOTIFY, sweeping every `sweep_interval_s` as a fallback.
+
+    Several workers (in one process or many replicas) may run against one inbox: a claim locks
+    the event row (`FOR UPDATE SKIP LOCKED`) and the match (a transaction advisory lock), so
+    one match is only ever handled by one worker at a time.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        voice: VoiceClient,
+        rosters: RosterCompleter,
+        metrics: IngestMetrics,
+        *,
+        sweep_interval_s: float = 5.0,
+        retry_base_s: float = 0.5,
+        retry_cap_s: float = 60.0,
+        concurrency: int = 4,
+    ) -> None:
+        self._pool = pool
+        self._voice = voice
+        self._rosters = rosters
+        self._metrics = metrics
+        self._sweep_interval_s = sweep_interval_s
+        self._retry_base_s = retry_base_s
+        self._retry_cap_s = retry_cap_s
+        self._concurrency = concurrency
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Look for due events now."""
+        self._wake.set()
+
+    def retry_delay(self, attempts: int) -> float:
+        """The capped exponential delay after the `attempts`-th failed attempt."""
+        return min(self._retry_cap_s, self._retry_base_s * 2 ** max(attempts - 1, 0))
+
+    async def run(self) -> None:
+        """Listen and deliver until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._listen())
+            group.create_task(self._deliver_loop())
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async with self._pool.acquire() as connection:
+                    await self._listen_on(connection)
+            except DATABASE_ERRORS as error:
+                logger.warning("cannot LISTEN for new inbox events (%r); sweeping meanwhile", error)
+            await asyncio.sleep(self._sweep_interval_s)  # pause before reconnecting
+
+    async def _listen_on(self, connection: asyncpg.Connection) -> None:
+        lost = asyncio.Event()
+
+        def on_notify(*_: object) -> None:
+            self._wake.set()
+
+        connection.add_termination_listener(lambda _: lost.set())
+        await connection.add_listener(NOTIFY_CHANNEL, on_notify)
+        self._wake.set()  # events may have arrived while nobody listened
+        try:
+            while not connection.is_closed():
+                try:
+                    await asyncio.wait_for(lost.wait(), timeout=self._sweep_interval_s)
+                except TimeoutError:
+                    await connection.execute("SELECT 1")  # notices a dead connection
+        finally:
+            if not connection.is_closed():
+                await connection.remove_listener(NOTIFY_CHANNEL, on_notify)
+
+    async def _deliver_loop(self) -> None:
+        while True:
+            self._wake.clear()
+            wait = self._sweep_interval_s
+            try:
+                await self.drain()
+                due_in = await self._pool.fetchval(_NEXT_DUE)
+                if due_in is not None:
+                    wait = min(wait, max(due_in, 0.0))
+            except DATABASE_ERRORS as error:
+                logger.warning("delivery sweep failed, next in %.1fs: %r", wait, error)
+            except Exception:
+                logger.exception("delivery sweep failed unexpectedly, next in %.1fs", wait)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    async def drain(self) -> int:
+        """Deliver every due event that no other worker holds; return how many were handled."""
+        busy: set[str] = set()
+        handled = [0]
+
+        async def claimer() -> None:
+            while True:
+                outcome = await self._deliver_one(busy)
+                if outcome is None:
+                    return
+                handled[0] += outcome
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(self._concurrency):
+                group.create_task(claimer())
+        return handled[0]
+
+    async def _deliver_one(self, busy: set[str]) -> int | None:
+        """Handle one event: 1 if one was handled, 0 if a match was busy, None if none is due."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            candidate = await connection.fetchrow(_CLAIM, list(busy))
+            if candidate is None:
+                return None
+            match_id = candidate["match_id"]
+            if not await connection.fetchval(_LOCK_MATCH, match_id):
+                busy.add(match_id)
+                return 0
+            record = await connection.fetchrow(_OLDEST_OF_MATCH, match_id)
+            if record is None or not record["due"]:
+                busy.add(match_id)
+                return 0
+            row = row_from_record(record)
+            with log_context(match_id=row.match_id, event_id=row.event_id):
+                await self._handle(connection, row)
+            return 1
+
+    async def _handle(self, connection: asyncpg.Connection, row: InboxRow) -> None:
+        newer = await connection.fetchval(_NEWER_VERSION, row.match_id, row.id)
+        if newer is not None and newer > row.version:
+            await self._settle(
+                connection, row, Status.SUPERSEDED, f"superseded by version {newer} of the match"
+            )
+            return
+        try:
+            if row.action is Action.OPEN:
+                match = await self._complete(connection, row)
+                if not has_roster(list(match.teams)):
+                    await self._settle(
+                        connection,
+                        row,
+                        Status.IGNORED,
+                        "no roster known yet: held until an event with rosters arrives",
+                        outcome="held",
+                    )
+                    return
+                await self._voice.open_match(match)
+            else:
+                await self._voice.close_match(row.match_id, row.version, row.event)
+        except FaceitUnavailable as error:
+            await self._retry(connection, row, f"FACEIT Data API unavailable: {error.message}")
+            return
+        except grpc.aio.AioRpcError as error:
+            code = error.code()
+            self._metrics.delivery_failures.labels(code=code.name).inc()
+            reason = f"voice answered {code.name}: {error.details()}"
+            if code in TRANSIENT_CODES:
+                await self._retry(connection, row, reason)
+            else:
+                logger.error("delivery of %s failed for good: %s", row.event, reason)
+                await self._settle(connection, row, Status.FAILED, reason, attempted=True)
+            return
+        await self._settle(connection, row, Status.DELIVERED, "", attempted=True)
+
+    async def _complete(self, connection: asyncpg.Connection, row: InboxRow) -> match_pb2.Match:
+        match = row.match or match_pb2.Match(match_id=row.match_id, version=row.version)
+        records = await connection.fetch(_EARLIER_MATCHES, row.match_id, row.id)
+        earlier = [m for m in (match_from_json(r["match"]) for r in records) if m is not None]
+        return await self._rosters.complete(match, earlier)
+
+    async def _settle(
+        self,
+        connection: asyncpg.Connection,
+        row: InboxRow,
+        status: Status,
+        reason: str,
+        *,
+        attempted: bool = False,
+        outcome: str | None = None,
+    ) -> None:
+        await connection.execute(
+            "UPDATE ingest.events SET status = $2, last_error = $3, processed_at = now(),"
+            " next_attempt_at = NULL, attempts = attempts + $4 WHERE id = $1",
+            row.id,
+            status.value,
+            reason,
+            1 if attempted else 0,
+        )
+        label = outcome or status.value.lower()
+        self._metrics.delivery_attempts.labels(action=row.action.value, outcome=label).inc()
+        logger.info(
+            "%s (version %s) %s%s",
+            row.event,
+            row.version,
+            label,
+            f": {reason}" if reason else "",
+            extra={"attempt": row.attempts + (1 if attempted else 0)},
+        )
+
+    async def _retry(self, connection: asyncpg.Connection, row: InboxRow, reason: str) -> None:
+        attempt = row.attempts + 1
+        delay = self.retry_delay(attempt)
+        await connection.execute(
+            "UPDATE ingest.events SET attempts = $2, last_error = $3,"
+            " next_attempt_at = now() + make_interval(secs => $4) WHERE id = $1",
+            row.id,
+            attempt,
+            reason,
+            delay,
+        )
+        self._metrics.delivery_attempts.labels(action=row.action.value, outcome="retry").inc()
+        logger.warning(
+            "delivery of %s attempt %s failed (%s); retrying in %.2fs",
+            row.event,
+            attempt,
+            reason,
+            delay,
+            extra={"attempt": attempt, "next_delay_s": delay},
+        )

@@ -1,0 +1,63 @@
+"""FastAPI dependencies of the ingest app: the parts its lifespan built, as Annotated aliases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, Request
+
+from services.ingest.delivery import DeliveryWorker
+from services.ingest.inbox import Inbox
+from services.ingest.metrics import IngestMetrics
+from services.ingest.poller import Poller
+from services.ingest.settings import IngestSettings
+from services.ingest.voice_client import VoiceClient
+from services.kit.grpc_server import GrpcServer
+
+
+@dataclass
+class Runtime:
+    """What the lifespan opened and started, for the routes and for tests."""
+
+    pool: asyncpg.Pool
+    inbox: Inbox
+    voice: VoiceClient
+    worker: DeliveryWorker
+    poller: Poller
+    grpc_server: GrpcServer
+
+    @property
+    def grpc_port(self) -> int:
+        """The port the IngestService gRPC server is bound to."""
+        return self.grpc_server.port
+
+
+def get_settings(request: Request) -> IngestSettings:
+    """The app's settings."""
+    settings: IngestSettings = request.app.state.settings
+    return settings
+
+
+def get_metrics(request: Request) -> IngestMetrics:
+    """The app's metrics."""
+    metrics: IngestMetrics = request.app.state.metrics
+    return metrics
+
+
+def get_runtime(request: Request) -> Runtime:
+    """The parts the lifespan started."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def get_inbox(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Inbox:
+    """The inbox."""
+    return runtime.inbox
+
+
+SettingsDep = Annotated[IngestSettings, Depends(get_settings)]
+MetricsDep = Annotated[IngestMetrics, Depends(get_metrics)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+InboxDep = Annotated[Inbox, Depends(get_inbox)]

@@ -1,0 +1,301 @@
+"""FACEIT webhook bodies (the real envelope and the simplified shape) parsed into inbox events."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from faceitvoice.v1 import match_pb2
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+MAX_VERSION = 2**63 - 1
+
+OPEN_EVENTS = frozenset(
+    {
+        "match_object_created",
+        "match_status_configuring",
+        "match_status_ready",
+        "match_status_ongoing",
+    }
+)
+CLOSE_EVENTS = frozenset(
+    {"match_status_finished", "match_status_cancelled", "match_status_aborted"}
+)
+
+_STATUS_BY_EVENT = {
+    "match_object_created": match_pb2.MATCH_STATUS_CREATED,
+    "match_status_configuring": match_pb2.MATCH_STATUS_CONFIGURING,
+    "match_status_ready": match_pb2.MATCH_STATUS_READY,
+    "match_status_ongoing": match_pb2.MATCH_STATUS_ONGOING,
+    "match_status_finished": match_pb2.MATCH_STATUS_FINISHED,
+    "match_status_cancelled": match_pb2.MATCH_STATUS_CANCELLED,
+    "match_status_aborted": match_pb2.MATCH_STATUS_ABORTED,
+}
+
+FACTIONS = ("faction1", "faction2")
+
+
+class Action(enum.StrEnum):
+    """What delivering an event asks of the voice service."""
+
+    OPEN = "OPEN"
+    CLOSE = "CLOSE"
+    NONE = "NONE"
+
+
+class Source(enum.StrEnum):
+    """Where an inbox event came from."""
+
+    WEBHOOK = "WEBHOOK"
+    POLL = "POLL"
+
+
+class NotAFaceitEvent(ValueError):
+    """The body is JSON but no FACEIT event: neither the envelope nor the simplified shape."""
+
+
+def _storable(value: str) -> str:
+    # Postgres text and jsonb cannot hold NUL, and UTF-8 cannot hold lone surrogates.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError("must be valid unicode") from error
+    return value
+
+
+Text = Annotated[str, Field(max_length=1000), AfterValidator(_storable)]
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+Version = Annotated[int, Field(ge=0, le=MAX_VERSION)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+class RosterEntry(_Model):
+    """One player of a webhook team (`id` is the FACEIT player id)."""
+
+    id: Annotated[Text, Field(min_length=1)]
+    nickname: Text | None = None
+
+
+class WebhookTeam(_Model):
+    """One team of the real payload's `teams` list."""
+
+    id: Text | None = None
+    name: Text | None = None
+    roster: list[RosterEntry] | None = None
+
+
+class WebhookEntity(_Model):
+    """The competition of a match payload."""
+
+    id: Text | None = None
+    name: Text | None = None
+    type: Text | None = None
+
+
+class MatchPayload(_Model):
+    """The `payload` of a real `match_*` webhook."""
+
+    id: Annotated[Text, Field(min_length=1)]
+    organizer_id: Text | None = None
+    region: Text | None = None
+    game: Text | None = None
+    version: Version = 0
+    entity: WebhookEntity | None = None
+    teams: list[WebhookTeam] | None = None
+
+
+class Envelope(_Model):
+    """FACEIT's real webhook envelope; `payload` is parsed by event kind."""
+
+    event: Name
+    event_id: Annotated[Text, Field(min_length=1, max_length=200)]
+    transaction_id: Text | None = None
+    third_party_id: Text | None = None
+    app_id: Text | None = None
+    timestamp: Text | None = None
+    retry_count: int | None = None
+    version: int | None = None
+    payload: dict[str, Any]
+
+
+class SimplePlayer(_Model):
+    """A roster entry of the simplified shape."""
+
+    player_id: Annotated[Text, Field(min_length=1)]
+    nickname: Text | None = None
+
+
+class SimpleFaction(_Model):
+    """A faction of the simplified shape."""
+
+    name: Text | None = None
+    roster: list[SimplePlayer] | None = None
+
+
+class SimpleEntity(_Model):
+    """The `entity` of the simplified shape: its teams keyed by faction."""
+
+    id: Text | None = None
+    name: Text | None = None
+    type: Text | None = None
+    teams: dict[Annotated[Text, Field(max_length=100)], SimpleFaction] | None = None
+
+
+class SimpleEvent(_Model):
+    """The flat body the original design notes assumed; event_id and version are optional."""
+
+    event: Name
+    match_id: Annotated[Text, Field(min_length=1, max_length=200)]
+    organizer_id: Text | None = None
+    event_id: Annotated[Text, Field(min_length=1, max_length=200)] | None = None
+    version: Version | None = None
+    entity: SimpleEntity | None = None
+
+
+@dataclass(frozen=True)
+class InboundEvent:
+    """One event as the inbox stores it; `match` is set for match events."""
+
+    event_id: str
+    event: str
+    action: Action
+    source: Source
+    match_id: str = ""
+    version: int = 0
+    organizer_id: str = ""
+    hub_id: str = ""
+    match: match_pb2.Match | None = field(default=None, compare=False)
+
+
+def action_for(event: str) -> Action:
+    """What an event name asks of voice (see the event mapping of the design)."""
+    if event in OPEN_EVENTS:
+        return Action.OPEN
+    if event in CLOSE_EVENTS:
+        return Action.CLOSE
+    return Action.NONE
+
+
+def _first_error(error: ValidationError) -> str:
+    problem = error.errors()[0]
+    where = ".".join(str(part) for part in problem["loc"]) or "body"
+    return f"{where}: {problem['msg']}"
+
+
+def parse_webhook(body: Mapping[str, Any]) -> InboundEvent:
+    """Parse a decoded webhook body; raise NotAFaceitEvent when it fits no known shape."""
+    if "payload" in body:
+        try:
+            envelope = Envelope.model_validate(body)
+        except ValidationError as error:
+            raise NotAFaceitEvent(f"not a FACEIT webhook envelope: {_first_error(error)}") from None
+        return _from_envelope(envelope)
+    try:
+        simple = SimpleEvent.model_validate(body)
+    except ValidationError as error:
+        raise NotAFaceitEvent(f"not a FACEIT event: {_first_error(error)}") from None
+    return _from_simple(simple, body)
+
+
+def _from_envelope(envelope: Envelope) -> InboundEvent:
+    event = envelope.event
+    if not event.startswith("match_"):
+        return InboundEvent(
+            event_id=envelope.event_id, event=event, action=Action.NONE, source=Source.WEBHOOK
+        )
+    try:
+        payload = MatchPayload.model_validate(envelope.payload)
+    except ValidationError as error:
+        raise NotAFaceitEvent(f"not a FACEIT match payload: {_first_error(error)}") from None
+    entity = payload.entity or WebhookEntity()
+    teams = [
+        match_pb2.Team(
+            faction=FACTIONS[index] if index < len(FACTIONS) else f"faction{index + 1}",
+            name=team.name or "",
+            team_id=team.id or "",
+            roster=[
+                match_pb2.Player(faceit_player_id=player.id, nickname=player.nickname or "")
+                for player in team.roster or []
+            ],
+        )
+        for index, team in enumerate(payload.teams or [])
+    ]
+    match = match_pb2.Match(
+        match_id=payload.id,
+        version=payload.version,
+        organizer_id=payload.organizer_id or "",
+        entity=match_pb2.Entity(id=entity.id or "", name=entity.name or "", type=entity.type or ""),
+        game=payload.game or "",
+        region=payload.region or "",
+        status=_STATUS_BY_EVENT.get(event, match_pb2.MATCH_STATUS_UNSPECIFIED),
+        teams=teams,
+    )
+    return InboundEvent(
+        event_id=envelope.event_id,
+        event=event,
+        action=action_for(event),
+        source=Source.WEBHOOK,
+        match_id=payload.id,
+        version=payload.version,
+        organizer_id=payload.organizer_id or "",
+        hub_id=entity.id or "",
+        match=match,
+    )
+
+
+def simple_event_id(body: Mapping[str, Any]) -> str:
+    """A deterministic event id for a simplified body: a hash of its canonical JSON."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return "simple-" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def _from_simple(simple: SimpleEvent, body: Mapping[str, Any]) -> InboundEvent:
+    entity = simple.entity or SimpleEntity()
+    factions = entity.teams or {}
+    ordered = sorted(factions.items(), key=lambda item: item[0])
+    teams = [
+        match_pb2.Team(
+            faction=faction,
+            name=team.name or "",
+            roster=[
+                match_pb2.Player(faceit_player_id=player.player_id, nickname=player.nickname or "")
+                for player in team.roster or []
+            ],
+        )
+        for faction, team in ordered
+    ]
+    version = simple.version or 0
+    match = match_pb2.Match(
+        match_id=simple.match_id,
+        version=version,
+        organizer_id=simple.organizer_id or "",
+        entity=match_pb2.Entity(id=entity.id or "", name=entity.name or "", type=entity.type or ""),
+        status=_STATUS_BY_EVENT.get(simple.event, match_pb2.MATCH_STATUS_UNSPECIFIED),
+        teams=teams,
+    )
+    return InboundEvent(
+        event_id=simple.event_id or simple_event_id(body),
+        event=simple.event,
+        action=action_for(simple.event),
+        source=Source.WEBHOOK,
+        match_id=simple.match_id,
+        version=version,
+        organizer_id=simple.organizer_id or "",
+        hub_id=entity.id or "",
+        match=match,
+    )
+
+
+def poll_event_id(match_id: str, event: str, version: int) -> str:
+    """The deterministic event id of a poller event, so two polls never insert it twice."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"faceit-voice:poll:{match_id}:{event}:{version}"))

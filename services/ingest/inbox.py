@@ -1,0 +1,212 @@
+"""The durable inbox in schema `ingest`: storing events once, listing and re-queueing them."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from faceitvoice.v1 import match_pb2
+from google.protobuf import json_format
+
+from services.ingest.events import Action, InboundEvent, Source
+from services.kit.errors import FailedPrecondition, InvalidArgument, NotFound
+
+NOTIFY_CHANNEL = "ingest_events"
+
+# What a database that is down, refusing or restarting raises through asyncpg.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+
+EVENT_COLUMNS = (
+    "id, event_id, event, match_id, version, action, status, source, attempts, last_error,"
+    " match, received_at, processed_at, next_attempt_at"
+)
+
+
+class Status(enum.StrEnum):
+    """Where an inbox event is in its delivery (the proto's EventStatus)."""
+
+    PENDING = "PENDING"
+    DELIVERED = "DELIVERED"
+    FAILED = "FAILED"
+    IGNORED = "IGNORED"
+    SUPERSEDED = "SUPERSEDED"
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    """One stored event."""
+
+    id: int
+    event_id: str
+    event: str
+    match_id: str
+    version: int
+    action: Action
+    status: Status
+    source: Source
+    attempts: int
+    last_error: str
+    match: match_pb2.Match | None
+    received_at: datetime
+    processed_at: datetime | None
+    next_attempt_at: datetime | None
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    """What storing an event did: `duplicate` when the inbox had it already."""
+
+    duplicate: bool
+    row_id: int | None
+
+
+def match_to_json(match: match_pb2.Match | None) -> dict[str, Any] | None:
+    """The jsonb form of a Match."""
+    if match is None:
+        return None
+    return json_format.MessageToDict(match, preserving_proto_field_name=True)
+
+
+def match_from_json(value: dict[str, Any] | None) -> match_pb2.Match | None:
+    """A Match back from its jsonb form."""
+    if value is None:
+        return None
+    return json_format.ParseDict(value, match_pb2.Match())
+
+
+def row_from_record(record: asyncpg.Record) -> InboxRow:
+    """An InboxRow from a `SELECT {EVENT_COLUMNS}` record."""
+    return InboxRow(
+        id=record["id"],
+        event_id=record["event_id"],
+        event=record["event"],
+        match_id=record["match_id"],
+        version=record["version"],
+        action=Action(record["action"]),
+        status=Status(record["status"]),
+        source=Source(record["source"]),
+        attempts=record["attempts"],
+        last_error=record["last_error"],
+        match=match_from_json(record["match"]),
+        received_at=record["received_at"],
+        processed_at=record["processed_at"],
+        next_attempt_at=record["next_attempt_at"],
+    )
+
+
+class Inbox:
+    """The `ingest.events` table behind the webhook, the poller and IngestService."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def store(
+        self, event: InboundEvent, *, ignored: str | None = None, body: bytes | None = None
+    ) -> StoreResult:
+        """Commit `event` (PENDING, or IGNORED with the reason); a repeat changes nothing.
+
+        A repeat is the same event_id, or the same match, event and version. New pending
+        events wake the delivery workers (NOTIFY, sent on commit).
+        """
+        status = Status.IGNORED if ignored is not None else Status.PENDING
+        async with self._pool.acquire(timeout=5.0) as connection, connection.transaction():
+            row_id = await connection.fetchval(
+                "INSERT INTO ingest.events (event_id, event, match_id, version, action, status,"
+                " source, last_error, match, body, processed_at, next_attempt_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+                " CASE WHEN $6 = 'IGNORED' THEN now() END,"
+                " CASE WHEN $6 = 'PENDING' THEN now() END)"
+                " ON CONFLICT DO NOTHING RETURNING id",
+                event.event_id,
+                event.event,
+                event.match_id,
+                event.version,
+                event.action.value,
+                status.value,
+                event.source.value,
+                ignored or "",
+                match_to_json(event.match),
+                body,
+            )
+            if row_id is not None and status is Status.PENDING:
+                await connection.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, event.match_id)
+        return StoreResult(duplicate=row_id is None, row_id=row_id)
+
+    async def get(self, row_id: int) -> InboxRow:
+        """The event with inbox id `row_id`; NotFound if there is none."""
+        record = await self._pool.fetchrow(
+            f"SELECT {EVENT_COLUMNS} FROM ingest.events WHERE id = $1", row_id
+        )
+        if record is None:
+            raise NotFound(f"no inbox event with id {row_id}")
+        return row_from_record(record)
+
+    async def list_events(
+        self,
+        *,
+        status: Status | None = None,
+        match_id: str = "",
+        limit: int = 100,
+        before_id: int | None = None,
+    ) -> list[InboxRow]:
+        """Up to `limit` events, newest first, with an id below `before_id` when given."""
+        records = await self._pool.fetch(
+            f"SELECT {EVENT_COLUMNS} FROM ingest.events"
+            " WHERE ($1::text IS NULL OR status = $1)"
+            " AND ($2 = '' OR match_id = $2)"
+            " AND ($3::bigint IS NULL OR id < $3)"
+            " ORDER BY id DESC LIMIT $4",
+            status.value if status is not None else None,
+            match_id,
+            before_id,
+            limit,
+        )
+        return [row_from_record(record) for record in records]
+
+    async def retry(self, row_id: int) -> InboxRow:
+        """Put a FAILED event back in the queue; FailedPrecondition for any other status."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            record = await connection.fetchrow(
+                "SELECT status, match_id FROM ingest.events WHERE id = $1 FOR UPDATE", row_id
+            )
+            if record is None:
+                raise NotFound(f"no inbox event with id {row_id}")
+            if record["status"] != Status.FAILED:
+                raise FailedPrecondition(
+                    f"inbox event {row_id} is {record['status']}, only FAILED events can be retried"
+                )
+            updated = await connection.fetchrow(
+                "UPDATE ingest.events SET status = 'PENDING', attempts = 0, last_error = '',"
+                " processed_at = NULL, next_attempt_at = now()"
+                f" WHERE id = $1 RETURNING {EVENT_COLUMNS}",
+                row_id,
+            )
+            await connection.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, record["match_id"])
+        return row_from_record(updated)
+
+    async def depth(self) -> dict[Status, int]:
+        """How many events the inbox holds, by status."""
+        records = await self._pool.fetch(
+            "SELECT status, count(*) AS n FROM ingest.events GROUP BY status"
+        )
+        counts = dict.fromkeys(Status, 0)
+        for record in records:
+            counts[Status(record["status"])] = record["n"]
+        return counts
+
+
+def parse_page_token(token: str) -> int | None:
+    """The `before_id` a ListEvents page token stands for."""
+    if not token:
+        return None
+    if not token.isdigit():
+        raise InvalidArgument(f"page_token {token!r} is not one this service gave out")
+    return int(token)

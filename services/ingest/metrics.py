@@ -1,0 +1,68 @@
+"""Prometheus metrics of one ingest app, in a registry of its own (never the global one)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class IngestMetrics:
+    """Counters, gauges and histograms of the webhook, the inbox, delivery and the poller."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.webhook_events = Counter(
+            "ingest_webhook_events",
+            "Webhook requests by FACEIT event and outcome.",
+            ["event", "outcome"],
+            registry=self.registry,
+        )
+        self.ack_latency = Histogram(
+            "ingest_webhook_ack_seconds",
+            "Time from receiving a webhook to answering it.",
+            registry=self.registry,
+        )
+        self.inbox_depth = Gauge(
+            "ingest_inbox_events",
+            "Inbox events by status.",
+            ["status"],
+            registry=self.registry,
+        )
+        self.delivery_attempts = Counter(
+            "ingest_delivery_attempts",
+            "Delivery attempts to the voice service by action and outcome.",
+            ["action", "outcome"],
+            registry=self.registry,
+        )
+        self.delivery_failures = Counter(
+            "ingest_delivery_failures",
+            "Failed delivery attempts by gRPC status code.",
+            ["code"],
+            registry=self.registry,
+        )
+        self.poll_runs = Counter(
+            "ingest_poll_runs",
+            "Reconciliation polls by outcome (ok, errors).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.faceit_api_calls = Counter(
+            "ingest_faceit_api_calls",
+            "FACEIT Data API requests by endpoint and status.",
+            ["endpoint", "status"],
+            registry=self.registry,
+        )
+
+    def count_faceit_call(self, endpoint: str, outcome: str) -> None:
+        """The FaceitApiClient call hook: one request to `endpoint` ended with `outcome`."""
+        self.faceit_api_calls.labels(endpoint=endpoint, status=outcome).inc()
+
+    def set_inbox_depth(self, depth: Mapping[str, int]) -> None:
+        """Record how many inbox events each status holds."""
+        for status, count in depth.items():
+            self.inbox_depth.labels(status=status).set(count)
+
+    def render(self) -> bytes:
+        """The text exposition of every metric."""
+        return generate_latest(self.registry)

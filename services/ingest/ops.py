@@ -1,0 +1,76 @@
+"""Operational routes of the ingest app: liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import grpc
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from services.ingest.deps import MetricsDep, RuntimeDep
+from services.ingest.inbox import DATABASE_ERRORS
+from services.ingest.voice_client import TRANSIENT_CODES
+
+logger = logging.getLogger(__name__)
+
+CHECK_TIMEOUT_S = 2.0
+
+router = APIRouter()
+
+
+@router.get("/healthz", summary="Liveness")
+async def healthz() -> dict[str, str]:
+    """The process is up and serving HTTP."""
+    return {"status": "ok"}
+
+
+async def _check_database(runtime: RuntimeDep) -> str:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            await runtime.pool.fetchval("SELECT 1")
+    except DATABASE_ERRORS as error:
+        return f"unreachable: {error!r}"
+    return "ok"
+
+
+async def _check_voice(runtime: RuntimeDep) -> str:
+    try:
+        await runtime.voice.check(CHECK_TIMEOUT_S)
+    except grpc.aio.AioRpcError as error:
+        if error.code() in TRANSIENT_CODES:
+            return f"unreachable: {error.code().name} {error.details()}"
+        return f"answers with errors: {error.code().name} {error.details()}"
+    return "ok"
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: the database and the voice service are reachable",
+    responses={503: {"description": "The database or the voice service is not reachable."}},
+)
+async def readyz(runtime: RuntimeDep) -> JSONResponse:
+    """200 when the database and voice answer; 503 naming the one that does not."""
+    database, voice = await asyncio.gather(_check_database(runtime), _check_voice(runtime))
+    checks = {"database": database, "voice": voice}
+    ready = all(value == "ok" for value in checks.values())
+    if not ready:
+        logger.warning("not ready: database %s, voice %s", database, voice)
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+@router.get("/metrics", summary="Prometheus metrics")
+async def metrics(runtime: RuntimeDep, registry: MetricsDep) -> Response:
+    """The app's metrics in the Prometheus text format (inbox depth read at scrape time)."""
+    try:
+        depth = await runtime.inbox.depth()
+    except DATABASE_ERRORS as error:
+        logger.warning("inbox depth unavailable for /metrics: %r", error)
+    else:
+        registry.set_inbox_depth({status.value: count for status, count in depth.items()})
+    return Response(registry.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,168 @@
+"""`POST /faceit-webhook`: authenticate, bound, parse, store in the inbox, then answer."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from services.ingest.deps import InboxDep, MetricsDep, SettingsDep
+from services.ingest.events import Action, Envelope, InboundEvent, NotAFaceitEvent, SimpleEvent
+from services.ingest.events import parse_webhook as parse_body
+from services.ingest.inbox import DATABASE_ERRORS, Inbox
+from services.ingest.settings import IngestSettings
+from services.kit.logging import log_context
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class BodyTooLarge(Exception):
+    """The request body is over MAX_BODY_BYTES."""
+
+
+def _authenticated(request: Request, settings: IngestSettings) -> bool:
+    secret = settings.faceit_webhook_secret
+    if secret is None:
+        return True
+    expected = secret.get_secret_value().encode()
+    offered = [request.headers.get(settings.faceit_webhook_header)]
+    if settings.faceit_webhook_query_param:
+        offered.append(request.query_params.get(settings.faceit_webhook_query_param))
+    # Compare every candidate (no early exit) so timing says nothing about which one matched.
+    matches = [hmac.compare_digest(value.encode(), expected) for value in offered if value]
+    return any(matches)
+
+
+async def read_bounded(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request body, refusing (BodyTooLarge) a declared or streamed size over `limit`."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def ignore_reason(event: InboundEvent, settings: IngestSettings) -> str | None:
+    """Why `event` is stored as ignored, or None when it is for the delivery worker."""
+    if event.action is Action.NONE:
+        return f"{event.event} needs no action"
+    if settings.faceit_hub_ids and event.hub_id not in settings.faceit_hub_ids:
+        return f"hub {event.hub_id or '(none)'} is not in FACEIT_HUB_IDS"
+    if settings.faceit_organizer_ids and event.organizer_id not in settings.faceit_organizer_ids:
+        return f"organizer {event.organizer_id or '(none)'} is not in FACEIT_ORGANIZER_IDS"
+    return None
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"status": "error", "error": message}, status_code=status)
+
+
+def _inline_refs(schema: Any, definitions: dict[str, Any]) -> Any:
+    """`schema` with its `#/$defs/...` references replaced by the definitions (no recursion)."""
+    if isinstance(schema, dict):
+        reference = schema.get("$ref")
+        if isinstance(reference, str) and reference.startswith("#/$defs/"):
+            return _inline_refs(definitions[reference.removeprefix("#/$defs/")], definitions)
+        return {
+            key: _inline_refs(value, definitions) for key, value in schema.items() if key != "$defs"
+        }
+    if isinstance(schema, list):
+        return [_inline_refs(item, definitions) for item in schema]
+    return schema
+
+
+def webhook_body_schema() -> dict[str, Any]:
+    """The OpenAPI schema of the webhook body: the real envelope or the simplified shape."""
+    shapes = []
+    for model in (Envelope, SimpleEvent):
+        schema = model.model_json_schema()
+        shapes.append(_inline_refs(schema, schema.get("$defs", {})))
+    return {"oneOf": shapes}
+
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Stored (or a duplicate, or ignored: the body says so)."},
+    400: {"description": "The body is not JSON, or not a JSON object."},
+    401: {"description": "The webhook secret is missing or wrong."},
+    413: {"description": "The body is over 1 MiB."},
+    422: {"description": "JSON that is no FACEIT event."},
+    503: {"description": "The event could not be stored; FACEIT should retry."},
+}
+
+router = APIRouter()
+
+
+@router.post(
+    "/faceit-webhook",
+    summary="Receive a FACEIT webhook",
+    responses=_RESPONSES,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": webhook_body_schema()}},
+        }
+    },
+)
+async def faceit_webhook(
+    request: Request, settings: SettingsDep, inbox: InboxDep, metrics: MetricsDep
+) -> JSONResponse:
+    """Authenticate and store one FACEIT event; the inbox has it before the 200 goes out."""
+    started = time.perf_counter()
+    response, event_name, outcome = await _receive(request, settings, inbox)
+    metrics.webhook_events.labels(event=event_name, outcome=outcome).inc()
+    metrics.ack_latency.observe(time.perf_counter() - started)
+    return response
+
+
+async def _receive(
+    request: Request, settings: IngestSettings, inbox: Inbox
+) -> tuple[JSONResponse, str, str]:
+    """The answer to one delivery, the event name and the outcome label for the metrics."""
+    if not _authenticated(request, settings):
+        return _error(401, "missing or wrong webhook secret"), "unknown", "unauthorized"
+    try:
+        raw = await read_bounded(request)
+    except BodyTooLarge:
+        return _error(413, f"the body is over {MAX_BODY_BYTES} bytes"), "unknown", "too_large"
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        return _error(400, "the body is not JSON"), "unknown", "bad_request"
+    if not isinstance(body, dict):
+        return _error(400, "the body is not a JSON object"), "unknown", "bad_request"
+    try:
+        event = parse_body(body)
+    except NotAFaceitEvent as error:
+        return _error(422, str(error)), "unknown", "invalid"
+    ignored = ignore_reason(event, settings)
+    with log_context(match_id=event.match_id, event_id=event.event_id):
+        try:
+            result = await inbox.store(event, ignored=ignored, body=raw)
+        except DATABASE_ERRORS as error:
+            logger.error("could not store %s (version %s): %r", event.event, event.version, error)
+            message = "the event could not be stored (database unavailable); retry later"
+            return _error(503, message), event.event, "unavailable"
+        content: dict[str, Any] = {"status": "success", "event": event.event}
+        if result.duplicate:
+            content["duplicate"] = True
+            outcome = "duplicate"
+        elif ignored is not None:
+            content["ignored"] = ignored
+            outcome = "ignored"
+        else:
+            outcome = "accepted"
+        logger.info("webhook %s (version %s) %s", event.event, event.version, outcome)
+    return JSONResponse(content), event.event, outcome
