@@ -325,9 +325,9 @@ class ControlApi:
         return web.json_response(self._faults_json())
 
     async def clear_faults(self, request: web.Request) -> web.Response:
-        """`DELETE /_sandbox/faults`: no latency, no failures, default webhook behaviour."""
+        """`DELETE /_sandbox/faults`: no failures; latency and webhook options as at start."""
         self._faults.reset()
-        self._deliverer.set_options(WebhookOptions(seed=self._deliverer.options.seed))
+        self._deliverer.reset_options()
         return web.json_response(self._faults_json())
 
     async def deliveries(self, request: web.Request) -> web.Response:

@@ -105,6 +105,7 @@ class WebhookDeliverer:
         self.app_id = app_id
         self._clock = clock
         self._options = options
+        self._initial_options = options
         self._drop_rng = random.Random(options.seed)
         self._order_rng = random.Random(options.seed)
         self._session: aiohttp.ClientSession | None = None
@@ -129,6 +130,10 @@ class WebhookDeliverer:
         self._options = options
         if options.reorder == "none":
             self.flush()
+
+    def reset_options(self) -> None:
+        """Go back to the options the deliverer was built with."""
+        self.set_options(self._initial_options)
 
     async def start(self) -> None:
         """Open the HTTP session used for deliveries."""

@@ -37,6 +37,7 @@ class ApiFaults:
 
     def __init__(self, *, latency_s: float = 0.0) -> None:
         self.latency_s = latency_s
+        self._initial_latency_s = latency_s
         self._rules: list[FailureRule] = []
 
     def add_failure(
@@ -64,8 +65,8 @@ class ApiFaults:
         return None
 
     def reset(self) -> None:
-        """No latency and no queued failures."""
-        self.latency_s = 0.0
+        """The latency given at start and no queued failures."""
+        self.latency_s = self._initial_latency_s
         self._rules.clear()
 
     def snapshot(self) -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
+from sandbox.faceit.client import FaceitSandboxClient
+from sandbox.faceit.deliverer import WebhookOptions
 from sandbox.faceit.server import FaceitSandbox
 from tests.sandbox.faceit.conftest import API_KEY
 
@@ -48,3 +50,16 @@ async def test_fixed_hub_and_organizer_ids_are_used() -> None:
             "hub-x",
             "org-x",
         )
+
+
+async def test_clearing_faults_restores_the_start_settings() -> None:
+    """DELETE faults goes back to the latency and webhook options given at start."""
+    options = WebhookOptions(duplicate=2, reorder="reverse")
+    async with (
+        FaceitSandbox(api_key=API_KEY, webhook_options=options, latency_s=0.01) as sandbox,
+        FaceitSandboxClient(sandbox.url) as control,
+    ):
+        await control.set_faults(latency_ms=500, webhooks={"duplicate": 5, "reorder": "none"})
+        cleared = await control.clear_faults()
+        assert cleared["latency_ms"] == 10
+        assert (cleared["webhooks"]["duplicate"], cleared["webhooks"]["reorder"]) == (2, "reverse")
