@@ -1,0 +1,108 @@
+"""`python -m services.registry` as a real process: config check, migrate, serve, SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import asyncpg
+from faceitvoice.v1 import registry_service_pb2 as pb
+from faceitvoice.v1 import registry_service_pb2_grpc as pb_grpc
+
+from sandbox.faceit.server import FaceitSandbox
+from services.kit.grpc_client import GrpcClients
+from tests.services.registry.conftest import API_KEY, TOKEN
+
+LISTENING = "gRPC server listening on port "
+
+
+def service_environment(tmp_path: Path, **values: str) -> dict[str, str]:
+    """The test process's environment without registry settings, plus `values`."""
+    names = {"DATABASE_URL", "FACEIT_API_KEY", "FACEIT_API_BASE", "GRPC_AUTH_TOKEN"}
+    env = {key: value for key, value in os.environ.items() if key not in names}
+    env.update(FACEIT_VOICE_DATA_DIR=str(tmp_path / "data"), LOG_LEVEL="INFO", **values)
+    return env
+
+
+async def listening_port(stdout: asyncio.StreamReader) -> int:
+    """Read JSON log lines until the gRPC server says which port it bound."""
+    while True:
+        line = await stdout.readline()
+        if not line:
+            raise AssertionError("the registry exited before it listened")
+        message = json.loads(line)["msg"]
+        if message.startswith(LISTENING):
+            return int(message[len(LISTENING) :].split()[0])
+
+
+async def test_entrypoint_migrates_serves_and_stops_on_sigterm(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    """On an empty database it migrates, links a player over gRPC, and exits 0 on SIGTERM."""
+    async with FaceitSandbox(api_key=API_KEY) as sandbox:
+        sandbox.world.add_player("s1mple")
+        env = service_environment(
+            tmp_path,
+            DATABASE_URL=fresh_database,
+            FACEIT_API_KEY=API_KEY,
+            FACEIT_API_BASE=sandbox.api_base,
+            GRPC_AUTH_TOKEN=TOKEN,
+            REGISTRY_GRPC_PORT="0",
+        )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "services.registry",
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert process.stdout is not None
+        try:
+            port = await asyncio.wait_for(listening_port(process.stdout), timeout=60)
+            rest = asyncio.create_task(process.stdout.read())
+            clients = GrpcClients(token=TOKEN, timeout=20)
+            try:
+                stub = pb_grpc.RegistryServiceStub(clients.channel(f"127.0.0.1:{port}"))
+                response = await stub.LinkPlayer(
+                    pb.LinkPlayerRequest(discord_user_id=42, faceit_nickname="s1mple")
+                )
+            finally:
+                await clients.close()
+            process.send_signal(signal.SIGTERM)
+            code = await asyncio.wait_for(process.wait(), timeout=30)
+            await rest
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+    assert response.created is True
+    assert code == 0
+    connection = await asyncpg.connect(fresh_database)
+    try:
+        count = await connection.fetchval("SELECT count(*) FROM registry.player_links")
+    finally:
+        await connection.close()
+    assert count == 1
+
+
+async def test_entrypoint_refuses_to_start_without_an_api_key(tmp_path: Path) -> None:
+    """Without FACEIT_API_KEY the process exits 1 and names the variable."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.registry",
+        cwd=tmp_path,
+        env=service_environment(tmp_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+
+    assert process.returncode == 1
+    assert b"FACEIT_API_KEY: missing" in err
