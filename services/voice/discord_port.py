@@ -55,8 +55,13 @@ class DiscordPort(Protocol):
         """Create a private voice channel that only the bot and `member_ids` can see and join."""
         ...
 
-    async def set_members(self, channel_id: int, member_ids: Collection[int]) -> None:
-        """Replace the players allowed in a private channel."""
+    async def set_members(self, channel_id: int, member_ids: Collection[int]) -> bool:
+        """Replace the players allowed in a channel; False when the bot may not edit overwrites.
+
+        Editing overwrites (PATCH /channels/{id} with permission_overwrites) needs MANAGE_ROLES
+        in the channel, which a bot invited without it lacks: the caller then replaces the
+        channel instead.
+        """
         ...
 
     async def move(self, user_id: int, channel_id: int) -> None:
@@ -218,7 +223,7 @@ class PycordDiscord:
             raise translate(error, "create a voice channel", needs) from error
         return channel.id
 
-    async def set_members(self, channel_id: int, member_ids: Collection[int]) -> None:
+    async def set_members(self, channel_id: int, member_ids: Collection[int]) -> bool:
         guild = self._guild()
         channel = guild.get_channel(channel_id)
         try:
@@ -227,6 +232,9 @@ class PycordDiscord:
                 if not isinstance(fetched, discord.VoiceChannel):
                     raise FailedPrecondition(f"channel {channel_id} is not a voice channel")
                 channel = fetched
+            me = guild.get_member(self._bot_id())
+            if me is None or not channel.permissions_for(me).manage_roles:
+                return False
             await channel.edit(
                 overwrites=self._overwrites(guild, member_ids), reason="FACEIT roster changed"
             )
@@ -236,6 +244,7 @@ class PycordDiscord:
                 "update the channel's member access",
                 "MANAGE_CHANNELS and MANAGE_ROLES (Manage Permissions) on the channel",
             ) from error
+        return True
 
     async def move(self, user_id: int, channel_id: int) -> None:
         try:

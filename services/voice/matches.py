@@ -207,14 +207,11 @@ class MatchService:
         elif not await self._discord.channel_exists(existing.channel_id):
             await self._recreate(record.match_id, existing, members)
         elif members != existing.member_ids:
-            await self._discord.set_members(existing.channel_id, members)
-            await self._store.set_channel_members(record.match_id, team.faction, members)
-            logger.info(
-                "channel %s of %s now allows %s players",
-                existing.channel_id,
-                team.faction,
-                len(members),
-            )
+            if await self._discord.set_members(existing.channel_id, members):
+                await self._store.set_channel_members(record.match_id, team.faction, members)
+            else:
+                await self._replace(record.match_id, existing, members)
+            logger.info("channel of %s now allows %s players", team.faction, len(members))
 
     async def _finish_intent(
         self, match_id: str, intent: TeamChannel, members: Collection[int]
@@ -224,15 +221,53 @@ class MatchService:
         leftovers = [
             c for c in self._discord.bot_channels_named(intent.channel_name) if c not in tracked
         ]
+        channel_id = None
         if leftovers:
-            channel_id = leftovers[0]
-            if set(members) != intent.member_ids:
-                await self._discord.set_members(channel_id, members)
-            logger.warning("adopted channel %s left by an interrupted create", channel_id)
-        else:
+            if set(members) == intent.member_ids or await self._discord.set_members(
+                leftovers[0], members
+            ):
+                channel_id = leftovers[0]
+                logger.warning("adopted channel %s left by an interrupted create", channel_id)
+            else:
+                await self._discord.delete_channel(leftovers[0])
+        if channel_id is None:
             channel_id = await self._discord.create_private_channel(intent.channel_name, members)
             logger.info("created channel %s for an unfinished intent", channel_id)
         await self._store.complete_channel(match_id, intent.faction, channel_id, members)
+        if intent.previous_channel_id is not None:
+            await self._cache_from_store(match_id)
+            await self._finish_replacement(
+                match_id, intent.faction, intent.previous_channel_id, channel_id
+            )
+
+    async def _replace(self, match_id: str, channel: TeamChannel, members: Collection[int]) -> None:
+        """Swap a channel whose overwrites the bot may not edit for a new one with `members`."""
+        assert channel.channel_id is not None
+        await self._store.begin_replacement(match_id, channel.faction, members)
+        new_id = await self._discord.create_private_channel(channel.channel_name, members)
+        await self._store.complete_channel(match_id, channel.faction, new_id, members)
+        await self._cache_from_store(match_id)
+        await self._finish_replacement(match_id, channel.faction, channel.channel_id, new_id)
+        logger.info("replaced channel %s by %s to change access", channel.channel_id, new_id)
+
+    async def _finish_replacement(
+        self, match_id: str, faction: str, previous: int, current: int
+    ) -> None:
+        occupants = self._discord.occupants(previous)
+        results = await asyncio.gather(
+            *(self._discord.move(uid, current) for uid in occupants), return_exceptions=True
+        )
+        for uid, result in zip(occupants, results, strict=True):
+            if isinstance(result, BaseException):
+                logger.warning("could not move %s to the new channel: %r", uid, result)
+        await self._discord.delete_channel(previous)
+        await self._store.end_replacement(match_id, faction)
+
+    async def _cache_from_store(self, match_id: str) -> None:
+        # The live handler must see the new channel before occupants are moved into it.
+        record = await self._store.get_match(match_id)
+        if record is not None:
+            self._cache.put(record)
 
     async def _recreate(self, match_id: str, lost: TeamChannel, members: Collection[int]) -> None:
         logger.warning("channel %s of %s is gone from Discord", lost.channel_id, lost.faction)
@@ -366,6 +401,10 @@ class MatchService:
         deleted: list[int] = []
         moved = 0
         for channel in record.channels:
+            if channel.previous_channel_id is not None:
+                moved += await self._to_lobby(channel.previous_channel_id)
+                if await self._discord.delete_channel(channel.previous_channel_id):
+                    deleted.append(channel.previous_channel_id)
             if channel.channel_id is None:
                 tracked = await self._store.tracked_channel_ids()
                 for leftover in self._discord.bot_channels_named(channel.channel_name):
@@ -412,6 +451,13 @@ class MatchService:
                         await self._finish_intent(match_id, channel, channel.member_ids)
                     elif not await self._discord.channel_exists(channel.channel_id):
                         await self._recreate(match_id, channel, channel.member_ids)
+                    elif channel.previous_channel_id is not None:
+                        await self._finish_replacement(
+                            match_id,
+                            channel.faction,
+                            channel.previous_channel_id,
+                            channel.channel_id,
+                        )
                 self._cache.put(await self._must(match_id))
 
     async def voice_changed(self, user_id: int, before: int | None, after: int | None) -> None:

@@ -60,6 +60,8 @@ class TeamChannel:
     channel_id: int | None
     state: ChannelState
     member_ids: frozenset[int]
+    previous_channel_id: int | None = None
+    """A channel this one replaces, deleted once its occupants are moved over."""
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,13 @@ class VoiceSettings(ServiceSettings):
     discord_api_base: str = Field(
         default=DEFAULT_DISCORD_API_BASE, validation_alias="DISCORD_API_BASE"
     )
+    voice_grpc_host: str = Field(default="127.0.0.1", validation_alias="VOICE_GRPC_HOST")
     voice_grpc_port: int = Field(default=50052, validation_alias="VOICE_GRPC_PORT", ge=0)
     registry_service_addr: str = Field(
         default="127.0.0.1:50053", validation_alias="REGISTRY_SERVICE_ADDR"
     )
     voice_close_delay_s: float = Field(default=0.0, validation_alias="VOICE_CLOSE_DELAY_S", ge=0)
+    registry_timeout_s: float = Field(default=10.0, gt=0, validation_alias="REGISTRY_TIMEOUT_S")
 
     @property
     def discord_rest_base(self) -> str:

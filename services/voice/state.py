@@ -70,6 +70,7 @@ def _channel(row: asyncpg.Record) -> TeamChannel:
         channel_id=row["channel_id"],
         state=ChannelState(row["state"]),
         member_ids=frozenset(row["member_ids"]),
+        previous_channel_id=row["previous_channel_id"],
     )
 
 
@@ -111,7 +112,8 @@ class VoiceStore:
     ) -> list[MatchRecord]:
         ids = [row["match_id"] for row in rows]
         channel_rows = await conn.fetch(
-            "SELECT match_id, faction, team_name, channel_name, channel_id, state, member_ids"
+            "SELECT match_id, faction, team_name, channel_name, channel_id, state, member_ids,"
+            " previous_channel_id"
             " FROM voice.match_channels WHERE match_id = ANY($1) ORDER BY faction",
             ids,
         )
@@ -312,11 +314,33 @@ class VoiceStore:
         )
 
     async def tracked_channel_ids(self) -> set[int]:
-        """Every Discord channel id the database knows."""
+        """Every Discord channel id the database knows (current and being replaced)."""
         rows = await self._pool.fetch(
-            "SELECT channel_id FROM voice.match_channels WHERE channel_id IS NOT NULL"
+            "SELECT channel_id AS id FROM voice.match_channels WHERE channel_id IS NOT NULL"
+            " UNION SELECT previous_channel_id FROM voice.match_channels"
+            " WHERE previous_channel_id IS NOT NULL"
         )
-        return {row["channel_id"] for row in rows}
+        return {row["id"] for row in rows}
+
+    async def begin_replacement(self, match_id: str, faction: str, members: Iterable[int]) -> None:
+        """Turn a team's channel into an intent for its replacement, keeping the old id."""
+        await self._pool.execute(
+            "UPDATE voice.match_channels SET previous_channel_id = channel_id,"
+            " channel_id = NULL, state = 'creating', member_ids = $3"
+            " WHERE match_id = $1 AND faction = $2 AND channel_id IS NOT NULL",
+            match_id,
+            faction,
+            sorted(members),
+        )
+
+    async def end_replacement(self, match_id: str, faction: str) -> None:
+        """Forget the replaced channel (deleted)."""
+        await self._pool.execute(
+            "UPDATE voice.match_channels SET previous_channel_id = NULL"
+            " WHERE match_id = $1 AND faction = $2",
+            match_id,
+            faction,
+        )
 
     async def open_matches_with_player(self, faceit_player_id: str) -> list[str]:
         """The open matches whose rosters contain the FACEIT player."""

@@ -31,6 +31,7 @@ class FakeDiscord:
     deleted: list[int] = field(default_factory=list)
     moves: list[tuple[int, int]] = field(default_factory=list)
     fail_creates: int = 0
+    can_edit_overwrites: bool = True
     create_gate: asyncio.Event | None = None
     _next_id: int = 1000
 
@@ -66,8 +67,11 @@ class FakeDiscord:
         self.created.append(self._next_id)
         return self._next_id
 
-    async def set_members(self, channel_id: int, member_ids: Collection[int]) -> None:
+    async def set_members(self, channel_id: int, member_ids: Collection[int]) -> bool:
+        if not self.can_edit_overwrites:
+            return False
         self.channels[channel_id].members = set(member_ids)
+        return True
 
     async def move(self, user_id: int, channel_id: int) -> None:
         if user_id not in self.voice:

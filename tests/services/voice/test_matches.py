@@ -162,7 +162,7 @@ async def test_close_deletes_channels_moves_occupants_to_lobby_and_keeps_the_row
     opened = await world.service.open_match(spec())
     closed = await world.service.close_match(MATCH, 2, "match_status_finished")
     assert closed.outcome is CloseOutcome.CLOSED
-    assert sorted(closed.deleted_channel_ids) == sorted(c.channel_id for c in opened.match.channels)
+    assert set(closed.deleted_channel_ids) == {c.channel_id for c in opened.match.channels}
     assert closed.moved_to_lobby == 1
     assert world.discord.voice[1] == LOBBY
     assert world.discord.channels == {}
@@ -329,3 +329,37 @@ async def test_list_matches_pages_oldest_first(world: World) -> None:
     assert token and last == ""
     with pytest.raises(InvalidArgument):
         await world.service.list_matches(2, "garbage!")
+
+
+async def test_access_change_without_manage_roles_replaces_the_channel(world: World) -> None:
+    """When overwrites cannot be edited the channel is replaced and its occupants moved over."""
+    world.discord.can_edit_overwrites = False
+    world.discord.voice[1] = LOBBY
+    first = await world.service.open_match(spec())
+    old = first.match.channel("faction1")
+    assert old is not None and old.channel_id is not None
+    world.discord.guild_members.add(3)
+    second = await world.service.open_match(spec(2))
+    new = second.match.channel("faction1")
+    assert new is not None and new.channel_id not in (None, old.channel_id)
+    assert new.previous_channel_id is None
+    assert world.discord.channels[new.channel_id].members == {1, 3}  # type: ignore[index]
+    assert old.channel_id not in world.discord.channels
+    assert world.discord.voice[1] == new.channel_id
+    assert world.cache.seat_of(1).channel_id == new.channel_id  # type: ignore[union-attr]
+
+
+async def test_interrupted_replacement_is_finished_on_reconcile(world: World) -> None:
+    """A replacement cut short after its intent is completed on reconcile: old channel gone."""
+    opened = await world.service.open_match(spec())
+    old = opened.match.channel("faction1")
+    assert old is not None and old.channel_id is not None
+    world.discord.voice[1] = old.channel_id
+    await world.store.begin_replacement(MATCH, "faction1", {1})
+    await world.service.reconcile_match(MATCH)
+    record = await world.service.get_match(MATCH)
+    new = record.channel("faction1")
+    assert new is not None and new.channel_id not in (None, old.channel_id)
+    assert new.previous_channel_id is None
+    assert old.channel_id not in world.discord.channels
+    assert world.discord.voice[1] == new.channel_id

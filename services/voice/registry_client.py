@@ -1,0 +1,80 @@
+"""The registry as the voice service uses it: resolving rosters, and /register's link calls."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import grpc
+import grpc.aio
+from faceitvoice.v1 import registry_service_pb2 as pb
+from faceitvoice.v1 import registry_service_pb2_grpc as pb_grpc
+
+from services.kit.errors import DomainError, InvalidArgument, Unavailable
+
+logger = logging.getLogger(__name__)
+
+SUGGESTIONS_KEY = "faceitvoice-suggestions"
+MAX_RESOLVE = 1000
+
+
+def suggestions(error: grpc.aio.AioRpcError) -> list[str]:
+    """The close nicknames the registry attached to a NOT_FOUND LinkPlayer answer."""
+    for key, value in error.trailing_metadata() or ():
+        if key == SUGGESTIONS_KEY:
+            text = value.decode() if isinstance(value, bytes) else value
+            return [s.strip() for s in text.split(",") if s.strip()]
+    return []
+
+
+class RegistryClient:
+    """RegistryService over one grpc.aio channel (auth and deadlines come with the channel)."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._stub = pb_grpc.RegistryServiceStub(channel)
+
+    async def resolve_players(self, faceit_player_ids: Sequence[str]) -> dict[str, int]:
+        """FACEIT player id -> Discord user id for the linked ones; one call per 1000 ids."""
+        found: dict[str, int] = {}
+        ids = list(dict.fromkeys(faceit_player_ids))
+        for start in range(0, len(ids), MAX_RESOLVE):
+            chunk = ids[start : start + MAX_RESOLVE]
+            try:
+                response = await self._stub.ResolvePlayers(
+                    pb.ResolvePlayersRequest(faceit_player_ids=chunk)
+                )
+            except grpc.aio.AioRpcError as error:
+                raise registry_error(error, "resolve players") from error
+            found.update({link.faceit_player_id: link.discord_user_id for link in response.links})
+        return found
+
+    async def link_player(self, discord_user_id: int, nickname: str) -> pb.LinkPlayerResponse:
+        """LinkPlayer; raises the registry's AioRpcError for the caller to explain."""
+        return await self._stub.LinkPlayer(
+            pb.LinkPlayerRequest(discord_user_id=discord_user_id, faceit_nickname=nickname)
+        )
+
+    async def unlink_player(self, discord_user_id: int) -> pb.UnlinkPlayerResponse:
+        """UnlinkPlayer; raises the registry's AioRpcError (NOT_FOUND when there is no link)."""
+        return await self._stub.UnlinkPlayer(
+            pb.UnlinkPlayerRequest(discord_user_id=discord_user_id)
+        )
+
+    async def get_link(self, discord_user_id: int) -> pb.PlayerLink | None:
+        """The user's link, or None; raises the registry's AioRpcError on other failures."""
+        try:
+            response = await self._stub.GetPlayerLink(
+                pb.GetPlayerLinkRequest(discord_user_id=discord_user_id)
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() is grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+        return response.link
+
+
+def registry_error(error: grpc.aio.AioRpcError, action: str) -> DomainError:
+    """A registry failure as the voice service reports it."""
+    if error.code() is grpc.StatusCode.INVALID_ARGUMENT:
+        return InvalidArgument(f"registry refused to {action}: {error.details()}")
+    return Unavailable(f"registry could not {action}: {error.code().name} {error.details()}")
