@@ -36,7 +36,10 @@ def test_owner_and_administrator_get_everything() -> None:
 
 def test_administrator_bypasses_overwrites() -> None:
     """Overwrites denying everything do not affect an administrator."""
-    deny_all = [Overwrite(GUILD, ROLE_OVERWRITE, 0, p.ALL), Overwrite(USER, MEMBER_OVERWRITE, 0, p.ALL)]
+    deny_all = [
+        Overwrite(GUILD, ROLE_OVERWRITE, 0, p.ALL),
+        Overwrite(USER, MEMBER_OVERWRITE, 0, p.ALL),
+    ]
     assert effective(p.ALL, deny_all) == p.ALL
 
 

@@ -3,18 +3,9 @@
 from __future__ import annotations
 
 from sandbox.discord.ratelimit import RateLimiter, RouteLimit
+from tests.sandbox.discord.helpers import FakeClock
 
 ROUTE = "/guilds/{guild_id}/channels"
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def limiter(clock: FakeClock, *, global_limit: int = 50) -> RateLimiter:
@@ -82,7 +73,9 @@ def test_global_limit_is_shared_but_skips_token_routes() -> None:
     assert not refused.allowed and refused.is_global
     assert refused.body["global"] is True
     assert refused.headers["X-RateLimit-Scope"] == "global"
-    assert rl.check("POST", "/webhooks/{webhook_id}/{webhook_token}", "w", counts_globally=False).allowed
+    assert rl.check(
+        "POST", "/webhooks/{webhook_id}/{webhook_token}", "w", counts_globally=False
+    ).allowed
     clock.now += 1
     assert rl.check("GET", "/channels/{channel_id}", "d", counts_globally=True).allowed
 
