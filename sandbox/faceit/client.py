@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Sequence
 from types import TracebackType
@@ -60,7 +61,11 @@ class FaceitSandboxClient:
         async with self._session.request(
             method, self.base_url + path, json=body, params=params
         ) as response:
-            data = await response.json(content_type=None)
+            text = await response.text()
+            try:
+                data = json.loads(text) if text else None
+            except json.JSONDecodeError:
+                data = text  # aiohttp's own plain-text answers, e.g. for unknown routes
             if response.status >= 400:
                 raise SandboxControlError(response.status, data)
             return data

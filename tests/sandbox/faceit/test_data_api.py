@@ -187,11 +187,11 @@ async def test_injected_latency_delays_answers(
     faceit: FaceitSandbox, control: FaceitSandboxClient, http: aiohttp.ClientSession, auth: dict
 ) -> None:
     """With latency set, a Data API answer takes at least that long; clearing removes it."""
-    await control.set_faults(latency_ms=300)
+    await control.set_faults(latency_ms=600)
     started = time.monotonic()
     await get(http, faceit, "/players/none", auth)
-    assert time.monotonic() - started >= 0.3
+    assert time.monotonic() - started >= 0.6
     await control.clear_faults()
     started = time.monotonic()
     await get(http, faceit, "/players/none", auth)
-    assert time.monotonic() - started < 0.3
+    assert time.monotonic() - started < 0.6
