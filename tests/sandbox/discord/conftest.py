@@ -48,12 +48,12 @@ async def guild(control: DiscordSandboxClient) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def gateway_connect(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+async def gateway_connect(sandbox: DiscordSandbox) -> AsyncIterator[Any]:
     """Open raw gateway connections to the `sandbox` fixture or a given server."""
     opened: list[aiohttp.ClientSession] = []
 
     async def connect(server: DiscordSandbox | None = None) -> GatewayClient:
-        target = server or request.getfixturevalue("sandbox")
+        target = server or sandbox
         http = aiohttp.ClientSession()
         opened.append(http)
         url = target.url.replace("http", "ws", 1) + "/gateway?v=10&encoding=json"
