@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aiohttp
+import pytest
 
 from sandbox.discord import DiscordSandboxClient, SandboxConfig
 from sandbox.discord.config import GUILD_MEMBERS_INTENT
