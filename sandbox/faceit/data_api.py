@@ -126,6 +126,7 @@ class DataApi:
             return _error(401)
         rule = self._faults.take_failure(route)
         if rule is not None:
+            logger.info("injecting %s for %s %s", rule.status, request.method, request.path)
             response = _error(rule.status)
             if rule.retry_after is not None:
                 response.headers["Retry-After"] = str(rule.retry_after)

@@ -92,6 +92,11 @@ class _Outbox:
     worker: asyncio.Task[None]
 
 
+def _log_worker_death(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("webhook sender %s died", task.get_name(), exc_info=task.exception())
+
+
 class WebhookDeliverer:
     """Queues deliveries per subscription and sends them in the background, in order."""
 
@@ -245,6 +250,7 @@ class WebhookDeliverer:
             worker = asyncio.create_task(
                 self._work(queue), name=f"faceit-webhooks-{subscription.subscription_id}"
             )
+            worker.add_done_callback(_log_worker_death)
             outbox = _Outbox(queue=queue, worker=worker)
             self._outboxes[subscription.subscription_id] = outbox
         return outbox
