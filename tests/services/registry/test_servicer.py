@@ -142,6 +142,28 @@ async def test_faceit_down_is_unavailable(registry: Registry) -> None:
     assert error.code() == grpc.StatusCode.UNAVAILABLE
 
 
+async def test_faceit_refusing_the_key_is_unavailable(registry: Registry) -> None:
+    """A 401 from FACEIT (bad server key) is UNAVAILABLE for the caller, not NOT_FOUND."""
+    registry.sandbox.world.add_player("s1mple")
+    registry.sandbox.faults.add_failure(401, 1)
+
+    error = await status_of(link(registry, 42, "s1mple"))
+
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert "API key" in (error.details() or "")
+
+
+async def test_failed_suggestion_search_still_answers_not_found(registry: Registry) -> None:
+    """When the fuzzy search is down, an unknown nickname is NOT_FOUND with no suggestions."""
+    registry.sandbox.world.add_player("s1mple")
+    registry.sandbox.faults.add_failure(503, 10, route="search_players")
+
+    error = await status_of(link(registry, 42, "s1mpl"))
+
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+    assert dict(error.trailing_metadata() or ())["faceitvoice-suggestions"] == ""
+
+
 async def test_unlink_removes_the_link_once(registry: Registry) -> None:
     """UnlinkPlayer returns the removed link; a second unlink is NOT_FOUND; the account is free."""
     registry.sandbox.world.add_player("s1mple")
