@@ -1,0 +1,155 @@
+"""The slash commands /register, /unregister and /whoami, and the replies they give."""
+
+import logging
+from dataclasses import dataclass
+
+import discord
+import grpc
+import grpc.aio
+from faceitvoice.v1 import registry_service_pb2 as registry_pb
+
+from services.kit.errors import DomainError
+from services.voice.cache import ActiveMatchCache
+from services.voice.matches import MatchService
+from services.voice.registry_client import RegistryClient, suggestions
+
+logger = logging.getLogger(__name__)
+
+UNAVAILABLE_TEXT = "FACEIT cannot be reached right now; please try again in a minute."
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the bot answers, always ephemeral."""
+
+    content: str | None = None
+    embed: discord.Embed | None = None
+
+
+def link_embed(link: registry_pb.PlayerLink, title: str) -> discord.Embed:
+    """The FACEIT profile of a link: nickname, level, elo and avatar."""
+    profile = link.profile
+    embed = discord.Embed(title=title, description=link.faceit_nickname)
+    if profile.faceit_url:
+        embed.url = profile.faceit_url
+    embed.add_field(name="Nickname", value=link.faceit_nickname, inline=True)
+    embed.add_field(name="Level", value=str(profile.skill_level or "-"), inline=True)
+    embed.add_field(name="Elo", value=str(profile.faceit_elo or "-"), inline=True)
+    if profile.avatar_url:
+        embed.set_thumbnail(url=profile.avatar_url)
+    return embed
+
+
+def explain_link_error(error: grpc.aio.AioRpcError, nickname: str) -> str:
+    """A clear message for each way LinkPlayer can fail."""
+    code = error.code()
+    if code is grpc.StatusCode.NOT_FOUND:
+        close = suggestions(error)
+        text = f"No FACEIT player is called **{nickname}**."
+        if close:
+            text += " Did you mean: " + ", ".join(f"**{name}**" for name in close) + "?"
+        return text
+    if code is grpc.StatusCode.FAILED_PRECONDITION:
+        return (
+            "Your Discord account is already registered with another FACEIT account; "
+            "use /unregister first."
+        )
+    if code is grpc.StatusCode.ALREADY_EXISTS:
+        return f"The FACEIT account **{nickname}** is already registered by another Discord user."
+    if code is grpc.StatusCode.INVALID_ARGUMENT:
+        return f"That is not a valid FACEIT nickname: {error.details()}"
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return UNAVAILABLE_TEXT
+    logger.warning("LinkPlayer failed: %s %s", code.name, error.details())
+    return "Registration failed unexpectedly; please try again later."
+
+
+class PlayerCommands:
+    """The logic of the slash commands, apart from py-cord's context."""
+
+    def __init__(
+        self, registry: RegistryClient, matches: MatchService, cache: ActiveMatchCache
+    ) -> None:
+        self._registry = registry
+        self._matches = matches
+        self._cache = cache
+
+    async def register(self, user_id: int, nickname: str) -> Reply:
+        """Link the user to the FACEIT account; give access to a running match at once."""
+        nickname = nickname.strip()
+        try:
+            response = await self._registry.link_player(user_id, nickname)
+        except grpc.aio.AioRpcError as error:
+            return Reply(content=explain_link_error(error, nickname))
+        link = response.link
+        title = "FACEIT account linked" if response.created else "FACEIT account already linked"
+        embed = link_embed(link, title)
+        try:
+            updated = await self._matches.player_linked(user_id, link.faceit_player_id)
+        except DomainError as error:
+            logger.warning("could not give %s access to their match: %s", user_id, error.message)
+        else:
+            for record in updated:
+                seat = self._cache.seat_of(user_id)
+                if seat is not None and seat.match_id == record.match_id:
+                    embed.add_field(name="Your match", value=f"<#{seat.channel_id}>", inline=False)
+        return Reply(embed=embed)
+
+    async def unregister(self, user_id: int) -> Reply:
+        """Remove the user's link."""
+        try:
+            response = await self._registry.unlink_player(user_id)
+        except grpc.aio.AioRpcError as error:
+            if error.code() is grpc.StatusCode.NOT_FOUND:
+                return Reply(content="You have no registered FACEIT account.")
+            if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                return Reply(content=UNAVAILABLE_TEXT)
+            logger.warning("UnlinkPlayer failed: %s %s", error.code().name, error.details())
+            return Reply(content="Unregistering failed unexpectedly; please try again later.")
+        return Reply(
+            content=f"Your FACEIT account **{response.link.faceit_nickname}** is unregistered."
+        )
+
+    async def whoami(self, user_id: int) -> Reply:
+        """The user's link and current match channel."""
+        try:
+            link = await self._registry.get_link(user_id)
+        except grpc.aio.AioRpcError:
+            return Reply(content=UNAVAILABLE_TEXT)
+        if link is None:
+            return Reply(content="You have no registered FACEIT account; use /register.")
+        embed = link_embed(link, "Your FACEIT account")
+        seat = self._cache.seat_of(user_id)
+        embed.add_field(
+            name="Your match",
+            value=f"<#{seat.channel_id}>" if seat is not None else "none running",
+            inline=False,
+        )
+        return Reply(embed=embed)
+
+
+async def _respond(ctx: discord.ApplicationContext, reply: Reply) -> None:
+    if reply.embed is not None:
+        await ctx.respond(content=reply.content, embed=reply.embed, ephemeral=True)
+    else:
+        await ctx.respond(content=reply.content, ephemeral=True)
+
+
+def add_commands(bot: discord.Bot, commands: PlayerCommands) -> None:
+    """Register the slash commands on `bot` (guild commands through its debug_guilds)."""
+
+    @bot.slash_command(name="register", description="Link your FACEIT account to Discord")
+    @discord.option("faceit_nickname", str, description="Your FACEIT nickname")
+    async def register(ctx: discord.ApplicationContext, faceit_nickname: str) -> None:
+        await ctx.defer(ephemeral=True)
+        await _respond(ctx, await commands.register(ctx.author.id, faceit_nickname))
+
+    @bot.slash_command(name="unregister", description="Unlink your FACEIT account")
+    async def unregister(ctx: discord.ApplicationContext) -> None:
+        await ctx.defer(ephemeral=True)
+        await _respond(ctx, await commands.unregister(ctx.author.id))
+
+    @bot.slash_command(name="whoami", description="Your FACEIT account and match channel")
+    async def whoami(ctx: discord.ApplicationContext) -> None:
+        await ctx.defer(ephemeral=True)
+        await _respond(ctx, await commands.whoami(ctx.author.id))

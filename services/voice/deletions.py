@@ -1,0 +1,46 @@
+"""The supervised task that deletes channels of closed matches once their grace period is over."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from services.kit.logging import log_context
+from services.voice.matches import MatchService
+from services.voice.state import VoiceStore
+
+logger = logging.getLogger(__name__)
+
+
+class DeletionWorker:
+    """Waits for the next due deletion (or a wake-up) and carries it out; runs until cancelled."""
+
+    def __init__(self, store: VoiceStore, matches: MatchService, *, retry_s: float = 5.0) -> None:
+        self._store = store
+        self._matches = matches
+        self._retry_s = retry_s
+
+    async def run_once(self) -> bool:
+        """Delete every due match's channels; False when one of them failed."""
+        ok = True
+        for match_id in await self._store.due_deletions():
+            with log_context(match_id=match_id):
+                try:
+                    await self._matches.finish_close(match_id)
+                except Exception:
+                    ok = False
+                    logger.exception("deleting the closed match's channels failed; will retry")
+        return ok
+
+    async def run(self) -> None:
+        """Loop forever: delete what is due, then wait until the next one is due or woken."""
+        changed = self._matches.deletions_changed
+        while True:
+            changed.clear()
+            ok = await self.run_once()
+            wait = await self._store.seconds_to_next_deletion()
+            if not ok:
+                wait = self._retry_s
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout=wait)

@@ -1,0 +1,52 @@
+"""Reconciliation at start and after every gateway (re)connect: Discord follows the database."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from services.kit.logging import log_context
+from services.voice.cache import ActiveMatchCache
+from services.voice.matches import MatchService
+from services.voice.state import VoiceStore
+
+logger = logging.getLogger(__name__)
+
+
+class Reconciler:
+    """Rebuilds the cache, recreates missing channels of open matches, deletes those of over ones.
+
+    Only channels the database knows (or an unfinished intent's namesake made by the bot) are
+    touched; nothing else in the guild is.
+    """
+
+    def __init__(self, store: VoiceStore, cache: ActiveMatchCache, matches: MatchService) -> None:
+        self._store = store
+        self._cache = cache
+        self._matches = matches
+        self._lock = asyncio.Lock()
+        self.runs = 0
+        """Completed runs (tests wait on it)."""
+
+    async def run(self) -> None:
+        """One full pass; failures of one match are logged and do not stop the others."""
+        async with self._lock:
+            open_matches = await self._store.open_matches()
+            self._cache.replace_all(open_matches)
+            pending = await self._store.closed_with_channels()
+            failures = 0
+            for record in [*open_matches, *pending]:
+                with log_context(match_id=record.match_id):
+                    try:
+                        await self._matches.reconcile_match(record.match_id)
+                    except Exception:
+                        failures += 1
+                        logger.exception("reconciliation of the match failed")
+            self._matches.deletions_changed.set()
+            self.runs += 1
+            logger.info(
+                "reconciled %s open and %s closing matches (%s failed)",
+                len(open_matches),
+                len(pending),
+                failures,
+            )

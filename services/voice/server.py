@@ -1,0 +1,122 @@
+"""Wiring of the voice service: the py-cord bot and the gRPC server, siblings in one TaskGroup."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncpg
+import discord
+import discord.http
+from faceitvoice.v1 import voice_service_pb2, voice_service_pb2_grpc
+
+from services.kit.grpc_server import GrpcServer
+from services.voice.bot import VoiceBot
+from services.voice.cache import ActiveMatchCache
+from services.voice.commands import PlayerCommands, add_commands
+from services.voice.deletions import DeletionWorker
+from services.voice.discord_port import PycordDiscord
+from services.voice.matches import MatchService
+from services.voice.reconcile import Reconciler
+from services.voice.registry_client import RegistryClient
+from services.voice.servicer import VoiceServiceServicer
+from services.voice.settings import VoiceSettings
+from services.voice.startup import login_and_check
+from services.voice.state import VoiceStore
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAME = voice_service_pb2.DESCRIPTOR.services_by_name["VoiceService"].full_name
+
+
+class DiscordConnectionEnded(Exception):
+    """The gateway connection stopped for good; the process must stop too."""
+
+
+class VoiceService:
+    """Everything one voice process runs; `check_discord()` then `run()`."""
+
+    def __init__(
+        self,
+        settings: VoiceSettings,
+        pool: asyncpg.Pool,
+        registry: RegistryClient,
+        **bot_options: object,
+    ) -> None:
+        self.settings = settings
+        discord.http.Route.API_BASE_URL = settings.discord_rest_base
+        self.store = VoiceStore(pool)
+        self.cache = ActiveMatchCache()
+        self.bot = VoiceBot(guild_id=settings.discord_guild_id, events=self, **bot_options)
+        self.discord = PycordDiscord(
+            self.bot, settings.discord_guild_id, settings.discord_category_id
+        )
+        self.matches = MatchService(
+            store=self.store,
+            cache=self.cache,
+            discord=self.discord,
+            resolver=registry,
+            guild_id=settings.discord_guild_id,
+            lobby_channel_id=settings.discord_lobby_channel_id,
+            close_delay_s=settings.voice_close_delay_s,
+        )
+        self.reconciler = Reconciler(self.store, self.cache, self.matches)
+        self.deletions = DeletionWorker(self.store, self.matches)
+        add_commands(self.bot, PlayerCommands(registry, self.matches, self.cache))
+        servicer = VoiceServiceServicer(self.matches)
+        self.grpc = GrpcServer(
+            registrars=[
+                lambda server: voice_service_pb2_grpc.add_VoiceServiceServicer_to_server(
+                    servicer, server
+                )
+            ],
+            service_names=[SERVICE_NAME],
+            host=settings.voice_grpc_host,
+            port=settings.voice_grpc_port,
+            auth_token=settings.grpc_auth_token,
+        )
+
+    async def gateway_ready(self) -> None:
+        """Reconcile on every (re)connect of the gateway."""
+        await self.reconciler.run()
+
+    async def voice_changed(self, user_id: int, before: int | None, after: int | None) -> None:
+        """Live moves of match players."""
+        await self.matches.voice_changed(user_id, before, after)
+
+    async def check_discord(self) -> None:
+        """Log in and check guild and permissions; StartupError says why the service cannot run."""
+        await login_and_check(
+            self.bot,
+            self.settings.discord_token.get_secret_value(),
+            self.settings.discord_guild_id,
+            self.settings.discord_api_base,
+        )
+
+    async def _gateway(self) -> None:
+        await self.bot.connect(reconnect=True)
+        raise DiscordConnectionEnded("the Discord gateway connection ended")
+
+    async def run(self) -> None:
+        """Run the bot, the gRPC server and the deletion worker until one stops or a signal.
+
+        A normal stop (SIGTERM/SIGINT) stops the gRPC server gracefully and closes the bot; a
+        failure of any sibling cancels the others and propagates.
+        """
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._gateway(), name="discord-gateway")
+                group.create_task(self.deletions.run(), name="channel-deletions")
+                group.create_task(self._serve(), name="grpc-server")
+        except* _Stopped:
+            logger.info("voice service stopped")
+        finally:
+            await self.bot.close()
+
+    async def _serve(self) -> None:
+        await self.grpc.serve()
+        raise _Stopped
+
+
+class _Stopped(Exception):
+    """The gRPC server stopped on a signal: the siblings stop with it."""
