@@ -1,0 +1,177 @@
+"""Child processes of the whole-system sandbox: start, wait until ready, stop or kill."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+logger = logging.getLogger(__name__)
+
+
+class ProcessFailed(Exception):
+    """A child process exited or did not become ready in time; the message says which and why."""
+
+
+class ManagedProcess:
+    """One child process whose output goes to a log file.
+
+    `start()` waits until the child is ready: either it printed a JSON line with
+    `"ready": true` on stdout (the sandboxes do), or the given probe succeeds (the services).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        log_dir: Path,
+        cwd: Path | None = None,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.env = dict(env)
+        self.cwd = cwd
+        self.log_path = log_dir / f"{name}.log"
+        self._proc: asyncio.subprocess.Process | None = None
+        self._pump: asyncio.Task[None] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The child's pid while it runs."""
+        return self._proc.pid if self._proc else None
+
+    @property
+    def running(self) -> bool:
+        """Whether the child was started and has not exited."""
+        return self._proc is not None and self._proc.returncode is None
+
+    async def start(
+        self,
+        *,
+        ready_probe: Callable[[], Awaitable[bool]] | None = None,
+        timeout: float = 60.0,
+    ) -> dict[str, Any]:
+        """Start the child and wait until it is ready; return its ready line (or `{}`)."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("ab")
+        self._proc = await asyncio.create_subprocess_exec(
+            *self.argv,
+            env=self.env,
+            cwd=self.cwd,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=self._log,
+            start_new_session=True,  # a Ctrl-C in the terminal reaches the supervisor only
+        )
+        ready_line: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pump = asyncio.create_task(self._copy_output(ready_line), name=f"{self.name}-log")
+        try:
+            async with asyncio.timeout(timeout):
+                if ready_probe is None:
+                    return await self._await_ready_line(ready_line)
+                while not await ready_probe():
+                    self._raise_if_exited()
+                    await asyncio.sleep(0.05)  # polling interval of the readiness probe
+                return {}
+        except TimeoutError:
+            await self.kill()
+            raise ProcessFailed(
+                f"{self.name} was not ready after {timeout:.0f}s; see {self.log_path}"
+            ) from None
+
+    async def _await_ready_line(self, ready_line: asyncio.Future[dict[str, Any]]) -> dict[str, Any]:
+        assert self._proc is not None
+        exited: asyncio.Future[Any] = asyncio.ensure_future(self._proc.wait())
+        waiting: set[asyncio.Future[Any]] = {ready_line, exited}
+        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        if ready_line in done:
+            exited.cancel()
+            return ready_line.result()
+        self._raise_if_exited()
+        raise ProcessFailed(f"{self.name} stopped before it was ready")
+
+    def _raise_if_exited(self) -> None:
+        if self._proc is not None and self._proc.returncode is not None:
+            raise ProcessFailed(
+                f"{self.name} exited with code {self._proc.returncode} before it was ready; "
+                f"last lines of {self.log_path}:\n{self.tail()}"
+            )
+
+    async def _copy_output(self, ready_line: asyncio.Future[dict[str, Any]]) -> None:
+        assert self._proc is not None and self._proc.stdout is not None and self._log is not None
+        async for line in self._proc.stdout:
+            self._log.write(line)
+            self._log.flush()
+            if not ready_line.done() and line.startswith(b"{"):
+                with contextlib.suppress(ValueError):
+                    parsed = json.loads(line)
+                    if isinstance(parsed, dict) and parsed.get("ready") is True:
+                        ready_line.set_result(parsed)
+
+    def tail(self, lines: int = 15) -> str:
+        """The last lines the child wrote."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    async def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM, then SIGKILL after `timeout`; return the exit code."""
+        if self._proc is None:
+            return None
+        if self._proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.send_signal(signal.SIGTERM)
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._proc.wait()
+            except TimeoutError:
+                logger.warning("%s did not stop within %.0fs: killing it", self.name, timeout)
+                await self.kill()
+        await self._finish()
+        return self._proc.returncode
+
+    async def kill(self) -> None:
+        """SIGKILL the child at once, as a crash would."""
+        if self._proc is None:
+            return
+        if self._proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.kill()
+            await self._proc.wait()
+        await self._finish()
+
+    async def _finish(self) -> None:
+        if self._pump is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+            self._pump = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    """argv that runs `python -m module args...` with this interpreter."""
+    return [sys.executable, "-m", module, *args]
+
+
+def child_environment(overrides: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment without the project's settings, plus `overrides`.
+
+    A developer's `.env` or exported settings must not leak into sandbox children.
+    """
+    prefixes = ("DATABASE_", "DISCORD_", "FACEIT_", "GRPC_", "INGEST_", "VOICE_", "REGISTRY_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    env.update(overrides)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
