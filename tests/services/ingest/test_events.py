@@ -1,0 +1,177 @@
+"""Parsing webhook bodies (the real envelope and the simplified shape) into inbox events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from faceitvoice.v1 import match_pb2
+
+from services.ingest.events import (
+    Action,
+    NotAFaceitEvent,
+    Source,
+    parse_webhook,
+    poll_event_id,
+    simple_event_id,
+)
+from tests.services.ingest.harness import real_delivery, simple_event
+
+MATCH_ID = "1-d785567a-fd28-42a4-af99-6b3cec21c6a9"
+FIRST_PLAYER = "6ed6bccc-6f1d-44c4-a9ba-c1107370d976"
+SECOND_TEAM_FIRST_PLAYER = "a075e3a5-afc7-4ee4-9cc7-ccb2fe8b1e7d"
+
+
+def _real(event: str, **payload: Any) -> dict[str, Any]:
+    return real_delivery(event=event, event_id=f"id-{event}", payload=payload)
+
+
+def _without_teams(event: str) -> dict[str, Any]:
+    body = _real(event)
+    del body["payload"]["teams"]
+    return body
+
+
+REAL_CASES = [
+    ("match_object_created", _without_teams("match_object_created"), Action.OPEN,
+     match_pb2.MATCH_STATUS_CREATED, 0),
+    ("match_status_configuring", _real("match_status_configuring"), Action.OPEN,
+     match_pb2.MATCH_STATUS_CONFIGURING, 2),
+    ("match_status_ready", _real("match_status_ready"), Action.OPEN,
+     match_pb2.MATCH_STATUS_READY, 2),
+    ("match_status_finished", _real("match_status_finished", started_at="1970-01-01T00:00:00Z"),
+     Action.CLOSE, match_pb2.MATCH_STATUS_FINISHED, 2),
+    ("match_status_cancelled", _real("match_status_cancelled", reason="AFK", afk=[FIRST_PLAYER]),
+     Action.CLOSE, match_pb2.MATCH_STATUS_CANCELLED, 2),
+    ("match_status_aborted", _real("match_status_aborted"), Action.CLOSE,
+     match_pb2.MATCH_STATUS_ABORTED, 2),
+    ("match_demo_ready", _real("match_demo_ready", demo_url=["https://demo"]), Action.NONE,
+     match_pb2.MATCH_STATUS_UNSPECIFIED, 2),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("event", "body", "action", "status", "teams"), REAL_CASES, ids=[c[0] for c in REAL_CASES]
+)
+def test_real_envelope_parses_to_the_normalised_event(
+    event: str, body: dict[str, Any], action: Action, status: int, teams: int
+) -> None:
+    """Every match event of the real envelope becomes the right action, status and teams."""
+    parsed = parse_webhook(body)
+    assert parsed.event == event
+    assert parsed.event_id == f"id-{event}"
+    assert parsed.action is action
+    assert parsed.source is Source.WEBHOOK
+    assert (parsed.match_id, parsed.version) == (MATCH_ID, 16)
+    assert (parsed.organizer_id, parsed.hub_id) == (
+        "faceit",
+        "42e160fc-2651-4fa5-9a9b-829199e27adb",
+    )
+    assert parsed.match is not None
+    assert parsed.match.status == status
+    assert len(parsed.match.teams) == teams
+    assert parsed.match.entity.name == "5v5 RANKED"
+    if teams:
+        first, second = parsed.match.teams
+        assert (first.faction, second.faction) == ("faction1", "faction2")
+        assert first.name == "team__deffolt"
+        assert first.roster[0].faceit_player_id == FIRST_PLAYER
+        assert first.roster[0].nickname == "_deffolt"
+        assert second.roster[0].faceit_player_id == SECOND_TEAM_FIRST_PLAYER
+        assert len(first.roster) == len(second.roster) == 5
+
+
+@pytest.mark.parametrize(
+    ("event", "payload"),
+    [
+        ("hub_user_added", {"id": "hub-1", "user_id": "u-1"}),
+        ("championship_started", {"id": "c-1", "game": "cs2", "organizer_id": "o-1"}),
+    ],
+)
+def test_non_match_events_need_no_action(event: str, payload: dict[str, Any]) -> None:
+    """Hub and championship events parse, carry no match and ask nothing of voice."""
+    body = real_delivery(event=event)
+    body["payload"] = payload
+    parsed = parse_webhook(body)
+    assert (parsed.event, parsed.action, parsed.match_id, parsed.match) == (
+        event,
+        Action.NONE,
+        "",
+        None,
+    )
+
+
+SIMPLE_CASES = [
+    ("match_status_ready", 7, Action.OPEN, 7),
+    ("match_object_created", None, Action.OPEN, 0),
+    ("match_status_configuring", 3, Action.OPEN, 3),
+    ("match_status_finished", None, Action.CLOSE, 0),
+    ("match_status_cancelled", 9, Action.CLOSE, 9),
+    ("match_status_aborted", 2, Action.CLOSE, 2),
+    ("match_demo_ready", 4, Action.NONE, 4),
+]
+
+
+@pytest.mark.parametrize(("event", "version", "action", "expected_version"), SIMPLE_CASES)
+def test_simplified_shape_parses_to_the_normalised_event(
+    event: str, version: int | None, action: Action, expected_version: int
+) -> None:
+    """The simplified shape maps factions to teams in order and player_id to faceit_player_id."""
+    body = simple_event(event, "m-simple", version=version, players=3)
+    parsed = parse_webhook(body)
+    assert (parsed.event, parsed.action, parsed.match_id) == (event, action, "m-simple")
+    assert parsed.version == expected_version
+    assert parsed.organizer_id == "org-1"
+    assert parsed.event_id == simple_event_id(body)
+    assert parsed.match is not None
+    assert [team.faction for team in parsed.match.teams] == ["faction1", "faction2"]
+    assert [p.faceit_player_id for p in parsed.match.teams[1].roster] == [
+        "m-simple-faction2-p0",
+        "m-simple-faction2-p1",
+        "m-simple-faction2-p2",
+    ]
+    assert parsed.match.teams[0].roster[2].nickname == "faction1-2"
+
+
+def test_simplified_event_id_is_a_deterministic_hash_unless_given() -> None:
+    """The same simplified body gets the same event id whatever its key order; a given id wins."""
+    body = simple_event("match_status_ready", "m-1", version=1)
+    reordered = dict(reversed(list(body.items())))
+    assert parse_webhook(body).event_id == parse_webhook(reordered).event_id
+    assert parse_webhook({**body, "version": 2}).event_id != parse_webhook(body).event_id
+    assert parse_webhook({**body, "event_id": "given"}).event_id == "given"
+
+
+def test_poll_event_ids_are_deterministic() -> None:
+    """Two polls seeing the same match state derive the same event id."""
+    assert poll_event_id("m", "match_status_ready", 3) == poll_event_id(
+        "m", "match_status_ready", 3
+    )
+    assert poll_event_id("m", "match_status_ready", 3) != poll_event_id(
+        "m", "match_status_ready", 4
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"hello": "world"},
+        {"event": "match_status_ready"},
+        {"event": "match_status_ready", "match_id": ""},
+        {"event": "match_status_ready", "match_id": 12},
+        {"event": "bad name!", "match_id": "m"},
+        {"event": "match_status_ready", "match_id": "m\x00"},
+        {"event": "match_status_ready", "match_id": "m", "version": -1},
+        {"event": "match_status_ready", "match_id": "m", "version": "3"},
+        {"event": "match_status_ready", "match_id": "m", "entity": {"teams": []}},
+        {"event": "match_status_ready", "event_id": "e", "payload": {"teams": []}},
+        {"event": "match_status_ready", "event_id": "e", "payload": []},
+        {"event": "match_status_ready", "payload": {"id": "m"}},
+        {"event": "match_status_ready", "event_id": "e", "payload": {"id": "m", "teams": {}}},
+    ],
+)
+def test_bodies_that_are_no_faceit_event_are_refused(body: dict[str, Any]) -> None:
+    """Objects fitting neither shape (or unstorable in Postgres) raise NotAFaceitEvent."""
+    with pytest.raises(NotAFaceitEvent):
+        parse_webhook(body)
