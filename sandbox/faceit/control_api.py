@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import asdict
 from typing import Any
 
@@ -12,15 +11,9 @@ from aiohttp import web
 from sandbox.faceit.api_shapes import match_json, player_json
 from sandbox.faceit.deliverer import WebhookDeliverer, WebhookOptions
 from sandbox.faceit.faults import ApiFaults, RequestLog
+from sandbox.faceit.lifecycle import MatchLifecycle
 from sandbox.faceit.model import ConflictError, Match, SandboxError, World, normalise_status
-from sandbox.faceit.webhook_payloads import (
-    CREATED_EVENT,
-    LIFECYCLE_END_EVENTS,
-    event_for_status,
-    match_payload,
-)
-
-logger = logging.getLogger(__name__)
+from sandbox.faceit.webhook_payloads import CREATED_EVENT
 
 # JSON names of the webhook options, with the factor from JSON units to WebhookOptions units.
 _OPTION_FIELDS = {
@@ -82,17 +75,19 @@ def _optional_str(body: dict[str, Any], key: str) -> str | None:
 
 
 class ControlApi:
-    """Handlers of `/_sandbox/...`; they change the `World` and publish webhooks."""
+    """Handlers of `/_sandbox/...`: JSON validation around the model and the lifecycle."""
 
     def __init__(
         self,
         *,
         world: World,
+        lifecycle: MatchLifecycle,
         deliverer: WebhookDeliverer,
         faults: ApiFaults,
         request_log: RequestLog,
     ) -> None:
         self._world = world
+        self._lifecycle = lifecycle
         self._deliverer = deliverer
         self._faults = faults
         self._log = request_log
@@ -166,15 +161,14 @@ class ControlApi:
             isinstance(team_names, list) and all(isinstance(n, str) for n in team_names)
         ):
             raise SandboxError("team_names must be a list of two strings")
-        match = self._world.create_match(
+        match, webhooks = self._lifecycle.create_match(
             teams,
             match_id=_optional_str(body, "match_id"),
             hub_id=_optional_str(body, "hub_id"),
             organizer_id=_optional_str(body, "organizer_id"),
             team_names=team_names,
+            webhook=bool(body.get("webhook", True)),
         )
-        webhooks = self._emit(CREATED_EVENT, match) if body.get("webhook", True) else []
-        logger.info("created match %s in hub %s", match.match_id, match.hub_id)
         return web.json_response(
             {
                 "match_id": match.match_id,
@@ -230,33 +224,13 @@ class ControlApi:
         winner = _optional_str(body, "winner")
         if winner not in (None, "faction1", "faction2"):
             raise SandboxError("winner must be faction1 or faction2")
-        self._world.set_status(
+        return self._lifecycle.set_status(
             match,
             normalise_status(raw),
             reason=_optional_str(body, "reason"),
             afk_player_ids=afk,
             winner=winner,
-        )
-        event = event_for_status(match.status)
-        webhooks = self._emit(event, match) if event and body.get("webhook", True) else []
-        logger.info("match %s is now %s v%s", match.match_id, match.status, match.version)
-        return {
-            "match_id": match.match_id,
-            "status": match.status,
-            "version": match.version,
-            "event": event,
-            "webhooks": webhooks,
-        }
-
-    def _emit(self, event: str, match: Match) -> list[dict[str, Any]]:
-        hub = self._world.ensure_hub(match.hub_id, match.organizer_id)
-        players = {p.player_id: p for p in self._world.players()}
-        return self._deliverer.publish(
-            event=event,
-            match_id=match.match_id,
-            payload=match_payload(event, match, players, hub),
-            subscriptions=self._world.subscriptions(),
-            ends_lifecycle=event in LIFECYCLE_END_EVENTS,
+            webhook=bool(body.get("webhook", True)),
         )
 
     async def subscribe(self, request: web.Request) -> web.Response:

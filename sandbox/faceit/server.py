@@ -15,6 +15,7 @@ from sandbox.faceit.control_api import ControlApi
 from sandbox.faceit.data_api import DataApi
 from sandbox.faceit.deliverer import WebhookDeliverer, WebhookOptions
 from sandbox.faceit.faults import ApiFaults, RequestLog
+from sandbox.faceit.lifecycle import MatchLifecycle
 from sandbox.faceit.model import Hub, World
 
 logger = logging.getLogger(__name__)
@@ -64,8 +65,10 @@ class FaceitSandbox:
             request_log=self.request_log,
             clock=clock,
         )
+        self.lifecycle = MatchLifecycle(world=self.world, deliverer=self.deliverer)
         self._control_api = ControlApi(
             world=self.world,
+            lifecycle=self.lifecycle,
             deliverer=self.deliverer,
             faults=self.faults,
             request_log=self.request_log,
