@@ -106,6 +106,9 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(exc))
     if not args.api_key:
         parser.error("--api-key must not be empty")
+    secret_name = args.webhook_header or args.webhook_query_param
+    if args.subscribe and bool(secret_name) != bool(args.webhook_secret):
+        parser.error("--webhook-secret goes with --webhook-header or --webhook-query-param")
     logging.basicConfig(
         level=args.log_level.upper(),
         stream=sys.stderr,

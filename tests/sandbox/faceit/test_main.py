@@ -70,3 +70,25 @@ async def test_cli_prints_ready_line_serves_and_stops_on_sigterm(receiver: Recei
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_cli_refuses_inconsistent_flags() -> None:
+    """A header without a secret, or a duplicate count of 0, exits with usage status 2."""
+    for flags in (
+        ["--subscribe", "http://x/y", "--webhook-header", "X"],
+        ["--webhook-duplicate", "0"],
+    ):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "sandbox.faceit",
+            "--api-key",
+            "k",
+            *flags,
+            cwd=REPO,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+        assert process.returncode == 2 and stdout == b""
+        assert b"error" in stderr
