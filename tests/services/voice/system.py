@@ -1,0 +1,210 @@
+"""An in-process voice system for end-to-end tests: Discord and FACEIT sandboxes, the real registry,
+the real voice service (py-cord bot + gRPC), each on 127.0.0.1 port 0, over real Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from faceitvoice.v1 import match_pb2
+from faceitvoice.v1 import registry_service_pb2 as registry_pb
+from faceitvoice.v1 import registry_service_pb2_grpc as registry_grpc
+from faceitvoice.v1 import voice_service_pb2 as voice_pb
+from faceitvoice.v1 import voice_service_pb2_grpc as voice_grpc
+
+from sandbox.discord import DiscordSandbox, DiscordSandboxClient
+from sandbox.faceit.client import FaceitSandboxClient
+from sandbox.faceit.server import FaceitSandbox
+from services.kit.database import create_pool
+from services.kit.faceit_api import FaceitApiClient, RetryPolicy
+from services.kit.grpc_client import GrpcClients
+from services.kit.settings import load_settings
+from services.registry.schema import migrate as migrate_registry
+from services.registry.server import build_server
+from services.registry.settings import RegistrySettings
+from services.voice.registry_client import RegistryClient
+from services.voice.server import VoiceService
+from services.voice.settings import VoiceSettings
+from services.voice.state import migrate as migrate_voice
+from tests.support import eventually
+
+BOT_TOKEN = "voice-e2e-bot-token"
+FACEIT_KEY = "voice-e2e-faceit-key"
+GRPC_TOKEN = "voice-e2e-grpc-token"
+
+
+@dataclass
+class VoiceSystem:
+    """Handles on every running part, plus helpers the tests share."""
+
+    discord: DiscordSandbox
+    control: DiscordSandboxClient
+    faceit: FaceitSandboxClient
+    registry: registry_grpc.RegistryServiceStub
+    pool: asyncpg.Pool
+    clients: GrpcClients
+    registry_addr: str
+    guild_id: int
+    lobby_id: int
+    voice: VoiceService | None = None
+    stub: voice_grpc.VoiceServiceStub | None = None
+    _task: asyncio.Task[None] | None = None
+    players: dict[str, int] = field(default_factory=dict)
+
+    def settings(self, **overrides: Any) -> VoiceSettings:
+        values: dict[str, Any] = {
+            "discord_token": BOT_TOKEN,
+            "discord_guild_id": self.guild_id,
+            "discord_lobby_channel_id": self.lobby_id,
+            "discord_api_base": self.discord.url + "/api",
+            "voice_grpc_host": "127.0.0.1",
+            "voice_grpc_port": 0,
+            "registry_service_addr": self.registry_addr,
+            "grpc_auth_token": GRPC_TOKEN,
+        }
+        values.update(overrides)
+        return load_settings(VoiceSettings, _env_file=None, **values)
+
+    def build(self, **overrides: Any) -> VoiceService:
+        """A voice service (not started) wired to this system."""
+        registry = RegistryClient(self.clients.channel(self.registry_addr))
+        return VoiceService(
+            self.settings(**overrides), self.pool, registry, guild_ready_timeout=0.1
+        )
+
+    async def start_voice(self, **overrides: Any) -> VoiceService:
+        """Check Discord, run the service in a task, wait for gRPC and the first reconcile."""
+        service = self.build(**overrides)
+        await service.check_discord()
+        self._task = asyncio.create_task(service.run())
+        self.voice = service
+
+        async def serving() -> int:
+            return service.grpc.port
+
+        async def reconciled() -> bool:
+            return service.reconciler.runs > 0
+
+        await eventually(serving, what="the voice gRPC server")
+        await eventually(reconciled, timeout=20, what="the bot's first reconciliation")
+        self.stub = voice_grpc.VoiceServiceStub(
+            self.clients.channel(f"127.0.0.1:{service.grpc.port}")
+        )
+        return service
+
+    async def stop_voice(self) -> None:
+        """Cancel the running service and wait for it to finish."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self.voice is not None:
+            await self.voice.bot.close()
+            self.voice = None
+
+    async def member(self, name: str, *, faceit_id: str | None = None) -> int:
+        """A guild member; with `faceit_id`, also a FACEIT player linked to them."""
+        user_id = int((await self.control.add_member(self.guild_id, name))["user_id"])
+        if faceit_id is not None:
+            await self.faceit.create_player(name, player_id=faceit_id, skill_level=7)
+            await self.registry.LinkPlayer(
+                registry_pb.LinkPlayerRequest(discord_user_id=user_id, faceit_nickname=name)
+            )
+        return user_id
+
+    async def guild_state(self) -> dict[str, Any]:
+        return await self.control.get_guild(self.guild_id)
+
+    async def voice_of(self, user_id: int) -> int | None:
+        state = await self.guild_state()
+        value = state["voice_states"].get(str(user_id))
+        return int(value) if value else None
+
+    async def match_channel_names(self) -> list[str]:
+        """Names of the guild's channels that look like match channels."""
+        channels = (await self.guild_state())["channels"]
+        return sorted(c["name"] for c in channels if c["name"].startswith("Match "))
+
+
+def match(
+    match_id: str, version: int, *rosters: list[str], names: tuple[str, str] = ("", "")
+) -> voice_pb.OpenMatchRequest:
+    """An OpenMatchRequest whose teams have these FACEIT player ids."""
+    teams = [
+        match_pb2.Team(
+            faction=f"faction{i + 1}",
+            name=names[i] if i < len(names) else "",
+            roster=[match_pb2.Player(faceit_player_id=p, nickname=p) for p in roster],
+        )
+        for i, roster in enumerate(rosters)
+    ]
+    return voice_pb.OpenMatchRequest(
+        match=match_pb2.Match(match_id=match_id, version=version, teams=teams)
+    )
+
+
+@asynccontextmanager
+async def voice_system(database_url: str) -> AsyncIterator[VoiceSystem]:
+    """Everything but the voice service running; `start_voice()` starts it."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        await migrate_registry(connection)
+    finally:
+        await connection.close()
+    pool = await create_pool(database_url, max_size=10)
+    await migrate_voice(pool)
+    discord = DiscordSandbox(bot_token=BOT_TOKEN)
+    await discord.start()
+    clients = GrpcClients(token=GRPC_TOKEN, timeout=30.0)
+    async with (
+        FaceitSandbox(api_key=FACEIT_KEY) as faceit_sandbox,
+        DiscordSandboxClient(discord.url) as control,
+        FaceitSandboxClient(faceit_sandbox.url) as faceit,
+    ):
+        registry_settings = load_settings(
+            RegistrySettings,
+            _env_file=None,
+            grpc_host="127.0.0.1",
+            grpc_port=0,
+            grpc_auth_token=GRPC_TOKEN,
+            faceit_api_key=FACEIT_KEY,
+            faceit_api_base=faceit_sandbox.api_base,
+        )
+        faceit_api = FaceitApiClient(
+            FACEIT_KEY,
+            base_url=faceit_sandbox.api_base,
+            timeout=2.0,
+            retry=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02),
+        )
+        registry_server = build_server(registry_settings, pool, faceit_api)
+        port = await registry_server.start()
+        address = f"127.0.0.1:{port}"
+        guild = await control.create_guild("FACEIT hub")
+        guild_id = int(guild["guild_id"])
+        lobby = await control.create_channel(guild_id, "Lobby")
+        system = VoiceSystem(
+            discord=discord,
+            control=control,
+            faceit=faceit,
+            registry=registry_grpc.RegistryServiceStub(clients.channel(address)),
+            pool=pool,
+            clients=clients,
+            registry_addr=address,
+            guild_id=guild_id,
+            lobby_id=int(lobby["channel_id"]),
+        )
+        try:
+            yield system
+        finally:
+            await system.stop_voice()
+            await registry_server.stop(0)
+            await faceit_api.close()
+            await clients.close()
+            await discord.stop()
+            await pool.close()
