@@ -233,7 +233,7 @@ class WebhookDeliverer:
         group = self._held.pop(key, [])
         if self._options.reorder == "shuffle":
             self._order_rng.shuffle(group)
-        else:
+        elif self._options.reorder == "reverse":
             group.reverse()
         for delivery in group:
             self._enqueue(delivery)

@@ -287,3 +287,17 @@ async def test_cancelled_webhook_carries_reason_and_afk(
     payload = receiver.received[0].body["payload"]
     assert (payload["reason"], payload["afk"]) == ("AFK", [afk])
     assert len(payload["players"]) == 4
+
+
+async def test_switching_reorder_off_releases_held_in_original_order(
+    control: FaceitSandboxClient, receiver: Receiver
+) -> None:
+    """Turning reorder back to none sends the held events oldest first."""
+    await control.set_faults(webhooks={"reorder": "reverse"})
+    await control.subscribe(receiver.url)
+    created = await make_match(control)
+    await control.set_status(created["match_id"], "CONFIGURING")
+    await control.set_faults(webhooks={"reorder": "none"})
+    snapshot = await control.wait_for_deliveries()
+    assert snapshot["held"] == 0
+    assert receiver.events() == ["match_object_created", "match_status_configuring"]
