@@ -79,7 +79,9 @@ def translate(error: Exception, action: str, needs: str) -> DomainError:
         return PermissionDenied(
             f"Discord refused to {action} (403/{error.code}): the bot needs {needs}"
         )
-    if isinstance(error, discord.DiscordServerError):
+    if isinstance(error, discord.DiscordServerError) or (
+        isinstance(error, discord.HTTPException) and error.status == 429
+    ):
         return Unavailable(f"Discord failed to {action} ({error.status}): {error.text}")
     if isinstance(error, discord.HTTPException):
         return FailedPrecondition(

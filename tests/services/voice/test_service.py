@@ -9,6 +9,9 @@ import grpc
 import pytest
 from faceitvoice.v1 import voice_service_pb2 as voice_pb
 
+from services.voice.convert import match_from_pb
+from services.voice.startup import StartupError
+from services.voice.state import VoiceStore
 from tests.services.voice.system import VoiceSystem, match, voice_system
 from tests.support import eventually
 
@@ -104,3 +107,207 @@ async def test_bad_requests_are_invalid_argument(system: VoiceSystem) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as missing:
         await system.stub.GetMatch(voice_pb.GetMatchRequest(match_id="nope"))
     assert missing.value.code() is grpc.StatusCode.NOT_FOUND
+
+
+async def test_intent_without_channel_is_reconciled_on_restart(system: VoiceSystem) -> None:
+    """A crash between the intent row and the channel is repaired when the service starts."""
+    carl = await system.member("carl", faceit_id="p-carl")
+    store = VoiceStore(system.pool)
+    spec = match_from_pb(match(MATCH, 1, ["p-carl"]).match)
+    await store.record_open(MATCH, system.guild_id, 1, spec.teams)
+    await store.add_channel_intent(MATCH, "faction1", "", "Match 1-d78556", {carl})
+    await system.start_voice()
+    assert system.stub is not None
+    found = await system.stub.GetMatch(voice_pb.GetMatchRequest(match_id=MATCH))
+    (channel,) = found.match.channels
+    assert channel.channel_id != 0
+    access = await system.control.channel_access(channel.channel_id)
+    assert str(carl) in access["connect"]
+    assert await system.match_channel_names() == ["Match 1-d78556"]
+
+
+async def test_channels_of_a_match_closed_while_down_are_deleted_on_start(
+    system: VoiceSystem,
+) -> None:
+    """Channels the bot made whose match closed meanwhile go at start; others are untouched."""
+    await system.member("gina", faceit_id="p-gina")
+    await system.start_voice()
+    assert system.stub is not None
+    opened = await system.stub.OpenMatch(match(MATCH, 1, ["p-gina"]))
+    await system.stop_voice()
+    await VoiceStore(system.pool).record_close(MATCH, system.guild_id, 2, "finished", 0)
+    await system.start_voice()
+    assert await system.match_channel_names() == []
+    names = [c["name"] for c in (await system.guild_state())["channels"]]
+    assert "Lobby" in names and "general" in names
+    assert opened.match.channels[0].channel_id not in {
+        int(c["id"]) for c in (await system.guild_state())["channels"]
+    }
+
+
+async def test_rate_limits_and_a_gateway_drop_during_open_still_complete(
+    system: VoiceSystem,
+) -> None:
+    """A 429 storm on channel creation and a gateway drop during OpenMatch: it completes."""
+    service = await system.start_voice()
+    assert system.stub is not None
+    await system.member("hank", faceit_id="p-hank")
+    await system.member("ivy", faceit_id="p-ivy")
+    await system.control.inject_errors(
+        429, count=4, method="POST", route="/guilds/{guild_id}/channels", retry_after=0.05
+    )
+    runs = service.reconciler.runs
+    stub = system.stub
+
+    async def open_match() -> voice_pb.OpenMatchResponse:
+        return await stub.OpenMatch(match(MATCH, 1, ["p-hank"], ["p-ivy"]))
+
+    opening = asyncio.create_task(open_match())
+    await system.control.close_gateway(4000)
+    opened = await opening
+    assert opened.outcome == voice_pb.OPEN_OUTCOME_OPENED
+    assert len(opened.match.channels) == 2
+
+    async def reconnected() -> bool:
+        return service.reconciler.runs > runs
+
+    await eventually(reconnected, timeout=30, what="reconciliation after the reconnect")
+    assert len(await system.match_channel_names()) == 2
+
+
+async def test_live_moves_follow_players_but_respect_a_deliberate_switch(
+    system: VoiceSystem,
+) -> None:
+    """Connecting or joining the lobby moves a player in; switching away is left alone."""
+    await system.start_voice()
+    assert system.stub is not None
+    jay = await system.member("jay", faceit_id="p-jay")
+    other = int((await system.control.create_channel(system.guild_id, "Chill"))["channel_id"])
+    opened = await system.stub.OpenMatch(match(MATCH, 1, ["p-jay"]))
+    team = opened.match.channels[0].channel_id
+
+    async def in_team() -> bool:
+        return await system.voice_of(jay) == team
+
+    await system.control.set_voice(system.guild_id, jay, other)
+    await eventually(in_team, what="jay to be moved in after connecting")
+    await system.control.set_voice(system.guild_id, jay, other)
+
+    async def switched_flag() -> bool:
+        assert system.voice is not None
+        return system.voice.cache.left_on_purpose(MATCH, jay)
+
+    await eventually(switched_flag, what="the switch away to be remembered")
+    assert await system.voice_of(jay) == other
+    again = await system.stub.OpenMatch(match(MATCH, 2, ["p-jay"]))
+    assert [p.outcome for p in again.placements] == [
+        voice_pb.PLACEMENT_OUTCOME_SKIPPED_LEFT_ON_PURPOSE
+    ]
+    assert await system.voice_of(jay) == other
+
+
+async def test_joining_the_lobby_moves_the_player_into_the_team_channel(
+    system: VoiceSystem,
+) -> None:
+    """A linked player of a running match who joins the lobby is moved into their channel."""
+    await system.start_voice()
+    assert system.stub is not None
+    kim = await system.member("kim", faceit_id="p-kim")
+    opened = await system.stub.OpenMatch(match(MATCH, 1, [], ["p-kim"]))
+    team = opened.match.channels[0].channel_id
+    await system.control.set_voice(system.guild_id, kim, system.lobby_id)
+
+    async def in_team() -> bool:
+        return await system.voice_of(kim) == team
+
+    await eventually(in_team, what="kim to be moved from the lobby")
+
+
+async def test_register_command_links_and_gives_access_to_the_running_match(
+    system: VoiceSystem,
+) -> None:
+    """/register links the account, answers with the profile, and opens the match channel."""
+    await system.start_voice()
+    assert system.stub is not None
+    await system.member("lee", faceit_id="p-lee")
+    mo = await system.member("mo")
+    await system.faceit.create_player("mo_faceit", player_id="p-mo", skill_level=9, faceit_elo=2100)
+    opened = await system.stub.OpenMatch(match(MATCH, 1, ["p-lee", "p-mo"]))
+    before = opened.match.channels[0].channel_id
+    await system.control.set_voice(system.guild_id, mo, system.lobby_id)
+
+    reply = await system.control.run_command(
+        system.guild_id, mo, "register", {"faceit_nickname": "mo_faceit"}
+    )
+    assert reply["ephemeral"] is True
+    (embed,) = reply["embeds"]
+    values = {field["name"]: field["value"] for field in embed["fields"]}
+    assert values["Nickname"] == "mo_faceit"
+    assert values["Level"] == "9" and values["Elo"] == "2100"
+    now = await system.stub.GetMatch(voice_pb.GetMatchRequest(match_id=MATCH))
+    team = now.match.channels[0].channel_id
+    assert team != before  # without MANAGE_ROLES, access changes replace the channel
+    assert await system.match_channel_names() == ["Match 1-d78556"]
+    access = await system.control.channel_access(team)
+    assert str(mo) in access["connect"]
+
+    async def moved() -> bool:
+        return await system.voice_of(mo) == team
+
+    await eventually(moved, what="mo to be moved in after registering")
+
+    whoami = await system.control.run_command(system.guild_id, mo, "whoami")
+    (me,) = whoami["embeds"]
+    assert f"<#{team}>" in [field["value"] for field in me["fields"]]
+
+
+async def test_register_command_explains_each_failure(system: VoiceSystem) -> None:
+    """/register says unknown (with suggestions), already registered, account taken."""
+    await system.start_voice()
+    nia = await system.member("nia", faceit_id="p-nia")
+    oz = await system.member("oz")
+    await system.faceit.create_player("nia_alt", player_id="p-nia-alt")
+
+    unknown = await system.control.run_command(
+        system.guild_id, oz, "register", {"faceit_nickname": "nia_altt"}
+    )
+    assert "No FACEIT player" in unknown["content"] and "nia_alt" in unknown["content"]
+    taken = await system.control.run_command(
+        system.guild_id, oz, "register", {"faceit_nickname": "nia"}
+    )
+    assert "another Discord user" in taken["content"]
+    again = await system.control.run_command(
+        system.guild_id, nia, "register", {"faceit_nickname": "nia_alt"}
+    )
+    assert "/unregister" in again["content"]
+    gone = await system.control.run_command(system.guild_id, nia, "unregister")
+    assert "nia" in gone["content"] and "unregistered" in gone["content"]
+    nothing = await system.control.run_command(system.guild_id, nia, "whoami")
+    assert "/register" in nothing["content"]
+
+
+async def test_start_is_refused_with_a_bad_token(system: VoiceSystem) -> None:
+    """A token Discord refuses stops the start with a message naming DISCORD_TOKEN."""
+    service = system.build(discord_token="not-the-bot-token")
+    with pytest.raises(StartupError, match="DISCORD_TOKEN"):
+        await service.check_discord()
+    await service.bot.close()
+
+
+async def test_start_is_refused_for_an_unknown_guild(system: VoiceSystem) -> None:
+    """A guild the bot is not in stops the start with a message naming DISCORD_GUILD_ID."""
+    service = system.build(discord_guild_id=123456789)
+    with pytest.raises(StartupError, match="DISCORD_GUILD_ID"):
+        await service.check_discord()
+    await service.bot.close()
+
+
+async def test_start_is_refused_when_permissions_are_missing(system: VoiceSystem) -> None:
+    """A bot without MOVE_MEMBERS in the guild is refused, naming the permission."""
+    weak = await system.control.create_guild(
+        "weak", bot_permissions=(1 << 10) | (1 << 4) | (1 << 20)
+    )
+    service = system.build(discord_guild_id=int(weak["guild_id"]))
+    with pytest.raises(StartupError, match="MOVE_MEMBERS"):
+        await service.check_discord()
+    await service.bot.close()
