@@ -1,12 +1,19 @@
-"""Test helpers for the Discord sandbox: raw REST calls, a bare gateway client, a fake clock."""
+"""Test helpers for the Discord sandbox: raw REST, a bare gateway client, a py-cord bot, a clock."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import discord
+
+from sandbox.discord import point_pycord_at
 
 TOKEN = "sandbox-bot-token"
 
@@ -89,3 +96,44 @@ class GatewayClient:
         ready = await self.dispatch("READY")
         self.session_id = ready["session_id"]
         return ready
+
+
+@asynccontextmanager
+async def running_bot(
+    base_url: str,
+    *,
+    guild_ids: list[int],
+    token: str = TOKEN,
+    setup: Callable[[discord.Bot], None] | None = None,
+    intents: discord.Intents | None = None,
+) -> AsyncIterator[discord.Bot]:
+    """An unmodified py-cord bot connected to the sandbox, closed cleanly afterwards."""
+    point_pycord_at(base_url)
+    bot = discord.Bot(
+        intents=intents or discord.Intents.default(),
+        debug_guilds=guild_ids,
+        guild_ready_timeout=0.05,
+    )
+    ready = asyncio.Event()
+
+    async def on_ready() -> None:
+        ready.set()
+
+    bot.add_listener(on_ready, "on_ready")
+    if setup is not None:
+        setup(bot)
+    start = asyncio.create_task(bot.start(token))
+    waiter = asyncio.create_task(ready.wait())
+    try:
+        done, _ = await asyncio.wait(
+            {start, waiter}, timeout=10, return_when=asyncio.FIRST_COMPLETED
+        )
+        if start in done:
+            start.result()
+        assert waiter in done, "py-cord did not become ready within 10 s"
+        yield bot
+    finally:
+        waiter.cancel()
+        await bot.close()
+        with contextlib.suppress(RuntimeError):  # py-cord: 'Session is closed' after close()
+            await start
