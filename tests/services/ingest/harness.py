@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from collections.abc import AsyncIterator
@@ -12,6 +13,7 @@ from typing import Any
 
 import grpc.aio
 import httpx
+import uvicorn
 from faceitvoice.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 from fastapi import FastAPI
 
@@ -20,6 +22,7 @@ from services.ingest.deps import Runtime
 from services.ingest.settings import IngestSettings
 from services.kit.faceit_api import FaceitApiClient
 from services.kit.settings import load_settings
+from tests.support import eventually
 
 SECRET = "s3cr3t-webhook-value"
 HEADER = "X-Faceit-Signature"
@@ -129,3 +132,49 @@ async def running_ingest(
                 ingest=ingest_service_pb2_grpc.IngestServiceStub(channel),
                 settings=settings,
             )
+
+
+@dataclass
+class ServedIngest:
+    """The ingest app behind a real uvicorn server on 127.0.0.1."""
+
+    app: FastAPI
+    url: str
+    ingest: ingest_service_pb2_grpc.IngestServiceStub
+
+    @property
+    def runtime(self) -> Runtime:
+        """What the lifespan started."""
+        runtime: Runtime = self.app.state.runtime
+        return runtime
+
+
+@asynccontextmanager
+async def served_ingest(
+    database_url: str, voice_address: str, **overrides: Any
+) -> AsyncIterator[ServedIngest]:
+    """Run the app under uvicorn on a free port (lifespan included); stop it on exit."""
+    settings = ingest_settings(voice_address, **overrides)
+    app = create_app(settings, IngestDeps(database_url=database_url))
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+
+    async def started() -> bool:
+        if task.done():
+            task.result()
+        return server.started
+
+    try:
+        await eventually(started, what="uvicorn started")
+        port = server.servers[0].sockets[0].getsockname()[1]
+        runtime: Runtime = app.state.runtime
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{runtime.grpc_port}") as channel:
+            yield ServedIngest(
+                app=app,
+                url=f"http://127.0.0.1:{port}",
+                ingest=ingest_service_pb2_grpc.IngestServiceStub(channel),
+            )
+    finally:
+        server.should_exit = True
+        await task
