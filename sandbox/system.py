@@ -1,0 +1,257 @@
+"""The whole system on one machine: embedded Postgres, both sandboxes, the three services."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import socket
+import tempfile
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import asyncpg
+
+from sandbox.discord.client import DiscordSandboxClient
+from services.kit.embedded_postgres import EmbeddedPostgres
+from services.kit.grpc_client import wait_for_ready
+from services.kit.processes import ManagedProcess, child_environment, python_module
+
+logger = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+WEBHOOK_HEADER = "X-Faceit-Signature"
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class SystemOptions:
+    """How to run the system; the defaults suit the demo."""
+
+    data_dir: Path = Path(".data")
+    log_dir: Path | None = None
+    database_url: str | None = None
+    poll_interval_s: float = 30.0
+    close_delay_s: float = 0.0
+    faceit_args: tuple[str, ...] = ()
+    discord_args: tuple[str, ...] = ()
+    extra_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    start_timeout_s: float = 60.0
+
+
+@dataclass
+class Secrets:
+    """Secrets made up for one run; nothing here is real."""
+
+    bot_token: str = field(default_factory=lambda: "sandbox-bot-" + secrets.token_hex(12))
+    grpc_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    webhook_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    faceit_api_key: str = field(default_factory=lambda: "sandbox-key-" + secrets.token_hex(12))
+
+
+class System:
+    """Starts and stops every part; `info` is what a client needs to talk to it."""
+
+    def __init__(self, options: SystemOptions | None = None) -> None:
+        self.options = options or SystemOptions()
+        self.secrets = Secrets()
+        self.log_dir = self.options.log_dir or Path(tempfile.mkdtemp(prefix="faceit-voice-"))
+        self.info: dict[str, Any] = {}
+        self.processes: dict[str, ManagedProcess] = {}
+        self._database_name: str | None = None
+        self._admin_dsn: str | None = None
+        self._service_env: dict[str, dict[str, str]] = {}
+
+    async def start(self) -> dict[str, Any]:
+        """Start everything in order and return `info`; on failure stop what was started."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self.info
+
+    async def _start(self) -> None:
+        database_url = await self._create_database()
+        discord = await self._start_sandbox(
+            "discord-sandbox",
+            "sandbox.discord",
+            "--bot-token",
+            self.secrets.bot_token,
+            *self.options.discord_args,
+        )
+        faceit = await self._start_sandbox(
+            "faceit-sandbox",
+            "sandbox.faceit",
+            "--api-key",
+            self.secrets.faceit_api_key,
+            *self.options.faceit_args,
+        )
+        async with DiscordSandboxClient(discord["url"]) as client:
+            guild = await client.create_guild("FACEIT hub")
+            guild_id = guild["guild_id"]
+            category = await client.create_channel(guild_id, "Matches", type=4)
+            lobby = await client.create_channel(guild_id, "Lobby", type=2)
+
+        ports = {name: free_port() for name in ("registry", "voice", "ingest_grpc", "ingest")}
+        common = {
+            "DATABASE_URL": database_url,
+            "GRPC_AUTH_TOKEN": self.secrets.grpc_token,
+            "LOG_LEVEL": "INFO",
+            "FACEIT_API_KEY": self.secrets.faceit_api_key,
+            "FACEIT_API_BASE": faceit["api_base"],
+        }
+        self._service_env = {
+            "registry": {**common, "REGISTRY_GRPC_PORT": str(ports["registry"])},
+            "voice": {
+                **common,
+                "VOICE_GRPC_PORT": str(ports["voice"]),
+                "REGISTRY_SERVICE_ADDR": f"{LOOPBACK}:{ports['registry']}",
+                "DISCORD_TOKEN": self.secrets.bot_token,
+                "DISCORD_GUILD_ID": str(guild_id),
+                "DISCORD_CATEGORY_ID": str(category["channel_id"]),
+                "DISCORD_LOBBY_CHANNEL_ID": str(lobby["channel_id"]),
+                "DISCORD_API_BASE": discord["api_base"],
+                "VOICE_CLOSE_DELAY_S": str(self.options.close_delay_s),
+            },
+            "ingest": {
+                **common,
+                "INGEST_HTTP_HOST": LOOPBACK,
+                "INGEST_GRPC_HOST": LOOPBACK,
+                "INGEST_HTTP_PORT": str(ports["ingest"]),
+                "INGEST_GRPC_PORT": str(ports["ingest_grpc"]),
+                "VOICE_SERVICE_ADDR": f"{LOOPBACK}:{ports['voice']}",
+                "FACEIT_WEBHOOK_SECRET": self.secrets.webhook_secret,
+                "FACEIT_WEBHOOK_HEADER": WEBHOOK_HEADER,
+                "FACEIT_HUB_IDS": faceit["hub_id"],
+                "FACEIT_POLL_INTERVAL_S": str(self.options.poll_interval_s),
+            },
+        }
+        for name, extra in self.options.extra_env.items():
+            self._service_env[name].update(extra)
+
+        ingest_url = f"http://{LOOPBACK}:{ports['ingest']}"
+        self.info = {
+            "ready": True,
+            "ingest_url": ingest_url,
+            "webhook_url": ingest_url + "/faceit-webhook",
+            "ingest_grpc": f"{LOOPBACK}:{ports['ingest_grpc']}",
+            "voice_grpc": f"{LOOPBACK}:{ports['voice']}",
+            "registry_grpc": f"{LOOPBACK}:{ports['registry']}",
+            "discord_url": discord["url"],
+            "faceit_url": faceit["url"],
+            "faceit_api_base": faceit["api_base"],
+            "faceit_api_key": self.secrets.faceit_api_key,
+            "hub_id": faceit["hub_id"],
+            "guild_id": str(guild_id),
+            "category_id": str(category["channel_id"]),
+            "lobby_channel_id": str(lobby["channel_id"]),
+            "bot_user_id": discord["bot_user_id"],
+            "webhook_header": WEBHOOK_HEADER,
+            "webhook_secret": self.secrets.webhook_secret,
+            "grpc_token": self.secrets.grpc_token,
+            "database_url": database_url,
+            "log_dir": str(self.log_dir),
+        }
+        for name in ("registry", "voice", "ingest"):
+            await self.start_service(name)
+
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                faceit["url"] + "/_sandbox/subscriptions",
+                json={
+                    "url": self.info["webhook_url"],
+                    "header_name": WEBHOOK_HEADER,
+                    "header_value": self.secrets.webhook_secret,
+                },
+            ) as response,
+        ):
+            response.raise_for_status()
+
+    async def start_service(self, name: str) -> None:
+        """Start (or restart) one service and wait until its gRPC health says SERVING."""
+        previous = self.processes.get(name)
+        if previous is not None and previous.running:
+            raise RuntimeError(f"{name} is already running")
+        process = ManagedProcess(
+            name,
+            python_module(f"services.{name}"),
+            env=child_environment(self._service_env[name]),
+            log_dir=self.log_dir,
+            cwd=self.log_dir,  # no developer .env is read by the children
+        )
+        self.processes[name] = process
+        target = self.info[f"{name}_grpc"]
+        await process.start(ready_probe=_health_probe(target), timeout=self.options.start_timeout_s)
+        logger.info("%s is serving on %s", name, target)
+
+    async def _start_sandbox(self, name: str, module: str, *args: str) -> dict[str, Any]:
+        process = ManagedProcess(
+            name,
+            python_module(module, "--port", "0", *args),
+            env=child_environment({}),
+            log_dir=self.log_dir,
+            cwd=self.log_dir,
+        )
+        self.processes[name] = process
+        return await process.start(timeout=self.options.start_timeout_s)
+
+    async def _create_database(self) -> str:
+        """A database of its own for this run, on the given server or the embedded one."""
+        if self.options.database_url is not None:
+            self._admin_dsn = self.options.database_url
+        else:
+            embedded = EmbeddedPostgres(self.options.data_dir)
+            self._admin_dsn = await asyncio.to_thread(embedded.start)
+        self._database_name = "faceit_voice_sandbox_" + secrets.token_hex(6)
+        conn = await asyncpg.connect(self._admin_dsn)
+        try:
+            await conn.execute(f'CREATE DATABASE "{self._database_name}"')
+        finally:
+            await conn.close()
+        return _with_database(self._admin_dsn, self._database_name)
+
+    async def stop(self) -> None:
+        """Stop the services (reverse order), then the sandboxes; drop the run's database."""
+        for process in reversed(list(self.processes.values())):
+            await process.stop()
+        if self._admin_dsn and self._database_name:
+            with contextlib.suppress(OSError, asyncpg.PostgresError):
+                conn = await asyncpg.connect(self._admin_dsn)
+                try:
+                    await conn.execute(
+                        f'DROP DATABASE IF EXISTS "{self._database_name}" WITH (FORCE)'
+                    )
+                finally:
+                    await conn.close()
+            self._database_name = None
+
+
+def _health_probe(target: str) -> Callable[[], Awaitable[bool]]:
+    async def probe() -> bool:
+        try:
+            await wait_for_ready(target, 1.0)
+        except TimeoutError:
+            return False
+        return True
+
+    return probe
+
+
+def _with_database(dsn: str, database: str) -> str:
+    """`dsn` pointing at another database (keeps host, user and query string)."""
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path="/" + database))
