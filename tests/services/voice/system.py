@@ -17,7 +17,7 @@ from faceitvoice.v1 import registry_service_pb2_grpc as registry_grpc
 from faceitvoice.v1 import voice_service_pb2 as voice_pb
 from faceitvoice.v1 import voice_service_pb2_grpc as voice_grpc
 
-from sandbox.discord import DiscordSandbox, DiscordSandboxClient
+from sandbox.discord import DiscordSandbox, DiscordSandboxClient, SandboxConfig
 from sandbox.faceit.client import FaceitSandboxClient
 from sandbox.faceit.server import FaceitSandbox
 from services.kit.database import create_pool
@@ -51,6 +51,7 @@ class VoiceSystem:
     registry_addr: str
     guild_id: int
     lobby_id: int
+    bot_role_id: int
     voice: VoiceService | None = None
     stub: voice_grpc.VoiceServiceStub | None = None
     _task: asyncio.Task[None] | None = None
@@ -150,7 +151,9 @@ def match(
 
 
 @asynccontextmanager
-async def voice_system(database_url: str) -> AsyncIterator[VoiceSystem]:
+async def voice_system(
+    database_url: str, config: SandboxConfig | None = None
+) -> AsyncIterator[VoiceSystem]:
     """Everything but the voice service running; `start_voice()` starts it."""
     connection = await asyncpg.connect(database_url)
     try:
@@ -159,7 +162,7 @@ async def voice_system(database_url: str) -> AsyncIterator[VoiceSystem]:
         await connection.close()
     pool = await create_pool(database_url, max_size=10)
     await migrate_voice(pool)
-    discord = DiscordSandbox(bot_token=BOT_TOKEN)
+    discord = DiscordSandbox(bot_token=BOT_TOKEN, config=config)
     await discord.start()
     clients = GrpcClients(token=GRPC_TOKEN, timeout=30.0)
     async with (
@@ -186,6 +189,7 @@ async def voice_system(database_url: str) -> AsyncIterator[VoiceSystem]:
         port = await registry_server.start()
         address = f"127.0.0.1:{port}"
         guild = await control.create_guild("FACEIT hub")
+        bot_role = int(guild["bot_role_id"])
         guild_id = int(guild["guild_id"])
         lobby = await control.create_channel(guild_id, "Lobby")
         system = VoiceSystem(
@@ -198,6 +202,7 @@ async def voice_system(database_url: str) -> AsyncIterator[VoiceSystem]:
             registry_addr=address,
             guild_id=guild_id,
             lobby_id=int(lobby["channel_id"]),
+            bot_role_id=bot_role,
         )
         try:
             yield system

@@ -343,7 +343,7 @@ async def test_access_change_without_manage_roles_replaces_the_channel(world: Wo
     new = second.match.channel("faction1")
     assert new is not None and new.channel_id not in (None, old.channel_id)
     assert new.previous_channel_id is None
-    assert world.discord.channels[new.channel_id].members == {1, 3}  # type: ignore[index]
+    assert world.discord.channels[new.channel_id].members == {1, 3}
     assert old.channel_id not in world.discord.channels
     assert world.discord.voice[1] == new.channel_id
     assert world.cache.seat_of(1).channel_id == new.channel_id  # type: ignore[union-attr]

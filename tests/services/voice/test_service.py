@@ -9,6 +9,7 @@ import grpc
 import pytest
 from faceitvoice.v1 import voice_service_pb2 as voice_pb
 
+from sandbox.discord import SandboxConfig
 from services.voice.convert import match_from_pb
 from services.voice.startup import StartupError
 from services.voice.state import VoiceStore
@@ -311,3 +312,62 @@ async def test_start_is_refused_when_permissions_are_missing(system: VoiceSystem
     with pytest.raises(StartupError, match="MOVE_MEMBERS"):
         await service.check_discord()
     await service.bot.close()
+
+
+async def test_delayed_close_deletes_after_the_grace_period(system: VoiceSystem) -> None:
+    """With VOICE_CLOSE_DELAY_S the close is SCHEDULED and the channels go later by themselves."""
+    await system.start_voice(voice_close_delay_s=0.3)
+    assert system.stub is not None
+    await system.member("pat", faceit_id="p-pat")
+    await system.stub.OpenMatch(match(MATCH, 1, ["p-pat"]))
+    closed = await system.stub.CloseMatch(
+        voice_pb.CloseMatchRequest(match_id=MATCH, version=2, reason="match_status_finished")
+    )
+    assert closed.outcome == voice_pb.CLOSE_OUTCOME_SCHEDULED
+    assert closed.match.state == voice_pb.VOICE_MATCH_STATE_CLOSED
+
+    async def gone() -> bool:
+        return await system.match_channel_names() == []
+
+    await eventually(gone, what="the channels to go after the grace period")
+
+
+async def test_missing_discord_permission_is_permission_denied(system: VoiceSystem) -> None:
+    """When Discord answers 403 the RPC fails PERMISSION_DENIED naming the permission."""
+    await system.start_voice()
+    assert system.stub is not None
+    await system.member("quin", faceit_id="p-quin")
+    await system.control.edit_role(system.guild_id, system.bot_role_id, permissions=1 << 10)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await system.stub.OpenMatch(match(MATCH, 1, ["p-quin"]))
+    assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    assert "MANAGE_CHANNELS" in (caught.value.details() or "")
+
+
+async def test_full_category_falls_back_to_no_category(fresh_database: str) -> None:
+    """When DISCORD_CATEGORY_ID is full the channel is created without a category."""
+    async with voice_system(fresh_database, SandboxConfig(max_channels_per_category=1)) as system:
+        category = await system.control.create_channel(system.guild_id, "Matches", type=4)
+        category_id = int(category["channel_id"])
+        await system.control.create_channel(system.guild_id, "filler", parent_id=category_id)
+        await system.start_voice(discord_category_id=category_id)
+        assert system.stub is not None
+        await system.member("ray", faceit_id="p-ray")
+        opened = await system.stub.OpenMatch(match(MATCH, 1, ["p-ray"]))
+        channel_id = opened.match.channels[0].channel_id
+        (made,) = [
+            c for c in (await system.guild_state())["channels"] if int(c["id"]) == channel_id
+        ]
+        assert made["parent_id"] is None
+
+
+async def test_channels_go_under_the_configured_category(system: VoiceSystem) -> None:
+    """With DISCORD_CATEGORY_ID set the match channels are created in that category."""
+    category = await system.control.create_channel(system.guild_id, "Matches", type=4)
+    await system.start_voice(discord_category_id=int(category["channel_id"]))
+    assert system.stub is not None
+    await system.member("sam", faceit_id="p-sam")
+    opened = await system.stub.OpenMatch(match(MATCH, 1, ["p-sam"]))
+    channel_id = opened.match.channels[0].channel_id
+    (made,) = [c for c in (await system.guild_state())["channels"] if int(c["id"]) == channel_id]
+    assert made["parent_id"] == category["channel_id"]

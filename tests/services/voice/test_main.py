@@ -1,0 +1,37 @@
+"""`python -m services.voice` as a real process: it refuses to start and says why."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "VOICE_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "services.voice"],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_missing_token_and_guild_are_named(tmp_path: Path) -> None:
+    """Without DISCORD_TOKEN and DISCORD_GUILD_ID the process exits 2 naming both."""
+    result = _run({"FACEIT_VOICE_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 2
+    assert "DISCORD_TOKEN" in result.stderr and "DISCORD_GUILD_ID" in result.stderr
+
+
+def test_placeholder_token_is_refused() -> None:
+    """A placeholder DISCORD_TOKEN is refused before anything starts."""
+    result = _run({"DISCORD_TOKEN": "changeme", "DISCORD_GUILD_ID": "1"})
+    assert result.returncode == 2
+    assert "DISCORD_TOKEN" in result.stderr and "placeholder" in result.stderr
