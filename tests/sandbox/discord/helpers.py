@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import discord
+from multidict import CIMultiDictProxy
 
 from sandbox.discord import point_pycord_at
 
@@ -43,7 +44,7 @@ class Api:
         *,
         token: str | None = TOKEN,
         headers: dict[str, str] | None = None,
-    ) -> tuple[int, Any, aiohttp.typedefs.LooseHeaders]:
+    ) -> tuple[int, Any, CIMultiDictProxy[str]]:
         """Send one request; return status, parsed JSON (or None) and headers."""
         all_headers = dict(headers or {})
         if token is not None:

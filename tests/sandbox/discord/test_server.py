@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import discord
 import pytest
 
@@ -86,7 +88,7 @@ async def test_private_channel_move_and_delete(
         py_guild = bot.get_guild(gid)
         assert py_guild is not None
         players = [discord.Object(int(m["user_id"])) for m in (p1, p2, idle)]
-        overwrites = {
+        overwrites: dict[Any, discord.PermissionOverwrite] = {
             py_guild.default_role: discord.PermissionOverwrite(view_channel=False, connect=False),
             py_guild.me: discord.PermissionOverwrite(
                 view_channel=True, connect=True, move_members=True, manage_channels=True
