@@ -1,4 +1,4 @@
-"""Child processes of the whole-system sandbox: start, wait until ready, stop or kill."""
+"""Child processes (services, sandboxes) of a supervisor: start, wait until ready, stop, kill."""
 
 from __future__ import annotations
 
@@ -15,16 +15,23 @@ from typing import IO, Any
 
 logger = logging.getLogger(__name__)
 
+# How long the output of an exited child may still be drained (a grandchild may hold the pipe).
+_OUTPUT_DRAIN_S = 5.0
+# The longest output line copied (a long traceback in one JSON log line fits).
+_LINE_LIMIT = 1 << 20
+
 
 class ProcessFailed(Exception):
     """A child process exited or did not become ready in time; the message says which and why."""
 
 
 class ManagedProcess:
-    """One child process whose output goes to a log file.
+    """One child process whose output (stdout and stderr) goes to a log file.
 
     `start()` waits until the child is ready: either it printed a JSON line with
     `"ready": true` on stdout (the sandboxes do), or the given probe succeeds (the services).
+    `on_output`, when given, also receives every line the child writes (without the newline),
+    e.g. to show it on a terminal.
     """
 
     def __init__(
@@ -35,12 +42,14 @@ class ManagedProcess:
         env: Mapping[str, str],
         log_dir: Path,
         cwd: Path | None = None,
+        on_output: Callable[[str], None] | None = None,
     ) -> None:
         self.name = name
         self.argv = list(argv)
         self.env = dict(env)
         self.cwd = cwd
         self.log_path = log_dir / f"{name}.log"
+        self._on_output = on_output
         self._proc: asyncio.subprocess.Process | None = None
         self._pump: asyncio.Task[None] | None = None
         self._log: IO[bytes] | None = None
@@ -55,6 +64,11 @@ class ManagedProcess:
         """Whether the child was started and has not exited."""
         return self._proc is not None and self._proc.returncode is None
 
+    @property
+    def returncode(self) -> int | None:
+        """The child's exit code once it exited (negative: killed by that signal)."""
+        return self._proc.returncode if self._proc else None
+
     async def start(
         self,
         *,
@@ -64,14 +78,20 @@ class ManagedProcess:
         """Start the child and wait until it is ready; return its ready line (or `{}`)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
-        self._proc = await asyncio.create_subprocess_exec(
-            *self.argv,
-            env=self.env,
-            cwd=self.cwd,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=self._log,
-            start_new_session=True,  # a Ctrl-C in the terminal reaches the supervisor only
-        )
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                *self.argv,
+                env=self.env,
+                cwd=self.cwd,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,  # a Ctrl-C in the terminal reaches the supervisor only
+                limit=_LINE_LIMIT,
+            )
+        except OSError as error:
+            self._log.close()
+            self._log = None
+            raise ProcessFailed(f"{self.name} could not be started: {error}") from error
         ready_line: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pump = asyncio.create_task(self._copy_output(ready_line), name=f"{self.name}-log")
         try:
@@ -79,7 +99,7 @@ class ManagedProcess:
                 if ready_probe is None:
                     return await self._await_ready_line(ready_line)
                 while not await ready_probe():
-                    self._raise_if_exited()
+                    await self._raise_if_exited()
                     await asyncio.sleep(0.05)  # polling interval of the readiness probe
                 return {}
         except TimeoutError:
@@ -92,15 +112,18 @@ class ManagedProcess:
         assert self._proc is not None
         exited: asyncio.Future[Any] = asyncio.ensure_future(self._proc.wait())
         waiting: set[asyncio.Future[Any]] = {ready_line, exited}
-        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-        if ready_line in done:
+        try:
+            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        finally:
             exited.cancel()
+        if ready_line in done:
             return ready_line.result()
-        self._raise_if_exited()
+        await self._raise_if_exited()
         raise ProcessFailed(f"{self.name} stopped before it was ready")
 
-    def _raise_if_exited(self) -> None:
+    async def _raise_if_exited(self) -> None:
         if self._proc is not None and self._proc.returncode is not None:
+            await self._finish()  # the last lines (a traceback, say) must be in the log first
             raise ProcessFailed(
                 f"{self.name} exited with code {self._proc.returncode} before it was ready; "
                 f"last lines of {self.log_path}:\n{self.tail()}"
@@ -108,9 +131,17 @@ class ManagedProcess:
 
     async def _copy_output(self, ready_line: asyncio.Future[dict[str, Any]]) -> None:
         assert self._proc is not None and self._proc.stdout is not None and self._log is not None
-        async for line in self._proc.stdout:
+        while True:
+            try:
+                line = await self._proc.stdout.readline()
+            except ValueError:  # longer than the limit: readline dropped it; keep copying
+                line = f"[{self.name}: an over-long output line was dropped]\n".encode()
+            if not line:
+                return
             self._log.write(line)
             self._log.flush()
+            if self._on_output is not None:
+                self._on_output(line.decode(errors="replace").rstrip("\r\n"))
             if not ready_line.done() and line.startswith(b"{"):
                 with contextlib.suppress(ValueError):
                     parsed = json.loads(line)
@@ -124,13 +155,26 @@ class ManagedProcess:
         except OSError:
             return "(no log)"
 
+    def send_signal(self, signum: int) -> None:
+        """Send `signum` to the child if it still runs (does not wait)."""
+        if self._proc is not None and self._proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.send_signal(signum)
+
+    async def wait(self) -> int:
+        """Wait until the child exits (its output fully copied); return its exit code."""
+        if self._proc is None:
+            raise RuntimeError(f"{self.name} was not started")
+        code = await self._proc.wait()
+        await self._finish()
+        return code
+
     async def stop(self, timeout: float = 15.0) -> int | None:
         """SIGTERM, then SIGKILL after `timeout`; return the exit code."""
         if self._proc is None:
             return None
         if self._proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self._proc.send_signal(signal.SIGTERM)
+            self.send_signal(signal.SIGTERM)
             try:
                 async with asyncio.timeout(timeout):
                     await self._proc.wait()
@@ -145,19 +189,31 @@ class ManagedProcess:
         if self._proc is None:
             return
         if self._proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self._proc.kill()
+            self.send_signal(signal.SIGKILL)
             await self._proc.wait()
         await self._finish()
 
     async def _finish(self) -> None:
-        if self._pump is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump
-            self._pump = None
-        if self._log is not None:
+        """After the child exited: let the output copy reach the end, then close the log."""
+        pump = self._pump
+        if pump is not None:
+            # asyncio.wait, unlike `await pump`, neither cancels the pump when our caller is
+            # cancelled nor swallows that cancellation.
+            await asyncio.wait({pump}, timeout=_OUTPUT_DRAIN_S)
+            if self._pump is pump:
+                self._pump = None
+                self._end_pump(pump)
+        if self._pump is None and self._log is not None:
             self._log.close()
             self._log = None
+
+    def _end_pump(self, pump: asyncio.Task[None]) -> None:
+        if not pump.done():
+            # A grandchild still holds the output pipe open; stop copying rather than hang.
+            logger.warning("output of %s still open after it exited: no longer copied", self.name)
+            pump.cancel()
+        elif not pump.cancelled() and pump.exception() is not None:
+            logger.error("copying the output of %s failed", self.name, exc_info=pump.exception())
 
 
 def python_module(module: str, *args: str) -> list[str]:
