@@ -198,6 +198,8 @@ class Gateway:
         if intents & privileged & ~self._config.privileged_intents:
             await conn.ws.close(code=4014, message=b"Disallowed intent(s).")
             return None
+        for stale in [s for s in self.sessions.values() if s.connection is None]:
+            del self.sessions[stale.id]
         session = Session(
             id=secrets.token_hex(16),
             intents=intents,
