@@ -200,3 +200,16 @@ async def test_held_connections_wait_for_release(
         await gw.ws.receive(timeout=0.1)
     await control.release_gateway()
     assert (await gw.frame())["op"] == 10
+
+
+async def test_new_identify_drops_disconnected_sessions(
+    control: DiscordSandboxClient, gateway_connect
+) -> None:
+    """A bot that re-identifies leaves one session, not a pile of dead ones."""
+    first: GatewayClient = await gateway_connect()
+    await first.identify()
+    await control.close_gateway(4000)
+    second: GatewayClient = await gateway_connect()
+    ready = await second.identify()
+    sessions = (await control.gateway())["sessions"]
+    assert [s["session_id"] for s in sessions] == [ready["session_id"]]

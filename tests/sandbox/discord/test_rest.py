@@ -466,3 +466,28 @@ async def test_unknown_and_expired_interactions_are_10062(gateway_connect) -> No
             assert timed_out.value.status == 504
     finally:
         await server.stop()
+
+
+async def test_deferred_reply_by_editing_original(
+    api: Api, control: DiscordSandboxClient, guild: dict, gateway_connect
+) -> None:
+    """After a JSON defer, PATCH @original is the final reply; DELETE @original is 204."""
+    gw = await gateway_connect()
+    await gw.identify()
+    app = guild["bot_user_id"]
+    await api.call("PUT", f"/applications/{app}/commands", [{"name": "slow", "description": "s"}])
+    run = asyncio.create_task(control.run_command(guild["guild_id"], guild["owner_id"], "slow"))
+    interaction = await gw.dispatch("INTERACTION_CREATE")
+    token = interaction["token"]
+    status, body, _ = await api.call(
+        "POST", f"/interactions/{interaction['id']}/{token}/callback", {"type": 5}, token=None
+    )
+    assert status == 204 and body is None
+    original = f"/webhooks/{app}/{token}/messages/@original"
+    status, edited, _ = await api.call("PATCH", original, {"content": "ready"}, token=None)
+    assert status == 200 and edited["content"] == "ready"
+    reply = await run
+    assert (reply["content"], reply["ephemeral"], reply["deferred"]) == ("ready", False, True)
+    assert (await api.call("DELETE", original, token=None))[0] == 204
+    status, error, _ = await api.call("POST", f"/webhooks/{app}/nope", {"content": "x"}, token=None)
+    assert (status, error["code"]) == (404, 10015)
