@@ -33,7 +33,8 @@ from services.kit.settings import ConfigurationError, describe_errors
 from services.registry.settings import RegistrySettings
 from services.voice.settings import VoiceSettings
 
-logger = logging.getLogger(__name__)
+# Named, not __name__: under `python -m services.run` that would be "__main__".
+logger = logging.getLogger("services.run")
 
 START_TIMEOUT_S = 120.0
 """How long one service may take to report SERVING (voice logs in to Discord first)."""
@@ -193,6 +194,7 @@ def render_log_line(line: str) -> str:
     source = entry.pop("logger", "")
     message = entry.pop("msg")
     entry.pop("service", None)
+    entry.pop("color_message", None)  # uvicorn's copy of msg with terminal colour codes
     failure = entry.pop("exc", None)
     text = f"{moment} {level:<7} {source}: {message}"
     fields = " ".join(f"{key}={value}" for key, value in entry.items())

@@ -229,6 +229,7 @@ def test_terminal_prefixes_lines_and_renders_json_logs() -> None:
         "msg": "match opened",
         "service": "voice",
         "match_id": "m-1",
+        "color_message": "\u001b[1mmatch opened",
         "exc": "Traceback\n  boom",
     }
     readable = Terminal(_Lines(lines), readable=True).writer("voice")
