@@ -67,7 +67,7 @@ async def create_pool(
     return pool
 
 
-async def wait_for_database(dsn: str, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+async def wait_for_database(dsn: str, timeout: float = 30.0) -> None:
     """Return once Postgres at `dsn` accepts a connection; DatabaseUnavailable after `timeout`.
 
     Retries refused connections, missing sockets and "starting up" with capped backoff; other

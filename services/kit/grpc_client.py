@@ -81,7 +81,7 @@ class GrpcClients:
             self._channels[target] = channel
         return channel
 
-    async def wait_for_ready(self, target: str, timeout: float, *, service: str = "") -> None:  # noqa: ASYNC109
+    async def wait_for_ready(self, target: str, timeout: float, *, service: str = "") -> None:
         """Wait until `target` reports SERVING (see the module function)."""
         await wait_for_ready(target, timeout, service=service, channel=self.channel(target))
 
@@ -94,7 +94,7 @@ class GrpcClients:
 
 async def wait_for_ready(
     target: str,
-    timeout: float,  # noqa: ASYNC109
+    timeout: float,
     *,
     service: str = "",
     channel: grpc.aio.Channel | None = None,

@@ -68,6 +68,7 @@ class GrpcServer:
         self._port: int | None = None
         self._stop_task: asyncio.Task[None] | None = None
         self._signals = 0
+        self._stopped = asyncio.Event()
         self.health = health_aio.HealthServicer()
 
     @property
@@ -129,18 +130,19 @@ class GrpcServer:
             except Exception:
                 logger.exception("cleanup %r failed", cleanup)
         logger.info("gRPC server stopped")
+        self._stopped.set()
 
     async def serve(self) -> None:
         """Start, run until a signal, cancellation or stop(), then stop gracefully."""
-        await self.start()
-        assert self._server is not None
         loop = asyncio.get_running_loop()
         handled = (signal.SIGTERM, signal.SIGINT)
         for signum in handled:
             loop.add_signal_handler(signum, self._on_signal, signum)
         try:
-            await self._server.wait_for_termination()
-            await self.stop()
+            await self.start()
+            # Not server.wait_for_termination(): cancelling that cancels grpc's own shutdown
+            # future, and a later server.stop() would then be cancelled too.
+            await self._stopped.wait()
         except asyncio.CancelledError:
             await self.stop()
             raise
