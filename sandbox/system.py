@@ -12,12 +12,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
 
 from sandbox.discord.client import DiscordSandboxClient
+from services.kit.database import with_database
 from services.kit.embedded_postgres import EmbeddedPostgres
 from services.kit.grpc_client import wait_for_ready
 from services.kit.processes import ManagedProcess, child_environment, python_module
@@ -222,7 +222,7 @@ class System:
             await conn.execute(f'CREATE DATABASE "{self._database_name}"')
         finally:
             await conn.close()
-        return _with_database(self._admin_dsn, self._database_name)
+        return with_database(self._admin_dsn, self._database_name)
 
     async def stop(self) -> None:
         """Stop the services (reverse order), then the sandboxes; drop the run's database."""
@@ -249,9 +249,3 @@ def _health_probe(target: str) -> Callable[[], Awaitable[bool]]:
         return True
 
     return probe
-
-
-def _with_database(dsn: str, database: str) -> str:
-    """`dsn` pointing at another database (keeps host, user and query string)."""
-    parts = urlsplit(dsn)
-    return urlunsplit(parts._replace(path="/" + database))
