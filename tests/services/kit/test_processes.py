@@ -13,10 +13,10 @@ from services.kit.processes import ManagedProcess, ProcessFailed, child_environm
 
 READY_LINE = """
 import json, signal, sys
+signal.signal(signal.SIGTERM, lambda *_: (print("got SIGTERM", flush=True), sys.exit(0)))
 print("booting", flush=True)
 print("a warning", file=sys.stderr, flush=True)
 print(json.dumps({"ready": True, "url": "http://x"}), flush=True)
-signal.signal(signal.SIGTERM, lambda *_: (print("got SIGTERM", flush=True), sys.exit(0)))
 while True:
     signal.pause()
 """
