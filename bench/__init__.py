@@ -1,0 +1,1 @@
+"""`make bench`: the hot paths of faceit-voice measured beside their references, in one run."""

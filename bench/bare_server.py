@@ -1,0 +1,55 @@
+"""`python -m bench.bare_server`: the reference for the webhook ack, a bare FastAPI endpoint.
+
+Same uvicorn config and process layout as `python -m services.ingest` (one process,
+`uvicorn.Server(config).run()`, asyncio loop, h11, no access log, the same logging setup);
+`POST /faceit-webhook` reads the body and answers 200 with a small JSON, and nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from services.kit.logging import setup_logging
+
+
+def create_bare_app() -> FastAPI:
+    """The bare app: one webhook route that does no work, and a health route."""
+    app = FastAPI(title="bare reference endpoint")
+
+    @app.post("/faceit-webhook")
+    async def bare_webhook(request: Request) -> JSONResponse:
+        await request.body()
+        return JSONResponse({"status": "success", "event": "bare"})
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve the bare app on --host/--port with ingest's uvicorn config."""
+    parser = argparse.ArgumentParser(prog="python -m bench.bare_server", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level.upper(), service="bare")
+    config = uvicorn.Config(
+        create_bare_app(),
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        lifespan="on",
+        access_log=False,
+    )
+    uvicorn.Server(config).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""Webhook ack: authenticated `POST /faceit-webhook` vs a bare FastAPI endpoint, same settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from bench.harness import REPO_ROOT, Where, running_system
+from bench.loadgen import LoadResult, LoadSpec, run_in_process
+from bench.stats import ratio
+from sandbox.system import LOOPBACK, free_port
+from services.kit.processes import ManagedProcess, child_environment, python_module
+
+logger = logging.getLogger(__name__)
+
+P99_TARGET_MS = 20.0
+P99_TARGET_RATE = 500.0
+THROUGHPUT_TARGET = 0.5
+
+
+@dataclass(frozen=True)
+class AckSizes:
+    """How hard and how long: offered rates, seconds per step, saturation clients."""
+
+    rates: tuple[float, ...] = (100.0, 500.0, 1000.0)
+    duration_s: float = 8.0
+    saturation_s: float = 6.0
+    concurrency: int = 64
+    warmup_s: float = 1.0
+
+
+QUICK = AckSizes(
+    rates=(100.0, 500.0), duration_s=0.5, saturation_s=0.5, concurrency=8, warmup_s=0.2
+)
+
+
+def _http_probe(url: str) -> Callable[[], Awaitable[bool]]:
+    async def probe() -> bool:
+        try:
+            async with aiohttp.ClientSession() as session, session.get(url) as response:
+                return response.status == 200
+        except aiohttp.ClientError:
+            return False
+
+    return probe
+
+
+async def _stored(database_url: str) -> int:
+    """How many events the inbox holds (each ok ingest answer must be one row)."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        count: int = await connection.fetchval("SELECT count(*) FROM ingest.events")
+    finally:
+        await connection.close()
+    return count
+
+
+async def run(where: Where, sizes: AckSizes) -> dict[str, Any]:
+    """Open-loop steps at each offered rate, then saturation, for ingest and the bare app."""
+    async with running_system(where, "webhook_ack") as system:
+        info = system.info
+        port = free_port()
+        bare = ManagedProcess(
+            "bare-server",
+            python_module("bench.bare_server", "--port", str(port)),
+            env=child_environment({}),
+            log_dir=system.log_dir,
+            cwd=REPO_ROOT,
+        )
+        bare_url = f"http://{LOOPBACK}:{port}"
+        await bare.start(ready_probe=_http_probe(bare_url + "/healthz"), timeout=30.0)
+        try:
+            headers = {info["webhook_header"]: info["webhook_secret"]}
+            headers["Content-Type"] = "application/json"
+            urls = {"ingest": info["webhook_url"], "bare": bare_url + "/faceit-webhook"}
+
+            async def load(target: str, step: str, **how: Any) -> LoadResult:
+                spec = LoadSpec(url=urls[target], headers=headers, body_prefix=step, **how)
+                result = await run_in_process(spec)
+                logger.info("%s %s: %s", target, step, result)
+                return result
+
+            for target in urls:
+                await load(target, f"warm-{target}", rate=200.0, duration_s=sizes.warmup_s)
+            steps: list[dict[str, Any]] = []
+            for rate in sizes.rates:
+                measured = {
+                    target: await load(
+                        target, f"r{int(rate)}-{target}", rate=rate, duration_s=sizes.duration_s
+                    )
+                    for target in urls
+                }
+                steps.append(_step(f"{int(rate)} req/s", measured))
+            saturated = {
+                target: await load(
+                    target,
+                    f"sat-{target}",
+                    mode="closed",
+                    concurrency=sizes.concurrency,
+                    duration_s=sizes.saturation_s,
+                )
+                for target in urls
+            }
+            steps.append(_step(f"saturation ({sizes.concurrency} clients)", saturated))
+            stored = await _stored(info["database_url"])
+        finally:
+            await bare.stop()
+    return _verdict(steps, stored, sizes)
+
+
+def _step(name: str, measured: dict[str, LoadResult]) -> dict[str, Any]:
+    ingest, bare = measured["ingest"], measured["bare"]
+    return {
+        "load": name,
+        "offered_rps": ingest.offered_rps,
+        "ingest": asdict(ingest),
+        "bare": asdict(bare),
+        "throughput_ratio": ratio(ingest.throughput_rps, bare.throughput_rps),
+        "p99_ratio": ratio(ingest.latency["p99_ms"], bare.latency["p99_ms"]),
+    }
+
+
+def _verdict(steps: list[dict[str, Any]], stored: int, sizes: AckSizes) -> dict[str, Any]:
+    saturation = steps[-1]
+    at_target_rate = [s for s in steps if s["offered_rps"] == P99_TARGET_RATE]
+    p99 = at_target_rate[0]["ingest"]["latency"]["p99_ms"] if at_target_rate else None
+    ok_total = sum(s["ingest"]["ok"] for s in steps)
+    return {
+        "sizes": asdict(sizes),
+        "steps": steps,
+        "inbox_rows": stored,
+        "ingest_ok_answers_measured": ok_total,
+        "targets": {
+            "throughput_at_saturation_vs_bare": {
+                "target": f">= {THROUGHPUT_TARGET:.0%} of the bare endpoint",
+                "value": saturation["throughput_ratio"],
+                "pass": saturation["throughput_ratio"] >= THROUGHPUT_TARGET,
+            },
+            "p99_at_500_rps": {
+                "target": f"p99 <= {P99_TARGET_MS:.0f} ms at {P99_TARGET_RATE:.0f} req/s",
+                "value": p99,
+                "pass": p99 is not None and p99 <= P99_TARGET_MS,
+            },
+        },
+    }
