@@ -19,8 +19,8 @@ import asyncpg
 from sandbox.discord.client import DiscordSandboxClient
 from services.kit.database import with_database
 from services.kit.embedded_postgres import EmbeddedPostgres
-from services.kit.grpc_client import wait_for_ready
 from services.kit.processes import ManagedProcess, child_environment, python_module
+from services.run import grpc_probe
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +195,10 @@ class System:
         )
         self.processes[name] = process
         target = self.info[f"{name}_grpc"]
-        await process.start(ready_probe=_health_probe(target), timeout=self.options.start_timeout_s)
+        probe = grpc_probe(target)
+        if name == "ingest":  # its gRPC server is up a moment before uvicorn binds HTTP
+            probe = _both(probe, _http_probe(self.info["ingest_url"] + "/healthz"))
+        await process.start(ready_probe=probe, timeout=self.options.start_timeout_s)
         logger.info("%s is serving on %s", name, target)
 
     async def _start_sandbox(self, name: str, module: str, *args: str) -> dict[str, Any]:
@@ -240,12 +243,21 @@ class System:
             self._database_name = None
 
 
-def _health_probe(target: str) -> Callable[[], Awaitable[bool]]:
+def _http_probe(url: str) -> Callable[[], Awaitable[bool]]:
     async def probe() -> bool:
         try:
-            await wait_for_ready(target, 1.0)
-        except TimeoutError:
+            async with aiohttp.ClientSession() as http, http.get(url) as response:
+                return response.status == 200
+        except aiohttp.ClientError:
             return False
-        return True
+
+    return probe
+
+
+def _both(
+    first: Callable[[], Awaitable[bool]], second: Callable[[], Awaitable[bool]]
+) -> Callable[[], Awaitable[bool]]:
+    async def probe() -> bool:
+        return await first() and await second()
 
     return probe

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import FrameType
+
 import uvicorn
 
 from services.ingest.app import IngestDeps, create_app
@@ -9,6 +11,19 @@ from services.ingest.settings import IngestSettings
 from services.kit.embedded_postgres import resolve_database_url
 from services.kit.logging import setup_logging
 from services.kit.settings import load_settings
+
+
+class IngestServer(uvicorn.Server):
+    """uvicorn, but SIGTERM is a normal stop: exit 0 after the graceful shutdown.
+
+    Plain uvicorn re-raises the signal once shut down, so the process dies of SIGTERM (-15).
+    The first signal stops gracefully; a second one skips waiting for open connections.
+    """
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit:
+            self.force_exit = True
+        self.should_exit = True
 
 
 def main() -> None:
@@ -25,7 +40,7 @@ def main() -> None:
         lifespan="on",
         access_log=False,
     )
-    uvicorn.Server(config).run()
+    IngestServer(config).run()
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import discord
 
 logger = logging.getLogger(__name__)
 
-REQUIRED_PERMISSIONS = ("view_channel", "manage_channels", "connect", "move_members")
+REQUIRED_PERMISSIONS = ("view_channel", "manage_channels", "connect", "speak", "move_members")
 
 
 class StartupError(Exception):
