@@ -1,0 +1,158 @@
+"""End to end: webhook accepted -> last player moved, beside the serial Discord calls floor."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import statistics
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import aiohttp
+
+from bench.harness import LinkedPlayer, Where, link_players, match_ids, running_system, two_teams
+from bench.stats import ratio
+from bench.webhooks import WebhookSender, match_event
+from sandbox.discord.client import DiscordSandboxClient
+
+logger = logging.getLogger(__name__)
+
+CREATE_ROUTE = "/guilds/{guild_id}/channels"
+MOVE_ROUTE = "/guilds/{guild_id}/members/{user_id}"
+POLL_S = 0.005
+STEP_TIMEOUT_S = 30.0
+TARGET_RATIO = 1.2
+
+
+class BenchFailed(Exception):
+    """Something the benchmark waits for did not happen in time."""
+
+
+@dataclass(frozen=True)
+class EndToEndSizes:
+    """Measured matches (after one warm-up match), players, and the Discord REST latency."""
+
+    samples: int = 10
+    players: int = 10
+    latency_s: float = 0.05
+
+
+QUICK = EndToEndSizes(samples=2)
+
+
+def serial_floor_layers(calls: Sequence[dict[str, Any]]) -> int:
+    """How many Discord calls must happen one after the other for what `calls` did.
+
+    A move needs its channel to exist, so a create and a move are two layers; the creates of
+    the two teams are independent (one layer), and so are the moves of the players.
+    """
+    created = any(c["method"] == "POST" and c["route"] == CREATE_ROUTE for c in calls)
+    moved = any(c["method"] == "PATCH" and c["route"] == MOVE_ROUTE for c in calls)
+    return int(created) + int(moved)
+
+
+async def _last_seq(discord: DiscordSandboxClient) -> int:
+    entries = await discord.audit_log()
+    return int(entries[-1]["seq"]) if entries else 0
+
+
+async def _until(probe: Any, what: str) -> Any:
+    deadline = time.monotonic() + STEP_TIMEOUT_S
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise BenchFailed(f"{what}: not within {STEP_TIMEOUT_S:.0f}s")
+        await asyncio.sleep(POLL_S)  # polling interval
+
+
+async def _one_match(
+    discord: DiscordSandboxClient,
+    sender: WebhookSender,
+    info: dict[str, Any],
+    players: Sequence[LinkedPlayer],
+    match_id: str,
+) -> dict[str, Any]:
+    guild_id, lobby = info["guild_id"], info["lobby_channel_id"]
+    teams = two_teams(players)
+    after = await _last_seq(discord)
+    await sender.send(
+        match_event("match_status_ready", match_id, version=1, hub_id=info["hub_id"], teams=teams)
+    )
+    accepted = time.perf_counter()
+
+    async def all_moved() -> list[dict[str, Any]]:
+        moves = await discord.audit_log(method="PATCH", route=MOVE_ROUTE, after=after)
+        done = [m for m in moves if m["status"] < 300]
+        return done if len(done) >= len(players) else []
+
+    moves = await _until(all_moved, f"{match_id}: every player moved")
+    elapsed = time.perf_counter() - accepted
+    last = max(m["seq"] for m in moves)
+    calls = [c for c in await discord.audit_log(after=after) if c["seq"] <= last]
+
+    await sender.send(
+        match_event(
+            "match_status_finished", match_id, version=2, hub_id=info["hub_id"], teams=teams
+        )
+    )
+
+    async def back_in_lobby() -> bool:
+        state = await discord.get_guild(guild_id)
+        voice = state["voice_states"]
+        gone = not any(c["name"].startswith(f"Match {match_id[:8]}") for c in state["channels"])
+        return gone and all(voice.get(p.user_id) == lobby for p in players)
+
+    await _until(back_in_lobby, f"{match_id}: closed, players back in the lobby")
+    return {
+        "match_id": match_id,
+        "elapsed_ms": round(elapsed * 1000, 1),
+        "floor_layers": serial_floor_layers(calls),
+        "calls": dict(Counter(f"{c['method']} {c['route']}" for c in calls)),
+    }
+
+
+async def run(where: Where, sizes: EndToEndSizes) -> dict[str, Any]:
+    """One warm-up match, then `samples` matches, each closed before the next one starts."""
+    async with running_system(where, "end_to_end") as system:
+        info = system.info
+        players = await link_players(info, sizes.players)
+        async with (
+            DiscordSandboxClient(info["discord_url"]) as discord,
+            aiohttp.ClientSession() as http,
+        ):
+            for player in players:
+                await discord.set_voice(info["guild_id"], player.user_id, info["lobby_channel_id"])
+            await discord.add_latency(sizes.latency_s)
+            sender = WebhookSender(
+                http, info["webhook_url"], info["webhook_header"], info["webhook_secret"]
+            )
+            results = [
+                await _one_match(discord, sender, info, players, match_id)
+                for match_id in match_ids(sizes.samples + 1)
+            ]
+    measured = results[1:]
+    elapsed = [r["elapsed_ms"] for r in measured]
+    layers = max(r["floor_layers"] for r in measured)
+    floor_ms = layers * sizes.latency_s * 1000
+    median = statistics.median(elapsed)
+    return {
+        "sizes": asdict(sizes),
+        "samples": measured,
+        "warmup": results[0],
+        "elapsed_ms": {"p50": median, "min": min(elapsed), "max": max(elapsed)},
+        "floor_layers": layers,
+        "floor_ms": floor_ms,
+        "ratio_p50": ratio(median, floor_ms),
+        "targets": {
+            "end_to_end_vs_floor": {
+                "target": f"<= {TARGET_RATIO}x the serial Discord floor (median)",
+                "value": ratio(median, floor_ms),
+                "pass": ratio(median, floor_ms) <= TARGET_RATIO,
+            }
+        },
+    }
