@@ -1,13 +1,16 @@
 """Project-wide fixtures: a Postgres server for the session and a fresh database per test.
 
 Set TEST_DATABASE_URL (a role that may CREATE DATABASE) to use an existing server; otherwise
-an embedded Postgres is started in the session's tmp dir and stopped when the session ends.
+an embedded Postgres is started in a private temp dir (outside pytest's basetemp, which
+concurrent pytest runs prune) and stopped and removed when the session ends.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -15,11 +18,12 @@ from tests.databases import session_server, temporary_database
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url() -> Iterator[str]:
     """DSN of the session's Postgres server (its `postgres` database)."""
-    with session_server(
-        os.environ.get("TEST_DATABASE_URL"), tmp_path_factory.mktemp("postgres")
-    ) as url:
+    with (
+        tempfile.TemporaryDirectory(prefix="faceit-voice-test-pg-") as data_dir,
+        session_server(os.environ.get("TEST_DATABASE_URL"), Path(data_dir)) as url,
+    ):
         yield url
 
 

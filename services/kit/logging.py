@@ -12,7 +12,14 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import IO, Any
 
-NOISY_LOGGERS = ("discord", "asyncio", "aiohttp.access", "uvicorn.access", "apscheduler")
+NOISY_LOGGERS = (
+    "discord",
+    "asyncio",
+    "aiohttp.access",
+    "uvicorn.access",
+    "apscheduler",
+    "pgserver",
+)
 
 # Attributes every LogRecord has; anything else on a record came from `extra=` or log_context().
 _RECORD_ATTRIBUTES = frozenset(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +23,16 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
-def embedded(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
-    """An embedded Postgres in the test's tmp dir, stopped afterwards."""
-    server = EmbeddedPostgres(tmp_path / "data")
+def private_dir() -> Iterator[Path]:
+    """A temp dir outside pytest's basetemp, which concurrent pytest runs may prune."""
+    with tempfile.TemporaryDirectory(prefix="faceit-voice-kit-") as path:
+        yield Path(path)
+
+
+@pytest.fixture
+def embedded(private_dir: Path) -> Iterator[EmbeddedPostgres]:
+    """An embedded Postgres in a private temp dir, stopped afterwards."""
+    server = EmbeddedPostgres(private_dir / "data")
     try:
         yield server
     finally:
@@ -99,9 +107,9 @@ def test_concurrent_first_starts_from_processes_share_one_server(
     assert embedded.is_running()
 
 
-async def test_long_data_dir_uses_a_short_socket_dir(tmp_path: Path) -> None:
+async def test_long_data_dir_uses_a_short_socket_dir(private_dir: Path) -> None:
     """A data dir too deep for a unix socket path still works, via a short socket dir."""
-    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep = private_dir / ("d" * 60) / ("e" * 60)
     server = EmbeddedPostgres(deep)
     assert len(str(server.pgdata / ".s.PGSQL.5432")) > 107
     try:

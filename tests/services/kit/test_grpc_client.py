@@ -1,0 +1,138 @@
+"""Tests of the client helpers: one channel per target, token and deadline, readiness wait."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import grpc
+import grpc.aio
+import pytest
+from grpc_health.v1 import health_pb2
+
+from services.kit.grpc_client import GrpcClients, wait_for_ready
+from services.kit.grpc_server import GrpcServer
+from tests.services.kit.conftest import TOKEN
+from tests.services.kit.echo import SERVICE, EchoService, method
+
+
+def _target(server: GrpcServer) -> str:
+    return f"127.0.0.1:{server.port}"
+
+
+async def _echo(channel: grpc.aio.Channel, **kwargs: object) -> dict[str, object]:
+    reply = await channel.unary_unary(method("Echo"))(b"hello", **kwargs)
+    return dict(json.loads(reply))
+
+
+async def test_one_channel_per_target() -> None:
+    """The same target gives the same channel; another target gives another."""
+    clients = GrpcClients()
+    try:
+        first = clients.channel("127.0.0.1:1")
+        assert clients.channel("127.0.0.1:1") is first
+        assert clients.channel("127.0.0.1:2") is not first
+    finally:
+        await clients.close()
+
+
+async def test_calls_carry_the_bearer_token(kit_server: GrpcServer) -> None:
+    """Every call on a pooled channel carries `authorization: Bearer <token>`."""
+    clients = GrpcClients(token=TOKEN)
+    try:
+        seen = await _echo(clients.channel(_target(kit_server)))
+    finally:
+        await clients.close()
+    assert seen["authorization"] == f"Bearer {TOKEN}"
+
+
+async def test_without_token_the_guarded_server_refuses(kit_server: GrpcServer) -> None:
+    """With no token configured nothing is attached and the guarded server refuses."""
+    clients = GrpcClients()
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await _echo(clients.channel(_target(kit_server)))
+    finally:
+        await clients.close()
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_default_deadline_applies_unless_caller_passes_one(kit_server: GrpcServer) -> None:
+    """Calls get the default deadline; a caller's own timeout wins."""
+    clients = GrpcClients(token=TOKEN, timeout=3.0)
+    try:
+        channel = clients.channel(_target(kit_server))
+        defaulted = await _echo(channel)
+        explicit = await _echo(channel, timeout=30)
+    finally:
+        await clients.close()
+    assert isinstance(defaulted["time_remaining"], float)
+    assert 0 < defaulted["time_remaining"] <= 3.5  # server-side clock rounding
+    assert isinstance(explicit["time_remaining"], float)
+    assert 10 < explicit["time_remaining"] <= 31
+
+
+async def test_default_deadline_cuts_a_slow_call(kit_server: GrpcServer, echo: EchoService) -> None:
+    """A call that outlives the default deadline fails with DEADLINE_EXCEEDED."""
+    clients = GrpcClients(token=TOKEN, timeout=0.3)
+    try:
+        started = time.monotonic()
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await clients.channel(_target(kit_server)).unary_unary(method("Slow"))(b"")
+        elapsed = time.monotonic() - started
+    finally:
+        await clients.close()
+    assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert elapsed < 5
+
+
+async def test_caller_authorization_is_kept(kit_server: GrpcServer) -> None:
+    """An authorization entry the caller sets itself is not replaced or duplicated."""
+    clients = GrpcClients(token="other-token")
+    try:
+        seen = await _echo(
+            clients.channel(_target(kit_server)),
+            metadata=(("authorization", f"Bearer {TOKEN}"),),
+        )
+    finally:
+        await clients.close()
+    assert seen["authorization"] == f"Bearer {TOKEN}"
+
+
+async def test_close_closes_every_channel(kit_server: GrpcServer) -> None:
+    """After close() the pooled channels refuse new calls."""
+    clients = GrpcClients(token=TOKEN)
+    channel = clients.channel(_target(kit_server))
+    await _echo(channel)
+    await clients.close()
+    with pytest.raises(grpc.aio.UsageError):
+        await _echo(channel)
+
+
+async def test_wait_for_ready_returns_for_a_serving_server(kit_server: GrpcServer) -> None:
+    """wait_for_ready returns once the server's health says SERVING, no token needed."""
+    await wait_for_ready(_target(kit_server), timeout=5, service=SERVICE)
+    clients = GrpcClients()
+    try:
+        await clients.wait_for_ready(_target(kit_server), timeout=5)
+    finally:
+        await clients.close()
+
+
+async def test_wait_for_ready_times_out_on_a_closed_port() -> None:
+    """Against a port nobody listens on, wait_for_ready fails after its timeout, naming it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        target = f"127.0.0.1:{probe.getsockname()[1]}"
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match=target):
+        await wait_for_ready(target, timeout=0.5)
+    assert time.monotonic() - started < 5
+
+
+async def test_wait_for_ready_times_out_while_not_serving(kit_server: GrpcServer) -> None:
+    """A service reported NOT_SERVING keeps wait_for_ready waiting until its timeout."""
+    await kit_server.health.set(SERVICE, health_pb2.HealthCheckResponse.NOT_SERVING)
+    with pytest.raises(TimeoutError, match="NOT_SERVING"):
+        await wait_for_ready(_target(kit_server), timeout=0.5, service=SERVICE)
