@@ -1,0 +1,226 @@
+"""Render `docs/benchmarks.md` from the results document of one run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+FINDINGS = """\
+## Findings: causes of the misses and what to fix (by owner)
+
+Measured causes, from the figures above, the service logs of the run and a profile of the
+ingest process under load (pyinstrument). Nothing here was changed in service code.
+
+1. **End to end: Discord calls of one bucket run one at a time (voice).** py-cord's
+   `HTTPClient.request` holds an `asyncio.Lock` per rate-limit bucket (`channel_id:guild_id:
+   path`) for the whole request, so the moves of one match (`PATCH /guilds/{guild_id}/members/
+   {user_id}`, one bucket per guild) go out one after the other even though
+   `MatchService._place` gathers them: ten players cost ten round trips, not one. The same lock
+   serialises the two `POST /guilds/{guild_id}/channels`, and `MatchService._sync`
+   (`services/voice/matches.py`) awaits `_ensure_channel` team by team anyway. At 50 ms per call
+   that is 2 + 10 serial calls = 600 ms against a floor of 100 ms. Fix in
+   `services/voice/discord_port.py`: send moves (and the per-match channel creates) through a
+   bucket-aware path that allows as many requests in flight as the bucket's
+   `X-RateLimit-Remaining` (e.g. a small REST helper on the bot's session that reads the
+   rate-limit headers, or `asyncio.gather` over calls issued outside py-cord's bucket lock),
+   and in `MatchService._sync` create the two team channels with `asyncio.gather`.
+2. **End to end: the path before the first Discord call is about 40 ms (ingest + voice +
+   registry + Postgres), and each channel adds about 10 ms of database work (voice).** From the
+   logs: webhook accepted -> first channel created minus one Discord latency is about 40 ms;
+   between the two creates about 10 ms besides the Discord latency
+   (`VoiceStore.add_channel_intent` and `complete_channel` are one transaction each, around
+   every create). Even with item 1 fixed, the 1.2x target (20 ms of slack over a 100 ms floor)
+   needs the delivery hop shortened: write both intents in one transaction before creating the
+   channels in parallel, and complete them in one transaction after.
+3. **Webhook ack: per request CPU in ingest (ingest).** At saturation ingest serves a
+   fraction of the bare endpoint's throughput and its p99 at 500 req/s is far above 20 ms, with
+   both processes on the same uvicorn config. The profile of the ingest process under load
+   shows the time in: the pydantic parse of the envelope (`services/ingest/events.py`
+   `parse_webhook`, strict models validated field by field) and `match_to_json`
+   (`services/ingest/inbox.py`, `json_format.MessageToDict` of the protobuf Match built only
+   to be stored as jsonb), the asyncpg transaction (`Inbox.store`: acquire, BEGIN, INSERT
+   ... RETURNING, COMMIT: four round trips where one `INSERT` in autocommit would do), the
+   structured JSON log line per webhook (`services/kit/logging.py`), and the prometheus
+   observations. Fixes, in order of gain: store with a single statement outside an explicit
+   transaction (`Inbox.store`; the NOTIFY can be part of the same statement through a CTE or a
+   trigger), keep the raw body and build the Match jsonb with plain dicts rather than via
+   protobuf, and run uvicorn with `uvloop` and `httptools` (`uvicorn[standard]`, both servers
+   alike). The load generator and Postgres share the same 2 cores, so absolute figures are
+   low; compare the ratios.
+"""
+
+
+def _mark(passed: bool) -> str:
+    return "PASS" if passed else "FAIL"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _targets(results: dict[str, Any]) -> list[str]:
+    lines = ["| benchmark | target | measured | verdict |", "|---|---|---|---|"]
+    for name, outcome in results["benchmarks"].items():
+        for target in outcome.get("targets", {}).values():
+            lines.append(
+                f"| {name} | {target['target']} | {_fmt(target['value'])} "
+                f"| {_mark(target['pass'])} |"
+            )
+    return lines
+
+
+def _webhook_ack(outcome: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Webhook ack",
+        "",
+        "Authenticated `POST /faceit-webhook`, every body a distinct event, each stored in the"
+        " inbox before the 200 (events of a hub outside `FACEIT_HUB_IDS`: the full insert,"
+        " no delivery afterwards). Reference: `bench/bare_server.py`, a FastAPI app whose"
+        " route reads the body and answers 200, served with ingest's uvicorn config in its own"
+        " process. Load from `bench/loadgen.py` in a separate process (aiohttp, loopback):"
+        " open loop at the offered rate, latency from each request's scheduled send time;"
+        " saturation is closed loop. Steps alternate ingest and bare.",
+        "",
+        "| load | ingest req/s | bare req/s | ratio | ingest p50 / p99 ms "
+        "| bare p50 / p99 ms | ingest errors |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for step in outcome["steps"]:
+        ingest, bare = step["ingest"], step["bare"]
+        lines.append(
+            f"| {step['load']} | {ingest['throughput_rps']} | {bare['throughput_rps']} "
+            f"| {step['throughput_ratio']} "
+            f"| {ingest['latency']['p50_ms']} / {ingest['latency']['p99_ms']} "
+            f"| {bare['latency']['p50_ms']} / {bare['latency']['p99_ms']} "
+            f"| {ingest['errors']} |"
+        )
+    lines += ["", f"Inbox rows after the run: {outcome['inbox_rows']}.", ""]
+    return lines
+
+
+def _end_to_end(outcome: dict[str, Any]) -> list[str]:
+    sizes = outcome["sizes"]
+    calls = outcome["samples"][0]["calls"] if outcome["samples"] else {}
+    return [
+        "## End to end",
+        "",
+        f"A ready webhook for a match of {sizes['players']} linked players, all waiting in the"
+        f" lobby voice channel; every Discord REST call delayed {sizes['latency_s'] * 1000:g} ms"
+        " by the sandbox. Measured from the webhook's 200 to the last successful move in the"
+        " sandbox audit log (polled every 5 ms); one warm-up match, then"
+        f" {sizes['samples']} matches, each closed before the next. Floor: the Discord calls"
+        " that must follow one another (create the channel, then move into it: "
+        f"{outcome['floor_layers']} layers, counted from the audit log) x the latency.",
+        "",
+        "| median ms | min ms | max ms | floor ms | median / floor |",
+        "|---|---|---|---|---|",
+        f"| {outcome['elapsed_ms']['p50']} | {outcome['elapsed_ms']['min']} "
+        f"| {outcome['elapsed_ms']['max']} | {outcome['floor_ms']:g} | {outcome['ratio_p50']} |",
+        "",
+        "Discord calls per match (audit log): "
+        + ", ".join(f"`{route}` x{count}" for route, count in calls.items())
+        + ".",
+        "",
+    ]
+
+
+def _burst(outcome: dict[str, Any]) -> list[str]:
+    sizes = outcome["sizes"]
+    return [
+        "## Burst",
+        "",
+        f"{sizes['matches']} ready webhooks sent within {sizes['window_s']:g} s (two teams with"
+        " linked players each), `POST /guilds/{guild_id}/channels` limited by the sandbox to"
+        f" {sizes['limit']} per {sizes['per_s']:g} s. Time from the first webhook until every"
+        " channel exists (guild state polled every 50 ms); minimum = (ceil(channels / limit)"
+        " - 1) windows. Then, once ingest has nothing pending or failed, every match must"
+        " have exactly its two channels.",
+        "",
+        "| channels | elapsed s | minimum s | ratio | lost | doubled | creates by status |",
+        "|---|---|---|---|---|---|---|",
+        f"| {outcome['channels_found']} / {outcome['channels_expected']} "
+        f"| {outcome['elapsed_s']} | {outcome['minimum_s']:g} | {outcome['ratio']} "
+        f"| {len(outcome['lost_matches'])} | {len(outcome['doubled_matches'])} "
+        f"| {outcome['create_calls_by_status']} |",
+        "",
+    ]
+
+
+def _registry(outcome: dict[str, Any]) -> list[str]:
+    resolve, bare = outcome["resolve_players"], outcome["health_check_reference"]
+    return [
+        "## Registry",
+        "",
+        f"`ResolvePlayers` of {outcome['sizes']['ids']} ids (half linked) on an in-process"
+        " registry server over the run's database, called one after the other"
+        f" {outcome['sizes']['calls']} times; SQL counted with asyncpg's query logger."
+        " Reference: `grpc.health.v1.Health/Check` on the same server and channel.",
+        "",
+        "| call | p50 ms | p99 ms | SQL statements per call |",
+        "|---|---|---|---|",
+        f"| ResolvePlayers | {resolve['p50_ms']} | {resolve['p99_ms']} "
+        f"| {_fmt(outcome['sql_statements_per_call'])} |",
+        f"| Health/Check (reference) | {bare['p50_ms']} | {bare['p99_ms']} | 0 |",
+        "",
+    ]
+
+
+def _memory(outcome: dict[str, Any]) -> list[str]:
+    rss = outcome["rss_mib"]
+    sizes = outcome["sizes"]
+    lines = [
+        "## Memory",
+        "",
+        f"RSS (psutil) of each service process: idle after start, after {sizes['warmup']}"
+        f" warm-up matches, and after {sizes['matches']} more, each opened and closed through"
+        f" webhooks ({sizes['concurrency']} at a time, channels created and deleted in the"
+        f" Discord sandbox); {outcome['matches_per_s']} matches/s;"
+        f" {outcome['leftover_channels']} match channels left over.",
+        "",
+        "| service | idle MiB | after warm-up MiB | after matches MiB | growth after warm-up |",
+        "|---|---|---|---|---|",
+    ]
+    for name in rss["idle"]:
+        lines.append(
+            f"| {name} | {rss['idle'][name]} | {rss['after_warmup'][name]} "
+            f"| {rss['after_matches'][name]} | {outcome['growth_after_warmup'][name]} |"
+        )
+    return [*lines, ""]
+
+
+SECTIONS = {
+    "webhook_ack": _webhook_ack,
+    "end_to_end": _end_to_end,
+    "burst": _burst,
+    "registry": _registry,
+    "memory": _memory,
+}
+
+
+def render(results: dict[str, Any]) -> str:
+    """The whole benchmarks document."""
+    machine = results["machine"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `make bench` (`python -m bench`; `python -m bench --quick` is a smoke"
+        " run) from `bench/results.json`; do not edit by hand. Each figure is measured in the"
+        " same run as its reference: the machine is shared and noisy, so read the ratios.",
+        "",
+        f"- command: `{results['command']}` ({results['mode']} mode, {results['seconds']} s)",
+        f"- date: {machine['date']}, commit `{machine['commit']}`",
+        f"- machine: {machine['cores']} cores ({machine['usable_cores']} usable),"
+        f" {machine['cpu_model']}, {machine['memory_gib']} GiB, {machine['os']}",
+        f"- Python {machine['python']}; every process (services, sandboxes, Postgres, load"
+        " generator) on this one machine, loopback only",
+        "",
+        "## Targets",
+        "",
+        *_targets(results),
+        "",
+    ]
+    for name, outcome in results["benchmarks"].items():
+        lines += SECTIONS[name](outcome)
+    lines.append(FINDINGS)
+    return "\n".join(lines)
