@@ -81,7 +81,8 @@ def _webhook_ack(outcome: dict[str, Any]) -> list[str]:
         " route reads the body and answers 200, served with ingest's uvicorn config in its own"
         " process. Load from `bench/loadgen.py` in a separate process (aiohttp, loopback):"
         " open loop at the offered rate, latency from each request's scheduled send time;"
-        " saturation is closed loop. Steps alternate ingest and bare.",
+        " saturation is closed loop. Steps alternate ingest and bare; before each step the server"
+        " must answer `/healthz` within 20 ms again, so no step inherits the previous backlog.",
         "",
         "| load | ingest req/s | bare req/s | ratio | ingest p50 / p99 ms "
         "| bare p50 / p99 ms | ingest errors |",

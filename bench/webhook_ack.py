@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -21,6 +23,7 @@ logger = logging.getLogger(__name__)
 P99_TARGET_MS = 20.0
 P99_TARGET_RATE = 500.0
 THROUGHPUT_TARGET = 0.5
+DRAINED_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,25 @@ def _http_probe(url: str) -> Callable[[], Awaitable[bool]]:
             return False
 
     return probe
+
+
+async def _drained(url: str, within: float = 120.0) -> float:
+    """Wait until `url` answers within DRAINED_S again (the previous step's backlog is gone).
+
+    An overloaded open-loop step leaves a queue in the server; without this the next step
+    would measure that queue instead of its own load. Returns the seconds waited.
+    """
+    began = time.monotonic()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=within)) as session:
+        while True:
+            sent = time.monotonic()
+            async with session.get(url) as response:
+                await response.read()
+            if time.monotonic() - sent < DRAINED_S:
+                return round(time.monotonic() - began, 2)
+            if time.monotonic() - began > within:
+                raise TimeoutError(f"{url} still slow after {within:.0f}s")
+            await asyncio.sleep(0.05)  # polling interval
 
 
 async def _stored(database_url: str) -> int:
@@ -78,9 +100,11 @@ async def run(where: Where, sizes: AckSizes) -> dict[str, Any]:
             headers = {info["webhook_header"]: info["webhook_secret"]}
             headers["Content-Type"] = "application/json"
             urls = {"ingest": info["webhook_url"], "bare": bare_url + "/faceit-webhook"}
+            health = {"ingest": info["ingest_url"] + "/healthz", "bare": bare_url + "/healthz"}
 
             async def load(target: str, step: str, **how: Any) -> LoadResult:
                 spec = LoadSpec(url=urls[target], headers=headers, body_prefix=step, **how)
+                await _drained(health[target])
                 result = await run_in_process(spec)
                 logger.info("%s %s: %s", target, step, result)
                 return result
