@@ -213,6 +213,8 @@ async def test_gateway_drop_and_429_storm_during_opens_still_complete_the_matche
     await shared.wait_until_closed(matches)
 
     assert sum(entry["status"] == 429 for entry in limited) == 6
+    sessions = (await shared.discord.gateway())["sessions"]
+    assert len(sessions) > 1 or sessions[0]["resumes"] >= 1, sessions
     assert await shared.match_channel_names() == []
 
 
@@ -284,6 +286,13 @@ async def test_repeated_and_reordered_webhooks_give_exactly_the_right_channels(
         [stays_open, opened_shuffled]
     )
     assert deliveries["held"] == 0
+    reversed_ones = [  # its create went out before the faults were set
+        a
+        for a in deliveries["attempts"]
+        if a["match_id"] == finished_reversed.match_id and a["event"] != "match_object_created"
+    ]
+    assert reversed_ones[0]["event"] == "match_status_finished", "webhooks were not reversed"
+    assert {a["copy"] for a in reversed_ones} == {0, 1, 2}
     for match in everything:
         events = await shared.events(match.match_id)
         assert len({e.event_id for e in events}) == len(events), "a duplicate was stored twice"
