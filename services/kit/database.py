@@ -35,6 +35,18 @@ def describe_dsn(dsn: str) -> str:
     return f"{host}:{port}/{database}"
 
 
+# Errors that mean "the database cannot be reached right now", not "this request is wrong":
+# refused or dropped connections, a server starting up or shutting down, no free connection.
+# Callers answer UNAVAILABLE (gRPC) or 503 (HTTP) so that the caller retries.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OSError,  # includes TimeoutError: no connection from the pool in time
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.InternalClientError,  # seen when the server restarts mid-query
+)
+
+
 def with_database(dsn: str, database: str) -> str:
     """`dsn` pointing at another database on the same server."""
     parts = urlsplit(dsn)

@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
+from services.kit.database import DATABASE_UNAVAILABLE
 from services.kit.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,9 @@ async def _abort_for(error: Exception, method: str, context: grpc.aio.ServicerCo
         if error.details:
             trailing = ((ERROR_DETAILS_KEY, json.dumps(error.details, default=str)),)
         await context.abort(error.status, error.message, trailing)
+    elif isinstance(error, DATABASE_UNAVAILABLE):
+        logger.warning("%s failed: database unavailable: %r", method, error)
+        await context.abort(grpc.StatusCode.UNAVAILABLE, "database unavailable, retry later")
     else:
         logger.error("unexpected error in %s", method, exc_info=error)
         await context.abort(grpc.StatusCode.INTERNAL, "internal error")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator
 
+import asyncpg
 import grpc
 import grpc.aio
 
@@ -54,6 +56,8 @@ class EchoService:
             raise ERRORS[what](f"{what} happened", details={"kind": what})
         if what == "abort":
             await context.abort(grpc.StatusCode.OUT_OF_RANGE, "handler aborted")
+        if what == "database":  # a real connection attempt to a server that is not there
+            await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{closed_port()}/x", timeout=5)
         raise RuntimeError("boom")
 
     async def count(
@@ -77,3 +81,11 @@ class EchoService:
             "Slow": grpc.unary_unary_rpc_method_handler(self.slow),
         }
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port

@@ -128,6 +128,19 @@ async def test_unexpected_error_is_internal_and_logged_once(
     assert method("Fail") in errors[0].getMessage()
 
 
+async def test_database_outage_is_unavailable_and_not_an_error(
+    channel: grpc.aio.Channel, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A database that cannot be reached is UNAVAILABLE (retry later), logged as a warning."""
+    caplog.set_level(logging.INFO)
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await _call(channel, "Fail", b"database")
+    assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "database unavailable" in (raised.value.details() or "")
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert any("database unavailable" in record.getMessage() for record in caplog.records)
+
+
 async def test_handler_abort_passes_through(
     channel: grpc.aio.Channel, caplog: pytest.LogCaptureFixture
 ) -> None:
