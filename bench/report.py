@@ -47,6 +47,16 @@ process under load (pyinstrument 5.1.3). No service code was changed.
    duplicates/refusals), and serve with `uvloop` + `httptools` (`uvicorn[standard]`, which
    lifts both servers). Every process here shares the same 2 cores with Postgres and the load
    generator, so absolute figures are low; compare the ratios.
+4. **Burst: a full category costs a second create per channel (voice).** The audit log shows
+   400 creates answered 201 and 350 answered 400: Discord (and the sandbox) allow 50 channels
+   per category, and for every channel past that `DiscordPort.create_private_channel`
+   (`services/voice/discord_port.py`) first tries the category, gets the 400, then creates
+   without it. The failed create counts against the same route limit, so 750 creates go
+   through a 10/s window: (ceil(750 / 10) - 1) = 74 s against the 39 s that 400 creates need,
+   which is the measured ratio. None are lost or doubled. Fix: remember that the category is
+   full (the gateway's channel cache already knows how many channels it holds:
+   `len(category.channels) >= 50`) and create directly without it, or with a second
+   category, instead of spending a rate-limited call to find out.
 """
 
 

@@ -7,6 +7,7 @@ from types import FrameType
 import uvicorn
 
 from services.ingest.app import IngestDeps, create_app
+from services.ingest.log_filters import DropColorMessage
 from services.ingest.settings import IngestSettings
 from services.kit.embedded_postgres import resolve_database_url
 from services.kit.logging import setup_logging
@@ -29,7 +30,8 @@ class IngestServer(uvicorn.Server):
 def main() -> None:
     """Load settings, set up logging, find the database, then serve HTTP and gRPC until a signal."""
     settings = load_settings(IngestSettings)
-    setup_logging(settings.log_level_number, service="ingest")
+    handler = setup_logging(settings.log_level_number, service="ingest")
+    handler.addFilter(DropColorMessage())
     database_url = resolve_database_url(settings)
     app = create_app(settings, IngestDeps(database_url=database_url))
     config = uvicorn.Config(

@@ -36,6 +36,13 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SCHEMA = "ingest"
 INGEST_SERVICE_NAME: str = ingest_service_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
 POLL_JOB_ID = "faceit-poll"
+# Connections for storing webhooks at once; more only add Postgres processes fighting over the
+# same cores. The pool holds these on top of what the delivery worker can hold at most (its
+# claimers and its LISTEN connection) and one for the sweep, gRPC and ops routes, so a busy
+# delivery never leaves the webhook waiting for a connection.
+STORE_CONNECTIONS = 8
+# How long a webhook may wait for a connection before it is answered 503 (FACEIT retries).
+STORE_ACQUIRE_TIMEOUT_S = 1.0
 
 
 @dataclass
@@ -49,6 +56,11 @@ class IngestDeps:
     database_url: str
     faceit: FaceitApiClient | None = None
     metrics: IngestMetrics = field(default_factory=IngestMetrics)
+
+
+def pool_size(delivery_concurrency: int) -> int:
+    """The pool's size: the webhook's connections, the delivery worker's, and one spare."""
+    return STORE_CONNECTIONS + delivery_concurrency + 2
 
 
 def _faceit_client(
@@ -114,7 +126,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
     async with AsyncExitStack() as stack:
         await wait_for_database(deps.database_url)
-        pool = await create_pool(deps.database_url)
+        pool = await create_pool(
+            deps.database_url, max_size=pool_size(settings.delivery_concurrency)
+        )
         stack.push_async_callback(pool.close)
         await apply_migrations(pool, SCHEMA, MIGRATIONS)
         clients = GrpcClients(token=settings.grpc_auth_token, timeout=settings.voice_deadline_s)
@@ -124,7 +138,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             deadline_s=settings.voice_deadline_s,
         )
         faceit = _faceit_client(settings, deps, stack)
-        inbox = Inbox(pool)
+        inbox = Inbox(pool, acquire_timeout_s=STORE_ACQUIRE_TIMEOUT_S)
         worker = DeliveryWorker(
             pool,
             voice,

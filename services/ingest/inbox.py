@@ -30,6 +30,28 @@ EVENT_COLUMNS = (
 )
 
 
+# The insert and its wake-up in one autocommitted statement: no BEGIN/COMMIT round trips. A
+# repeat inserts nothing, so it returns no row and notifies nobody.
+_STORE = """
+WITH stored AS (
+    INSERT INTO ingest.events (event_id, event, match_id, version, action, status, source,
+        last_error, match, body, processed_at, next_attempt_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
+        CASE WHEN $6 = 'IGNORED' THEN now() END, CASE WHEN $6 = 'PENDING' THEN now() END)
+    ON CONFLICT DO NOTHING
+    RETURNING id, status, match_id
+)
+SELECT id, CASE WHEN status = 'PENDING' THEN pg_notify($11, match_id)::text END AS notified
+FROM stored
+"""
+
+_STATUS_NAMES: dict[int, str] = {number: name for name, number in match_pb2.MatchStatus.items()}
+
+
+class StoreBusy(TimeoutError):
+    """No database connection was free in time to store an event (the caller may retry)."""
+
+
 class Status(enum.StrEnum):
     """Where an inbox event is in its delivery (the proto's EventStatus)."""
 
@@ -68,11 +90,44 @@ class StoreResult:
     row_id: int | None
 
 
+def _present(**fields: object) -> dict[str, Any]:
+    """`fields` without the ones at their proto3 default (empty, zero), as JSON mapping omits."""
+    return {key: value for key, value in fields.items() if value}
+
+
 def match_to_json(match: match_pb2.Match | None) -> dict[str, Any] | None:
-    """The jsonb form of a Match."""
+    """The jsonb form of a Match: what protobuf's JSON mapping gives, built by hand.
+
+    Same keys and values as `json_format.MessageToDict(match, preserving_proto_field_name=True)`
+    (int64 as a string, the status by name, defaults left out) at a fraction of its cost.
+    """
     if match is None:
         return None
-    return json_format.MessageToDict(match, preserving_proto_field_name=True)
+    value = _present(
+        match_id=match.match_id,
+        version=str(match.version) if match.version else "",
+        organizer_id=match.organizer_id,
+    )
+    if match.HasField("entity"):
+        entity = match.entity
+        value["entity"] = _present(id=entity.id, name=entity.name, type=entity.type)
+    value.update(_present(game=match.game, region=match.region))
+    if match.status:
+        value["status"] = _STATUS_NAMES.get(match.status, match.status)
+    if match.teams:
+        value["teams"] = [
+            _present(
+                faction=team.faction,
+                name=team.name,
+                roster=[
+                    _present(faceit_player_id=player.faceit_player_id, nickname=player.nickname)
+                    for player in team.roster
+                ],
+                team_id=team.team_id,
+            )
+            for team in match.teams
+        ]
+    return value
 
 
 def match_from_json(value: dict[str, Any] | None) -> match_pb2.Match | None:
@@ -105,26 +160,30 @@ def row_from_record(record: asyncpg.Record) -> InboxRow:
 class Inbox:
     """The `ingest.events` table behind the webhook, the poller and IngestService."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, acquire_timeout_s: float = 1.0) -> None:
         self._pool = pool
+        self._acquire_timeout_s = acquire_timeout_s
 
     async def store(
         self, event: InboundEvent, *, ignored: str | None = None, body: bytes | None = None
     ) -> StoreResult:
         """Commit `event` (PENDING, or IGNORED with the reason); a repeat changes nothing.
 
-        A repeat is the same event_id, or the same match, event and version. New pending
-        events wake the delivery workers (NOTIFY, sent on commit).
+        A repeat is the same event_id, or the same match, event and version. One statement in
+        autocommit: it is committed when this returns, and a new pending event wakes the
+        delivery workers (NOTIFY, sent on commit). Raises StoreBusy, without waiting longer,
+        when no connection is free within the acquire timeout.
         """
         status = Status.IGNORED if ignored is not None else Status.PENDING
-        async with self._pool.acquire(timeout=5.0) as connection, connection.transaction():
-            row_id = await connection.fetchval(
-                "INSERT INTO ingest.events (event_id, event, match_id, version, action, status,"
-                " source, last_error, match, body, processed_at, next_attempt_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
-                " CASE WHEN $6 = 'IGNORED' THEN now() END,"
-                " CASE WHEN $6 = 'PENDING' THEN now() END)"
-                " ON CONFLICT DO NOTHING RETURNING id",
+        try:
+            connection = await self._pool.acquire(timeout=self._acquire_timeout_s)
+        except TimeoutError:
+            raise StoreBusy(
+                f"no database connection free within {self._acquire_timeout_s:g}s"
+            ) from None
+        try:
+            row_id: int | None = await connection.fetchval(
+                _STORE,
                 event.event_id,
                 event.event,
                 event.match_id,
@@ -135,9 +194,10 @@ class Inbox:
                 ignored or "",
                 match_to_json(event.match),
                 body,
+                NOTIFY_CHANNEL,
             )
-            if row_id is not None and status is Status.PENDING:
-                await connection.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, event.match_id)
+        finally:
+            await self._pool.release(connection)
         return StoreResult(duplicate=row_id is None, row_id=row_id)
 
     async def get(self, row_id: int) -> InboxRow:

@@ -10,11 +10,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 from services.ingest.deps import InboxDep, MetricsDep, SettingsDep
 from services.ingest.events import Action, Envelope, InboundEvent, NotAFaceitEvent, SimpleEvent
 from services.ingest.events import parse_webhook as parse_body
-from services.ingest.inbox import DATABASE_ERRORS, Inbox
+from services.ingest.inbox import DATABASE_ERRORS, Inbox, StoreBusy
 from services.ingest.settings import IngestSettings
 from services.kit.logging import log_context
 
@@ -66,8 +67,8 @@ def ignore_reason(event: InboundEvent, settings: IngestSettings) -> str | None:
     return None
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"status": "error", "error": message}, status_code=status)
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"status": "error", "error": message}, status_code=status, headers=headers)
 
 
 def _inline_refs(schema: Any, definitions: dict[str, Any]) -> Any:
@@ -137,6 +138,11 @@ async def _receive(
         raw = await read_bounded(request)
     except BodyTooLarge:
         return _error(413, f"the body is over {MAX_BODY_BYTES} bytes"), "unknown", "too_large"
+    except ClientDisconnect:
+        # The sender gave up before its body arrived (it will retry): nothing to store, and
+        # nobody to answer; not an error of ours, so no traceback.
+        logger.debug("webhook sender disconnected before its body arrived")
+        return _error(400, "the client disconnected"), "unknown", "disconnected"
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError):
@@ -151,6 +157,10 @@ async def _receive(
     with log_context(match_id=event.match_id, event_id=event.event_id):
         try:
             result = await inbox.store(event, ignored=ignored, body=raw)
+        except StoreBusy as error:
+            logger.warning("could not store %s (version %s): %s", event.event, event.version, error)
+            message = "the event could not be stored (database busy); retry later"
+            return _error(503, message, {"Retry-After": "1"}), event.event, "busy"
         except DATABASE_ERRORS as error:
             logger.error("could not store %s (version %s): %r", event.event, event.version, error)
             message = "the event could not be stored (database unavailable); retry later"
@@ -164,5 +174,7 @@ async def _receive(
             outcome = "ignored"
         else:
             outcome = "accepted"
-        logger.info("webhook %s (version %s) %s", event.event, event.version, outcome)
+        # Accepted events are the bulk of the traffic, and the delivery logs them at INFO.
+        level = logging.DEBUG if outcome == "accepted" else logging.INFO
+        logger.log(level, "webhook %s (version %s) %s", event.event, event.version, outcome)
     return JSONResponse(content), event.event, outcome

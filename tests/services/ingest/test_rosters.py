@@ -46,8 +46,13 @@ async def test_match_object_created_is_completed_from_the_data_api(
             await eventually(opened, what="OpenMatch for the created event")
             await harness.post(partial)
             await eventually(lambda: _two(voice_server, match_id), what="OpenMatch for ready")
-            statuses = [e.status for e in await harness.events(match_id)]
-        assert statuses == [ingest_service_pb2.EVENT_STATUS_DELIVERED] * 2
+
+            async def both_delivered() -> bool:
+                statuses = [e.status for e in await harness.events(match_id)]
+                return statuses == [ingest_service_pb2.EVENT_STATUS_DELIVERED] * 2
+
+            # Voice records the call before the worker commits the DELIVERED status.
+            await eventually(both_delivered, what="both events DELIVERED")
     first, second = voice_server.double.calls_of(match_id)
     for call in (first, second):
         rosters = [[p.faceit_player_id for p in t.roster] for t in call.request.match.teams]  # type: ignore[attr-defined]
