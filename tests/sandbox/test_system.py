@@ -51,10 +51,13 @@ async def shared(
         yield harness
 
 
-@pytest_asyncio.fixture(loop_scope="module")
-async def own_system(database_url: str, tmp_path: Path) -> AsyncIterator[Harness]:
-    """A system of its own, for a test that kills one of its services."""
-    async with Harness.running(options(tmp_path / "logs", database_url=database_url)) as harness:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def own_system(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Harness]:
+    """A second system, for the tests that stop or kill voice (each leaves it running)."""
+    log_dir = tmp_path_factory.mktemp("restarted-system")
+    async with Harness.running(options(log_dir, database_url=database_url)) as harness:
         yield harness
 
 
@@ -92,9 +95,11 @@ async def test_a_match_gets_private_team_channels_and_loses_them_when_finished(
 
     await shared.faceit.play(match.match_id, ["CONFIGURING", "READY"])
     await shared.wait_until_open([match])
+    await shared.wait_until_processed([match], {"match_status_ready"})
     await shared.faceit.set_status(match.match_id, "FINISHED")
     await shared.wait_until_closed([match])
 
+    await shared.wait_until_processed([match], {"match_status_finished"})
     assert await shared.match_channel_names() == []
     statuses = {e.event: status_name(e) for e in await shared.events(match.match_id)}
     assert statuses["match_status_ready"] == "DELIVERED"
@@ -144,17 +149,6 @@ async def test_a_match_opened_just_after_voice_restarts_moves_its_players(
     await own_system.wait_until_open([match], timeout=10)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "voice does not survive a Postgres restart: DeletionWorker.run_once "
-        "(services/voice/deletions.py) calls store.due_deletions() outside any error handling, "
-        "CannotConnectNowError ('the database system is shutting down') escapes into the "
-        "service TaskGroup (services/voice/server.py) and the process exits; and an OpenMatch "
-        "hit by the restart (asyncpg InternalClientError) is answered INTERNAL instead of "
-        "UNAVAILABLE, which ingest records as FAILED for good, so that READY is lost"
-    ),
-)
 async def test_postgres_restarted_mid_burst_loses_no_event(
     own_postgres: tuple[Harness, EmbeddedPostgres],
 ) -> None:
