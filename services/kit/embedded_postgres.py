@@ -66,7 +66,7 @@ class EmbeddedPostgres:
 
     def dsn_for(self, database: str) -> str:
         """The connection string for `database` on this server."""
-        return f"postgresql://postgres@/{database}?host={quote(str(self.socket_dir), safe='/')}"
+        return f"postgresql://postgres@/{database}?host={quote(str(self.socket_dir), safe='')}"
 
     def is_running(self) -> bool:
         """Whether a postmaster is running on this cluster."""

@@ -133,7 +133,11 @@ class GrpcServer:
         self._stopped.set()
 
     async def serve(self) -> None:
-        """Start, run until a signal, cancellation or stop(), then stop gracefully."""
+        """Start, run until a signal, cancellation or stop(), then stop gracefully.
+
+        The signal handlers are installed before the server starts, so once the "listening"
+        line is logged a SIGTERM always takes the graceful path.
+        """
         loop = asyncio.get_running_loop()
         handled = (signal.SIGTERM, signal.SIGINT)
         for signum in handled:
