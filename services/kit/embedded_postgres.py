@@ -9,13 +9,18 @@ import os
 import stat
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
-from pgserver import _commands as pgserver_commands
-from pgserver import utils as pgserver_utils
+with warnings.catch_warnings():
+    # pgserver asks platformdirs for a runtime dir it never uses; without XDG_RUNTIME_DIR
+    # that prints a RuntimeDirWarning on every start of every service.
+    warnings.simplefilter("ignore", UserWarning)
+    from pgserver import _commands as pgserver_commands
+    from pgserver import utils as pgserver_utils
 
 from services.kit.database import describe_dsn
 from services.kit.settings import ServiceSettings
