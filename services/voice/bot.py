@@ -17,6 +17,10 @@ class BotEvents(Protocol):
         """The gateway session is (re)established: time to reconcile."""
         ...
 
+    async def gateway_lost(self) -> None:
+        """The gateway connection dropped: voice states go stale until the next ready."""
+        ...
+
     async def voice_changed(self, user_id: int, before: int | None, after: int | None) -> None:
         """A member of the guild connected, moved or disconnected."""
         ...
@@ -50,6 +54,11 @@ class VoiceBot(discord.Bot):
     async def on_resumed(self) -> None:
         """Fires after a resumed session; events may have been missed meanwhile."""
         await self._reconcile("resumed")
+
+    async def on_disconnect(self) -> None:
+        """Fires whenever the gateway connection drops (py-cord reconnects by itself)."""
+        logger.info("gateway disconnected")
+        await self._events.gateway_lost()
 
     async def on_voice_state_update(
         self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState

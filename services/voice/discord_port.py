@@ -147,10 +147,13 @@ class PycordDiscord:
         return True
 
     def voice_channel_of(self, user_id: int) -> int | None:
-        member = self._guild().get_member(user_id)
-        if member is None or member.voice is None or member.voice.channel is None:
+        # Not guild.get_member(user_id).voice: without the members intent py-cord does not cache
+        # the members GUILD_CREATE lists, so after a (re)connect a player already waiting in
+        # voice has a voice state but no cached member. Member.voice reads this same map.
+        state = self._guild()._voice_state_for(user_id)
+        if state is None or state.channel is None:
             return None
-        return member.voice.channel.id
+        return state.channel.id
 
     def occupants(self, channel_id: int) -> list[int]:
         channel = self._guild().get_channel(channel_id)

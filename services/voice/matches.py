@@ -458,7 +458,39 @@ class MatchService:
                             channel.previous_channel_id,
                             channel.channel_id,
                         )
-                self._cache.put(await self._must(match_id))
+                record = await self._must(match_id)
+                self._cache.put(record)
+                await self._place_waiting(record)
+
+    async def _place_waiting(self, record: MatchRecord) -> None:
+        """Move the match's players who are in voice outside their team channel into it.
+
+        Heals placements judged while voice states were stale (before the gateway was ready,
+        or during a disconnect). Players who left on purpose, and those whose seat is in a more
+        recent match, stay where they are.
+        """
+        moves = []
+        for channel in record.channels:
+            if channel.channel_id is None:
+                continue
+            for uid in sorted(channel.member_ids - record.left_on_purpose):
+                current = self._discord.voice_channel_of(uid)
+                seat = self._cache.seat_of(uid)
+                if current is None or current == channel.channel_id:
+                    continue
+                if seat is None or seat.match_id != record.match_id:
+                    continue
+                moves.append((uid, channel.channel_id))
+        results = await asyncio.gather(
+            *(self._discord.move(uid, target) for uid, target in moves), return_exceptions=True
+        )
+        for (uid, _), result in zip(moves, results, strict=True):
+            if isinstance(result, NotInVoice | DomainError):
+                logger.warning("could not move %s into the team channel: %r", uid, result)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                logger.info("moved player %s into the team channel on reconciliation", uid)
 
     async def voice_changed(self, user_id: int, before: int | None, after: int | None) -> None:
         """React to a member's voice move: bring match players into their team channel."""

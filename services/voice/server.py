@@ -9,6 +9,7 @@ import asyncpg
 import discord
 import discord.http
 from faceitvoice.v1 import voice_service_pb2, voice_service_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from services.kit.grpc_server import GrpcServer
 from services.voice.bot import VoiceBot
@@ -17,6 +18,7 @@ from services.voice.commands import PlayerCommands, add_commands
 from services.voice.deletions import DeletionWorker
 from services.voice.discord_port import PycordDiscord
 from services.voice.matches import MatchService
+from services.voice.readiness import GatewayReadiness
 from services.voice.reconcile import Reconciler
 from services.voice.registry_client import RegistryClient
 from services.voice.servicer import VoiceServiceServicer
@@ -41,9 +43,12 @@ class VoiceService:
         settings: VoiceSettings,
         pool: asyncpg.Pool,
         registry: RegistryClient,
+        *,
+        gateway_wait_s: float = 10.0,
         **bot_options: object,
     ) -> None:
         self.settings = settings
+        self.readiness = GatewayReadiness(wait_s=gateway_wait_s)
         discord.http.Route.API_BASE_URL = settings.discord_rest_base
         self.store = VoiceStore(pool)
         self.cache = ActiveMatchCache()
@@ -63,7 +68,7 @@ class VoiceService:
         self.reconciler = Reconciler(self.store, self.cache, self.matches)
         self.deletions = DeletionWorker(self.store, self.matches)
         add_commands(self.bot, PlayerCommands(registry, self.matches, self.cache))
-        servicer = VoiceServiceServicer(self.matches)
+        servicer = VoiceServiceServicer(self.matches, self.readiness.wait)
         self.grpc = GrpcServer(
             registrars=[
                 lambda server: voice_service_pb2_grpc.add_VoiceServiceServicer_to_server(
@@ -77,8 +82,22 @@ class VoiceService:
         )
 
     async def gateway_ready(self) -> None:
-        """Reconcile on every (re)connect of the gateway."""
+        """Serve, and reconcile, on every (re)connect of the gateway."""
+        await self.readiness.ready()
         await self.reconciler.run()
+
+    async def gateway_lost(self) -> None:
+        """Stop serving match changes until the gateway session is ready again."""
+        await self.readiness.lost()
+
+    async def _report_health(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", SERVICE_NAME):
+            await self.grpc.health.set(name, status)
 
     async def voice_changed(self, user_id: int, before: int | None, after: int | None) -> None:
         """Live moves of match players."""
@@ -114,6 +133,10 @@ class VoiceService:
             await self.bot.close()
 
     async def _serve(self) -> None:
+        # start() reports SERVING; correct it before anything can ask (no await in between
+        # yields to the loop: health.set only awaits when someone watches).
+        await self.grpc.start()
+        await self.readiness.report_to(self._report_health)
         await self.grpc.serve()
         raise _Stopped
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import grpc.aio
 from faceitvoice.v1 import voice_service_pb2 as pb
 from faceitvoice.v1 import voice_service_pb2_grpc as pb_grpc
@@ -17,22 +19,29 @@ from services.voice.matches import MatchService
 
 
 class VoiceServiceServicer(pb_grpc.VoiceServiceServicer):
-    """Serves OpenMatch, CloseMatch, GetMatch and ListMatches."""
+    """Serves OpenMatch, CloseMatch, GetMatch and ListMatches.
 
-    def __init__(self, matches: MatchService) -> None:
+    OpenMatch and CloseMatch act on voice states, so they first await `ready()` (the gateway
+    session; it raises Unavailable when the session does not come in time).
+    """
+
+    def __init__(self, matches: MatchService, ready: Callable[[], Awaitable[None]]) -> None:
         self._matches = matches
+        self._ready = ready
 
     async def OpenMatch(
         self, request: pb.OpenMatchRequest, context: grpc.aio.ServicerContext
     ) -> pb.OpenMatchResponse:
         if not request.HasField("match"):
             raise InvalidArgument("match is required")
+        await self._ready()
         result = await self._matches.open_match(match_from_pb(request.match))
         return open_result_to_pb(result)
 
     async def CloseMatch(
         self, request: pb.CloseMatchRequest, context: grpc.aio.ServicerContext
     ) -> pb.CloseMatchResponse:
+        await self._ready()
         result = await self._matches.close_match(
             request.match_id.strip(), request.version, request.reason
         )

@@ -127,15 +127,6 @@ async def test_voice_killed_during_a_burst_ends_with_exactly_each_matchs_channel
     assert await system.match_channel_names() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "voice reports gRPC health SERVING and serves OpenMatch before its py-cord gateway "
-        "session is ready (about 2 s later): players waiting in voice are judged "
-        "SKIPPED_NOT_IN_VOICE, and neither the reconciliation on gateway ready nor anything "
-        "else moves them afterwards (services/voice/server.py, services/voice/matches.py)"
-    ),
-)
 async def test_a_match_opened_just_after_voice_restarts_moves_its_players(
     own_system: Harness,
 ) -> None:

@@ -16,6 +16,7 @@ from faceitvoice.v1 import registry_service_pb2 as registry_pb
 from faceitvoice.v1 import registry_service_pb2_grpc as registry_grpc
 from faceitvoice.v1 import voice_service_pb2 as voice_pb
 from faceitvoice.v1 import voice_service_pb2_grpc as voice_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sandbox.discord import DiscordSandbox, DiscordSandboxClient, SandboxConfig
 from sandbox.faceit.client import FaceitSandboxClient
@@ -54,6 +55,7 @@ class VoiceSystem:
     bot_role_id: int
     voice: VoiceService | None = None
     stub: voice_grpc.VoiceServiceStub | None = None
+    health: health_pb2_grpc.HealthStub | None = None
     _task: asyncio.Task[None] | None = None
     players: dict[str, int] = field(default_factory=dict)
 
@@ -71,16 +73,20 @@ class VoiceSystem:
         values.update(overrides)
         return load_settings(VoiceSettings, _env_file=None, **values)
 
-    def build(self, **overrides: Any) -> VoiceService:
+    def build(self, *, gateway_wait_s: float = 10.0, **overrides: Any) -> VoiceService:
         """A voice service (not started) wired to this system."""
         registry = RegistryClient(self.clients.channel(self.registry_addr))
         return VoiceService(
-            self.settings(**overrides), self.pool, registry, guild_ready_timeout=0.1
+            self.settings(**overrides),
+            self.pool,
+            registry,
+            gateway_wait_s=gateway_wait_s,
+            guild_ready_timeout=0.1,
         )
 
-    async def start_voice(self, **overrides: Any) -> VoiceService:
+    async def start_voice(self, *, gateway_wait_s: float = 10.0, **overrides: Any) -> VoiceService:
         """Check Discord, run the service in a task, wait for gRPC and the first reconcile."""
-        service = self.build(**overrides)
+        service = self.build(gateway_wait_s=gateway_wait_s, **overrides)
         await service.check_discord()
         self._task = asyncio.create_task(service.run())
         self.voice = service
@@ -96,7 +102,16 @@ class VoiceSystem:
         self.stub = voice_grpc.VoiceServiceStub(
             self.clients.channel(f"127.0.0.1:{service.grpc.port}")
         )
+        self.health = health_pb2_grpc.HealthStub(
+            self.clients.channel(f"127.0.0.1:{service.grpc.port}")
+        )
         return service
+
+    async def health_status(self) -> str:
+        """The voice server's overall gRPC health status name."""
+        assert self.health is not None
+        response = await self.health.Check(health_pb2.HealthCheckRequest(service=""))
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
 
     async def stop_voice(self) -> None:
         """Cancel the running service and wait for it to finish."""

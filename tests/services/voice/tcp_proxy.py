@@ -1,4 +1,4 @@
-"""A loopback TCP proxy that can be cut and restored: a database outage without stopping Postgres."""
+"""A loopback TCP proxy that can be cut and restored: a database outage with Postgres up."""
 
 from __future__ import annotations
 

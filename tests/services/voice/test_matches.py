@@ -363,3 +363,25 @@ async def test_interrupted_replacement_is_finished_on_reconcile(world: World) ->
     assert new.previous_channel_id is None
     assert old.channel_id not in world.discord.channels
     assert world.discord.voice[1] == new.channel_id
+
+
+async def test_reconcile_moves_players_waiting_in_voice_but_not_those_who_left(
+    world: World,
+) -> None:
+    """Reconciliation moves players judged not in voice into their team channel, except leavers."""
+    world.resolver.links = {"p1": 1, "p2": 2, "p3": 3}
+    world.discord.guild_members = {1, 2, 3}
+    opened = await world.service.open_match(spec())
+    assert {p.outcome for p in opened.placements if p.discord_user_id} == {
+        PlacementOutcome.SKIPPED_NOT_IN_VOICE
+    }
+    first = opened.match.channel("faction1")
+    second = opened.match.channel("faction2")
+    assert first is not None and second is not None
+    world.discord.voice.update({1: LOBBY, 2: 77, 3: first.channel_id})  # type: ignore[dict-item]
+    await world.store.set_left_on_purpose(MATCH, 2, True)
+
+    await world.service.reconcile_match(MATCH)
+
+    assert world.discord.moves == [(1, first.channel_id)]
+    assert world.discord.voice[2] == 77

@@ -371,3 +371,68 @@ async def test_channels_go_under_the_configured_category(system: VoiceSystem) ->
     channel_id = opened.match.channels[0].channel_id
     (made,) = [c for c in (await system.guild_state())["channels"] if int(c["id"]) == channel_id]
     assert made["parent_id"] == category["channel_id"]
+
+
+async def test_no_match_is_judged_while_the_gateway_is_down_and_reconnect_heals(
+    system: VoiceSystem,
+) -> None:
+    """Gateway down: NOT_SERVING, OpenMatch waits for it; on ready waiting players are moved."""
+    service = await system.start_voice()
+    assert system.stub is not None
+    stub = system.stub
+    kim = await system.member("kim", faceit_id="p-kim")
+    lee = await system.member("lee", faceit_id="p-lee")
+    first = await stub.OpenMatch(match(MATCH, 1, ["p-kim"]))
+    assert [p.outcome for p in first.placements] == [
+        voice_pb.PLACEMENT_OUTCOME_SKIPPED_NOT_IN_VOICE
+    ]
+    assert await system.health_status() == "SERVING"
+    runs = service.reconciler.runs
+
+    await system.control.close_gateway(4000, hold=True, invalidate=True)
+
+    async def not_serving() -> bool:
+        return await system.health_status() == "NOT_SERVING"
+
+    await eventually(not_serving, what="health NOT_SERVING while the gateway is down")
+    await system.control.set_voice(system.guild_id, kim, system.lobby_id)
+    await system.control.set_voice(system.guild_id, lee, system.lobby_id)
+    second = asyncio.ensure_future(stub.OpenMatch(match("2-second", 1, ["p-lee"])))
+    await system.control.release_gateway()
+
+    opened = await second
+    assert [p.outcome for p in opened.placements] == [voice_pb.PLACEMENT_OUTCOME_MOVED]
+
+    async def healed() -> bool:
+        return (
+            service.reconciler.runs > runs
+            and await system.voice_of(kim) == first.match.channels[0].channel_id
+        )
+
+    await eventually(healed, timeout=30, what="kim moved in by the reconciliation on ready")
+    assert await system.health_status() == "SERVING"
+
+
+async def test_open_match_is_unavailable_when_the_gateway_stays_down(system: VoiceSystem) -> None:
+    """OpenMatch and CloseMatch answer UNAVAILABLE after the bounded wait for the gateway."""
+    await system.start_voice(gateway_wait_s=0.2)
+    assert system.stub is not None
+    await system.member("max", faceit_id="p-max")
+    await system.control.close_gateway(4000, hold=True, invalidate=True)
+
+    async def not_serving() -> bool:
+        return await system.health_status() == "NOT_SERVING"
+
+    await eventually(not_serving, what="health NOT_SERVING while the gateway is down")
+    with pytest.raises(grpc.aio.AioRpcError) as opened:
+        await system.stub.OpenMatch(match(MATCH, 1, ["p-max"]))
+    assert opened.value.code() is grpc.StatusCode.UNAVAILABLE
+    with pytest.raises(grpc.aio.AioRpcError) as closed:
+        await system.stub.CloseMatch(voice_pb.CloseMatchRequest(match_id=MATCH, version=2))
+    assert closed.value.code() is grpc.StatusCode.UNAVAILABLE
+    await system.control.release_gateway()
+
+    async def serving() -> bool:
+        return await system.health_status() == "SERVING"
+
+    await eventually(serving, timeout=30, what="health SERVING once the gateway is back")
