@@ -11,6 +11,7 @@ import aiohttp
 import discord
 
 from services.kit.errors import DomainError, FailedPrecondition, PermissionDenied, Unavailable
+from services.voice.member_moves import MemberMover
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +110,11 @@ class PycordDiscord:
         self._client = client
         self._guild_id = guild_id
         self._category_id = category_id
+        self._mover = MemberMover(client.http)
+
+    async def close(self) -> None:
+        """Close the move path's HTTP session."""
+        await self._mover.close()
 
     def _guild(self) -> discord.Guild:
         guild = self._client.get_guild(self._guild_id)
@@ -253,8 +259,8 @@ class PycordDiscord:
 
     async def move(self, user_id: int, channel_id: int) -> None:
         try:
-            await self._client.http.edit_member(
-                self._guild_id, user_id, channel_id=channel_id, reason="FACEIT match channel"
+            await self._mover.edit_member(
+                self._guild_id, user_id, {"channel_id": channel_id}, "FACEIT match channel"
             )
         except discord.HTTPException as error:
             if error.code == NOT_CONNECTED_TO_VOICE:

@@ -174,6 +174,7 @@ class MatchService:
         names = {team.faction: team.name for team in teams}
         record = await self._store.get_match(match_id)
         assert record is not None
+        new: list[tuple[Team, str, set[int]]] = []
         for team in teams:
             members = {
                 links[p.faceit_player_id]
@@ -182,26 +183,47 @@ class MatchService:
             }
             other = next((n for f, n in names.items() if f != team.faction), "")
             name = channel_name(match_id, team.name, other)
-            await self._ensure_channel(record, team, name, members)
+            if record.channel(team.faction) is None:
+                if members:
+                    new.append((team, name, members))
+            else:
+                await self._ensure_channel(record, team, members)
+        await self._create_channels(match_id, new)
         record = await self._store.get_match(match_id)
         assert record is not None
         self._cache.put(record)
         return record
 
-    async def _ensure_channel(
-        self, record: MatchRecord, team: Team, name: str, members: set[int]
+    async def _create_channels(
+        self, match_id: str, new: Sequence[tuple[Team, str, set[int]]]
     ) -> None:
+        """Create the teams' new channels concurrently: intents first, completions after."""
+        if not new:
+            return
+        await self._store.add_channel_intents(
+            match_id, [(team.faction, team.name, name, members) for team, name, members in new]
+        )
+        results = await asyncio.gather(
+            *(self._discord.create_private_channel(name, members) for _, name, members in new),
+            return_exceptions=True,
+        )
+        created = [
+            (team.faction, result, members)
+            for (team, _, members), result in zip(new, results, strict=True)
+            if isinstance(result, int)
+        ]
+        if created:
+            await self._store.complete_channels(match_id, created)
+        for faction, channel_id, _ in created:
+            logger.info("created channel %s for %s", channel_id, faction)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _ensure_channel(self, record: MatchRecord, team: Team, members: set[int]) -> None:
         existing = record.channel(team.faction)
-        if existing is None:
-            if not members:
-                return
-            await self._store.add_channel_intent(
-                record.match_id, team.faction, team.name, name, members
-            )
-            channel_id = await self._discord.create_private_channel(name, members)
-            await self._store.complete_channel(record.match_id, team.faction, channel_id, members)
-            logger.info("created channel %s %r for %s", channel_id, name, team.faction)
-        elif existing.channel_id is None:
+        assert existing is not None
+        if existing.channel_id is None:
             kept = members or set(existing.member_ids)
             await self._finish_intent(record.match_id, existing, kept)
         elif not await self._discord.channel_exists(existing.channel_id):

@@ -131,6 +131,7 @@ class VoiceService:
             logger.info("voice service stopped")
         finally:
             await self.bot.close()
+            await self.discord.close()
 
     async def _serve(self) -> None:
         # start() reports SERVING; correct it before anything can ask (no await in between

@@ -264,22 +264,35 @@ class VoiceStore:
             # channel the crash left behind, which reconciliation looks for by name.
             await conn.execute("DELETE FROM voice.left_on_purpose WHERE match_id = $1", match_id)
 
-    async def add_channel_intent(
-        self, match_id: str, faction: str, team_name: str, channel_name: str, members: Iterable[int]
-    ) -> bool:
-        """Write the intent to create a channel; False when the team already has a row."""
-        status = await self._pool.execute(
-            "INSERT INTO voice.match_channels"
-            " (match_id, faction, team_name, channel_name, channel_id, state, member_ids)"
-            " VALUES ($1, $2, $3, $4, NULL, 'creating', $5)"
-            " ON CONFLICT (match_id, faction) DO NOTHING",
-            match_id,
-            faction,
-            team_name,
-            channel_name,
-            sorted(members),
-        )
-        return bool(status == "INSERT 0 1")
+    async def add_channel_intents(
+        self, match_id: str, intents: Sequence[tuple[str, str, str, Iterable[int]]]
+    ) -> None:
+        """Write the intents (faction, team name, channel name, members) in one transaction.
+
+        A team that already has a row keeps it.
+        """
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.executemany(
+                "INSERT INTO voice.match_channels"
+                " (match_id, faction, team_name, channel_name, channel_id, state, member_ids)"
+                " VALUES ($1, $2, $3, $4, NULL, 'creating', $5)"
+                " ON CONFLICT (match_id, faction) DO NOTHING",
+                [
+                    (match_id, faction, team, name, sorted(members))
+                    for faction, team, name, members in intents
+                ],
+            )
+
+    async def complete_channels(
+        self, match_id: str, channels: Sequence[tuple[str, int, Iterable[int]]]
+    ) -> None:
+        """Record the channels (faction, channel id, members) created for intents, in one go."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.executemany(
+                "UPDATE voice.match_channels SET channel_id = $3, state = 'ready', member_ids = $4"
+                " WHERE match_id = $1 AND faction = $2",
+                [(match_id, faction, cid, sorted(members)) for faction, cid, members in channels],
+            )
 
     async def complete_channel(
         self, match_id: str, faction: str, channel_id: int, members: Iterable[int]

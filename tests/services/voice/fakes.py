@@ -33,6 +33,8 @@ class FakeDiscord:
     fail_creates: int = 0
     can_edit_overwrites: bool = True
     create_gate: asyncio.Event | None = None
+    creating: int = 0
+    """Creates waiting at the gate right now."""
     _next_id: int = 1000
 
     def add_voice_channel(self, name: str, *, by_bot: bool = False) -> int:
@@ -58,7 +60,11 @@ class FakeDiscord:
 
     async def create_private_channel(self, name: str, member_ids: Collection[int]) -> int:
         if self.create_gate is not None:
-            await self.create_gate.wait()
+            self.creating += 1
+            try:
+                await self.create_gate.wait()
+            finally:
+                self.creating -= 1
         if self.fail_creates:
             self.fail_creates -= 1
             raise Unavailable("Discord is down")

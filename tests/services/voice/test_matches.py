@@ -249,7 +249,7 @@ async def test_bad_input_is_rejected(world: World) -> None:
 async def test_interrupted_create_is_adopted_on_reconcile(world: World) -> None:
     """An intent without channel id adopts the bot-made channel with the expected name."""
     await world.store.record_open(MATCH, GUILD, 1, spec().teams)
-    await world.store.add_channel_intent(MATCH, "faction1", "", "Match 1-d78556", {1})
+    await world.store.add_channel_intents(MATCH, [("faction1", "", "Match 1-d78556", {1})])
     leftover = world.discord.add_voice_channel("Match 1-d78556", by_bot=True)
     await world.service.reconcile_match(MATCH)
     record = await world.service.get_match(MATCH)
@@ -260,7 +260,7 @@ async def test_interrupted_create_is_adopted_on_reconcile(world: World) -> None:
 async def test_interrupted_create_without_channel_is_recreated(world: World) -> None:
     """An intent whose channel never got made is created on reconcile."""
     await world.store.record_open(MATCH, GUILD, 1, spec().teams)
-    await world.store.add_channel_intent(MATCH, "faction1", "", "Match 1-d78556", {1})
+    await world.store.add_channel_intents(MATCH, [("faction1", "", "Match 1-d78556", {1})])
     world.discord.add_voice_channel("Match 1-d78556", by_bot=False)
     await world.service.reconcile_match(MATCH)
     record = await world.service.get_match(MATCH)
@@ -385,3 +385,18 @@ async def test_reconcile_moves_players_waiting_in_voice_but_not_those_who_left(
 
     assert world.discord.moves == [(1, first.channel_id)]
     assert world.discord.voice[2] == 77
+
+
+async def test_the_teams_channels_are_created_concurrently(world: World) -> None:
+    """Both teams' channel creates are under way at the same time, not one after the other."""
+    world.discord.create_gate = asyncio.Event()
+    opening = asyncio.create_task(world.service.open_match(spec()))
+
+    async def both_waiting() -> bool:
+        return world.discord.creating == 2
+
+    await eventually(both_waiting, what="both creates in flight together")
+    world.discord.create_gate.set()
+    result = await opening
+    assert all(c.channel_id is not None for c in result.match.channels)
+    assert len(world.discord.created) == 2

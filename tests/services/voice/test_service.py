@@ -116,7 +116,7 @@ async def test_intent_without_channel_is_reconciled_on_restart(system: VoiceSyst
     store = VoiceStore(system.pool)
     spec = match_from_pb(match(MATCH, 1, ["p-carl"]).match)
     await store.record_open(MATCH, system.guild_id, 1, spec.teams)
-    await store.add_channel_intent(MATCH, "faction1", "", "Match 1-d78556", {carl})
+    await store.add_channel_intents(MATCH, [("faction1", "", "Match 1-d78556", {carl})])
     await system.start_voice()
     assert system.stub is not None
     found = await system.stub.GetMatch(voice_pb.GetMatchRequest(match_id=MATCH))
@@ -436,3 +436,46 @@ async def test_open_match_is_unavailable_when_the_gateway_stays_down(system: Voi
         return await system.health_status() == "SERVING"
 
     await eventually(serving, timeout=30, what="health SERVING once the gateway is back")
+
+
+MEMBER_ROUTE = "/guilds/{guild_id}/members/{user_id}"
+
+
+async def _players_in_lobby(system: VoiceSystem, count: int) -> list[int]:
+    users = []
+    for i in range(count):
+        user = await system.member(f"mover{i}", faceit_id=f"p-mover{i}")
+        await system.control.set_voice(system.guild_id, user, system.lobby_id)
+        users.append(user)
+    return users
+
+
+async def test_the_moves_of_a_match_go_out_concurrently(system: VoiceSystem) -> None:
+    """Six moves with 0.4 s of Discord latency each take far less than six round trips."""
+    await system.start_voice()
+    assert system.stub is not None
+    users = await _players_in_lobby(system, 6)
+    await system.control.add_latency(0.4, method="PATCH", route=MEMBER_ROUTE)
+    started = asyncio.get_running_loop().time()
+    opened = await system.stub.OpenMatch(match(MATCH, 1, [f"p-mover{i}" for i in range(6)]))
+    elapsed = asyncio.get_running_loop().time() - started
+    assert [p.outcome for p in opened.placements] == [voice_pb.PLACEMENT_OUTCOME_MOVED] * 6
+    team = opened.match.channels[0].channel_id
+    assert [await system.voice_of(u) for u in users] == [team] * 6
+    assert elapsed < 6 * 0.4 * 0.6, elapsed
+
+
+async def test_moves_honour_429s_and_the_bucket_limit(system: VoiceSystem) -> None:
+    """Moves retried after 429s, and kept within a 2-per-second bucket, all land."""
+    await system.start_voice()
+    assert system.stub is not None
+    users = await _players_in_lobby(system, 5)
+    await system.control.set_rate_limits(routes=[("PATCH", MEMBER_ROUTE, 2, 0.5)])
+    await system.control.inject_errors(429, count=2, method="PATCH", route=MEMBER_ROUTE)
+    await system.control.clear_audit_log()
+    opened = await system.stub.OpenMatch(match(MATCH, 1, [f"p-mover{i}" for i in range(5)]))
+    assert [p.outcome for p in opened.placements] == [voice_pb.PLACEMENT_OUTCOME_MOVED] * 5
+    team = opened.match.channels[0].channel_id
+    assert [await system.voice_of(u) for u in users] == [team] * 5
+    statuses = [e["status"] for e in await system.control.audit_log(method="PATCH")]
+    assert statuses.count(429) == 2, statuses

@@ -1,0 +1,165 @@
+"""Member moves sent concurrently within Discord's rate limits, beside py-cord's serial bucket lock.
+
+py-cord's `HTTPClient.request` holds one lock per bucket for a whole request, so the ten moves
+of a match (`PATCH /guilds/{guild_id}/members/{user_id}`, one bucket per guild) would go out
+one after the other. This client lets as many requests of a bucket be in flight as its
+`X-RateLimit-Remaining` allows, waits for `X-RateLimit-Reset-After` when it is spent, honours
+429s (`retry_after`, global or not) with a bounded number of retries, and raises py-cord's own
+HTTPException family so callers treat errors as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import discord
+import discord.http
+
+logger = logging.getLogger(__name__)
+
+RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass
+class _Bucket:
+    """What the last responses of one bucket said, and what is in flight now."""
+
+    limit: int | None = None
+    remaining: int = 1
+    reset_at: float = 0.0
+    in_flight: int = 0
+
+    def may_send(self, now: float) -> bool:
+        if self.limit is None:
+            return self.in_flight == 0  # learn the limits from one request first
+        if now >= self.reset_at:
+            self.remaining = self.limit
+            self.reset_at = float("inf")  # until a response says when this window ends
+        return self.remaining > 0
+
+
+class MemberMover:
+    """PATCHes guild members (voice moves) through a bucket-aware concurrent path."""
+
+    def __init__(
+        self,
+        http: discord.http.HTTPClient,
+        *,
+        max_attempts: int = 5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._http = http
+        self._max_attempts = max_attempts
+        self._clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+        self._changed = asyncio.Condition()
+        self._global_over = asyncio.Event()
+        self._global_over.set()
+        self._session: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def edit_member(
+        self, guild_id: int, user_id: int, payload: dict[str, Any], reason: str
+    ) -> None:
+        """PATCH the member; raises discord.HTTPException (Forbidden, NotFound...) on failure."""
+        route = discord.http.Route(
+            "PATCH", "/guilds/{guild_id}/members/{user_id}", guild_id=guild_id, user_id=user_id
+        )
+        headers = {
+            "User-Agent": self._http.user_agent,
+            "Authorization": f"Bot {self._http.token}",
+            "X-Audit-Log-Reason": quote(reason, safe="/ "),
+        }
+        bucket = self._buckets.setdefault(route.bucket, _Bucket())
+        for attempt in range(1, self._max_attempts + 1):
+            await self._acquire(bucket)
+            try:
+                retry_in = await self._send(route.url, headers, payload, bucket, attempt)
+            finally:
+                bucket.in_flight -= 1
+                async with self._changed:
+                    self._changed.notify_all()
+            if retry_in is None:
+                return
+            await asyncio.sleep(retry_in)
+
+    async def _acquire(self, bucket: _Bucket) -> None:
+        while True:
+            await self._global_over.wait()
+            now = self._clock()
+            if bucket.may_send(now):
+                bucket.remaining -= 1
+                bucket.in_flight += 1
+                return
+            timeout = None if bucket.reset_at == float("inf") else bucket.reset_at - now
+            async with self._changed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), timeout=timeout)
+
+    def _session_for(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    async def _send(
+        self,
+        url: str,
+        headers: dict[str, str],
+        payload: dict[str, Any],
+        bucket: _Bucket,
+        attempt: int,
+    ) -> float | None:
+        """One attempt; the seconds to wait before retrying, or None when done."""
+        async with self._session_for().patch(url, json=payload, headers=headers) as response:
+            parsed = await discord.http.parse_response(response)
+            data = parsed.decode("utf-8", "replace") if isinstance(parsed, bytes) else parsed
+            self._learn(bucket, response)
+            if 200 <= response.status < 300:
+                return None
+            last = attempt >= self._max_attempts
+            if response.status == 429 and isinstance(data, dict) and not last:
+                retry_after = float(data.get("retry_after", 1.0))
+                logger.warning("member move rate limited; retrying in %.2fs", retry_after)
+                if data.get("global"):
+                    self._global_over.clear()
+                    asyncio.get_running_loop().call_later(retry_after, self._global_over.set)
+                else:
+                    bucket.remaining = 0
+                    bucket.reset_at = self._clock() + retry_after
+                return retry_after
+            if response.status in RETRIED_STATUSES and not last:
+                return 0.5 * attempt
+            if response.status == 403:
+                raise discord.Forbidden(response, data)
+            if response.status == 404:
+                raise discord.NotFound(response, data)
+            if response.status >= 500:
+                raise discord.DiscordServerError(response, data)
+            raise discord.HTTPException(response, data)
+
+    def _learn(self, bucket: _Bucket, response: aiohttp.ClientResponse) -> None:
+        limit = response.headers.get("X-RateLimit-Limit")
+        remaining = response.headers.get("X-RateLimit-Remaining")
+        reset_after = response.headers.get("X-RateLimit-Reset-After")
+        if limit is None or remaining is None or reset_after is None:
+            if bucket.limit is None:
+                bucket.limit = 1  # no headers: stay serial
+            return
+        # Requests still in flight may not be counted in this answer yet: keep room for them.
+        left = int(remaining) - bucket.in_flight + 1
+        bucket.remaining = left if bucket.limit is None else min(bucket.remaining, left)
+        bucket.limit = int(limit)
+        bucket.reset_at = self._clock() + float(reset_after)
