@@ -22,6 +22,7 @@ ALLOW_BOT = discord.PermissionOverwrite(
 ALLOW_PLAYER = discord.PermissionOverwrite(view_channel=True, connect=True, speak=True)
 
 NOT_CONNECTED_TO_VOICE = 40032
+MAX_CHANNELS_PER_CATEGORY = 50
 INVALID_FORM_BODY = 50035
 
 
@@ -106,10 +107,23 @@ def _category_full(error: discord.HTTPException) -> bool:
 class PycordDiscord:
     """DiscordPort over a py-cord client connected to the gateway."""
 
-    def __init__(self, client: discord.Client, guild_id: int, category_id: int | None) -> None:
+    def __init__(
+        self,
+        client: discord.Client,
+        guild_id: int,
+        category_id: int | None,
+        *,
+        category_limit: int = MAX_CHANNELS_PER_CATEGORY,
+    ) -> None:
         self._client = client
         self._guild_id = guild_id
         self._category_id = category_id
+        self._category_limit = category_limit
+        self._made_in_category: set[int] = set()
+        """Channels this process created in the category (the cache learns of them later)."""
+        self._creating_in_category = 0
+        self._full_at: int | None = None
+        """The category's channel count when Discord last said it was full (50035)."""
         self._mover = MemberMover(client.http)
 
     async def close(self) -> None:
@@ -204,35 +218,71 @@ class PycordDiscord:
             return None
         return category
 
+    def _category_count(self, category: discord.CategoryChannel) -> int:
+        return len({c.id for c in category.channels} | self._made_in_category)
+
+    def _category_with_room(self, guild: discord.Guild) -> discord.CategoryChannel | None:
+        """The category, unless its cached count (with creates under way) says it is full.
+
+        A "full" answer from Discord is remembered until the category holds fewer channels
+        than it did then (one of its channels was deleted), so a full category costs no call.
+        """
+        category = self._category(guild)
+        if category is None:
+            return None
+        count = self._category_count(category)
+        if self._full_at is not None:
+            if count >= self._full_at:
+                return None
+            self._full_at = None
+        if count + self._creating_in_category >= self._category_limit:
+            return None
+        return category
+
     async def create_private_channel(self, name: str, member_ids: Collection[int]) -> int:
         guild = self._guild()
         overwrites = self._overwrites(guild, member_ids)
-        category = self._category(guild)
+        category = self._category_with_room(guild)
         needs = "MANAGE_CHANNELS, VIEW_CHANNEL, CONNECT and MOVE_MEMBERS"
         try:
-            try:
-                channel = await guild.create_voice_channel(
-                    name,
-                    category=category,
-                    overwrites=overwrites,
-                    reason="FACEIT match started",
-                )
-            except discord.HTTPException as error:
-                if category is None or not _category_full(error):
-                    raise
-                logger.warning(
-                    "category %s is full (CHANNEL_PARENT_MAX_CHANNELS); creating %r without one",
-                    category.id,
-                    name,
-                )
-                channel = await guild.create_voice_channel(
-                    name,
-                    overwrites=overwrites,
-                    reason="FACEIT match started",
-                )
+            if category is not None:
+                channel = await self._create_in_category(guild, category, name, overwrites)
+                if channel is not None:
+                    return channel.id
+            channel = await guild.create_voice_channel(
+                name, overwrites=overwrites, reason="FACEIT match started"
+            )
         except _DISCORD_ERRORS as error:
             raise translate(error, "create a voice channel", needs) from error
         return channel.id
+
+    async def _create_in_category(
+        self,
+        guild: discord.Guild,
+        category: discord.CategoryChannel,
+        name: str,
+        overwrites: dict[Any, discord.PermissionOverwrite],
+    ) -> discord.VoiceChannel | None:
+        """The channel created in the category; None when Discord says the category is full."""
+        self._creating_in_category += 1
+        try:
+            channel = await guild.create_voice_channel(
+                name, category=category, overwrites=overwrites, reason="FACEIT match started"
+            )
+        except discord.HTTPException as error:
+            if not _category_full(error):
+                raise
+            self._full_at = self._category_count(category)
+            logger.warning(
+                "category %s is full (CHANNEL_PARENT_MAX_CHANNELS); creating %r without one",
+                category.id,
+                name,
+            )
+            return None
+        finally:
+            self._creating_in_category -= 1
+        self._made_in_category.add(channel.id)
+        return channel
 
     async def set_members(self, channel_id: int, member_ids: Collection[int]) -> bool:
         guild = self._guild()
@@ -270,6 +320,7 @@ class PycordDiscord:
             raise translate(error, "move a member", "MOVE_MEMBERS and CONNECT") from error
 
     async def delete_channel(self, channel_id: int) -> bool:
+        self._made_in_category.discard(channel_id)
         try:
             await self._client.http.delete_channel(channel_id, reason="FACEIT match ended")
         except discord.NotFound:

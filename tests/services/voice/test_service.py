@@ -345,20 +345,59 @@ async def test_missing_discord_permission_is_permission_denied(system: VoiceSyst
 
 
 async def test_full_category_falls_back_to_no_category(fresh_database: str) -> None:
-    """When DISCORD_CATEGORY_ID is full the channel is created without a category."""
+    """Discord's "category full" (50035) is retried without it, then remembered until a delete."""
     async with voice_system(fresh_database, SandboxConfig(max_channels_per_category=1)) as system:
         category = await system.control.create_channel(system.guild_id, "Matches", type=4)
         category_id = int(category["channel_id"])
-        await system.control.create_channel(system.guild_id, "filler", parent_id=category_id)
-        await system.start_voice(discord_category_id=category_id)
+        filler = await system.control.create_channel(
+            system.guild_id, "filler", parent_id=category_id
+        )
+        service = await system.start_voice(discord_category_id=category_id)
         assert system.stub is not None
         await system.member("ray", faceit_id="p-ray")
-        opened = await system.stub.OpenMatch(match(MATCH, 1, ["p-ray"]))
-        channel_id = opened.match.channels[0].channel_id
-        (made,) = [
-            c for c in (await system.guild_state())["channels"] if int(c["id"]) == channel_id
-        ]
-        assert made["parent_id"] is None
+        await system.control.clear_audit_log()
+
+        async def parent_of(match_id: str) -> str | None:
+            opened = await system.stub.OpenMatch(match(match_id, 1, ["p-ray"]))  # type: ignore[union-attr]
+            channel_id = opened.match.channels[0].channel_id
+            channels = (await system.guild_state())["channels"]
+            (made,) = [c for c in channels if int(c["id"]) == channel_id]
+            return made["parent_id"]
+
+        assert await parent_of("m-1") is None
+        assert await parent_of("m-2") is None
+        creates = await system.control.audit_log(method="POST", route="/guilds/{guild_id}/channels")
+        assert sorted(e["status"] for e in creates) == [201, 201, 400]
+
+        await system.control.delete_channel(filler["channel_id"])
+
+        async def forgotten() -> bool:
+            return service.bot.get_channel(int(filler["channel_id"])) is None
+
+        await eventually(forgotten, what="the bot to see the filler deleted")
+        assert await parent_of("m-3") == category["channel_id"]
+
+
+async def test_a_category_full_by_the_cache_costs_no_refused_create(system: VoiceSystem) -> None:
+    """With the category at 49 of 50 channels, one match channel goes in, the rest without a 400."""
+    category = await system.control.create_channel(system.guild_id, "Matches", type=4)
+    category_id = int(category["channel_id"])
+    for i in range(49):
+        await system.control.create_channel(system.guild_id, f"filler{i}", parent_id=category_id)
+    await system.start_voice(discord_category_id=category_id)
+    assert system.stub is not None
+    for name in ("tia", "uma", "vic", "wes"):
+        await system.member(name, faceit_id=f"p-{name}")
+    await system.control.clear_audit_log()
+    first = system.stub.OpenMatch(match("m-1", 1, ["p-tia"], ["p-uma"]))
+    second = system.stub.OpenMatch(match("m-2", 1, ["p-vic"], ["p-wes"]))
+    await asyncio.gather(first, second)
+
+    creates = await system.control.audit_log(method="POST", route="/guilds/{guild_id}/channels")
+    assert [e["status"] for e in creates] == [201] * 4
+    channels = (await system.guild_state())["channels"]
+    in_category = [c for c in channels if c["name"].startswith("Match ")]
+    assert sorted(c["parent_id"] is not None for c in in_category) == [False, False, False, True]
 
 
 async def test_channels_go_under_the_configured_category(system: VoiceSystem) -> None:
