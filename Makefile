@@ -29,7 +29,7 @@ protos: $(STAMP) ## Generate the Python package faceitvoice.v1 (with .pyi stubs)
 	$(PY) -m grpc_tools.protoc -Iprotos --python_out=$(GEN) --grpc_python_out=$(GEN) \
 	  --plugin=protoc-gen-mypy=$(VENV)/bin/protoc-gen-mypy --mypy_out=$(GEN) \
 	  --plugin=protoc-gen-mypy_grpc=$(VENV)/bin/protoc-gen-mypy_grpc --mypy_grpc_out=$(GEN) \
-	  $(PROTO_SRC)
+	  $(PROTO_SRC) 2> >(grep -v '^Writing mypy to' >&2)
 	@echo '"""Generated code of the faceit-voice protos (make protos); do not edit."""' > $(GEN)/faceitvoice/__init__.py
 	@echo '"""Generated code of faceitvoice.v1 (make protos); do not edit."""' > $(GEN)/faceitvoice/v1/__init__.py
 
@@ -37,8 +37,8 @@ proto-check: $(STAMP) ## Fail when the generated code in gen/ is stale.
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	  cp -r $(GEN) "$$tmp/before"; \
 	  $(MAKE) --no-print-directory -s protos >/dev/null; \
-	  if ! diff -r "$$tmp/before" $(GEN) >/dev/null; then \
-	    diff -r "$$tmp/before" $(GEN) | head -20; rm -rf $(GEN); cp -r "$$tmp/before" $(GEN); \
+	  if ! diff -r -x __pycache__ "$$tmp/before" $(GEN) >/dev/null; then \
+	    diff -r -x __pycache__ "$$tmp/before" $(GEN) | head -20; rm -rf $(GEN); cp -r "$$tmp/before" $(GEN); \
 	    echo "proto-check: gen/ is stale: run 'make protos' and commit the result" >&2; exit 1; \
 	  fi; echo "proto-check: generated code is up to date"
 
