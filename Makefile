@@ -38,7 +38,7 @@ proto-check: $(STAMP) ## Fail when the generated code in gen/ is stale.
 	  cp -r $(GEN) "$$tmp/before"; \
 	  $(MAKE) --no-print-directory -s protos >/dev/null; \
 	  if ! diff -r -x __pycache__ "$$tmp/before" $(GEN) >/dev/null; then \
-	    diff -r -x __pycache__ "$$tmp/before" $(GEN) | head -20; rm -rf $(GEN); cp -r "$$tmp/before" $(GEN); \
+	    { diff -r -x __pycache__ "$$tmp/before" $(GEN) || true; } | head -20; rm -rf $(GEN); cp -r "$$tmp/before" $(GEN); \
 	    echo "proto-check: gen/ is stale: run 'make protos' and commit the result" >&2; exit 1; \
 	  fi; echo "proto-check: generated code is up to date"
 
