@@ -96,7 +96,7 @@ class PlayerCommands:
         return Reply(embed=embed)
 
     async def unregister(self, user_id: int) -> Reply:
-        """Remove the user's link."""
+        """Remove the user's link and their access to a running match's channel."""
         try:
             response = await self._registry.unlink_player(user_id)
         except grpc.aio.AioRpcError as error:
@@ -106,6 +106,10 @@ class PlayerCommands:
                 return Reply(content=UNAVAILABLE_TEXT)
             logger.warning("UnlinkPlayer failed: %s %s", error.code().name, error.details())
             return Reply(content="Unregistering failed unexpectedly; please try again later.")
+        try:
+            await self._matches.player_unlinked(response.link.faceit_player_id)
+        except DomainError as error:
+            logger.warning("could not take %s's match access away: %s", user_id, error.message)
         return Reply(
             content=f"Your FACEIT account **{response.link.faceit_nickname}** is unregistered."
         )

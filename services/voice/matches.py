@@ -165,6 +165,23 @@ class MatchService:
                     updated.append(record)
         return updated
 
+    async def player_unlinked(self, faceit_player_id: str) -> list[MatchRecord]:
+        """Take an unlinked player's access to their open matches' channels away."""
+        updated = []
+        for match_id in await self._store.open_matches_with_player(faceit_player_id):
+            with log_context(match_id=match_id):
+                async with self._locks.hold(match_id):
+                    record = await self._store.get_match(match_id)
+                    if record is None or record.state is not MatchState.OPEN:
+                        continue
+                    links = await self._resolver.resolve_players(_player_ids(record.teams))
+                    links.pop(faceit_player_id, None)
+                    updated.append(await self._sync(match_id, record.teams, links))
+                    logger.info(
+                        "player %s unlinked during the match: access taken", faceit_player_id
+                    )
+        return updated
+
     async def _sync(
         self, match_id: str, teams: Sequence[Team], links: Mapping[str, int]
     ) -> MatchRecord:

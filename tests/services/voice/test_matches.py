@@ -400,3 +400,17 @@ async def test_the_teams_channels_are_created_concurrently(world: World) -> None
     result = await opening
     assert all(c.channel_id is not None for c in result.match.channels)
     assert len(world.discord.created) == 2
+
+
+async def test_player_unlinked_during_match_loses_access(world: World) -> None:
+    """Unlinking a player during a match takes them off their team channel's access."""
+    opened = await world.service.open_match(spec())
+    team = opened.match.channel("faction1")
+    assert team is not None and team.channel_id is not None
+    assert world.discord.channels[team.channel_id].members == {1}
+    del world.resolver.links["p1"]
+
+    (updated,) = await world.service.player_unlinked("p1")
+
+    assert world.discord.channels[team.channel_id].members == set()
+    assert updated.channel("faction1").member_ids == frozenset()  # type: ignore[union-attr]
