@@ -18,7 +18,7 @@ from services.ingest import ops, webhook
 from services.ingest.delivery import DeliveryWorker
 from services.ingest.deps import Runtime
 from services.ingest.grpc_api import IngestServiceServicer
-from services.ingest.inbox import Inbox
+from services.ingest.inbox import Inbox, create_store_pool
 from services.ingest.metrics import IngestMetrics
 from services.ingest.poller import Poller
 from services.ingest.rosters import RosterCompleter
@@ -36,13 +36,14 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SCHEMA = "ingest"
 INGEST_SERVICE_NAME: str = ingest_service_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
 POLL_JOB_ID = "faceit-poll"
-# Connections for storing webhooks at once; more only add Postgres processes fighting over the
-# same cores. The pool holds these on top of what the delivery worker can hold at most (its
-# claimers and its LISTEN connection) and one for the sweep, gRPC and ops routes, so a busy
-# delivery never leaves the webhook waiting for a connection.
+# Connections storing webhooks at once (the store pool); more only add Postgres processes
+# fighting over the same cores.
 STORE_CONNECTIONS = 8
-# How long a webhook may wait for a connection before it is answered 503 (FACEIT retries).
-STORE_ACQUIRE_TIMEOUT_S = 1.0
+# How long a webhook may wait for a connection before it is answered 503 (FACEIT retries),
+# and how many may wait at all: past that the database is not keeping up, and a quick 503
+# beats a queue that grows until every answer comes too late.
+STORE_ACQUIRE_TIMEOUT_S = 2.0
+STORE_MAX_WAITING = 128
 
 
 @dataclass
@@ -56,11 +57,6 @@ class IngestDeps:
     database_url: str
     faceit: FaceitApiClient | None = None
     metrics: IngestMetrics = field(default_factory=IngestMetrics)
-
-
-def pool_size(delivery_concurrency: int) -> int:
-    """The pool's size: the webhook's connections, the delivery worker's, and one spare."""
-    return STORE_CONNECTIONS + delivery_concurrency + 2
 
 
 def _faceit_client(
@@ -126,10 +122,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
     async with AsyncExitStack() as stack:
         await wait_for_database(deps.database_url)
-        pool = await create_pool(
-            deps.database_url, max_size=pool_size(settings.delivery_concurrency)
-        )
+        pool = await create_pool(deps.database_url)
         stack.push_async_callback(pool.close)
+        store_pool = await create_store_pool(deps.database_url, size=STORE_CONNECTIONS)
+        stack.push_async_callback(store_pool.close)
         await apply_migrations(pool, SCHEMA, MIGRATIONS)
         clients = GrpcClients(token=settings.grpc_auth_token, timeout=settings.voice_deadline_s)
         stack.push_async_callback(clients.close)
@@ -138,7 +134,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             deadline_s=settings.voice_deadline_s,
         )
         faceit = _faceit_client(settings, deps, stack)
-        inbox = Inbox(pool, acquire_timeout_s=STORE_ACQUIRE_TIMEOUT_S)
+        inbox = Inbox(
+            pool,
+            store_pool=store_pool,
+            acquire_timeout_s=STORE_ACQUIRE_TIMEOUT_S,
+            max_waiting=STORE_MAX_WAITING,
+        )
         worker = DeliveryWorker(
             pool,
             voice,
@@ -176,6 +177,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             _start_scheduler(settings, poller, stack)
         app.state.runtime = Runtime(
             pool=pool,
+            store_pool=store_pool,
             inbox=inbox,
             voice=voice,
             worker=worker,

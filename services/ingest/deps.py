@@ -1,4 +1,9 @@
-"""FastAPI dependencies of the ingest app: the parts its lifespan built, as Annotated aliases."""
+"""FastAPI dependencies of the ingest app: the parts its lifespan built, as Annotated aliases.
+
+Every dependency is `async def` although none awaits anything: FastAPI runs a plain `def`
+dependency in its worker-thread pool, a thread hop per dependency per request that, under
+load, queues every webhook behind the pool's 40 threads and the GIL.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ class Runtime:
     """What the lifespan opened and started, for the routes and for tests."""
 
     pool: asyncpg.Pool
+    store_pool: asyncpg.Pool
     inbox: Inbox
     voice: VoiceClient
     worker: DeliveryWorker
@@ -34,25 +40,25 @@ class Runtime:
         return self.grpc_server.port
 
 
-def get_settings(request: Request) -> IngestSettings:
+async def get_settings(request: Request) -> IngestSettings:
     """The app's settings."""
     settings: IngestSettings = request.app.state.settings
     return settings
 
 
-def get_metrics(request: Request) -> IngestMetrics:
+async def get_metrics(request: Request) -> IngestMetrics:
     """The app's metrics."""
     metrics: IngestMetrics = request.app.state.metrics
     return metrics
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     """The parts the lifespan started."""
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-def get_inbox(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Inbox:
+async def get_inbox(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Inbox:
     """The inbox."""
     return runtime.inbox
 

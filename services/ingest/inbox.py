@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,12 +17,15 @@ from services.kit.errors import FailedPrecondition, InvalidArgument, NotFound
 
 NOTIFY_CHANNEL = "ingest_events"
 
-# What a database that is down, refusing or restarting raises through asyncpg.
+# What a database that is down, refusing or restarting raises through asyncpg; an idle
+# connection whose server process was terminated can surface as an InternalClientError
+# ("another operation is in progress") on its next use.
 DATABASE_ERRORS: tuple[type[Exception], ...] = (
     OSError,
     TimeoutError,
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
 )
 
 EVENT_COLUMNS = (
@@ -36,7 +40,7 @@ _STORE = """
 WITH stored AS (
     INSERT INTO ingest.events (event_id, event, match_id, version, action, status, source,
         last_error, match, body, processed_at, next_attempt_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb, $10,
         CASE WHEN $6 = 'IGNORED' THEN now() END, CASE WHEN $6 = 'PENDING' THEN now() END)
     ON CONFLICT DO NOTHING
     RETURNING id, status, match_id
@@ -46,6 +50,26 @@ FROM stored
 """
 
 _STATUS_NAMES: dict[int, str] = {number: name for name, number in match_pb2.MatchStatus.items()}
+
+
+async def _session_untouched(connection: asyncpg.Connection) -> None:
+    """The store pool's reset: `_STORE` in autocommit leaves no session state to undo."""
+
+
+async def create_store_pool(dsn: str, *, size: int, command_timeout: float = 10.0) -> asyncpg.Pool:
+    """The connections `Inbox.store` uses, apart from everything else in the process.
+
+    Apart, so that delivery, the poller and the ops routes never leave a webhook waiting for a
+    connection; and without asyncpg's reset query on release (UNLISTEN, RESET ALL, ...), which
+    would be a second round trip per event for state the one statement never creates.
+    """
+    return await asyncpg.create_pool(
+        dsn,
+        min_size=1,
+        max_size=size,
+        command_timeout=command_timeout,
+        reset=_session_untouched,
+    )
 
 
 class StoreBusy(TimeoutError):
@@ -160,9 +184,24 @@ def row_from_record(record: asyncpg.Record) -> InboxRow:
 class Inbox:
     """The `ingest.events` table behind the webhook, the poller and IngestService."""
 
-    def __init__(self, pool: asyncpg.Pool, *, acquire_timeout_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        store_pool: asyncpg.Pool | None = None,
+        acquire_timeout_s: float = 2.0,
+        max_waiting: int = 128,
+    ) -> None:
         self._pool = pool
+        self._store_pool = store_pool or pool
         self._acquire_timeout_s = acquire_timeout_s
+        self._max_waiting = max_waiting
+        self._waiting = 0
+
+    @property
+    def waiting(self) -> int:
+        """How many stores wait for a connection right now."""
+        return self._waiting
 
     async def store(
         self, event: InboundEvent, *, ignored: str | None = None, body: bytes | None = None
@@ -171,16 +210,22 @@ class Inbox:
 
         A repeat is the same event_id, or the same match, event and version. One statement in
         autocommit: it is committed when this returns, and a new pending event wakes the
-        delivery workers (NOTIFY, sent on commit). Raises StoreBusy, without waiting longer,
-        when no connection is free within the acquire timeout.
+        delivery workers (NOTIFY, sent on commit). Raises StoreBusy at once when `max_waiting`
+        stores already wait for a connection (the database is not keeping up), and when no
+        connection is free within the acquire timeout.
         """
         status = Status.IGNORED if ignored is not None else Status.PENDING
+        if self._waiting >= self._max_waiting:
+            raise StoreBusy(f"{self._waiting} events already wait for the database")
+        self._waiting += 1
         try:
-            connection = await self._pool.acquire(timeout=self._acquire_timeout_s)
+            connection = await self._store_pool.acquire(timeout=self._acquire_timeout_s)
         except TimeoutError:
             raise StoreBusy(
                 f"no database connection free within {self._acquire_timeout_s:g}s"
             ) from None
+        finally:
+            self._waiting -= 1
         try:
             row_id: int | None = await connection.fetchval(
                 _STORE,
@@ -192,12 +237,17 @@ class Inbox:
                 status.value,
                 event.source.value,
                 ignored or "",
-                match_to_json(event.match),
+                None if event.match is None else json.dumps(match_to_json(event.match)),
                 body,
                 NOTIFY_CHANNEL,
             )
+        except BaseException:
+            # The store pool skips the reset query that would notice a connection left broken
+            # (server gone, cancelled mid-statement): close it, the pool opens a fresh one.
+            connection.terminate()
+            raise
         finally:
-            await self._pool.release(connection)
+            await self._store_pool.release(connection)
         return StoreResult(duplicate=row_id is None, row_id=row_id)
 
     async def get(self, row_id: int) -> InboxRow:
