@@ -11,7 +11,7 @@ import aiohttp
 import discord
 
 from services.kit.errors import DomainError, FailedPrecondition, PermissionDenied, Unavailable
-from services.voice.member_moves import MemberMover
+from services.voice.discord_rest import DiscordRest
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +24,8 @@ ALLOW_PLAYER = discord.PermissionOverwrite(view_channel=True, connect=True, spea
 NOT_CONNECTED_TO_VOICE = 40032
 MAX_CHANNELS_PER_CATEGORY = 50
 INVALID_FORM_BODY = 50035
+ROLE_OVERWRITE = 0
+MEMBER_OVERWRITE = 1
 
 
 class NotInVoice(Exception):
@@ -104,6 +106,16 @@ def _category_full(error: discord.HTTPException) -> bool:
     )
 
 
+def _overwrites_payload(overwrites: dict[Any, discord.PermissionOverwrite]) -> list[dict[str, Any]]:
+    """Overwrites as Discord's JSON, the way py-cord's `Guild._create_channel` writes them."""
+    payload = []
+    for target, overwrite in overwrites.items():
+        allow, deny = overwrite.pair()
+        kind = ROLE_OVERWRITE if isinstance(target, discord.Role) else MEMBER_OVERWRITE
+        payload.append({"id": target.id, "type": kind, "allow": allow.value, "deny": deny.value})
+    return payload
+
+
 class PycordDiscord:
     """DiscordPort over a py-cord client connected to the gateway."""
 
@@ -124,11 +136,11 @@ class PycordDiscord:
         self._creating_in_category = 0
         self._full_at: int | None = None
         """The category's channel count when Discord last said it was full (50035)."""
-        self._mover = MemberMover(client.http)
+        self._rest = DiscordRest(client.http)
 
     async def close(self) -> None:
-        """Close the move path's HTTP session."""
-        await self._mover.close()
+        """Close the concurrent REST path's HTTP session."""
+        await self._rest.close()
 
     def _guild(self) -> discord.Guild:
         guild = self._client.get_guild(self._guild_id)
@@ -249,12 +261,34 @@ class PycordDiscord:
                 channel = await self._create_in_category(guild, category, name, overwrites)
                 if channel is not None:
                     return channel.id
-            channel = await guild.create_voice_channel(
-                name, overwrites=overwrites, reason="FACEIT match started"
-            )
+            channel = await self._create_voice_channel(guild, name, overwrites, None)
         except _DISCORD_ERRORS as error:
             raise translate(error, "create a voice channel", needs) from error
         return channel.id
+
+    async def _create_voice_channel(
+        self,
+        guild: discord.Guild,
+        name: str,
+        overwrites: dict[Any, discord.PermissionOverwrite],
+        category: discord.CategoryChannel | None,
+    ) -> discord.VoiceChannel:
+        """`guild.create_voice_channel`, but sent beside py-cord's per-bucket lock.
+
+        The channel joins py-cord's cache at once, as `create_voice_channel` does, so
+        `guild.get_channel` and the category's channel count see it before CHANNEL_CREATE.
+        """
+        payload: dict[str, Any] = {
+            "type": discord.ChannelType.voice.value,
+            "name": name,
+            "permission_overwrites": _overwrites_payload(overwrites),
+        }
+        if category is not None:
+            payload["parent_id"] = category.id
+        data = await self._rest.create_channel(guild.id, payload, "FACEIT match started")
+        channel = discord.VoiceChannel(state=guild._state, guild=guild, data=data)  # type: ignore[arg-type]
+        guild._add_channel(channel)
+        return channel
 
     async def _create_in_category(
         self,
@@ -266,9 +300,7 @@ class PycordDiscord:
         """The channel created in the category; None when Discord says the category is full."""
         self._creating_in_category += 1
         try:
-            channel = await guild.create_voice_channel(
-                name, category=category, overwrites=overwrites, reason="FACEIT match started"
-            )
+            channel = await self._create_voice_channel(guild, name, overwrites, category)
         except discord.HTTPException as error:
             if not _category_full(error):
                 raise
@@ -309,7 +341,7 @@ class PycordDiscord:
 
     async def move(self, user_id: int, channel_id: int) -> None:
         try:
-            await self._mover.edit_member(
+            await self._rest.edit_member(
                 self._guild_id, user_id, {"channel_id": channel_id}, "FACEIT match channel"
             )
         except discord.HTTPException as error:

@@ -1,11 +1,12 @@
-"""Member moves sent concurrently within Discord's rate limits, beside py-cord's serial bucket lock.
+"""Discord REST calls sent concurrently within Discord's rate limits, beside py-cord's bucket lock.
 
 py-cord's `HTTPClient.request` holds one lock per bucket for a whole request, so the ten moves
-of a match (`PATCH /guilds/{guild_id}/members/{user_id}`, one bucket per guild) would go out
-one after the other. This client lets as many requests of a bucket be in flight as its
-`X-RateLimit-Remaining` allows, waits for `X-RateLimit-Reset-After` when it is spent, honours
-429s (`retry_after`, global or not) with a bounded number of retries, and raises py-cord's own
-HTTPException family so callers treat errors as before.
+of a match (`PATCH /guilds/{guild_id}/members/{user_id}`, one bucket per guild) and the two team
+channel creates (`POST /guilds/{guild_id}/channels`) would each go out one after the other. This
+client lets as many requests of a bucket be in flight as its `X-RateLimit-Remaining` allows,
+waits for `X-RateLimit-Reset-After` when it is spent, honours 429s (`retry_after`, global or
+not) with a bounded number of retries, and raises py-cord's own HTTPException family so callers
+treat errors as before.
 """
 
 from __future__ import annotations
@@ -46,8 +47,15 @@ class _Bucket:
         return self.remaining > 0
 
 
-class MemberMover:
-    """PATCHes guild members (voice moves) through a bucket-aware concurrent path."""
+@dataclass(frozen=True)
+class _Done:
+    """A successful answer's decoded body."""
+
+    data: Any
+
+
+class DiscordRest:
+    """Sends Discord REST requests through a bucket-aware concurrent path."""
 
     def __init__(
         self,
@@ -78,23 +86,39 @@ class MemberMover:
         route = discord.http.Route(
             "PATCH", "/guilds/{guild_id}/members/{user_id}", guild_id=guild_id, user_id=user_id
         )
+        await self.request(route, payload, reason)
+
+    async def create_channel(
+        self, guild_id: int, payload: dict[str, Any], reason: str
+    ) -> dict[str, Any]:
+        """POST a new guild channel; its JSON. Raises discord.HTTPException on failure."""
+        route = discord.http.Route("POST", "/guilds/{guild_id}/channels", guild_id=guild_id)
+        data = await self.request(route, payload, reason)
+        if not isinstance(data, dict):
+            raise discord.DiscordException(f"Discord answered a channel create with {data!r}")
+        return data
+
+    async def request(self, route: discord.http.Route, payload: dict[str, Any], reason: str) -> Any:
+        """Send one JSON request, retrying rate limits and server errors; the decoded answer."""
         headers = {
             "User-Agent": self._http.user_agent,
             "Authorization": f"Bot {self._http.token}",
             "X-Audit-Log-Reason": quote(reason, safe="/ "),
         }
-        bucket = self._buckets.setdefault(route.bucket, _Bucket())
+        # py-cord's bucket key leaves the method out; two methods on one path are two limits.
+        bucket = self._buckets.setdefault(f"{route.method} {route.bucket}", _Bucket())
         for attempt in range(1, self._max_attempts + 1):
             await self._acquire(bucket)
             try:
-                retry_in = await self._send(route.url, headers, payload, bucket, attempt)
+                outcome = await self._send(route, headers, payload, bucket, attempt)
             finally:
                 bucket.in_flight -= 1
                 async with self._changed:
                     self._changed.notify_all()
-            if retry_in is None:
-                return
-            await asyncio.sleep(retry_in)
+            if isinstance(outcome, _Done):
+                return outcome.data
+            await asyncio.sleep(outcome)
+        raise AssertionError("the last attempt either returns or raises")
 
     async def _acquire(self, bucket: _Bucket) -> None:
         while True:
@@ -116,23 +140,28 @@ class MemberMover:
 
     async def _send(
         self,
-        url: str,
+        route: discord.http.Route,
         headers: dict[str, str],
         payload: dict[str, Any],
         bucket: _Bucket,
         attempt: int,
-    ) -> float | None:
-        """One attempt; the seconds to wait before retrying, or None when done."""
-        async with self._session_for().patch(url, json=payload, headers=headers) as response:
+    ) -> _Done | float:
+        """One attempt: the answer when done, else the seconds to wait before retrying."""
+        session = self._session_for()
+        async with session.request(
+            route.method, route.url, json=payload, headers=headers
+        ) as response:
             parsed = await discord.http.parse_response(response)
             data = parsed.decode("utf-8", "replace") if isinstance(parsed, bytes) else parsed
             self._learn(bucket, response)
             if 200 <= response.status < 300:
-                return None
+                return _Done(data)
             last = attempt >= self._max_attempts
             if response.status == 429 and isinstance(data, dict) and not last:
                 retry_after = float(data.get("retry_after", 1.0))
-                logger.warning("member move rate limited; retrying in %.2fs", retry_after)
+                logger.warning(
+                    "%s %s rate limited; retrying in %.2fs", route.method, route.path, retry_after
+                )
                 if data.get("global"):
                     self._global_over.clear()
                     asyncio.get_running_loop().call_later(retry_after, self._global_over.set)

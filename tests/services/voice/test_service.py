@@ -518,3 +518,59 @@ async def test_moves_honour_429s_and_the_bucket_limit(system: VoiceSystem) -> No
     assert [await system.voice_of(u) for u in users] == [team] * 5
     statuses = [e["status"] for e in await system.control.audit_log(method="PATCH")]
     assert statuses.count(429) == 2, statuses
+
+
+CREATE_ROUTE = "/guilds/{guild_id}/channels"
+
+
+async def test_the_channel_creates_of_a_match_go_out_concurrently(system: VoiceSystem) -> None:
+    """Once the create bucket's limits are known, both teams' creates (0.5 s each) overlap."""
+    await system.start_voice()
+    assert system.stub is not None
+    for name in ("abe", "bea", "cal", "dee"):
+        await system.member(name, faceit_id=f"p-{name}")
+    # The first create of a bucket goes alone: its answer tells how many may be in flight.
+    await system.stub.OpenMatch(match("m-warm", 1, ["p-abe"], ["p-bea"]))
+    await system.control.add_latency(0.5, method="POST", route=CREATE_ROUTE)
+    started = asyncio.get_running_loop().time()
+    opened = await system.stub.OpenMatch(match(MATCH, 1, ["p-cal"], ["p-dee"]))
+    elapsed = asyncio.get_running_loop().time() - started
+    assert len(opened.match.channels) == 2
+    assert elapsed < 2 * 0.5 * 0.9, elapsed
+
+
+async def test_channel_creates_keep_within_a_scarce_route_limit(system: VoiceSystem) -> None:
+    """Six creates under a 2-per-0.5 s create limit all land, none sent beyond the limit."""
+    await system.start_voice()
+    assert system.stub is not None
+    names = ["eli", "fay", "gus", "hal", "ida", "jon"]
+    for name in names:
+        await system.member(name, faceit_id=f"p-{name}")
+    await system.control.set_rate_limits(routes=[("POST", CREATE_ROUTE, 2, 0.5)])
+    await system.control.clear_audit_log()
+    opened = await asyncio.gather(
+        *(
+            system.stub.OpenMatch(match(f"m-{i}", 1, [f"p-{a}"], [f"p-{b}"]))
+            for i, (a, b) in enumerate(zip(names[::2], names[1::2], strict=True))
+        )
+    )
+    assert [len(o.match.channels) for o in opened] == [2, 2, 2]
+    assert len(await system.match_channel_names()) == 6
+    creates = await system.control.audit_log(method="POST", route=CREATE_ROUTE)
+    assert [e["status"] for e in creates] == [201] * 6
+
+
+async def test_a_global_429_on_create_is_waited_out(system: VoiceSystem) -> None:
+    """A global 429 answering a channel create is retried after retry_after and the match opens."""
+    await system.start_voice()
+    assert system.stub is not None
+    await system.member("kim", faceit_id="p-kim")
+    await system.member("lou", faceit_id="p-lou")
+    await system.control.inject_errors(
+        429, count=1, method="POST", route=CREATE_ROUTE, retry_after=0.2, is_global=True
+    )
+    await system.control.clear_audit_log()
+    opened = await system.stub.OpenMatch(match(MATCH, 1, ["p-kim"], ["p-lou"]))
+    assert len(opened.match.channels) == 2
+    statuses = sorted(e["status"] for e in await system.control.audit_log(method="POST"))
+    assert statuses == [201, 201, 429], statuses
