@@ -13,6 +13,7 @@ from faceitvoice.v1 import match_pb2
 from google.protobuf import json_format
 
 from services.ingest.events import Action, InboundEvent, Source
+from services.ingest.refusals import RefusalLog
 from services.kit.errors import FailedPrecondition, InvalidArgument, NotFound
 
 NOTIFY_CHANNEL = "ingest_events"
@@ -73,7 +74,14 @@ async def create_store_pool(dsn: str, *, size: int, command_timeout: float = 10.
 
 
 class StoreBusy(TimeoutError):
-    """No database connection was free in time to store an event (the caller may retry)."""
+    """No database connection was free in time to store an event (the caller may retry).
+
+    `report` is how many refusals to log now (this one included), None when not to log it.
+    """
+
+    def __init__(self, message: str, report: int | None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 class Status(enum.StrEnum):
@@ -197,11 +205,19 @@ class Inbox:
         self._acquire_timeout_s = acquire_timeout_s
         self._max_waiting = max_waiting
         self._waiting = 0
+        self._refusals = RefusalLog()
 
     @property
     def waiting(self) -> int:
         """How many stores wait for a connection right now."""
         return self._waiting
+
+    def busy(self) -> StoreBusy | None:
+        """The refusal a store would raise at once now (too many wait already), or None."""
+        if self._waiting < self._max_waiting:
+            return None
+        message = f"{self._waiting} events already wait for the database"
+        return StoreBusy(message, self._refusals.refused())
 
     async def store(
         self, event: InboundEvent, *, ignored: str | None = None, body: bytes | None = None
@@ -215,15 +231,15 @@ class Inbox:
         connection is free within the acquire timeout.
         """
         status = Status.IGNORED if ignored is not None else Status.PENDING
-        if self._waiting >= self._max_waiting:
-            raise StoreBusy(f"{self._waiting} events already wait for the database")
+        refusal = self.busy()
+        if refusal is not None:
+            raise refusal
         self._waiting += 1
         try:
             connection = await self._store_pool.acquire(timeout=self._acquire_timeout_s)
         except TimeoutError:
-            raise StoreBusy(
-                f"no database connection free within {self._acquire_timeout_s:g}s"
-            ) from None
+            message = f"no database connection free within {self._acquire_timeout_s:g}s"
+            raise StoreBusy(message, self._refusals.refused()) from None
         finally:
             self._waiting -= 1
         try:

@@ -71,6 +71,18 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return JSONResponse({"status": "error", "error": message}, status_code=status, headers=headers)
 
 
+def _busy(refusal: StoreBusy, event: str) -> JSONResponse:
+    if refusal.report is not None:
+        logger.warning(
+            "webhooks refused, database busy: %s (%s refused since the last such line)",
+            refusal,
+            refusal.report,
+            extra={"event": event},
+        )
+    message = "the event could not be stored (database busy); retry later"
+    return _error(503, message, {"Retry-After": "1"})
+
+
 def _inline_refs(schema: Any, definitions: dict[str, Any]) -> Any:
     """`schema` with its `#/$defs/...` references replaced by the definitions (no recursion)."""
     if isinstance(schema, dict):
@@ -134,6 +146,10 @@ async def _receive(
     """The answer to one delivery, the event name and the outcome label for the metrics."""
     if not _authenticated(request, settings):
         return _error(401, "missing or wrong webhook secret"), "unknown", "unauthorized"
+    refusal = inbox.busy()
+    if refusal is not None:
+        # Refused before the body is even read: under overload a refusal must cost little.
+        return _busy(refusal, "unknown"), "unknown", "busy"
     try:
         raw = await read_bounded(request)
     except BodyTooLarge:
@@ -158,9 +174,7 @@ async def _receive(
         try:
             result = await inbox.store(event, ignored=ignored, body=raw)
         except StoreBusy as error:
-            logger.warning("could not store %s (version %s): %s", event.event, event.version, error)
-            message = "the event could not be stored (database busy); retry later"
-            return _error(503, message, {"Retry-After": "1"}), event.event, "busy"
+            return _busy(error, event.event), event.event, "busy"
         except DATABASE_ERRORS as error:
             logger.error("could not store %s (version %s): %r", event.event, event.version, error)
             message = "the event could not be stored (database unavailable); retry later"

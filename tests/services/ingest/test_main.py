@@ -41,7 +41,7 @@ async def test_missing_secret_refuses_to_start() -> None:
 async def test_serves_http_and_stops_on_sigterm(
     fresh_database: str, voice_server: VoiceDoubleServer
 ) -> None:
-    """The entrypoint serves /healthz and /readyz and shuts down cleanly on SIGTERM."""
+    """The entrypoint serves /healthz and /readyz, logs no `color_message`, stops on SIGTERM."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -62,9 +62,11 @@ async def test_serves_http_and_stops_on_sigterm(
     assert process.stdout is not None
     try:
         url = None
+        first_lines = b""
         while url is None:
             line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
             assert line, "the process ended before serving"
+            first_lines += line
             found = _RUNNING.search(line.decode())
             url = found.group(1) if found else None
         async with httpx.AsyncClient(base_url=url) as client:
@@ -78,6 +80,7 @@ async def test_serves_http_and_stops_on_sigterm(
         assert await process.wait() == 0
         assert b"gRPC server stopped" in rest
         assert b"Application shutdown complete" in rest
+        assert b"color_message" not in first_lines + rest
     finally:
         if process.returncode is None:
             process.kill()
