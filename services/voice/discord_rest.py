@@ -37,12 +37,16 @@ class _Bucket:
     remaining: int = 1
     reset_at: float = 0.0
     in_flight: int = 0
+    window: int = 0
+    """How many windows this process has started; an answer to a request sent in an earlier
+    one describes a window that is over and must not reset the current one."""
 
     def may_send(self, now: float) -> bool:
         if self.limit is None:
             return self.in_flight == 0  # learn the limits from one request first
         if now >= self.reset_at:
             self.remaining = self.limit
+            self.window += 1
             self.reset_at = float("inf")  # until a response says when this window ends
         return self.remaining > 0
 
@@ -108,9 +112,9 @@ class DiscordRest:
         # py-cord's bucket key leaves the method out; two methods on one path are two limits.
         bucket = self._buckets.setdefault(f"{route.method} {route.bucket}", _Bucket())
         for attempt in range(1, self._max_attempts + 1):
-            await self._acquire(bucket)
+            window = await self._acquire(bucket)
             try:
-                outcome = await self._send(route, headers, payload, bucket, attempt)
+                outcome = await self._send(route, headers, payload, bucket, window, attempt)
             finally:
                 bucket.in_flight -= 1
                 async with self._changed:
@@ -120,14 +124,15 @@ class DiscordRest:
             await asyncio.sleep(outcome)
         raise AssertionError("the last attempt either returns or raises")
 
-    async def _acquire(self, bucket: _Bucket) -> None:
+    async def _acquire(self, bucket: _Bucket) -> int:
+        """Wait for room in the bucket and take it; the window the request goes out in."""
         while True:
             await self._global_over.wait()
             now = self._clock()
             if bucket.may_send(now):
                 bucket.remaining -= 1
                 bucket.in_flight += 1
-                return
+                return bucket.window
             timeout = None if bucket.reset_at == float("inf") else bucket.reset_at - now
             async with self._changed:
                 with contextlib.suppress(TimeoutError):
@@ -144,6 +149,7 @@ class DiscordRest:
         headers: dict[str, str],
         payload: dict[str, Any],
         bucket: _Bucket,
+        window: int,
         attempt: int,
     ) -> _Done | float:
         """One attempt: the answer when done, else the seconds to wait before retrying."""
@@ -153,14 +159,18 @@ class DiscordRest:
         ) as response:
             parsed = await discord.http.parse_response(response)
             data = parsed.decode("utf-8", "replace") if isinstance(parsed, bytes) else parsed
-            self._learn(bucket, response)
+            self._learn(bucket, response, window)
             if 200 <= response.status < 300:
                 return _Done(data)
             last = attempt >= self._max_attempts
             if response.status == 429 and isinstance(data, dict) and not last:
                 retry_after = float(data.get("retry_after", 1.0))
                 logger.warning(
-                    "%s %s rate limited; retrying in %.2fs", route.method, route.path, retry_after
+                    "%s %s rate limited (%s); retrying in %.2fs",
+                    route.method,
+                    route.path,
+                    "global" if data.get("global") else "bucket",
+                    retry_after,
                 )
                 if data.get("global"):
                     self._global_over.clear()
@@ -179,7 +189,7 @@ class DiscordRest:
                 raise discord.DiscordServerError(response, data)
             raise discord.HTTPException(response, data)
 
-    def _learn(self, bucket: _Bucket, response: aiohttp.ClientResponse) -> None:
+    def _learn(self, bucket: _Bucket, response: aiohttp.ClientResponse, window: int) -> None:
         limit = response.headers.get("X-RateLimit-Limit")
         remaining = response.headers.get("X-RateLimit-Remaining")
         reset_after = response.headers.get("X-RateLimit-Reset-After")
@@ -187,6 +197,8 @@ class DiscordRest:
             if bucket.limit is None:
                 bucket.limit = 1  # no headers: stay serial
             return
+        if bucket.limit is not None and window != bucket.window:
+            return  # sent in a window that has ended since: its counts are not this window's
         # Requests still in flight may not be counted in this answer yet: keep room for them.
         left = int(remaining) - bucket.in_flight + 1
         bucket.remaining = left if bucket.limit is None else min(bucket.remaining, left)

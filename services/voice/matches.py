@@ -120,7 +120,14 @@ class MatchService:
         validate_spec(spec)
         with log_context(match_id=spec.match_id):
             async with self._locks.hold(spec.match_id):
-                current = await self._store.get_match(spec.match_id)
+                # The registry lookup overlaps the read that decides whether the event is stale.
+                current, links = await asyncio.gather(
+                    self._store.get_match(spec.match_id),
+                    self._resolver.resolve_players(_player_ids(spec.teams)),
+                    return_exceptions=True,
+                )
+                if isinstance(current, BaseException):
+                    raise current
                 if current is not None and (
                     (current.state is MatchState.CLOSED and spec.version <= current.version)
                     or (current.state is MatchState.OPEN and spec.version < current.version)
@@ -132,7 +139,8 @@ class MatchService:
                         current.version,
                     )
                     return OpenResult(OpenOutcome.STALE, current)
-                links = await self._resolver.resolve_players(_player_ids(spec.teams))
+                if isinstance(links, BaseException):
+                    raise links
                 opened = current is None or current.state is MatchState.CLOSED
                 await self._store.record_open(
                     spec.match_id, self._guild_id, spec.version, spec.teams
