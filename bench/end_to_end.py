@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 CREATE_ROUTE = "/guilds/{guild_id}/channels"
 MOVE_ROUTE = "/guilds/{guild_id}/members/{user_id}"
 POLL_S = 0.005
+GLOBAL_WINDOW_S = 1.0  # Discord's global rate limit counts requests per second
 STEP_TIMEOUT_S = 30.0
 TARGET_RATIO = 1.2
 
@@ -108,11 +109,16 @@ async def _one_match(
         return gone and all(voice.get(p.user_id) == lobby for p in players)
 
     await _until(back_in_lobby, f"{match_id}: closed, players back in the lobby")
+    # Pacing, not waiting for readiness: a match and its close make about 24 Discord calls, so
+    # back-to-back samples would exceed Discord's global 50 requests/s and measure 429 waits
+    # instead of the path. Each sample starts in a fresh global window, as a lone match would.
+    await asyncio.sleep(GLOBAL_WINDOW_S)
     return {
         "match_id": match_id,
         "elapsed_ms": round(elapsed * 1000, 1),
         "floor_layers": serial_floor_layers(calls),
         "calls": dict(Counter(f"{c['method']} {c['route']}" for c in calls)),
+        "rate_limited": sum(1 for c in calls if c["status"] == 429),
     }
 
 
