@@ -2,62 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-FINDINGS = """\
-## Findings: causes of the misses and what to fix (by owner)
-
-Causes found from the figures above, the service logs of a run and a profile of the ingest
-process under load (pyinstrument 5.1.3). No service code was changed.
-
-1. **End to end: Discord calls of one bucket run one at a time (voice).** py-cord's
-   `HTTPClient.request` holds an `asyncio.Lock` per rate-limit bucket (`channel_id:guild_id:
-   path`) for the whole request, so the moves of one match (`PATCH /guilds/{guild_id}/members/
-   {user_id}`, one bucket per guild) go out one after the other even though
-   `MatchService._place` gathers them: ten players cost ten round trips, not one. The same lock
-   serialises the two `POST /guilds/{guild_id}/channels`, and `MatchService._sync`
-   (`services/voice/matches.py`) awaits `_ensure_channel` team by team anyway. At 50 ms per call
-   that is 2 + 10 serial calls = 600 ms against a floor of 100 ms. Fix in
-   `services/voice/discord_port.py`: send moves (and the per-match channel creates) through a
-   bucket-aware path that allows as many requests in flight as the bucket's
-   `X-RateLimit-Remaining` (e.g. a small REST helper on the bot's session that reads the
-   rate-limit headers, or `asyncio.gather` over calls issued outside py-cord's bucket lock),
-   and in `MatchService._sync` create the two team channels with `asyncio.gather`.
-2. **End to end: the path before the first Discord call is about 40 ms (ingest + voice +
-   registry + Postgres), and each channel adds about 10 ms of database work (voice).** From the
-   logs: webhook accepted -> first channel created minus one Discord latency is about 40 ms;
-   between the two creates about 10 ms besides the Discord latency
-   (`VoiceStore.add_channel_intent` and `complete_channel` are one transaction each, around
-   every create). Even with item 1 fixed, the 1.2x target (20 ms of slack over a 100 ms floor)
-   needs the delivery hop shortened: write both intents in one transaction before creating the
-   channels in parallel, and complete them in one transaction after.
-3. **Webhook ack: per-request work in ingest (ingest).** Both servers run the same uvicorn
-   config, yet ingest reaches a fraction of the bare endpoint's throughput and misses the p99
-   target at 500 req/s. A pyinstrument profile of the ingest process at saturation (32 closed
-   loop clients, 6 s; profile slows it to ~80 req/s) puts 1.82 s of the 7.1 s served in the
-   route, split as: `Inbox.store` (`services/ingest/inbox.py`) 1.14 s, of which the INSERT
-   round trip 0.38 s, the explicit transaction's BEGIN/COMMIT 0.31 s, pool acquire 0.10 s and
-   `match_to_json` (`json_format.MessageToDict` of a protobuf Match built only to be stored as
-   jsonb) 0.22 s; the JSON log line per webhook (`logger.info` in `webhook._receive`) 0.27 s;
-   `parse_webhook` (`services/ingest/events.py`, strict pydantic models) 0.20 s. The rest is
-   uvicorn/h11/starlette and the event loop, as for the bare app. Fixes, in order of gain:
-   `Inbox.store` as one statement in autocommit (no BEGIN/COMMIT round trips; the NOTIFY can
-   ride in the same statement through a CTE, or a trigger), build the stored match jsonb from
-   plain dicts instead of via protobuf, log accepted webhooks at DEBUG (keep INFO for
-   duplicates/refusals), and serve with `uvloop` + `httptools` (`uvicorn[standard]`, which
-   lifts both servers). Every process here shares the same 2 cores with Postgres and the load
-   generator, so absolute figures are low; compare the ratios.
-4. **Burst: a full category costs a second create per channel (voice).** The audit log shows
-   400 creates answered 201 and 350 answered 400: Discord (and the sandbox) allow 50 channels
-   per category, and for every channel past that `DiscordPort.create_private_channel`
-   (`services/voice/discord_port.py`) first tries the category, gets the 400, then creates
-   without it. The failed create counts against the same route limit, so 750 creates go
-   through a 10/s window: (ceil(750 / 10) - 1) = 74 s against the 39 s that 400 creates need,
-   which is the measured ratio. None are lost or doubled. Fix: remember that the category is
-   full (the gateway's channel cache already knows how many channels it holds:
-   `len(category.channels) >= 50`) and create directly without it, or with a second
-   category, instead of spending a rate-limited call to find out.
-"""
+FINDINGS = Path(__file__).with_name("findings.md")
 
 
 def _mark(passed: bool) -> str:
@@ -234,5 +182,7 @@ def render(results: dict[str, Any]) -> str:
     ]
     for name, outcome in results["benchmarks"].items():
         lines += SECTIONS[name](outcome)
-    lines.append(FINDINGS)
+    # The analysis is written by people, dated and tied to commits; only the figures above
+    # are generated from this run.
+    lines.append(FINDINGS.read_text())
     return "\n".join(lines)
