@@ -17,6 +17,8 @@ class AuditEntry:
     status: int
     reason: str | None
     code: int | None
+    in_flight: int
+    """Calls of the same method and route being answered when this one arrived, itself included."""
 
 
 class AuditLog:
@@ -35,10 +37,13 @@ class AuditLog:
         status: int,
         reason: str | None,
         code: int | None,
+        in_flight: int = 1,
     ) -> None:
         """Add one call."""
         self._seq += 1
-        self._entries.append(AuditEntry(self._seq, method, route, path, status, reason, code))
+        self._entries.append(
+            AuditEntry(self._seq, method, route, path, status, reason, code, in_flight)
+        )
 
     def query(
         self, *, method: str | None = None, route: str | None = None, after: int = 0

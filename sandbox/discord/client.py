@@ -202,7 +202,7 @@ class DiscordSandboxClient:
     async def audit_log(
         self, *, method: str | None = None, route: str | None = None, after: int = 0
     ) -> list[dict[str, Any]]:
-        """REST calls seen: `seq`, `method`, `route`, `path`, `status`, `reason`, `code`."""
+        """REST calls seen: seq, method, route, path, status, reason, code and in_flight."""
         params = {"after": str(after)}
         if method is not None:
             params["method"] = method

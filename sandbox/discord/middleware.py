@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from urllib.parse import unquote
 
@@ -61,6 +62,7 @@ class RestMiddleware:
         self._faults = faults
         self._audit = audit
         self._bot_token = bot_token
+        self._in_flight: Counter[tuple[str, str]] = Counter()
 
     @web.middleware
     async def handle(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -79,11 +81,17 @@ class RestMiddleware:
             self._record(request, request.path.removeprefix(API_PREFIX), unmatched, 0)
             return unmatched
         method = request.method
-        delay = self._faults.delay_for(method, route)
-        if delay > 0:
-            await asyncio.sleep(delay)
-        response, code = await self._answer(request, handler, method, route)
-        self._record(request, route, response, code)
+        key = (method, route)
+        self._in_flight[key] += 1
+        in_flight = self._in_flight[key]
+        try:
+            delay = self._faults.delay_for(method, route)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            response, code = await self._answer(request, handler, method, route)
+        finally:
+            self._in_flight[key] -= 1
+        self._record(request, route, response, code, in_flight)
         return response
 
     async def _answer(
@@ -139,7 +147,12 @@ class RestMiddleware:
         return json_response(body, status=status), 0
 
     def _record(
-        self, request: web.Request, route: str, response: web.StreamResponse, code: int | None
+        self,
+        request: web.Request,
+        route: str,
+        response: web.StreamResponse,
+        code: int | None,
+        in_flight: int = 1,
     ) -> None:
         reason = request.headers.get("X-Audit-Log-Reason")
         self._audit.record(
@@ -149,4 +162,5 @@ class RestMiddleware:
             status=response.status,
             reason=unquote(reason) if reason is not None else None,
             code=code,
+            in_flight=in_flight,
         )

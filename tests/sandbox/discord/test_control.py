@@ -199,6 +199,17 @@ async def test_audit_log_filters_and_clears(control: DiscordSandboxClient, api) 
     assert await control.audit_log() == []
 
 
+async def test_audit_log_counts_calls_of_a_route_in_flight(
+    control: DiscordSandboxClient, api
+) -> None:
+    """Calls of one route answered at the same time say how many were in flight together."""
+    await control.add_latency(0.2, route="/gateway")
+    await asyncio.gather(*(api.call("GET", "/gateway") for _ in range(3)))
+    await api.call("GET", "/gateway")
+    flights = [e["in_flight"] for e in await control.audit_log(route="/gateway")]
+    assert sorted(flights[:3]) == [1, 2, 3] and flights[3] == 1
+
+
 async def test_deleting_a_category_orphans_its_children(
     control: DiscordSandboxClient, guild: dict
 ) -> None:
