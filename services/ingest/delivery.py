@@ -31,7 +31,12 @@ logger = logging.getLogger(__name__)
 
 # The oldest due pending event of a match that no other worker holds; a match whose older
 # event waits for a retry is not touched, so events of one match apply in version order.
+# The claim and the match's advisory lock in one round trip: the lock is taken only for the
+# row the claim returned.
 _CLAIM = """
+SELECT c.id, c.match_id,
+  pg_try_advisory_xact_lock(hashtextextended('ingest.match:' || c.match_id, 0)) AS locked
+FROM (
 SELECT e.id, e.match_id FROM ingest.events e
 WHERE e.status = 'PENDING' AND e.next_attempt_at <= now()
   AND NOT (e.match_id = ANY($1::text[]))
@@ -42,29 +47,27 @@ WHERE e.status = 'PENDING' AND e.next_attempt_at <= now()
 ORDER BY e.next_attempt_at, e.id
 LIMIT 1
 FOR UPDATE SKIP LOCKED
+) c
 """
 
-_LOCK_MATCH = "SELECT pg_try_advisory_xact_lock(hashtextextended('ingest.match:' || $1, 0))"
-
+# Under the match's lock: its oldest pending event, with the newest version of its other
+# open/close events (a newer one supersedes it) and the match objects of its 20 latest other
+# events (to complete a roster), in one round trip.
 _OLDEST_OF_MATCH = f"""
-SELECT {EVENT_COLUMNS}, next_attempt_at <= now() AS due FROM ingest.events
+SELECT {EVENT_COLUMNS}, next_attempt_at <= now() AS due,
+  (SELECT max(n.version) FROM ingest.events n
+   WHERE n.match_id = e.match_id AND n.id <> e.id AND n.action IN ('OPEN', 'CLOSE')
+     AND n.status IN ('PENDING', 'DELIVERED')) AS newer,
+  (SELECT jsonb_agg(m.match ORDER BY m.version DESC, m.id DESC) FROM (
+     SELECT o.match, o.version, o.id FROM ingest.events o
+     WHERE o.match_id = e.match_id AND o.id <> e.id AND o.match IS NOT NULL
+     ORDER BY o.version DESC, o.id DESC
+     LIMIT 20) m) AS earlier
+FROM ingest.events e
 WHERE match_id = $1 AND status = 'PENDING'
 ORDER BY version, id
 LIMIT 1
-FOR UPDATE
-"""
-
-_NEWER_VERSION = """
-SELECT max(version) FROM ingest.events
-WHERE match_id = $1 AND id <> $2 AND action IN ('OPEN', 'CLOSE')
-  AND status IN ('PENDING', 'DELIVERED')
-"""
-
-_EARLIER_MATCHES = """
-SELECT match FROM ingest.events
-WHERE match_id = $1 AND id <> $2 AND match IS NOT NULL
-ORDER BY version DESC, id DESC
-LIMIT 20
+FOR UPDATE OF e
 """
 
 _NEXT_DUE = """
@@ -185,7 +188,7 @@ class DeliveryWorker:
             if candidate is None:
                 return None
             match_id = candidate["match_id"]
-            if not await connection.fetchval(_LOCK_MATCH, match_id):
+            if not candidate["locked"]:
                 busy.add(match_id)
                 return 0
             record = await connection.fetchrow(_OLDEST_OF_MATCH, match_id)
@@ -193,12 +196,18 @@ class DeliveryWorker:
                 busy.add(match_id)
                 return 0
             row = row_from_record(record)
+            earlier = [m for m in map(match_from_json, record["earlier"] or []) if m is not None]
             with log_context(match_id=row.match_id, event_id=row.event_id):
-                await self._handle(connection, row)
+                await self._handle(connection, row, record["newer"], earlier)
             return 1
 
-    async def _handle(self, connection: asyncpg.Connection, row: InboxRow) -> None:
-        newer = await connection.fetchval(_NEWER_VERSION, row.match_id, row.id)
+    async def _handle(
+        self,
+        connection: asyncpg.Connection,
+        row: InboxRow,
+        newer: int | None,
+        earlier: list[match_pb2.Match],
+    ) -> None:
         if newer is not None and newer > row.version:
             await self._settle(
                 connection, row, Status.SUPERSEDED, f"superseded by version {newer} of the match"
@@ -206,7 +215,7 @@ class DeliveryWorker:
             return
         try:
             if row.action is Action.OPEN:
-                match = await self._complete(connection, row)
+                match = await self._complete(row, earlier)
                 if not has_roster(list(match.teams)):
                     await self._settle(
                         connection,
@@ -234,10 +243,8 @@ class DeliveryWorker:
             return
         await self._settle(connection, row, Status.DELIVERED, "", attempted=True)
 
-    async def _complete(self, connection: asyncpg.Connection, row: InboxRow) -> match_pb2.Match:
+    async def _complete(self, row: InboxRow, earlier: list[match_pb2.Match]) -> match_pb2.Match:
         match = row.match or match_pb2.Match(match_id=row.match_id, version=row.version)
-        records = await connection.fetch(_EARLIER_MATCHES, row.match_id, row.id)
-        earlier = [m for m in (match_from_json(r["match"]) for r in records) if m is not None]
         return await self._rosters.complete(match, earlier)
 
     async def _settle(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Awaitable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -16,6 +16,7 @@ from services.voice.discord_port import DiscordPort, NotInVoice
 from services.voice.locks import KeyedLocks
 from services.voice.model import (
     FACTIONS,
+    ChannelState,
     CloseOutcome,
     CloseResult,
     MatchRecord,
@@ -142,11 +143,14 @@ class MatchService:
                 if isinstance(links, BaseException):
                     raise links
                 opened = current is None or current.state is MatchState.CLOSED
-                await self._store.record_open(
-                    spec.match_id, self._guild_id, spec.version, spec.teams
-                )
-                record = await self._sync(spec.match_id, spec.teams, links)
-                placements = await self._place(record, spec.teams, links)
+                if current is None or not (current.channels or current.left_on_purpose):
+                    record, placements = await self._open_without_channels(spec, links)
+                else:
+                    await self._store.record_open(
+                        spec.match_id, self._guild_id, spec.version, spec.teams
+                    )
+                    record = await self._sync(spec.match_id, spec.teams, links)
+                    placements = await self._place(record, spec.teams, links)
                 outcome = OpenOutcome.OPENED if opened else OpenOutcome.UPDATED
                 logger.info(
                     "match %s: %s channels, %s moved",
@@ -190,16 +194,93 @@ class MatchService:
                     )
         return updated
 
-    async def _sync(
-        self, match_id: str, teams: Sequence[Team], links: Mapping[str, int]
-    ) -> MatchRecord:
+    async def _open_without_channels(
+        self, spec: MatchSpec, links: Mapping[str, int]
+    ) -> tuple[MatchRecord, tuple[Placement, ...]]:
+        """Open a match that has no channel yet: one transaction, then creates, then moves.
+
+        The open and the channel intents are written together before any channel is created;
+        the moves start as soon as the channels exist, while their completion is written.
+        """
+        in_guild = await self._in_guild(spec.teams, links)
+        new = [
+            (team, name, members)
+            for team, name, members in self._planned(spec.match_id, spec.teams, links, in_guild)
+            if members
+        ]
+        opened_at = await self._store.open_with_intents(
+            spec.match_id,
+            self._guild_id,
+            spec.version,
+            spec.teams,
+            [(team.faction, team.name, name, members) for team, name, members in new],
+        )
+        results = await asyncio.gather(
+            *(self._discord.create_private_channel(name, members) for _, name, members in new),
+            return_exceptions=True,
+        )
+        created = [
+            (team.faction, result, members)
+            for (team, _, members), result in zip(new, results, strict=True)
+            if isinstance(result, int)
+        ]
+        for faction, channel_id, _ in created:
+            logger.info("created channel %s for %s", channel_id, faction)
+        failure = next((r for r in results if isinstance(r, BaseException)), None)
+        if failure is not None:
+            if created:
+                await self._store.complete_channels(spec.match_id, created)
+            raise failure
+        channels = tuple(
+            TeamChannel(team.faction, team.name, name, channel_id, ChannelState.READY, frozenset(m))
+            for (team, name, m), channel_id in zip(new, results, strict=True)
+            if isinstance(channel_id, int)
+        )
+        record = MatchRecord(
+            match_id=spec.match_id,
+            guild_id=self._guild_id,
+            state=MatchState.OPEN,
+            version=spec.version,
+            teams=spec.teams,
+            channels=tuple(sorted(channels, key=lambda c: c.faction)),
+            opened_at=opened_at,
+        )
+        self._cache.put(record)
+        placements = await self._place_while(
+            self._store.complete_channels(spec.match_id, created) if created else None,
+            record,
+            spec.teams,
+            links,
+        )
+        stored = await self._must(spec.match_id)
+        self._cache.put(stored)
+        return stored, placements
+
+    async def _place_while(
+        self,
+        write: Awaitable[None] | None,
+        record: MatchRecord,
+        teams: Sequence[Team],
+        links: Mapping[str, int],
+    ) -> tuple[Placement, ...]:
+        """Place the players while `write` runs; both are finished when this returns."""
+        if write is None:
+            return await self._place(record, teams, links)
+        _, placements = await asyncio.gather(write, self._place(record, teams, links))
+        return placements
+
+    async def _in_guild(self, teams: Sequence[Team], links: Mapping[str, int]) -> set[int]:
         linked = sorted({links[p] for p in _player_ids(teams) if p in links})
         found = await asyncio.gather(*(self._discord.is_member(uid) for uid in linked))
-        in_guild = {uid for uid, present in zip(linked, found, strict=True) if present}
+        return {uid for uid, present in zip(linked, found, strict=True) if present}
+
+    @staticmethod
+    def _planned(
+        match_id: str, teams: Sequence[Team], links: Mapping[str, int], in_guild: set[int]
+    ) -> list[tuple[Team, str, set[int]]]:
+        """Each team with its channel's name and the linked guild members allowed in it."""
         names = {team.faction: team.name for team in teams}
-        record = await self._store.get_match(match_id)
-        assert record is not None
-        new: list[tuple[Team, str, set[int]]] = []
+        planned = []
         for team in teams:
             members = {
                 links[p.faceit_player_id]
@@ -207,7 +288,17 @@ class MatchService:
                 if links.get(p.faceit_player_id) in in_guild
             }
             other = next((n for f, n in names.items() if f != team.faction), "")
-            name = channel_name(match_id, team.name, other)
+            planned.append((team, channel_name(match_id, team.name, other), members))
+        return planned
+
+    async def _sync(
+        self, match_id: str, teams: Sequence[Team], links: Mapping[str, int]
+    ) -> MatchRecord:
+        in_guild = await self._in_guild(teams, links)
+        record = await self._store.get_match(match_id)
+        assert record is not None
+        new: list[tuple[Team, str, set[int]]] = []
+        for team, name, members in self._planned(match_id, teams, links, in_guild):
             if record.channel(team.faction) is None:
                 if members:
                     new.append((team, name, members))

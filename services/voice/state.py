@@ -29,6 +29,27 @@ _MATCH_COLUMNS = (
     "match_id, guild_id, state, version, teams, opened_at, closed_at, close_reason, delete_after"
 )
 
+_OPEN = (
+    "INSERT INTO voice.active_matches"
+    " (match_id, guild_id, state, version, teams, opened_at)"
+    " VALUES ($1, $2, 'open', $3, $4, now())"
+    " ON CONFLICT (match_id) DO UPDATE SET"
+    "  state = 'open', version = EXCLUDED.version, teams = EXCLUDED.teams,"
+    "  guild_id = EXCLUDED.guild_id,"
+    "  opened_at = CASE WHEN active_matches.state = 'open'"
+    "   THEN active_matches.opened_at ELSE now() END,"
+    "  closed_at = NULL, close_reason = '', delete_after = NULL, updated_at = now()"
+)
+_REVIVE_CHANNELS = (
+    "UPDATE voice.match_channels SET state = 'ready' WHERE match_id = $1 AND state = 'deleting'"
+)
+_ADD_INTENT = (
+    "INSERT INTO voice.match_channels"
+    " (match_id, faction, team_name, channel_name, channel_id, state, member_ids)"
+    " VALUES ($1, $2, $3, $4, NULL, 'creating', $5)"
+    " ON CONFLICT (match_id, faction) DO NOTHING"
+)
+
 
 async def migrate(pool: asyncpg.Pool) -> list[str]:
     """Apply the voice schema's pending migrations; return the files applied."""
@@ -215,26 +236,31 @@ class VoiceStore:
     ) -> None:
         """Mark the match open at `version` with these rosters; revive channels pending deletion."""
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "INSERT INTO voice.active_matches"
-                " (match_id, guild_id, state, version, teams, opened_at)"
-                " VALUES ($1, $2, 'open', $3, $4, now())"
-                " ON CONFLICT (match_id) DO UPDATE SET"
-                "  state = 'open', version = EXCLUDED.version, teams = EXCLUDED.teams,"
-                "  guild_id = EXCLUDED.guild_id,"
-                "  opened_at = CASE WHEN active_matches.state = 'open'"
-                "   THEN active_matches.opened_at ELSE now() END,"
-                "  closed_at = NULL, close_reason = '', delete_after = NULL, updated_at = now()",
-                match_id,
-                guild_id,
-                version,
-                teams_to_json(teams),
+            await conn.execute(_OPEN, match_id, guild_id, version, teams_to_json(teams))
+            await conn.execute(_REVIVE_CHANNELS, match_id)
+
+    async def open_with_intents(
+        self,
+        match_id: str,
+        guild_id: int,
+        version: int,
+        teams: Sequence[Team],
+        intents: Sequence[tuple[str, str, str, Iterable[int]]],
+    ) -> datetime:
+        """`record_open` and `add_channel_intents` in one transaction; returns `opened_at`."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            opened_at: datetime = await conn.fetchval(
+                _OPEN + " RETURNING opened_at", match_id, guild_id, version, teams_to_json(teams)
             )
-            await conn.execute(
-                "UPDATE voice.match_channels SET state = 'ready'"
-                " WHERE match_id = $1 AND state = 'deleting'",
-                match_id,
+            await conn.execute(_REVIVE_CHANNELS, match_id)
+            await conn.executemany(
+                _ADD_INTENT,
+                [
+                    (match_id, faction, team, name, sorted(members))
+                    for faction, team, name, members in intents
+                ],
             )
+        return opened_at
 
     async def record_close(
         self, match_id: str, guild_id: int, version: int, reason: str, delay_s: float
@@ -273,10 +299,7 @@ class VoiceStore:
         """
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.executemany(
-                "INSERT INTO voice.match_channels"
-                " (match_id, faction, team_name, channel_name, channel_id, state, member_ids)"
-                " VALUES ($1, $2, $3, $4, NULL, 'creating', $5)"
-                " ON CONFLICT (match_id, faction) DO NOTHING",
+                _ADD_INTENT,
                 [
                     (match_id, faction, team, name, sorted(members))
                     for faction, team, name, members in intents

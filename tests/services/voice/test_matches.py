@@ -414,3 +414,42 @@ async def test_player_unlinked_during_match_loses_access(world: World) -> None:
 
     assert world.discord.channels[team.channel_id].members == set()
     assert updated.channel("faction1").member_ids == frozenset()  # type: ignore[union-attr]
+
+
+async def test_open_records_the_match_and_intents_before_any_channel_is_created(
+    world: World,
+) -> None:
+    """While the creates are under way, the open match and both intents are already stored."""
+    world.discord.create_gate = asyncio.Event()
+    opening = asyncio.create_task(world.service.open_match(spec()))
+
+    async def both_waiting() -> bool:
+        return world.discord.creating == 2
+
+    await eventually(both_waiting, what="both creates in flight")
+    stored = await world.store.get_match(MATCH)
+    world.discord.create_gate.set()
+    await opening
+    assert stored is not None and stored.state is MatchState.OPEN and stored.version == 1
+    assert [(c.faction, c.channel_id) for c in stored.channels] == [
+        ("faction1", None),
+        ("faction2", None),
+    ]
+
+
+async def test_failed_create_on_open_completes_the_other_and_moves_nobody(world: World) -> None:
+    """A create failing on open raises; the created channel is recorded; a retry finishes."""
+    world.discord.voice[1] = LOBBY
+    world.discord.fail_creates = 1
+    with pytest.raises(Unavailable):
+        await world.service.open_match(spec())
+    stored = await world.store.get_match(MATCH)
+    assert stored is not None
+    assert sorted(c.channel_id is None for c in stored.channels) == [False, True]
+    assert world.discord.moves == []
+
+    result = await world.service.open_match(spec())
+
+    assert all(c.channel_id is not None for c in result.match.channels)
+    assert world.discord.voice[1] == result.match.channel("faction1").channel_id  # type: ignore[union-attr]
+    assert len(world.discord.channels) == 2
