@@ -71,4 +71,5 @@ class DeletionWorker:
                 if not ok:
                     wait = self._retry_s
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), timeout=wait)
+                async with asyncio.timeout(wait):  # wait_for may eat a cancel (3.11)
+                    await changed.wait()

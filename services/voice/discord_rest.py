@@ -136,7 +136,8 @@ class DiscordRest:
             timeout = None if bucket.reset_at == float("inf") else bucket.reset_at - now
             async with self._changed:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), timeout=timeout)
+                    async with asyncio.timeout(timeout):  # wait_for may eat a cancel (3.11)
+                        await self._changed.wait()
 
     def _session_for(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:

@@ -60,7 +60,8 @@ class GatewayReadiness:
         if self._ready.is_set():
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._ready.wait(), timeout=self._wait_s)
+            async with asyncio.timeout(self._wait_s):  # wait_for may eat a cancel (3.11)
+                await self._ready.wait()
         if not self._ready.is_set():
             raise Unavailable(
                 f"the Discord gateway session has not been ready for {self._wait_s:g}s; retry later"
