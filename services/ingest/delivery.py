@@ -141,7 +141,8 @@ class DeliveryWorker:
         try:
             while not connection.is_closed():
                 try:
-                    await asyncio.wait_for(lost.wait(), timeout=self._sweep_interval_s)
+                    async with asyncio.timeout(self._sweep_interval_s):  # see _deliver_loop
+                        await lost.wait()
                 except TimeoutError:
                     await connection.execute("SELECT 1")  # notices a dead connection
         finally:
@@ -161,8 +162,11 @@ class DeliveryWorker:
                 logger.warning("delivery sweep failed, next in %.1fs: %r", wait, error)
             except Exception:
                 logger.exception("delivery sweep failed unexpectedly, next in %.1fs", wait)
+            # Not asyncio.wait_for: on Python 3.11 a cancel arriving as the event is set is
+            # swallowed, and the worker then never stops (it hung the app's shutdown).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
 
     async def drain(self) -> int:
         """Deliver every due event that no other worker holds; return how many were handled."""
