@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -15,7 +14,7 @@ import asyncpg
 from bench.harness import REPO_ROOT, Where, running_system
 from bench.loadgen import LoadResult, LoadSpec, run_in_process
 from bench.stats import ratio
-from sandbox.system import LOOPBACK, free_port
+from sandbox.system import LOOPBACK, free_port, http_probe
 from services.kit.processes import ManagedProcess, child_environment, python_module
 
 logger = logging.getLogger(__name__)
@@ -40,17 +39,6 @@ class AckSizes:
 QUICK = AckSizes(
     rates=(100.0, 500.0), duration_s=0.5, saturation_s=0.5, concurrency=8, warmup_s=0.2
 )
-
-
-def _http_probe(url: str) -> Callable[[], Awaitable[bool]]:
-    async def probe() -> bool:
-        try:
-            async with aiohttp.ClientSession() as session, session.get(url) as response:
-                return response.status == 200
-        except aiohttp.ClientError:
-            return False
-
-    return probe
 
 
 async def _drained(url: str, within: float = 120.0) -> float:
@@ -95,7 +83,7 @@ async def run(where: Where, sizes: AckSizes) -> dict[str, Any]:
             cwd=REPO_ROOT,
         )
         bare_url = f"http://{LOOPBACK}:{port}"
-        await bare.start(ready_probe=_http_probe(bare_url + "/healthz"), timeout=30.0)
+        await bare.start(ready_probe=http_probe(bare_url + "/healthz"), timeout=30.0)
         try:
             headers = {info["webhook_header"]: info["webhook_secret"]}
             headers["Content-Type"] = "application/json"

@@ -197,7 +197,7 @@ class System:
         target = self.info[f"{name}_grpc"]
         probe = grpc_probe(target)
         if name == "ingest":  # its gRPC server is up a moment before uvicorn binds HTTP
-            probe = _both(probe, _http_probe(self.info["ingest_url"] + "/healthz"))
+            probe = _both(probe, http_probe(self.info["ingest_url"] + "/healthz"))
         await process.start(ready_probe=probe, timeout=self.options.start_timeout_s)
         logger.info("%s is serving on %s", name, target)
 
@@ -243,7 +243,9 @@ class System:
             self._database_name = None
 
 
-def _http_probe(url: str) -> Callable[[], Awaitable[bool]]:
+def http_probe(url: str) -> Callable[[], Awaitable[bool]]:
+    """A readiness probe: whether GET `url` answers 200."""
+
     async def probe() -> bool:
         try:
             async with aiohttp.ClientSession() as http, http.get(url) as response:
