@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -162,23 +162,33 @@ class MatchService:
 
     async def player_linked(self, discord_user_id: int, faceit_player_id: str) -> list[MatchRecord]:
         """Give a newly linked player access to their open matches and move them in."""
-        updated = []
-        for match_id in await self._store.open_matches_with_player(faceit_player_id):
-            with log_context(match_id=match_id):
-                async with self._locks.hold(match_id):
-                    record = await self._store.get_match(match_id)
-                    if record is None or record.state is not MatchState.OPEN:
-                        continue
-                    links = await self._resolver.resolve_players(_player_ids(record.teams))
-                    links[faceit_player_id] = discord_user_id
-                    record = await self._sync(match_id, record.teams, links)
-                    await self._place(record, record.teams, {faceit_player_id: discord_user_id})
-                    logger.info("player %s linked during the match: access given", discord_user_id)
-                    updated.append(record)
-        return updated
+
+        async def link(record: MatchRecord, links: dict[str, int]) -> MatchRecord:
+            links[faceit_player_id] = discord_user_id
+            record = await self._sync(record.match_id, record.teams, links)
+            await self._place(record, record.teams, {faceit_player_id: discord_user_id})
+            logger.info("player %s linked during the match: access given", discord_user_id)
+            return record
+
+        return await self._resync_open_matches_of(faceit_player_id, link)
 
     async def player_unlinked(self, faceit_player_id: str) -> list[MatchRecord]:
         """Take an unlinked player's access to their open matches' channels away."""
+
+        async def unlink(record: MatchRecord, links: dict[str, int]) -> MatchRecord:
+            links.pop(faceit_player_id, None)
+            record = await self._sync(record.match_id, record.teams, links)
+            logger.info("player %s unlinked during the match: access taken", faceit_player_id)
+            return record
+
+        return await self._resync_open_matches_of(faceit_player_id, unlink)
+
+    async def _resync_open_matches_of(
+        self,
+        faceit_player_id: str,
+        change: Callable[[MatchRecord, dict[str, int]], Awaitable[MatchRecord]],
+    ) -> list[MatchRecord]:
+        """Apply `change` (given the match and its current links) to each open match of a player."""
         updated = []
         for match_id in await self._store.open_matches_with_player(faceit_player_id):
             with log_context(match_id=match_id):
@@ -186,12 +196,8 @@ class MatchService:
                     record = await self._store.get_match(match_id)
                     if record is None or record.state is not MatchState.OPEN:
                         continue
-                    links = await self._resolver.resolve_players(_player_ids(record.teams))
-                    links.pop(faceit_player_id, None)
-                    updated.append(await self._sync(match_id, record.teams, links))
-                    logger.info(
-                        "player %s unlinked during the match: access taken", faceit_player_id
-                    )
+                    links = dict(await self._resolver.resolve_players(_player_ids(record.teams)))
+                    updated.append(await change(record, links))
         return updated
 
     async def _open_without_channels(
