@@ -224,12 +224,14 @@ class VoiceStore:
 
     async def seconds_to_next_deletion(self) -> float | None:
         """Seconds until the next pending channel deletion is due (0 if overdue); None if none."""
+        # Not greatest(0, ...) in SQL: greatest ignores NULL, so "nothing pending" became 0 and
+        # the deletion worker spun, a query pair after another, at most of a core.
         value = await self._pool.fetchval(
-            "SELECT greatest(0, extract(epoch FROM min(delete_after) - now()))::float8"
+            "SELECT extract(epoch FROM min(coalesce(delete_after, now())) - now())::float8"
             " FROM voice.active_matches m WHERE state = 'closed'"
             " AND EXISTS (SELECT 1 FROM voice.match_channels c WHERE c.match_id = m.match_id)"
         )
-        return None if value is None else float(value)
+        return None if value is None else max(0.0, float(value))
 
     async def record_open(
         self, match_id: str, guild_id: int, version: int, teams: Sequence[Team]

@@ -224,6 +224,17 @@ async def test_delayed_close_is_scheduled_and_finished_later(voice_pool: asyncpg
     assert w.discord.channels == {}
 
 
+async def test_no_deletion_is_due_while_no_closed_match_has_channels(world: World) -> None:
+    """With nothing closed, or closed and gone, the deletion worker has nothing to wait for."""
+    assert await world.store.seconds_to_next_deletion() is None
+    await world.service.open_match(spec())
+    assert await world.store.seconds_to_next_deletion() is None
+    await world.service.close_match(MATCH, 2, "match_status_finished")
+    assert world.discord.channels == {}
+    assert await world.store.seconds_to_next_deletion() is None
+    assert await world.store.due_deletions() == []
+
+
 async def test_registry_down_changes_nothing(world: World) -> None:
     """When the registry is unreachable OpenMatch fails UNAVAILABLE before touching anything."""
     world.resolver.down = True
