@@ -139,7 +139,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             store_pool=store_pool,
             acquire_timeout_s=STORE_ACQUIRE_TIMEOUT_S,
             max_waiting=STORE_MAX_WAITING,
+            writers=2,
         )
+        stack.push_async_callback(inbox.close)
         worker = DeliveryWorker(
             pool,
             voice,

@@ -18,9 +18,9 @@ from services.ingest.inbox import (
     NOTIFY_CHANNEL,
     InboxRow,
     Status,
-    match_from_json,
     row_from_record,
 )
+from services.ingest.match_json import match_from_json
 from services.ingest.metrics import IngestMetrics
 from services.ingest.rosters import RosterCompleter
 from services.ingest.voice_client import TRANSIENT_CODES, VoiceClient

@@ -13,6 +13,8 @@ from typing import Annotated, Any
 from faceitvoice.v1 import match_pb2
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from services.ingest.match_json import STATUS_NAMES, MatchJson, present
+
 MAX_VERSION = 2**63 - 1
 
 OPEN_EVENTS = frozenset(
@@ -27,14 +29,18 @@ CLOSE_EVENTS = frozenset(
     {"match_status_finished", "match_status_cancelled", "match_status_aborted"}
 )
 
+# The Match status (by name, as the stored JSON has it) each event puts the match in.
 _STATUS_BY_EVENT = {
-    "match_object_created": match_pb2.MATCH_STATUS_CREATED,
-    "match_status_configuring": match_pb2.MATCH_STATUS_CONFIGURING,
-    "match_status_ready": match_pb2.MATCH_STATUS_READY,
-    "match_status_ongoing": match_pb2.MATCH_STATUS_ONGOING,
-    "match_status_finished": match_pb2.MATCH_STATUS_FINISHED,
-    "match_status_cancelled": match_pb2.MATCH_STATUS_CANCELLED,
-    "match_status_aborted": match_pb2.MATCH_STATUS_ABORTED,
+    event: STATUS_NAMES[status]
+    for event, status in {
+        "match_object_created": match_pb2.MATCH_STATUS_CREATED,
+        "match_status_configuring": match_pb2.MATCH_STATUS_CONFIGURING,
+        "match_status_ready": match_pb2.MATCH_STATUS_READY,
+        "match_status_ongoing": match_pb2.MATCH_STATUS_ONGOING,
+        "match_status_finished": match_pb2.MATCH_STATUS_FINISHED,
+        "match_status_cancelled": match_pb2.MATCH_STATUS_CANCELLED,
+        "match_status_aborted": match_pb2.MATCH_STATUS_ABORTED,
+    }.items()
 }
 
 FACTIONS = ("faction1", "faction2")
@@ -164,7 +170,11 @@ class SimpleEvent(_Model):
 
 @dataclass(frozen=True)
 class InboundEvent:
-    """One event as the inbox stores it; `match` is set for match events."""
+    """One event as the inbox stores it; `match_json` (the stored Match) is set for match events.
+
+    A webhook's Match is built straight in its stored JSON form, never as a proto message:
+    that is what the inbox writes, and what receiving a webhook must do quickly.
+    """
 
     event_id: str
     event: str
@@ -174,7 +184,7 @@ class InboundEvent:
     version: int = 0
     organizer_id: str = ""
     hub_id: str = ""
-    match: match_pb2.Match | None = field(default=None, compare=False)
+    match_json: MatchJson | None = field(default=None, compare=False)
 
 
 def action_for(event: str) -> Action:
@@ -207,6 +217,37 @@ def parse_webhook(body: Mapping[str, Any]) -> InboundEvent:
     return _from_simple(simple, body)
 
 
+def _match_json(
+    event: str,
+    match_id: str,
+    version: int,
+    organizer_id: str | None,
+    entity: WebhookEntity | SimpleEntity,
+    teams: list[MatchJson],
+    game: str | None = None,
+    region: str | None = None,
+) -> MatchJson:
+    """The stored JSON of a webhook's Match (see match_json: proto JSON mapping, no defaults)."""
+    value = present(
+        match_id=match_id,
+        version=str(version) if version else "",
+        organizer_id=organizer_id,
+        game=game,
+        region=region,
+        status=_STATUS_BY_EVENT.get(event),
+        teams=teams,
+    )
+    value["entity"] = present(id=entity.id, name=entity.name, type=entity.type)
+    return value
+
+
+def _team_json(
+    faction: str, name: str | None, team_id: str | None, roster: list[tuple[str, str | None]]
+) -> MatchJson:
+    players = [present(faceit_player_id=pid, nickname=nickname) for pid, nickname in roster]
+    return present(faction=faction, name=name, roster=players, team_id=team_id)
+
+
 def _from_envelope(envelope: Envelope) -> InboundEvent:
     event = envelope.event
     if not event.startswith("match_"):
@@ -219,27 +260,14 @@ def _from_envelope(envelope: Envelope) -> InboundEvent:
         raise NotAFaceitEvent(f"not a FACEIT match payload: {_first_error(error)}") from None
     entity = payload.entity or WebhookEntity()
     teams = [
-        match_pb2.Team(
-            faction=FACTIONS[index] if index < len(FACTIONS) else f"faction{index + 1}",
-            name=team.name or "",
-            team_id=team.id or "",
-            roster=[
-                match_pb2.Player(faceit_player_id=player.id, nickname=player.nickname or "")
-                for player in team.roster or []
-            ],
+        _team_json(
+            FACTIONS[index] if index < len(FACTIONS) else f"faction{index + 1}",
+            team.name,
+            team.id,
+            [(player.id, player.nickname) for player in team.roster or ()],
         )
-        for index, team in enumerate(payload.teams or [])
+        for index, team in enumerate(payload.teams or ())
     ]
-    match = match_pb2.Match(
-        match_id=payload.id,
-        version=payload.version,
-        organizer_id=payload.organizer_id or "",
-        entity=match_pb2.Entity(id=entity.id or "", name=entity.name or "", type=entity.type or ""),
-        game=payload.game or "",
-        region=payload.region or "",
-        status=_STATUS_BY_EVENT.get(event, match_pb2.MATCH_STATUS_UNSPECIFIED),
-        teams=teams,
-    )
     return InboundEvent(
         event_id=envelope.event_id,
         event=event,
@@ -249,7 +277,16 @@ def _from_envelope(envelope: Envelope) -> InboundEvent:
         version=payload.version,
         organizer_id=payload.organizer_id or "",
         hub_id=entity.id or "",
-        match=match,
+        match_json=_match_json(
+            event,
+            payload.id,
+            payload.version,
+            payload.organizer_id,
+            entity,
+            teams,
+            game=payload.game,
+            region=payload.region,
+        ),
     )
 
 
@@ -262,27 +299,16 @@ def simple_event_id(body: Mapping[str, Any]) -> str:
 def _from_simple(simple: SimpleEvent, body: Mapping[str, Any]) -> InboundEvent:
     entity = simple.entity or SimpleEntity()
     factions = entity.teams or {}
-    ordered = sorted(factions.items(), key=lambda item: item[0])
     teams = [
-        match_pb2.Team(
-            faction=faction,
-            name=team.name or "",
-            roster=[
-                match_pb2.Player(faceit_player_id=player.player_id, nickname=player.nickname or "")
-                for player in team.roster or []
-            ],
+        _team_json(
+            faction,
+            team.name,
+            None,
+            [(player.player_id, player.nickname) for player in team.roster or ()],
         )
-        for faction, team in ordered
+        for faction, team in sorted(factions.items(), key=lambda item: item[0])
     ]
     version = simple.version or 0
-    match = match_pb2.Match(
-        match_id=simple.match_id,
-        version=version,
-        organizer_id=simple.organizer_id or "",
-        entity=match_pb2.Entity(id=entity.id or "", name=entity.name or "", type=entity.type or ""),
-        status=_STATUS_BY_EVENT.get(simple.event, match_pb2.MATCH_STATUS_UNSPECIFIED),
-        teams=teams,
-    )
     return InboundEvent(
         event_id=simple.event_id or simple_event_id(body),
         event=simple.event,
@@ -292,7 +318,9 @@ def _from_simple(simple: SimpleEvent, body: Mapping[str, Any]) -> InboundEvent:
         version=version,
         organizer_id=simple.organizer_id or "",
         hub_id=entity.id or "",
-        match=match,
+        match_json=_match_json(
+            simple.event, simple.match_id, version, simple.organizer_id, entity, teams
+        ),
     )
 
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 from faceitvoice.v1 import match_pb2
-from google.protobuf import json_format
 
 from services.ingest.events import Action, InboundEvent, Source
+from services.ingest.group_commit import GroupCommit
+from services.ingest.match_json import match_from_json
 from services.ingest.refusals import RefusalLog
 from services.kit.errors import FailedPrecondition, InvalidArgument, NotFound
 
@@ -35,26 +36,32 @@ EVENT_COLUMNS = (
 )
 
 
-# The insert and its wake-up in one autocommitted statement: no BEGIN/COMMIT round trips. A
-# repeat inserts nothing, so it returns no row and notifies nobody.
-_STORE = """
+# A batch of events inserted, and the new pending ones' wake-up, in one autocommitted statement:
+# no BEGIN/COMMIT round trips. A repeat (of a stored event, or of one earlier in the batch)
+# inserts nothing, so it returns no row and notifies nobody; Postgres sends one notification
+# per match and transaction however many rows ask for it.
+_STORE_BATCH = """
 WITH stored AS (
     INSERT INTO ingest.events (event_id, event, match_id, version, action, status, source,
         last_error, match, body, processed_at, next_attempt_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb, $10,
-        CASE WHEN $6 = 'IGNORED' THEN now() END, CASE WHEN $6 = 'PENDING' THEN now() END)
+    SELECT event_id, event, match_id, version, action, status, source, last_error,
+        match::jsonb, body, CASE WHEN status = 'IGNORED' THEN now() END,
+        CASE WHEN status = 'PENDING' THEN now() END
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
+        $7::text[], $8::text[], $9::text[], $10::bytea[]) WITH ORDINALITY
+        AS batch (event_id, event, match_id, version, action, status, source, last_error,
+            match, body, position)
+    ORDER BY position
     ON CONFLICT DO NOTHING
-    RETURNING id, status, match_id
+    RETURNING id, event_id, status, match_id
 )
-SELECT id, CASE WHEN status = 'PENDING' THEN pg_notify($11, match_id)::text END AS notified
+SELECT id, event_id, CASE WHEN status = 'PENDING' THEN pg_notify($11, match_id) END
 FROM stored
 """
 
-_STATUS_NAMES: dict[int, str] = {number: name for name, number in match_pb2.MatchStatus.items()}
-
 
 async def _session_untouched(connection: asyncpg.Connection) -> None:
-    """The store pool's reset: `_STORE` in autocommit leaves no session state to undo."""
+    """The store pool's reset: `_STORE_BATCH` in autocommit leaves no session state to undo."""
 
 
 async def create_store_pool(dsn: str, *, size: int, command_timeout: float = 10.0) -> asyncpg.Pool:
@@ -62,7 +69,7 @@ async def create_store_pool(dsn: str, *, size: int, command_timeout: float = 10.
 
     Apart, so that delivery, the poller and the ops routes never leave a webhook waiting for a
     connection; and without asyncpg's reset query on release (UNLISTEN, RESET ALL, ...), which
-    would be a second round trip per event for state the one statement never creates.
+    would be a second round trip per batch for state the one statement never creates.
     """
     return await asyncpg.create_pool(
         dsn,
@@ -122,53 +129,6 @@ class StoreResult:
     row_id: int | None
 
 
-def _present(**fields: object) -> dict[str, Any]:
-    """`fields` without the ones at their proto3 default (empty, zero), as JSON mapping omits."""
-    return {key: value for key, value in fields.items() if value}
-
-
-def match_to_json(match: match_pb2.Match | None) -> dict[str, Any] | None:
-    """The jsonb form of a Match: what protobuf's JSON mapping gives, built by hand.
-
-    Same keys and values as `json_format.MessageToDict(match, preserving_proto_field_name=True)`
-    (int64 as a string, the status by name, defaults left out) at a fraction of its cost.
-    """
-    if match is None:
-        return None
-    value = _present(
-        match_id=match.match_id,
-        version=str(match.version) if match.version else "",
-        organizer_id=match.organizer_id,
-    )
-    if match.HasField("entity"):
-        entity = match.entity
-        value["entity"] = _present(id=entity.id, name=entity.name, type=entity.type)
-    value.update(_present(game=match.game, region=match.region))
-    if match.status:
-        value["status"] = _STATUS_NAMES.get(match.status, match.status)
-    if match.teams:
-        value["teams"] = [
-            _present(
-                faction=team.faction,
-                name=team.name,
-                roster=[
-                    _present(faceit_player_id=player.faceit_player_id, nickname=player.nickname)
-                    for player in team.roster
-                ],
-                team_id=team.team_id,
-            )
-            for team in match.teams
-        ]
-    return value
-
-
-def match_from_json(value: dict[str, Any] | None) -> match_pb2.Match | None:
-    """A Match back from its jsonb form."""
-    if value is None:
-        return None
-    return json_format.ParseDict(value, match_pb2.Match())
-
-
 def row_from_record(record: asyncpg.Record) -> InboxRow:
     """An InboxRow from a `SELECT {EVENT_COLUMNS}` record."""
     return InboxRow(
@@ -189,8 +149,49 @@ def row_from_record(record: asyncpg.Record) -> InboxRow:
     )
 
 
+@dataclass(frozen=True)
+class _Store:
+    """One event to store, with the status and reason it is stored with."""
+
+    event: InboundEvent
+    status: Status
+    ignored: str
+    body: bytes | None
+
+
+async def _store_batch(
+    connection: asyncpg.Connection, batch: Sequence[_Store]
+) -> list[StoreResult]:
+    """Insert `batch` in one statement; a result per store, duplicates without a row id."""
+    records = await connection.fetch(
+        _STORE_BATCH,
+        [s.event.event_id for s in batch],
+        [s.event.event for s in batch],
+        [s.event.match_id for s in batch],
+        [s.event.version for s in batch],
+        [s.event.action.value for s in batch],
+        [s.status.value for s in batch],
+        [s.event.source.value for s in batch],
+        [s.ignored for s in batch],
+        [None if s.event.match_json is None else json.dumps(s.event.match_json) for s in batch],
+        [s.body for s in batch],
+        NOTIFY_CHANNEL,
+    )
+    inserted = {record["event_id"]: record["id"] for record in records}
+    results = []
+    for store in batch:
+        # Two stores of one event_id in a batch: the first one inserted it, the second repeats.
+        row_id = inserted.pop(store.event.event_id, None)
+        results.append(StoreResult(duplicate=row_id is None, row_id=row_id))
+    return results
+
+
 class Inbox:
-    """The `ingest.events` table behind the webhook, the poller and IngestService."""
+    """The `ingest.events` table behind the webhook, the poller and IngestService.
+
+    Stores go through a group commit on the store pool: while `writers` batches are in flight,
+    the events that arrive wait and go out together in the next one (at most `max_batch`).
+    """
 
     def __init__(
         self,
@@ -199,72 +200,51 @@ class Inbox:
         store_pool: asyncpg.Pool | None = None,
         acquire_timeout_s: float = 2.0,
         max_waiting: int = 128,
+        writers: int = 2,
+        max_batch: int = 100,
     ) -> None:
         self._pool = pool
-        self._store_pool = store_pool or pool
-        self._acquire_timeout_s = acquire_timeout_s
-        self._max_waiting = max_waiting
-        self._waiting = 0
         self._refusals = RefusalLog()
+        self._stores: GroupCommit[_Store, StoreResult, StoreBusy] = GroupCommit(
+            store_pool or pool,
+            _store_batch,
+            refuse=self._refuse,
+            writers=writers,
+            max_batch=max_batch,
+            max_waiting=max_waiting,
+            acquire_timeout_s=acquire_timeout_s,
+            row_errors=(asyncpg.DataError, asyncpg.IntegrityConstraintViolationError),
+        )
+
+    def _refuse(self, message: str) -> StoreBusy:
+        return StoreBusy(message, self._refusals.refused())
 
     @property
     def waiting(self) -> int:
         """How many stores wait for a connection right now."""
-        return self._waiting
+        return self._stores.waiting
 
     def busy(self) -> StoreBusy | None:
         """The refusal a store would raise at once now (too many wait already), or None."""
-        if self._waiting < self._max_waiting:
-            return None
-        message = f"{self._waiting} events already wait for the database"
-        return StoreBusy(message, self._refusals.refused())
+        return self._stores.refusal()
 
     async def store(
         self, event: InboundEvent, *, ignored: str | None = None, body: bytes | None = None
     ) -> StoreResult:
         """Commit `event` (PENDING, or IGNORED with the reason); a repeat changes nothing.
 
-        A repeat is the same event_id, or the same match, event and version. One statement in
-        autocommit: it is committed when this returns, and a new pending event wakes the
-        delivery workers (NOTIFY, sent on commit). Raises StoreBusy at once when `max_waiting`
-        stores already wait for a connection (the database is not keeping up), and when no
-        connection is free within the acquire timeout.
+        A repeat is the same event_id, or the same match, event and version. The event is
+        committed when this returns (with the others of its batch), and a new pending event
+        wakes the delivery workers (NOTIFY, sent on commit). Raises StoreBusy at once when
+        `max_waiting` stores already wait for a connection (the database is not keeping up),
+        and when no connection is free within the acquire timeout.
         """
         status = Status.IGNORED if ignored is not None else Status.PENDING
-        refusal = self.busy()
-        if refusal is not None:
-            raise refusal
-        self._waiting += 1
-        try:
-            connection = await self._store_pool.acquire(timeout=self._acquire_timeout_s)
-        except TimeoutError:
-            message = f"no database connection free within {self._acquire_timeout_s:g}s"
-            raise StoreBusy(message, self._refusals.refused()) from None
-        finally:
-            self._waiting -= 1
-        try:
-            row_id: int | None = await connection.fetchval(
-                _STORE,
-                event.event_id,
-                event.event,
-                event.match_id,
-                event.version,
-                event.action.value,
-                status.value,
-                event.source.value,
-                ignored or "",
-                None if event.match is None else json.dumps(match_to_json(event.match)),
-                body,
-                NOTIFY_CHANNEL,
-            )
-        except BaseException:
-            # The store pool skips the reset query that would notice a connection left broken
-            # (server gone, cancelled mid-statement): close it, the pool opens a fresh one.
-            connection.terminate()
-            raise
-        finally:
-            await self._store_pool.release(connection)
-        return StoreResult(duplicate=row_id is None, row_id=row_id)
+        return await self._stores.submit(_Store(event, status, ignored or "", body))
+
+    async def close(self) -> None:
+        """Finish the stores under way (call before the store pool closes)."""
+        await self._stores.close()
 
     async def get(self, row_id: int) -> InboxRow:
         """The event with inbox id `row_id`; NotFound if there is none."""

@@ -21,6 +21,7 @@ from services.ingest.faceit_matches import (
     match_from_api,
 )
 from services.ingest.inbox import DATABASE_ERRORS, Inbox
+from services.ingest.match_json import match_to_json
 from services.ingest.metrics import IngestMetrics
 from services.ingest.voice_client import VoiceClient
 from services.kit.faceit_api import MAX_PAGE_SIZE, FaceitApiClient, FaceitApiError, FaceitMatch
@@ -178,7 +179,7 @@ class Poller:
             version=match.version,
             organizer_id=match.organizer_id,
             hub_id=hub_id,
-            match=normalised,
+            match_json=match_to_json(normalised),
         )
         if await self._queue(event):
             report.open_events_queued += 1
@@ -202,7 +203,7 @@ class Poller:
             match_id=match_id,
             version=match.version,
             organizer_id=match.organizer_id,
-            match=match_from_api(match),
+            match_json=match_to_json(match_from_api(match)),
         )
         if await self._queue(event):
             report.close_events_queued += 1

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
-from services.ingest.deps import InboxDep, MetricsDep, SettingsDep
+from services.ingest.deps import WebhookDep
 from services.ingest.events import Action, Envelope, InboundEvent, NotAFaceitEvent, SimpleEvent
 from services.ingest.events import parse_webhook as parse_body
 from services.ingest.inbox import DATABASE_ERRORS, Inbox, StoreBusy
@@ -129,12 +129,11 @@ router = APIRouter()
         }
     },
 )
-async def faceit_webhook(
-    request: Request, settings: SettingsDep, inbox: InboxDep, metrics: MetricsDep
-) -> JSONResponse:
+async def faceit_webhook(request: Request, parts: WebhookDep) -> JSONResponse:
     """Authenticate and store one FACEIT event; the inbox has it before the 200 goes out."""
     started = time.perf_counter()
-    response, event_name, outcome = await _receive(request, settings, inbox)
+    response, event_name, outcome = await _receive(request, parts.settings, parts.inbox)
+    metrics = parts.metrics
     metrics.webhook_events.labels(event=event_name, outcome=outcome).inc()
     metrics.ack_latency.observe(time.perf_counter() - started)
     return response

@@ -1,11 +1,15 @@
-"""Fixtures of the ingest tests: the VoiceService double and a running ingest app."""
+"""Fixtures of the ingest tests: the VoiceService double, a running ingest app, a pool."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 
+from services.ingest.app import MIGRATIONS, SCHEMA
+from services.kit.database import create_pool
+from services.kit.migrations import apply_migrations
 from tests.services.ingest.harness import IngestHarness, running_ingest
 from tests.services.ingest.voice_double import VoiceDouble, VoiceDoubleServer
 
@@ -34,3 +38,14 @@ async def ingest(
     """The ingest app with its worker and gRPC server, on a fresh database."""
     async with running_ingest(fresh_database, voice_server.address) as harness:
         yield harness
+
+
+@pytest.fixture
+async def pool(fresh_database: str) -> AsyncIterator[asyncpg.Pool]:
+    """A small pool on a fresh database with the ingest schema migrated."""
+    opened = await create_pool(fresh_database, min_size=1, max_size=2)
+    try:
+        await apply_migrations(opened, SCHEMA, MIGRATIONS)
+        yield opened
+    finally:
+        await opened.close()

@@ -15,6 +15,7 @@ from services.ingest.events import (
     poll_event_id,
     simple_event_id,
 )
+from services.ingest.match_json import MatchJson, match_from_json, match_to_json
 from tests.services.ingest.harness import real_delivery, simple_event
 
 MATCH_ID = "1-d785567a-fd28-42a4-af99-6b3cec21c6a9"
@@ -30,6 +31,14 @@ def _without_teams(event: str) -> dict[str, Any]:
     body = _real(event)
     del body["payload"]["teams"]
     return body
+
+
+def _stored_match(match_json: MatchJson | None) -> match_pb2.Match:
+    """The Match a parsed event stores, checked to be in protobuf's own JSON mapping form."""
+    match = match_from_json(match_json)
+    assert match is not None
+    assert match_to_json(match) == match_json
+    return match
 
 
 REAL_CASES = [
@@ -67,12 +76,12 @@ def test_real_envelope_parses_to_the_normalised_event(
         "faceit",
         "42e160fc-2651-4fa5-9a9b-829199e27adb",
     )
-    assert parsed.match is not None
-    assert parsed.match.status == status
-    assert len(parsed.match.teams) == teams
-    assert parsed.match.entity.name == "5v5 RANKED"
+    match = _stored_match(parsed.match_json)
+    assert match.status == status
+    assert len(match.teams) == teams
+    assert match.entity.name == "5v5 RANKED"
     if teams:
-        first, second = parsed.match.teams
+        first, second = match.teams
         assert (first.faction, second.faction) == ("faction1", "faction2")
         assert first.name == "team__deffolt"
         assert first.roster[0].faceit_player_id == FIRST_PLAYER
@@ -93,7 +102,7 @@ def test_non_match_events_need_no_action(event: str, payload: dict[str, Any]) ->
     body = real_delivery(event=event)
     body["payload"] = payload
     parsed = parse_webhook(body)
-    assert (parsed.event, parsed.action, parsed.match_id, parsed.match) == (
+    assert (parsed.event, parsed.action, parsed.match_id, parsed.match_json) == (
         event,
         Action.NONE,
         "",
@@ -123,14 +132,15 @@ def test_simplified_shape_parses_to_the_normalised_event(
     assert parsed.version == expected_version
     assert parsed.organizer_id == "org-1"
     assert parsed.event_id == simple_event_id(body)
-    assert parsed.match is not None
-    assert [team.faction for team in parsed.match.teams] == ["faction1", "faction2"]
-    assert [p.faceit_player_id for p in parsed.match.teams[1].roster] == [
+    match = _stored_match(parsed.match_json)
+    assert (match.match_id, match.version) == ("m-simple", expected_version)
+    assert [team.faction for team in match.teams] == ["faction1", "faction2"]
+    assert [p.faceit_player_id for p in match.teams[1].roster] == [
         "m-simple-faction2-p0",
         "m-simple-faction2-p1",
         "m-simple-faction2-p2",
     ]
-    assert parsed.match.teams[0].roster[2].nickname == "faction1-2"
+    assert match.teams[0].roster[2].nickname == "faction1-2"
 
 
 def test_simplified_event_id_is_a_deterministic_hash_unless_given() -> None:

@@ -14,23 +14,10 @@ from google.protobuf import json_format
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.ingest.app import MIGRATIONS, SCHEMA
 from services.ingest.events import Action, InboundEvent, Source
-from services.ingest.inbox import NOTIFY_CHANNEL, Inbox, StoreBusy, match_from_json, match_to_json
-from services.kit.database import create_pool
-from services.kit.migrations import apply_migrations
+from services.ingest.inbox import NOTIFY_CHANNEL, Inbox, StoreBusy
+from services.ingest.match_json import match_from_json, match_to_json
 from tests.support import eventually
-
-
-@pytest.fixture
-async def pool(fresh_database: str) -> AsyncIterator[asyncpg.Pool]:
-    """A small pool on a fresh database with the ingest schema migrated."""
-    opened = await create_pool(fresh_database, min_size=1, max_size=2)
-    try:
-        await apply_migrations(opened, SCHEMA, MIGRATIONS)
-        yield opened
-    finally:
-        await opened.close()
 
 
 def _event(match_id: str, *, event_id: str | None = None, version: int = 1) -> InboundEvent:
@@ -41,7 +28,7 @@ def _event(match_id: str, *, event_id: str | None = None, version: int = 1) -> I
         source=Source.WEBHOOK,
         match_id=match_id,
         version=version,
-        match=match_pb2.Match(match_id=match_id, version=version),
+        match_json=match_to_json(match_pb2.Match(match_id=match_id, version=version)),
     )
 
 

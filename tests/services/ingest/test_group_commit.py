@@ -1,0 +1,182 @@
+"""Group commit on a real pool: batching, one bad item failing alone, cancellation, refusals."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+
+import asyncpg
+import pytest
+
+from services.ingest.events import Action, InboundEvent, Source
+from services.ingest.group_commit import GroupCommit
+from services.ingest.inbox import Inbox
+from tests.support import eventually
+
+
+class Refused(Exception):
+    """The refusal the group commits under test raise."""
+
+
+class Doubler:
+    """A write that doubles integers in one statement and records each batch it was given."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+
+    async def __call__(self, connection: asyncpg.Connection, items: Sequence[int]) -> list[int]:
+        self.batches.append(list(items))
+        rows = await connection.fetch("SELECT 2 * n AS doubled FROM unnest($1::int[]) AS n", items)
+        return [row["doubled"] for row in rows]
+
+
+@pytest.fixture
+async def raw_pool(fresh_database: str) -> AsyncIterator[asyncpg.Pool]:
+    """Two connections to a fresh database."""
+    opened = await asyncpg.create_pool(fresh_database, min_size=1, max_size=2)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def _commit(
+    pool: asyncpg.Pool, write: Doubler, *, writers: int = 1, max_batch: int = 100
+) -> GroupCommit[int, int, Refused]:
+    return GroupCommit(
+        pool,
+        write,
+        refuse=Refused,
+        writers=writers,
+        max_batch=max_batch,
+        max_waiting=1000,
+        acquire_timeout_s=5.0,
+    )
+
+
+async def test_items_submitted_together_share_one_statement(raw_pool: asyncpg.Pool) -> None:
+    """Fifty concurrent submissions with one writer: one batch, each gets its own result."""
+    write = Doubler()
+    commit = _commit(raw_pool, write)
+    results = await asyncio.gather(*(commit.submit(n) for n in range(50)))
+    assert results == [2 * n for n in range(50)]
+    assert write.batches == [list(range(50))]
+
+
+async def test_batches_are_capped_and_the_rest_follows(raw_pool: asyncpg.Pool) -> None:
+    """Past max_batch the waiting items go out in further batches, in the order they came."""
+    write = Doubler()
+    commit = _commit(raw_pool, write, max_batch=20)
+    results = await asyncio.gather(*(commit.submit(n) for n in range(50)))
+    assert results == [2 * n for n in range(50)]
+    assert [len(batch) for batch in write.batches] == [20, 20, 10]
+
+
+async def test_a_lone_item_goes_out_alone_without_waiting(raw_pool: asyncpg.Pool) -> None:
+    """One submission after another: each is written on its own, none waits for company."""
+    write = Doubler()
+    commit = _commit(raw_pool, write, writers=2)
+    assert [await commit.submit(n) for n in range(3)] == [0, 2, 4]
+    assert write.batches == [[0], [1], [2]]
+
+
+async def test_a_cancelled_submission_is_not_written(raw_pool: asyncpg.Pool) -> None:
+    """A submitter that gives up before its batch begins is left out of it."""
+    write = Doubler()
+    commit = _commit(raw_pool, write)
+    held = [await raw_pool.acquire() for _ in range(raw_pool.get_max_size())]
+    try:
+        first = asyncio.create_task(commit.submit(1))
+        second = asyncio.create_task(commit.submit(2))
+        await eventually(lambda: _waiting(commit, 2), what="two submissions waiting")
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+    finally:
+        for connection in held:
+            await raw_pool.release(connection)
+    assert await second == 4
+    assert write.batches == [[2]]
+
+
+async def test_close_waits_for_the_writes_under_way(raw_pool: asyncpg.Pool) -> None:
+    """close() returns once what was submitted is written, so the pool may close after it."""
+    write = Doubler()
+    commit = _commit(raw_pool, write)
+    held = [await raw_pool.acquire() for _ in range(raw_pool.get_max_size())]
+    submitted = [asyncio.create_task(commit.submit(n)) for n in range(5)]
+    await eventually(lambda: _waiting(commit, 5), what="five submissions waiting")
+    closing = asyncio.create_task(commit.close())
+    for _ in range(10):
+        await asyncio.sleep(0)  # let close() run as far as it can without a connection
+    assert not closing.done()
+    for connection in held:
+        await raw_pool.release(connection)
+    await closing
+    assert [task.result() for task in submitted] == [0, 2, 4, 6, 8]
+
+
+async def test_no_connection_refuses_every_waiting_item(raw_pool: asyncpg.Pool) -> None:
+    """With no connection free within the acquire timeout, each waiting item is refused."""
+    commit = GroupCommit(
+        raw_pool,
+        Doubler(),
+        refuse=Refused,
+        writers=1,
+        max_batch=100,
+        max_waiting=1000,
+        acquire_timeout_s=0.1,
+    )
+    held = [await raw_pool.acquire() for _ in range(raw_pool.get_max_size())]
+    try:
+        submitted = (commit.submit(n) for n in range(3))
+        results = await asyncio.gather(*submitted, return_exceptions=True)
+    finally:
+        for connection in held:
+            await raw_pool.release(connection)
+    assert [type(r) for r in results] == [Refused] * 3
+    assert "no database connection free within 0.1s" in str(results[0])
+    assert await commit.submit(4) == 8
+
+
+async def _waiting(commit: GroupCommit[int, int, Refused], count: int) -> bool:
+    return commit.waiting == count
+
+
+def _event(event_id: str) -> InboundEvent:
+    return InboundEvent(
+        event_id=event_id,
+        event="match_status_ready",
+        action=Action.OPEN,
+        source=Source.WEBHOOK,
+        match_id=f"m-{event_id}",
+        version=1,
+    )
+
+
+async def test_one_unstorable_event_fails_alone(pool: asyncpg.Pool) -> None:
+    """An event Postgres refuses (a NUL in its id) fails; the others of its batch are stored."""
+    inbox = Inbox(pool, writers=1)
+    events = [_event("good-1"), _event("bad-\x00"), _event("good-2")]
+    results = await asyncio.gather(*(inbox.store(e) for e in events), return_exceptions=True)
+    assert isinstance(results[1], asyncpg.DataError)
+    assert [getattr(r, "duplicate", None) for r in (results[0], results[2])] == [False, False]
+    stored = await pool.fetch("SELECT event_id FROM ingest.events ORDER BY id")
+    assert [r["event_id"] for r in stored] == ["good-1", "good-2"]
+
+
+async def test_repeats_within_one_batch_store_one_row(pool: asyncpg.Pool) -> None:
+    """The same event twice, and another id for the same match event, in one batch: one row."""
+    inbox = Inbox(pool, writers=1)
+    same_match_event = InboundEvent(
+        event_id="other-id",
+        event="match_status_ready",
+        action=Action.OPEN,
+        source=Source.WEBHOOK,
+        match_id="m-e1",
+        version=1,
+    )
+    results = await asyncio.gather(
+        inbox.store(_event("e1")), inbox.store(_event("e1")), inbox.store(same_match_event)
+    )
+    assert [r.duplicate for r in results] == [False, True, True]
+    assert await pool.fetchval("SELECT count(*) FROM ingest.events") == 1
