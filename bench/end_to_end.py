@@ -55,6 +55,25 @@ def serial_floor_layers(calls: Sequence[dict[str, Any]]) -> int:
     return int(created) + int(moved)
 
 
+def phases(calls: Sequence[dict[str, Any]], accepted: float) -> dict[str, float]:
+    """Where the time went, from the audit times: before the first create, the creates, the gap
+    until the first move, the moves (first arrival to last answer)."""
+    creates = [c for c in calls if c["method"] == "POST" and c["route"] == CREATE_ROUTE]
+    moves = [c for c in calls if c["method"] == "PATCH" and c["route"] == MOVE_ROUTE]
+    if not creates or not moves:
+        return {}
+    marks = [
+        accepted,
+        min(c["received_at"] for c in creates),
+        max(c["answered_at"] for c in creates),
+        min(m["received_at"] for m in moves),
+        max(m["answered_at"] for m in moves),
+    ]
+    names = ("to_first_create", "creates", "creates_to_first_move", "moves")
+    spans = zip(names, marks[:-1], marks[1:], strict=True)
+    return {name: round((end - start) * 1000, 1) for name, start, end in spans}
+
+
 async def _last_seq(discord: DiscordSandboxClient) -> int:
     entries = await discord.audit_log()
     return int(entries[-1]["seq"]) if entries else 0
@@ -84,7 +103,7 @@ async def _one_match(
     await sender.send(
         match_event("match_status_ready", match_id, version=1, hub_id=info["hub_id"], teams=teams)
     )
-    accepted = time.perf_counter()
+    accepted = time.monotonic()  # the sandbox's audit times are on this clock too
 
     async def all_moved() -> list[dict[str, Any]]:
         moves = await discord.audit_log(method="PATCH", route=MOVE_ROUTE, after=after)
@@ -92,9 +111,10 @@ async def _one_match(
         return done if len(done) >= len(players) else []
 
     moves = await _until(all_moved, f"{match_id}: every player moved")
-    elapsed = time.perf_counter() - accepted
     last = max(m["seq"] for m in moves)
     calls = [c for c in await discord.audit_log(after=after) if c["seq"] <= last]
+    # From the sandbox's own times: when the last move was answered, not when a poll saw it.
+    elapsed = max(m["answered_at"] for m in moves) - accepted
 
     await sender.send(
         match_event(
@@ -116,6 +136,7 @@ async def _one_match(
     return {
         "match_id": match_id,
         "elapsed_ms": round(elapsed * 1000, 1),
+        "phases_ms": phases(calls, accepted),
         "floor_layers": serial_floor_layers(calls),
         "calls": dict(Counter(f"{c['method']} {c['route']}" for c in calls)),
         "rate_limited": sum(1 for c in calls if c["status"] == 429),
@@ -146,11 +167,16 @@ async def run(where: Where, sizes: EndToEndSizes) -> dict[str, Any]:
     layers = max(r["floor_layers"] for r in measured)
     floor_ms = layers * sizes.latency_s * 1000
     median = statistics.median(elapsed)
+    phase_names = measured[0]["phases_ms"].keys()
+    median_phases = {
+        name: statistics.median(r["phases_ms"][name] for r in measured) for name in phase_names
+    }
     return {
         "sizes": asdict(sizes),
         "samples": measured,
         "warmup": results[0],
         "elapsed_ms": {"p50": median, "min": min(elapsed), "max": max(elapsed)},
+        "phases_ms_p50": median_phases,
         "floor_layers": layers,
         "floor_ms": floor_ms,
         "ratio_p50": ratio(median, floor_ms),

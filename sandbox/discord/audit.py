@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -19,6 +20,10 @@ class AuditEntry:
     code: int | None
     in_flight: int
     """Calls of the same method and route being answered when this one arrived, itself included."""
+    received_at: float
+    """When the call arrived: `time.monotonic()`, a clock every process of the machine shares."""
+    answered_at: float
+    """When its answer was ready (after any injected latency), on the same clock."""
 
 
 class AuditLog:
@@ -38,11 +43,23 @@ class AuditLog:
         reason: str | None,
         code: int | None,
         in_flight: int = 1,
+        received_at: float,
     ) -> None:
-        """Add one call."""
+        """Add one call, answered now."""
         self._seq += 1
         self._entries.append(
-            AuditEntry(self._seq, method, route, path, status, reason, code, in_flight)
+            AuditEntry(
+                self._seq,
+                method,
+                route,
+                path,
+                status,
+                reason,
+                code,
+                in_flight,
+                received_at,
+                time.monotonic(),
+            )
         )
 
     def query(

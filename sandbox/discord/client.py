@@ -202,7 +202,11 @@ class DiscordSandboxClient:
     async def audit_log(
         self, *, method: str | None = None, route: str | None = None, after: int = 0
     ) -> list[dict[str, Any]]:
-        """REST calls seen: seq, method, route, path, status, reason, code and in_flight."""
+        """REST calls seen: seq, method, route, path, status, reason, code, in_flight, times.
+
+        `received_at` and `answered_at` are `time.monotonic()`, a clock the processes of one
+        machine share, so a caller can compare them with its own.
+        """
         params = {"after": str(after)}
         if method is not None:
             params["method"] = method

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from urllib.parse import unquote
@@ -69,6 +70,7 @@ class RestMiddleware:
         """Answer one request the way Discord's edge would."""
         if not request.path.startswith(API_PREFIX + "/"):
             return await handler(request)
+        received_at = time.monotonic()
         route = route_template(request)
         if route is None:
             exc = request.match_info.http_exception
@@ -78,7 +80,8 @@ class RestMiddleware:
                 if status == 405
                 else not_found().response()
             )
-            self._record(request, request.path.removeprefix(API_PREFIX), unmatched, 0)
+            path = request.path.removeprefix(API_PREFIX)
+            self._record(request, path, unmatched, 0, received_at=received_at)
             return unmatched
         method = request.method
         key = (method, route)
@@ -91,7 +94,7 @@ class RestMiddleware:
             response, code = await self._answer(request, handler, method, route)
         finally:
             self._in_flight[key] -= 1
-        self._record(request, route, response, code, in_flight)
+        self._record(request, route, response, code, in_flight, received_at=received_at)
         return response
 
     async def _answer(
@@ -153,6 +156,8 @@ class RestMiddleware:
         response: web.StreamResponse,
         code: int | None,
         in_flight: int = 1,
+        *,
+        received_at: float,
     ) -> None:
         reason = request.headers.get("X-Audit-Log-Reason")
         self._audit.record(
@@ -163,4 +168,5 @@ class RestMiddleware:
             reason=unquote(reason) if reason is not None else None,
             code=code,
             in_flight=in_flight,
+            received_at=received_at,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -208,6 +209,19 @@ async def test_audit_log_counts_calls_of_a_route_in_flight(
     await api.call("GET", "/gateway")
     flights = [e["in_flight"] for e in await control.audit_log(route="/gateway")]
     assert sorted(flights[:3]) == [1, 2, 3] and flights[3] == 1
+
+
+async def test_audit_log_times_each_call_on_the_shared_monotonic_clock(
+    control: DiscordSandboxClient, api
+) -> None:
+    """A call's received_at and answered_at bracket its latency, on this process's clock too."""
+    await control.add_latency(0.1, route="/gateway")
+    before = time.monotonic()
+    await api.call("GET", "/gateway")
+    after = time.monotonic()
+    (entry,) = await control.audit_log(route="/gateway")
+    assert before <= entry["received_at"] <= entry["answered_at"] <= after
+    assert entry["answered_at"] - entry["received_at"] >= 0.1
 
 
 async def test_deleting_a_category_orphans_its_children(
