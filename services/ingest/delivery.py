@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 import asyncpg
 import grpc
@@ -32,10 +33,13 @@ logger = logging.getLogger(__name__)
 # The oldest due pending event of a match that no other worker holds; a match whose older
 # event waits for a retry is not touched, so events of one match apply in version order.
 # The claim and the match's advisory lock in one round trip: the lock is taken only for the
-# row the claim returned.
+# row the claim returned. `more` says whether another match has a due event too.
 _CLAIM = """
 SELECT c.id, c.match_id,
-  pg_try_advisory_xact_lock(hashtextextended('ingest.match:' || c.match_id, 0)) AS locked
+  pg_try_advisory_xact_lock(hashtextextended('ingest.match:' || c.match_id, 0)) AS locked,
+  EXISTS (SELECT 1 FROM ingest.events m
+          WHERE m.status = 'PENDING' AND m.next_attempt_at <= now()
+            AND m.match_id <> c.match_id) AS more
 FROM (
 SELECT e.id, e.match_id FROM ingest.events e
 WHERE e.status = 'PENDING' AND e.next_attempt_at <= now()
@@ -105,10 +109,14 @@ class DeliveryWorker:
         self._retry_cap_s = retry_cap_s
         self._concurrency = concurrency
         self._wake = asyncio.Event()
+        self._join: Callable[[], None] | None = None
+        """While a drain runs: adds a claimer to it (up to `concurrency`)."""
 
     def wake(self) -> None:
         """Look for due events now."""
         self._wake.set()
+        if self._join is not None:
+            self._join()
 
     def retry_delay(self, attempts: int) -> float:
         """The capped exponential delay after the `attempts`-th failed attempt."""
@@ -133,7 +141,7 @@ class DeliveryWorker:
         lost = asyncio.Event()
 
         def on_notify(*_: object) -> None:
-            self._wake.set()
+            self.wake()
 
         connection.add_termination_listener(lambda _: lost.set())
         await connection.add_listener(NOTIFY_CHANNEL, on_notify)
@@ -169,24 +177,48 @@ class DeliveryWorker:
                     await self._wake.wait()
 
     async def drain(self) -> int:
-        """Deliver every due event that no other worker holds; return how many were handled."""
+        """Deliver every due event that no other worker holds; return how many were handled.
+
+        One claimer starts. Another joins, up to `concurrency`, for each event a claimer finds
+        while another match has a due event too, and for each event notified while claimers
+        run: a lone event meets no other claimer's queries on its way to voice, and the events
+        of a burst do not wait for the slow delivery of the one before.
+        """
         busy: set[str] = set()
-        handled = [0]
+        handled = 0
+        running = 0
 
-        async def claimer() -> None:
-            while True:
-                outcome = await self._deliver_one(busy)
-                if outcome is None:
-                    return
-                handled[0] += outcome
+        try:
+            async with asyncio.TaskGroup() as group:
 
-        async with asyncio.TaskGroup() as group:
-            for _ in range(self._concurrency):
+                def join() -> None:
+                    nonlocal running
+                    # Not once the last claimer has ended: the group is finishing then.
+                    if 0 < running < self._concurrency:
+                        running += 1
+                        group.create_task(claimer())
+
+                async def claimer() -> None:
+                    nonlocal handled, running
+                    try:
+                        while (outcome := await self._deliver_one(busy, found=join)) is not None:
+                            handled += outcome
+                    finally:
+                        running -= 1
+
+                running = 1
                 group.create_task(claimer())
-        return handled[0]
+                self._join = join
+        finally:
+            self._join = None
+        return handled
 
-    async def _deliver_one(self, busy: set[str]) -> int | None:
-        """Handle one event: 1 if one was handled, 0 if a match was busy, None if none is due."""
+    async def _deliver_one(self, busy: set[str], found: Callable[[], None]) -> int | None:
+        """Handle one event: 1 if one was handled, 0 if a match was busy, None if none is due.
+
+        `found()` is called once the event is held, before voice is called, when other
+        matches have due events too.
+        """
         async with self._pool.acquire() as connection, connection.transaction():
             candidate = await connection.fetchrow(_CLAIM, list(busy))
             if candidate is None:
@@ -199,6 +231,8 @@ class DeliveryWorker:
             if record is None or not record["due"]:
                 busy.add(match_id)
                 return 0
+            if candidate["more"]:
+                found()
             row = row_from_record(record)
             earlier = [m for m in map(match_from_json, record["earlier"] or []) if m is not None]
             with log_context(match_id=row.match_id, event_id=row.event_id):

@@ -43,6 +43,21 @@ _OPEN = (
 _REVIVE_CHANNELS = (
     "UPDATE voice.match_channels SET state = 'ready' WHERE match_id = $1 AND state = 'deleting'"
 )
+# The open, the revival and the intents in one statement (one round trip, one commit): the
+# channel rows' foreign key is checked at its end, when the match row exists.
+_OPEN_WITH_INTENTS = f"""
+WITH opened AS ({_OPEN} RETURNING opened_at),
+revived AS ({_REVIVE_CHANNELS}),
+intents AS (
+    INSERT INTO voice.match_channels
+        (match_id, faction, team_name, channel_name, channel_id, state, member_ids)
+    SELECT $1, faction, team_name, channel_name, NULL, 'creating', members::bigint[]
+    FROM unnest($5::text[], $6::text[], $7::text[], $8::text[])
+        AS intent (faction, team_name, channel_name, members)
+    ON CONFLICT (match_id, faction) DO NOTHING
+)
+SELECT opened_at FROM opened
+"""
 _ADD_INTENT = (
     "INSERT INTO voice.match_channels"
     " (match_id, faction, team_name, channel_name, channel_id, state, member_ids)"
@@ -249,19 +264,18 @@ class VoiceStore:
         teams: Sequence[Team],
         intents: Sequence[tuple[str, str, str, Iterable[int]]],
     ) -> datetime:
-        """`record_open` and `add_channel_intents` in one transaction; returns `opened_at`."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            opened_at: datetime = await conn.fetchval(
-                _OPEN + " RETURNING opened_at", match_id, guild_id, version, teams_to_json(teams)
-            )
-            await conn.execute(_REVIVE_CHANNELS, match_id)
-            await conn.executemany(
-                _ADD_INTENT,
-                [
-                    (match_id, faction, team, name, sorted(members))
-                    for faction, team, name, members in intents
-                ],
-            )
+        """`record_open` and `add_channel_intents` in one statement; returns `opened_at`."""
+        opened_at: datetime = await self._pool.fetchval(
+            _OPEN_WITH_INTENTS,
+            match_id,
+            guild_id,
+            version,
+            teams_to_json(teams),
+            [faction for faction, _, _, _ in intents],
+            [team for _, team, _, _ in intents],
+            [name for _, _, name, _ in intents],
+            ["{" + ",".join(map(str, sorted(members))) + "}" for _, _, _, members in intents],
+        )
         return opened_at
 
     async def record_close(

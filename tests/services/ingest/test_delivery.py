@@ -255,3 +255,25 @@ async def test_two_replicas_deliver_each_event_once(
         await eventually(lambda: settled(first, count=20), timeout=15, what="all delivered")
     matches = [call.match_id for call in voice_server.double.calls]
     assert sorted(matches) == sorted(f"m-rep-{n}" for n in range(20))
+
+
+async def test_a_burst_of_matches_is_delivered_concurrently(
+    fresh_database: str, voice_server: VoiceDoubleServer
+) -> None:
+    """Matches reach voice side by side (up to the concurrency), also those that arrive later."""
+    double = voice_server.double
+    double.gate = asyncio.Event()
+    async with running_ingest(
+        fresh_database, voice_server.address, INGEST_DELIVERY_CONCURRENCY=3, VOICE_DEADLINE_S=30
+    ) as harness:
+        # One after the other: each arrives while the ones before are still being delivered.
+        for n in range(6):
+            await harness.post(simple_event("match_status_ready", f"m-par-{n}", version=1))
+
+        async def three_at_once() -> bool:
+            return double.in_flight == 3
+
+        await eventually(three_at_once, what="three OpenMatch calls in flight together")
+        double.gate.set()
+        await eventually(lambda: settled(harness, count=6), what="all six delivered")
+    assert sorted(c.match_id for c in double.calls) == sorted(f"m-par-{n}" for n in range(6))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import grpc
@@ -20,12 +21,17 @@ class VoiceCall:
 
 
 class VoiceDouble(voice_service_pb2_grpc.VoiceServiceServicer):
-    """Keeps open matches in memory; `fail_with` makes every mutating call fail with that code."""
+    """Keeps open matches in memory; `fail_with` makes every mutating call fail with that code.
+
+    While `gate` is set to an unset event, OpenMatch calls wait for it; `in_flight` counts them.
+    """
 
     def __init__(self) -> None:
         self.calls: list[VoiceCall] = []
         self.matches: dict[str, voice_service_pb2.VoiceMatch] = {}
         self.fail_with: grpc.StatusCode | None = None
+        self.gate: asyncio.Event | None = None
+        self.in_flight = 0
 
     def calls_of(self, match_id: str) -> list[VoiceCall]:
         """The calls about one match, in order."""
@@ -39,6 +45,12 @@ class VoiceDouble(voice_service_pb2_grpc.VoiceServiceServicer):
         self, request: voice_service_pb2.OpenMatchRequest, context: grpc.aio.ServicerContext
     ) -> voice_service_pb2.OpenMatchResponse:
         await self._refuse(context)
+        if self.gate is not None:
+            self.in_flight += 1
+            try:
+                await self.gate.wait()
+            finally:
+                self.in_flight -= 1
         match = request.match
         self.calls.append(VoiceCall("OpenMatch", match.match_id, match.version, request))
         current = self.matches.get(match.match_id)
