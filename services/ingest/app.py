@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from services.ingest import ops, webhook
 from services.ingest.delivery import DeliveryWorker
-from services.ingest.deps import Runtime
+from services.ingest.deps import Runtime, WebhookParts
 from services.ingest.grpc_api import IngestServiceServicer
 from services.ingest.inbox import Inbox, create_store_pool
 from services.ingest.metrics import IngestMetrics
@@ -185,6 +185,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             worker=worker,
             poller=poller,
             grpc_server=grpc_server,
+            webhook=WebhookParts(settings=settings, inbox=inbox, metrics=deps.metrics),
         )
         logger.info("ingest ready: gRPC on port %s", grpc_server.port)
         yield

@@ -8,7 +8,7 @@ dependency for all it needs, since FastAPI's resolving each one is work on every
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import asyncpg
@@ -16,11 +16,22 @@ from fastapi import Depends, Request
 
 from services.ingest.delivery import DeliveryWorker
 from services.ingest.inbox import Inbox
+from services.ingest.log_throttle import LogThrottle
 from services.ingest.metrics import IngestMetrics
 from services.ingest.poller import Poller
 from services.ingest.settings import IngestSettings
 from services.ingest.voice_client import VoiceClient
 from services.kit.grpc_server import GrpcServer
+
+
+@dataclass(frozen=True)
+class WebhookParts:
+    """What `POST /faceit-webhook` works with; `ignored` throttles the lines of ignored events."""
+
+    settings: IngestSettings
+    inbox: Inbox
+    metrics: IngestMetrics
+    ignored: LogThrottle = field(default_factory=LogThrottle)
 
 
 @dataclass
@@ -34,6 +45,7 @@ class Runtime:
     worker: DeliveryWorker
     poller: Poller
     grpc_server: GrpcServer
+    webhook: WebhookParts
 
     @property
     def grpc_port(self) -> int:
@@ -53,19 +65,10 @@ async def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
-@dataclass(frozen=True)
-class WebhookParts:
-    """What `POST /faceit-webhook` works with."""
-
-    settings: IngestSettings
-    inbox: Inbox
-    metrics: IngestMetrics
-
-
 async def get_webhook_parts(request: Request) -> WebhookParts:
-    """The settings, inbox and metrics of the app, for the webhook."""
-    state = request.app.state
-    return WebhookParts(settings=state.settings, inbox=state.runtime.inbox, metrics=state.metrics)
+    """What the webhook works with (built once, by the lifespan)."""
+    parts: WebhookParts = request.app.state.runtime.webhook
+    return parts
 
 
 MetricsDep = Annotated[IngestMetrics, Depends(get_metrics)]

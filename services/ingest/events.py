@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from faceitvoice.v1 import match_pb2
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.ingest.match_json import STATUS_NAMES, MatchJson, present
 
@@ -65,18 +65,10 @@ class NotAFaceitEvent(ValueError):
     """The body is JSON but no FACEIT event: neither the envelope nor the simplified shape."""
 
 
-def _storable(value: str) -> str:
-    # Postgres text and jsonb cannot hold NUL, and UTF-8 cannot hold lone surrogates.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise ValueError("must be valid unicode") from error
-    return value
-
-
-Text = Annotated[str, Field(max_length=1000), AfterValidator(_storable)]
+# Postgres text and jsonb cannot hold NUL, and UTF-8 cannot hold lone surrogates: a pattern
+# refuses both inside pydantic-core (its regex needs valid UTF-8), no Python call per string.
+_STORABLE = r"^[^\x00]*$"
+Text = Annotated[str, Field(max_length=1000, pattern=_STORABLE)]
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 Version = Annotated[int, Field(ge=0, le=MAX_VERSION)]
 
@@ -199,7 +191,12 @@ def action_for(event: str) -> Action:
 def _first_error(error: ValidationError) -> str:
     problem = error.errors()[0]
     where = ".".join(str(part) for part in problem["loc"]) or "body"
-    return f"{where}: {problem['msg']}"
+    message = problem["msg"]
+    if problem["type"] == "string_unicode":
+        message = "must be valid unicode (no lone surrogates)"
+    elif problem.get("ctx", {}).get("pattern") == _STORABLE:
+        message = "must not contain NUL characters"
+    return f"{where}: {message}"
 
 
 def parse_webhook(body: Mapping[str, Any]) -> InboundEvent:
@@ -242,10 +239,17 @@ def _match_json(
 
 
 def _team_json(
-    faction: str, name: str | None, team_id: str | None, roster: list[tuple[str, str | None]]
+    faction: str, name: str | None, team_id: str | None, roster: list[MatchJson]
 ) -> MatchJson:
-    players = [present(faceit_player_id=pid, nickname=nickname) for pid, nickname in roster]
-    return present(faction=faction, name=name, roster=players, team_id=team_id)
+    return present(faction=faction, name=name, roster=roster, team_id=team_id)
+
+
+def _player_json(player_id: str, nickname: str | None) -> MatchJson:
+    # A player id is never empty (min_length=1): only the nickname may be left out. Dicts
+    # written out, as this runs for every player of every webhook.
+    if nickname:
+        return {"faceit_player_id": player_id, "nickname": nickname}
+    return {"faceit_player_id": player_id}
 
 
 def _from_envelope(envelope: Envelope) -> InboundEvent:
@@ -264,7 +268,7 @@ def _from_envelope(envelope: Envelope) -> InboundEvent:
             FACTIONS[index] if index < len(FACTIONS) else f"faction{index + 1}",
             team.name,
             team.id,
-            [(player.id, player.nickname) for player in team.roster or ()],
+            [_player_json(player.id, player.nickname) for player in team.roster or ()],
         )
         for index, team in enumerate(payload.teams or ())
     ]
@@ -304,7 +308,7 @@ def _from_simple(simple: SimpleEvent, body: Mapping[str, Any]) -> InboundEvent:
             faction,
             team.name,
             None,
-            [(player.player_id, player.nickname) for player in team.roster or ()],
+            [_player_json(player.player_id, player.nickname) for player in team.roster or ()],
         )
         for faction, team in sorted(factions.items(), key=lambda item: item[0])
     ]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -20,6 +22,8 @@ import asyncpg
 T = TypeVar("T")
 R = TypeVar("R")
 E = TypeVar("E", bound=BaseException)
+
+logger = logging.getLogger(__name__)
 
 Write = Callable[[asyncpg.Connection, Sequence[T]], Awaitable[Sequence[R]]]
 """Writes a batch on a connection and returns one result per item, in the items' order."""
@@ -110,16 +114,27 @@ class GroupCommit(Generic[T, R, E]):
                 except Exception as error:  # the database refuses or is gone: tell every waiter
                     self._fail(self._take(len(self._queue)), error)
                     continue
+                batch: list[_Submission[T, R]] = []
                 try:
                     batch = self._take(self._max_batch)
                     if batch:
                         await self._write_batch(connection, batch)
+                except BaseException as error:
+                    self._fail(batch, error)  # whatever went wrong, nobody waits forever
+                    if not isinstance(error, Exception):
+                        raise
                 finally:
-                    await self._pool.release(connection)
+                    await self._release(connection)
         finally:
             self._writers.discard(writer)
             if not self._writers:  # only when cancelled: nobody is left to write the rest
                 self._fail(self._take(len(self._queue)), asyncio.CancelledError())
+
+    async def _release(self, connection: asyncpg.Connection) -> None:
+        try:
+            await self._pool.release(connection)
+        except Exception as error:  # asyncpg has closed it already; the pool opens a new one
+            logger.warning("could not return a connection to the pool: %r", error)
 
     def _take(self, limit: int) -> list[_Submission[T, R]]:
         """Up to `limit` waiting submissions whose submitter still waits for them."""
@@ -145,8 +160,10 @@ class GroupCommit(Generic[T, R, E]):
             return
         except BaseException as error:
             # Gone, timed out or cancelled mid-statement: the connection may be unusable.
-            connection.terminate()
             self._fail(batch, error)
+            # A connection the server closed is already back in the pool, closed by asyncpg.
+            with contextlib.suppress(asyncpg.InterfaceError):
+                connection.terminate()
             if not isinstance(error, Exception):
                 raise
             return

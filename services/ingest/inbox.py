@@ -13,8 +13,8 @@ from faceitvoice.v1 import match_pb2
 
 from services.ingest.events import Action, InboundEvent, Source
 from services.ingest.group_commit import GroupCommit
+from services.ingest.log_throttle import LogThrottle
 from services.ingest.match_json import match_from_json
-from services.ingest.refusals import RefusalLog
 from services.kit.errors import FailedPrecondition, InvalidArgument, NotFound
 
 NOTIFY_CHANNEL = "ingest_events"
@@ -204,7 +204,7 @@ class Inbox:
         max_batch: int = 100,
     ) -> None:
         self._pool = pool
-        self._refusals = RefusalLog()
+        self._refusals = LogThrottle()
         self._stores: GroupCommit[_Store, StoreResult, StoreBusy] = GroupCommit(
             store_pool or pool,
             _store_batch,
@@ -217,7 +217,7 @@ class Inbox:
         )
 
     def _refuse(self, message: str) -> StoreBusy:
-        return StoreBusy(message, self._refusals.refused())
+        return StoreBusy(message, self._refusals.count())
 
     @property
     def waiting(self) -> int:

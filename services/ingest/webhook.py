@@ -12,10 +12,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
-from services.ingest.deps import WebhookDep
+from services.ingest.deps import WebhookDep, WebhookParts
 from services.ingest.events import Action, Envelope, InboundEvent, NotAFaceitEvent, SimpleEvent
 from services.ingest.events import parse_webhook as parse_body
-from services.ingest.inbox import DATABASE_ERRORS, Inbox, StoreBusy
+from services.ingest.inbox import DATABASE_ERRORS, StoreBusy
+from services.ingest.log_throttle import LogThrottle
 from services.ingest.settings import IngestSettings
 from services.kit.logging import log_context
 
@@ -132,17 +133,16 @@ router = APIRouter()
 async def faceit_webhook(request: Request, parts: WebhookDep) -> JSONResponse:
     """Authenticate and store one FACEIT event; the inbox has it before the 200 goes out."""
     started = time.perf_counter()
-    response, event_name, outcome = await _receive(request, parts.settings, parts.inbox)
+    response, event_name, outcome = await _receive(request, parts)
     metrics = parts.metrics
     metrics.webhook_events.labels(event=event_name, outcome=outcome).inc()
     metrics.ack_latency.observe(time.perf_counter() - started)
     return response
 
 
-async def _receive(
-    request: Request, settings: IngestSettings, inbox: Inbox
-) -> tuple[JSONResponse, str, str]:
+async def _receive(request: Request, parts: WebhookParts) -> tuple[JSONResponse, str, str]:
     """The answer to one delivery, the event name and the outcome label for the metrics."""
+    settings, inbox = parts.settings, parts.inbox
     if not _authenticated(request, settings):
         return _error(401, "missing or wrong webhook secret"), "unknown", "unauthorized"
     refusal = inbox.busy()
@@ -181,13 +181,31 @@ async def _receive(
         content: dict[str, Any] = {"status": "success", "event": event.event}
         if result.duplicate:
             content["duplicate"] = True
-            outcome = "duplicate"
-        elif ignored is not None:
+            logger.info("webhook %s (version %s) duplicate", event.event, event.version)
+            return JSONResponse(content), event.event, "duplicate"
+        if ignored is not None:
             content["ignored"] = ignored
-            outcome = "ignored"
-        else:
-            outcome = "accepted"
+            _log_ignored(event, ignored, parts.ignored)
+            return JSONResponse(content), event.event, "ignored"
         # Accepted events are the bulk of the traffic, and the delivery logs them at INFO.
-        level = logging.DEBUG if outcome == "accepted" else logging.INFO
-        logger.log(level, "webhook %s (version %s) %s", event.event, event.version, outcome)
-    return JSONResponse(content), event.event, outcome
+        logger.debug("webhook %s (version %s) accepted", event.event, event.version)
+    return JSONResponse(content), event.event, "accepted"
+
+
+def _log_ignored(event: InboundEvent, reason: str, throttle: LogThrottle) -> None:
+    """Every ignored event at DEBUG; at most one a second at INFO, with its reason and a count.
+
+    The inbox keeps each one with its reason (ListEvents) and the metrics count them, so the
+    INFO line is there to show an operator that events are being ignored and why.
+    """
+    count = throttle.count()
+    if count is None:
+        logger.debug("webhook %s (version %s) ignored: %s", event.event, event.version, reason)
+        return
+    logger.info(
+        "webhook %s (version %s) ignored: %s (%s ignored since the last such line)",
+        event.event,
+        event.version,
+        reason,
+        count,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -172,6 +173,8 @@ def test_poll_event_ids_are_deterministic() -> None:
         {"event": "match_status_ready", "match_id": 12},
         {"event": "bad name!", "match_id": "m"},
         {"event": "match_status_ready", "match_id": "m\x00"},
+        {"event": "match_status_ready", "match_id": "m\ud800"},
+        {"event": "match_status_ready", "event_id": "e", "payload": {"id": "m", "game": "\x00"}},
         {"event": "match_status_ready", "match_id": "m", "version": -1},
         {"event": "match_status_ready", "match_id": "m", "version": "3"},
         {"event": "match_status_ready", "match_id": "m", "entity": {"teams": []}},
@@ -184,4 +187,19 @@ def test_poll_event_ids_are_deterministic() -> None:
 def test_bodies_that_are_no_faceit_event_are_refused(body: dict[str, Any]) -> None:
     """Objects fitting neither shape (or unstorable in Postgres) raise NotAFaceitEvent."""
     with pytest.raises(NotAFaceitEvent):
+        parse_webhook(body)
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"id": "m", "region": "E\x00U"}, "payload: region: must not contain NUL characters"),
+        ({"id": "m\udc80"}, "payload: id: must be valid unicode (no lone surrogates)"),
+    ],
+)
+def test_unstorable_strings_are_refused_saying_why(payload: dict[str, Any], message: str) -> None:
+    """A NUL or a lone surrogate in a stored field is refused with a message naming the field."""
+    body = real_delivery(event_id="e-unstorable", payload={})
+    body["payload"] = payload
+    with pytest.raises(NotAFaceitEvent, match=re.escape(message)):
         parse_webhook(body)

@@ -138,6 +138,48 @@ async def test_no_connection_refuses_every_waiting_item(raw_pool: asyncpg.Pool) 
     assert await commit.submit(4) == 8
 
 
+async def test_a_connection_closed_mid_batch_fails_its_items(
+    raw_pool: asyncpg.Pool, fresh_database: str
+) -> None:
+    """When the server ends the connection during a batch, its items fail; none waits forever."""
+
+    async def stuck(connection: asyncpg.Connection, items: Sequence[int]) -> list[int]:
+        await connection.execute("SELECT pg_sleep(60)")
+        return list(items)
+
+    commit: GroupCommit[int, int, Refused] = GroupCommit(
+        raw_pool,
+        stuck,
+        refuse=Refused,
+        writers=1,
+        max_batch=100,
+        max_waiting=1000,
+        acquire_timeout_s=5.0,
+    )
+    submitted = asyncio.gather(*(commit.submit(n) for n in range(3)), return_exceptions=True)
+    admin = await asyncpg.connect(fresh_database)
+    try:
+
+        async def sleeping() -> bool:
+            return bool(
+                await admin.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)'"
+                )
+            )
+
+        await eventually(sleeping, what="the batch running")
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE query = 'SELECT pg_sleep(60)'"
+        )
+        async with asyncio.timeout(10):
+            results = await submitted
+    finally:
+        await admin.close()
+    assert all(isinstance(r, asyncpg.PostgresError | asyncpg.InterfaceError) for r in results)
+    await commit.close()
+
+
 async def _waiting(commit: GroupCommit[int, int, Refused], count: int) -> bool:
     return commit.waiting == count
 

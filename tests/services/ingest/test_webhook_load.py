@@ -85,18 +85,45 @@ async def test_no_free_connection_is_a_fast_503_and_nothing_stored(ingest: Inges
 async def test_accepted_webhooks_log_at_debug_duplicates_at_info(
     ingest: IngestHarness, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """An accepted webhook logs one DEBUG line; its duplicate and an ignored event log at INFO."""
+    """An accepted webhook logs one DEBUG line, its duplicate one INFO line."""
     caplog.set_level(logging.DEBUG, logger="services.ingest.webhook")
     await ingest.post(real_delivery())
     await ingest.post(real_delivery())
-    await ingest.post(real_delivery(event="match_demo_ready", event_id="demo-1"))
     lines = [
         (r.levelno, r.getMessage()) for r in caplog.records if r.name == "services.ingest.webhook"
     ]
     assert lines == [
         (logging.DEBUG, "webhook match_status_ready (version 16) accepted"),
         (logging.INFO, "webhook match_status_ready (version 16) duplicate"),
-        (logging.INFO, "webhook match_demo_ready (version 16) ignored"),
+    ]
+
+
+async def test_ignored_webhooks_log_their_reason_at_info_once_a_second(
+    ingest: IngestHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first ignored webhook logs its reason at INFO; those right after it only at DEBUG."""
+    caplog.set_level(logging.DEBUG, logger="services.ingest.webhook")
+    for n in range(3):
+        body = real_delivery(
+            event="match_demo_ready", event_id=f"demo-{n}", payload={"id": "m-demo"}
+        )
+        body["payload"]["version"] = 16 + n
+        await ingest.post(body)
+    lines = [
+        (r.levelno, r.getMessage(), getattr(r, "event_id", None))
+        for r in caplog.records
+        if r.name == "services.ingest.webhook"
+    ]
+    reason = "match_demo_ready needs no action"
+    assert lines == [
+        (
+            logging.INFO,
+            f"webhook match_demo_ready (version 16) ignored: {reason}"
+            " (1 ignored since the last such line)",
+            "demo-0",
+        ),
+        (logging.DEBUG, f"webhook match_demo_ready (version 17) ignored: {reason}", "demo-1"),
+        (logging.DEBUG, f"webhook match_demo_ready (version 18) ignored: {reason}", "demo-2"),
     ]
 
 
