@@ -1,7 +1,8 @@
 """`python -m bench.bare_server`: the reference for the webhook ack, a bare FastAPI endpoint.
 
 Same uvicorn config and process layout as `python -m services.ingest` (one process,
-`uvicorn.Server(config).run()`, asyncio loop, h11, no access log, the same logging setup);
+`uvicorn.Server(config).run()`, asyncio loop, h11, no access log, the same logging setup and
+the same garbage collector settings);
 `POST /faceit-webhook` reads the body and answers 200 with a small JSON, and nothing else.
 """
 
@@ -13,6 +14,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from services.kit.collector import settle_after_startup
 from services.kit.logging import setup_logging
 
 
@@ -48,6 +50,7 @@ def main(argv: list[str] | None = None) -> None:
         lifespan="on",
         access_log=False,
     )
+    settle_after_startup()
     uvicorn.Server(config).run()
 
 

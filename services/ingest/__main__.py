@@ -9,6 +9,7 @@ import uvicorn
 from services.ingest.app import IngestDeps, create_app
 from services.ingest.log_filters import DropColorMessage
 from services.ingest.settings import IngestSettings
+from services.kit.collector import settle_after_startup
 from services.kit.embedded_postgres import resolve_database_url
 from services.kit.logging import setup_logging
 from services.kit.settings import load_settings
@@ -42,6 +43,7 @@ def main() -> None:
         lifespan="on",
         access_log=False,
     )
+    settle_after_startup()
     IngestServer(config).run()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from services.kit.collector import settle_after_startup
 from services.kit.logging import setup_logging
 from services.kit.settings import load_settings
 from services.registry.server import serve
@@ -14,6 +15,7 @@ def main() -> None:
     """Load and validate settings, set up logging, then serve."""
     settings = load_settings(RegistrySettings)
     setup_logging(settings.log_level_number, service="registry")
+    settle_after_startup()
     asyncio.run(serve(settings))
 
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sys
 
+from services.kit.collector import settle_after_startup
 from services.kit.database import create_pool, wait_for_database
 from services.kit.embedded_postgres import resolve_database_url
 from services.kit.grpc_client import GrpcClients
@@ -51,6 +52,7 @@ def main() -> int:
         sys.stderr.write(f"voice: {error.message}\n")
         return 2
     setup_logging(settings.log_level_number, service="voice")
+    settle_after_startup()
     try:
         asyncio.run(run(settings))
     except StartupError as error:
