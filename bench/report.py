@@ -36,15 +36,16 @@ def _webhook_ack(outcome: dict[str, Any]) -> list[str]:
         "Authenticated `POST /faceit-webhook`, every body a distinct event, each stored in the"
         " inbox before the 200 (events of a hub outside `FACEIT_HUB_IDS`: the full insert,"
         " no delivery afterwards). Reference: `bench/bare_server.py`, a FastAPI app whose"
-        " route reads the body and answers 200, served with ingest's uvicorn config in its own"
-        " process. Load from `bench/loadgen.py` in a separate process (aiohttp, loopback):"
+        " route reads the body and answers 200, served with ingest's uvicorn config (and its"
+        " garbage collector settings) in its own process. Load from `bench/loadgen.py` in a"
+        " separate process (aiohttp, loopback):"
         " open loop at the offered rate, latency from each request's scheduled send time;"
         " saturation is closed loop. Steps alternate ingest and bare; before each step the server"
         " must answer `/healthz` within 20 ms again, so no step inherits the previous backlog.",
         "",
         "| load | ingest req/s | bare req/s | ratio | ingest p50 / p99 ms "
-        "| bare p50 / p99 ms | ingest errors |",
-        "|---|---|---|---|---|---|---|",
+        "| bare p50 / p99 ms | ingest errors | CPU us per request, ingest / bare |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for step in outcome["steps"]:
         ingest, bare = step["ingest"], step["bare"]
@@ -53,10 +54,19 @@ def _webhook_ack(outcome: dict[str, Any]) -> list[str]:
             f"| {step['throughput_ratio']} "
             f"| {ingest['latency']['p50_ms']} / {ingest['latency']['p99_ms']} "
             f"| {bare['latency']['p50_ms']} / {bare['latency']['p99_ms']} "
-            f"| {ingest['errors']} |"
+            f"| {ingest['errors']} "
+            f"| {step['cpu_us_per_request']['ingest']} / {step['cpu_us_per_request']['bare']} |"
         )
     lines += ["", f"Inbox rows after the run: {outcome['inbox_rows']}.", ""]
     return lines
+
+
+_PHASES = {
+    "to_first_create": "webhook's 200 to the first channel create arriving",
+    "creates": "creates (first arrival to last answer)",
+    "creates_to_first_move": "last create answered to the first move arriving",
+    "moves": "moves (first arrival to last answer)",
+}
 
 
 def _end_to_end(outcome: dict[str, Any]) -> list[str]:
@@ -67,8 +77,9 @@ def _end_to_end(outcome: dict[str, Any]) -> list[str]:
         "",
         f"A ready webhook for a match of {sizes['players']} linked players, all waiting in the"
         f" lobby voice channel; every Discord REST call delayed {sizes['latency_s'] * 1000:g} ms"
-        " by the sandbox. Measured from the webhook's 200 to the last successful move in the"
-        " sandbox audit log (polled every 5 ms); one warm-up match, then"
+        " by the sandbox. Measured from the webhook's 200 to the moment the sandbox answered"
+        " the last successful move (its audit log's `answered_at`, on the machine's shared"
+        " monotonic clock); one warm-up match, then"
         f" {sizes['samples']} matches, each closed before the next. Floor: the Discord calls"
         " that must follow one another (create the channel, then move into it: "
         f"{outcome['floor_layers']} layers, counted from the audit log) x the latency.",
@@ -77,6 +88,10 @@ def _end_to_end(outcome: dict[str, Any]) -> list[str]:
         "|---|---|---|---|---|",
         f"| {outcome['elapsed_ms']['p50']} | {outcome['elapsed_ms']['min']} "
         f"| {outcome['elapsed_ms']['max']} | {outcome['floor_ms']:g} | {outcome['ratio_p50']} |",
+        "",
+        "Where the time goes (medians, ms, from the audit log's times): "
+        + "; ".join(f"{_PHASES[name]} {ms:g}" for name, ms in outcome["phases_ms_p50"].items())
+        + ".",
         "",
         "Discord calls per match (audit log): "
         + ", ".join(f"`{route}` x{count}" for route, count in calls.items())

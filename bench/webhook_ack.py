@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+import psutil
 
 from bench.harness import REPO_ROOT, Where, running_system
 from bench.loadgen import LoadResult, LoadSpec, run_in_process
@@ -89,13 +90,19 @@ async def run(where: Where, sizes: AckSizes) -> dict[str, Any]:
             headers["Content-Type"] = "application/json"
             urls = {"ingest": info["webhook_url"], "bare": bare_url + "/faceit-webhook"}
             health = {"ingest": info["ingest_url"] + "/healthz", "bare": bare_url + "/healthz"}
+            servers = {
+                "ingest": psutil.Process(system.processes["ingest"].pid),
+                "bare": psutil.Process(bare.pid),
+            }
 
-            async def load(target: str, step: str, **how: Any) -> LoadResult:
+            async def load(target: str, step: str, **how: Any) -> Measured:
                 spec = LoadSpec(url=urls[target], headers=headers, body_prefix=step, **how)
                 await _drained(health[target])
+                before = _cpu_s(servers[target])
                 result = await run_in_process(spec)
-                logger.info("%s %s: %s", target, step, result)
-                return result
+                cpu_us = (_cpu_s(servers[target]) - before) * 1e6 / max(result.sent, 1)
+                logger.info("%s %s: %s, %.0f us CPU per request", target, step, result, cpu_us)
+                return Measured(result, round(cpu_us, 1))
 
             for target in urls:
                 await load(target, f"warm-{target}", rate=200.0, duration_s=sizes.warmup_s)
@@ -125,8 +132,21 @@ async def run(where: Where, sizes: AckSizes) -> dict[str, Any]:
     return _verdict(steps, stored, sizes)
 
 
-def _step(name: str, measured: dict[str, LoadResult]) -> dict[str, Any]:
-    ingest, bare = measured["ingest"], measured["bare"]
+@dataclass(frozen=True)
+class Measured:
+    """One load run and the CPU the server process spent per request it was sent."""
+
+    load: LoadResult
+    server_cpu_us_per_request: float
+
+
+def _cpu_s(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def _step(name: str, measured: dict[str, Measured]) -> dict[str, Any]:
+    ingest, bare = measured["ingest"].load, measured["bare"].load
     return {
         "load": name,
         "offered_rps": ingest.offered_rps,
@@ -134,6 +154,9 @@ def _step(name: str, measured: dict[str, LoadResult]) -> dict[str, Any]:
         "bare": asdict(bare),
         "throughput_ratio": ratio(ingest.throughput_rps, bare.throughput_rps),
         "p99_ratio": ratio(ingest.latency["p99_ms"], bare.latency["p99_ms"]),
+        "cpu_us_per_request": {
+            target: measured[target].server_cpu_us_per_request for target in measured
+        },
     }
 
 

@@ -38,11 +38,15 @@ def test_quick_mode_measures_every_benchmark_beside_its_reference(
     for step in benchmarks["webhook_ack"]["steps"]:
         assert step["ingest"]["ok"] > 0 and step["bare"]["ok"] > 0
         assert step["bare"]["throughput_rps"] > 0 and not math.isnan(step["throughput_ratio"])
+        assert step["cpu_us_per_request"]["ingest"] > 0 and step["cpu_us_per_request"]["bare"] > 0
     assert (
         benchmarks["webhook_ack"]["inbox_rows"]
         >= benchmarks["webhook_ack"]["ingest_ok_answers_measured"]
     )
     assert benchmarks["end_to_end"]["floor_ms"] > 0 and benchmarks["end_to_end"]["ratio_p50"] > 1
+    phases = benchmarks["end_to_end"]["phases_ms_p50"]
+    assert set(phases) == {"to_first_create", "creates", "creates_to_first_move", "moves"}
+    assert phases["creates"] >= 50 and phases["moves"] >= 50  # the sandbox's latency
     assert benchmarks["burst"]["channels_found"] == benchmarks["burst"]["channels_expected"]
     assert benchmarks["burst"]["minimum_s"] > 0
     assert benchmarks["registry"]["health_check_reference"]["p50_ms"] > 0
