@@ -187,22 +187,27 @@ class DeliveryWorker:
         busy: set[str] = set()
         handled = 0
         running = 0
+        joinable = True
 
         try:
             async with asyncio.TaskGroup() as group:
 
                 def join() -> None:
                     nonlocal running
-                    # Not once the last claimer has ended: the group is finishing then.
-                    if 0 < running < self._concurrency:
+                    # Not once the last claimer has ended (the group is finishing then), nor
+                    # once one has failed (the group is cancelling the others).
+                    if joinable and 0 < running < self._concurrency:
                         running += 1
                         group.create_task(claimer())
 
                 async def claimer() -> None:
-                    nonlocal handled, running
+                    nonlocal handled, running, joinable
                     try:
                         while (outcome := await self._deliver_one(busy, found=join)) is not None:
                             handled += outcome
+                    except BaseException:
+                        joinable = False
+                        raise
                     finally:
                         running -= 1
 
