@@ -44,3 +44,12 @@ def machine_facts() -> dict[str, Any]:
         "python": platform.python_version(),
         "commit": _git_commit(),
     }
+
+
+def process_cpu_s(process: psutil.Process) -> float:
+    """The CPU seconds (user and system) a process has used so far; 0 once it has ended."""
+    try:
+        times = process.cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(times.user + times.system)

@@ -23,16 +23,9 @@ import psutil
 
 from bench.harness import Where, running_system
 from bench.loadgen import LoadSpec, run_in_process
+from bench.machine import process_cpu_s
 from services.kit.embedded_postgres import stop_embedded_postgres
 from services.kit.logging import setup_logging
-
-
-def _cpu_s(process: psutil.Process) -> float:
-    try:
-        times = process.cpu_times()
-    except psutil.Error:  # ended during the run
-        return 0.0
-    return float(times.user + times.system)
 
 
 def _label(process: psutil.Process) -> str:
@@ -66,7 +59,7 @@ async def profile(where: Where, seconds: float, spy: Path | None) -> None:
             LoadSpec(url=url, headers=headers, body_prefix="warm", rate=300.0, duration_s=2.0)
         )
         processes = list(psutil.process_iter())
-        before = {p.pid: _cpu_s(p) for p in processes}
+        before = {p.pid: process_cpu_s(p) for p in processes}
         labels = {p.pid: _label(p) for p in processes}
         machine_before = psutil.cpu_times()
         sampler = None
@@ -92,7 +85,9 @@ async def profile(where: Where, seconds: float, spy: Path | None) -> None:
         elapsed = time.monotonic() - began
         machine_after = psutil.cpu_times()
         spent = sorted(
-            ((_cpu_s(p) - before[p.pid], p) for p in processes), key=lambda s: s[0], reverse=True
+            ((process_cpu_s(p) - before[p.pid], p) for p in processes),
+            key=lambda s: s[0],
+            reverse=True,
         )
         if sampler is not None:
             await asyncio.to_thread(sampler.wait)

@@ -14,6 +14,7 @@ import psutil
 
 from bench.harness import REPO_ROOT, Where, running_system
 from bench.loadgen import LoadResult, LoadSpec, run_in_process
+from bench.machine import process_cpu_s
 from bench.stats import ratio
 from sandbox.system import LOOPBACK, free_port, http_probe
 from services.kit.processes import ManagedProcess, child_environment, python_module
@@ -98,9 +99,9 @@ async def run(where: Where, sizes: AckSizes) -> dict[str, Any]:
             async def load(target: str, step: str, **how: Any) -> Measured:
                 spec = LoadSpec(url=urls[target], headers=headers, body_prefix=step, **how)
                 await _drained(health[target])
-                before = _cpu_s(servers[target])
+                before = process_cpu_s(servers[target])
                 result = await run_in_process(spec)
-                cpu_us = (_cpu_s(servers[target]) - before) * 1e6 / max(result.sent, 1)
+                cpu_us = (process_cpu_s(servers[target]) - before) * 1e6 / max(result.sent, 1)
                 logger.info("%s %s: %s, %.0f us CPU per request", target, step, result, cpu_us)
                 return Measured(result, round(cpu_us, 1))
 
@@ -138,11 +139,6 @@ class Measured:
 
     load: LoadResult
     server_cpu_us_per_request: float
-
-
-def _cpu_s(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return float(times.user + times.system)
 
 
 def _step(name: str, measured: dict[str, Measured]) -> dict[str, Any]:

@@ -240,7 +240,7 @@ class VoiceStore:
     async def seconds_to_next_deletion(self) -> float | None:
         """Seconds until the next pending channel deletion is due (0 if overdue); None if none."""
         # Not greatest(0, ...) in SQL: greatest ignores NULL, so "nothing pending" became 0 and
-        # the deletion worker spun, a query pair after another, at most of a core.
+        # the deletion worker looped without waiting, using most of a core.
         value = await self._pool.fetchval(
             "SELECT extract(epoch FROM min(coalesce(delete_after, now())) - now())::float8"
             " FROM voice.active_matches m WHERE state = 'closed'"
