@@ -253,6 +253,32 @@ class DiscordSandboxClient:
             body["route"] = route
         return await self._call("POST", "/faults", body)
 
+    async def inject_cloudflare_429(
+        self, *, count: int = 1, method: str | None = None, route: str | None = None
+    ) -> dict[str, Any]:
+        """The next `count` matching calls get Cloudflare's 429: HTML, no JSON, no `Via`."""
+        body: dict[str, Any] = {"kind": "cloudflare", "count": count}
+        if method is not None:
+            body["method"] = method
+        if route is not None:
+            body["route"] = route
+        return await self._call("POST", "/faults", body)
+
+    async def delay_gateway_events(
+        self, seconds: float, *, hide_new_channels: bool = False
+    ) -> dict[str, Any]:
+        """Send the gateway events a REST call causes `seconds` after its answer.
+
+        `hide_new_channels`: a channel is unknown to moves (10003) until its CHANNEL_CREATE
+        went out.
+        """
+        body = {"kind": "events_after_answer", "seconds": seconds}
+        return await self._call("POST", "/faults", {**body, "hide_new_channels": hide_new_channels})
+
+    async def stop_heartbeat_acks(self) -> dict[str, Any]:
+        """The open gateway connections stop ACKing heartbeats (a zombied connection)."""
+        return await self._call("POST", "/faults", {"kind": "no_heartbeat_ack"})
+
     async def faults(self) -> dict[str, Any]:
         """The active faults."""
         return await self._call("GET", "/faults")

@@ -107,6 +107,7 @@ async def running_bot(
     token: str = TOKEN,
     setup: Callable[[discord.Bot], None] | None = None,
     intents: discord.Intents | None = None,
+    **options: Any,
 ) -> AsyncIterator[discord.Bot]:
     """An unmodified py-cord bot connected to the sandbox, closed cleanly afterwards."""
     point_pycord_at(base_url)
@@ -114,6 +115,7 @@ async def running_bot(
         intents=intents or discord.Intents.default(),
         debug_guilds=guild_ids,
         guild_ready_timeout=0.05,
+        **options,
     )
     ready = asyncio.Event()
 
