@@ -222,12 +222,7 @@ class DiscordSandboxClient:
         self, seconds: float, *, method: str | None = None, route: str | None = None
     ) -> dict[str, Any]:
         """Delay every matching REST call (all calls when method and route are None)."""
-        body: dict[str, Any] = {"kind": "latency", "seconds": seconds}
-        if method is not None:
-            body["method"] = method
-        if route is not None:
-            body["route"] = route
-        return await self._call("POST", "/faults", body)
+        return await self._add_fault({"kind": "latency", "seconds": seconds}, method, route)
 
     async def inject_errors(
         self,
@@ -247,17 +242,18 @@ class DiscordSandboxClient:
             "retry_after": retry_after,
             "global": is_global,
         }
-        if method is not None:
-            body["method"] = method
-        if route is not None:
-            body["route"] = route
-        return await self._call("POST", "/faults", body)
+        return await self._add_fault(body, method, route)
 
     async def inject_cloudflare_429(
         self, *, count: int = 1, method: str | None = None, route: str | None = None
     ) -> dict[str, Any]:
         """The next `count` matching calls get Cloudflare's 429: HTML, no JSON, no `Via`."""
-        body: dict[str, Any] = {"kind": "cloudflare", "count": count}
+        return await self._add_fault({"kind": "cloudflare", "count": count}, method, route)
+
+    async def _add_fault(
+        self, body: dict[str, Any], method: str | None, route: str | None
+    ) -> dict[str, Any]:
+        """POST a fault limited to `method` and `route` when given."""
         if method is not None:
             body["method"] = method
         if route is not None:

@@ -85,6 +85,12 @@ class GatewayClient:
             if frame["op"] == 0 and frame["t"] == event:
                 return frame["d"]
 
+    async def send_identify(self, **fields: Any) -> None:
+        """Read HELLO and send IDENTIFY with the bot token and these fields, without waiting."""
+        hello = await self.frame()
+        assert hello["op"] == 10
+        await self.ws.send_json({"op": 2, "d": {"token": TOKEN, "properties": {}, **fields}})
+
     async def identify(
         self, token: str = TOKEN, intents: int = (1 << 0) | (1 << 7)
     ) -> dict[str, Any]:

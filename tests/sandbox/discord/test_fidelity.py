@@ -43,6 +43,14 @@ async def create_in(api: Api, guild: dict, parent: str, player: str) -> tuple[in
     return status, body
 
 
+async def _ready(gateway_connect: Any) -> GatewayClient:
+    """A bare gateway client past IDENTIFY and the guild's GUILD_CREATE."""
+    gw: GatewayClient = await gateway_connect()
+    await gw.identify()
+    await gw.dispatch("GUILD_CREATE")
+    return gw
+
+
 # --- 1. create-channel overwrites ----------------------------------------------------------
 
 
@@ -198,8 +206,7 @@ async def test_get_gateway_needs_no_authentication(api: Api) -> None:
 async def test_invalid_intents_close_with_4013(gateway_connect) -> None:
     """Close code 4013 Invalid intent(s): an intent value that is not a known intent."""
     gw: GatewayClient = await gateway_connect()
-    await gw.frame()
-    await gw.ws.send_json({"op": 2, "d": {"token": TOKEN, "intents": 1 << 40}})
+    await gw.send_identify(intents=1 << 40)
     await gw.ws.receive(timeout=5)
     assert gw.ws.close_code == 4013
 
@@ -209,9 +216,7 @@ async def test_invalid_seq_and_session_timeout_cannot_be_resumed(
     code: int, control: DiscordSandboxClient, guild: dict, gateway_connect
 ) -> None:
     """Close codes 4007 and 4009: "reconnect and start a new session", so RESUME gets op 9."""
-    gw: GatewayClient = await gateway_connect()
-    await gw.identify()
-    await gw.dispatch("GUILD_CREATE")
+    gw = await _ready(gateway_connect)
     await control.close_gateway(code)
     again: GatewayClient = await gateway_connect()
     await again.frame()
@@ -262,10 +267,7 @@ async def test_guild_create_with_presences_sends_members_up_to_large_threshold(
     assert created["member_count"] == len(created["members"]) == 50 and not created["large"]
     await control.add_member(guild["guild_id"], "the 51st")
     small: GatewayClient = await gateway_connect()
-    await small.frame()
-    await small.ws.send_json(
-        {"op": 2, "d": {"token": TOKEN, "intents": intents, "large_threshold": 50}}
-    )
+    await small.send_identify(intents=intents, large_threshold=50)
     trimmed = await small.dispatch("GUILD_CREATE")
     assert trimmed["large"] and len(trimmed["members"]) == 1
 
@@ -337,9 +339,7 @@ async def test_events_after_answer_fault_sends_the_event_after_the_rest_reply(
     api: Api, control: DiscordSandboxClient, guild: dict, gateway_connect
 ) -> None:
     """Fault: CHANNEL_CREATE arrives `delay` seconds after the 201 (Discord gives no order)."""
-    gw: GatewayClient = await gateway_connect()
-    await gw.identify()
-    await gw.dispatch("GUILD_CREATE")
+    gw = await _ready(gateway_connect)
     await control.delay_gateway_events(0.3)
     status, made, _ = await api.call(
         "POST", f"/guilds/{guild['guild_id']}/channels", {"name": "Team", "type": 2}
@@ -355,9 +355,7 @@ async def test_hidden_new_channel_cannot_be_a_move_target_until_announced(
 ) -> None:
     """Fault option: a channel whose CHANNEL_CREATE is not sent yet is 10003 to a move."""
     gid = guild["guild_id"]
-    gw: GatewayClient = await gateway_connect()
-    await gw.identify()
-    await gw.dispatch("GUILD_CREATE")
+    gw = await _ready(gateway_connect)
     member = (await control.add_member(gid, "player"))["user_id"]
     lobby = await control.create_channel(gid, "Lobby")
     await control.set_voice(gid, member, lobby["channel_id"])
