@@ -284,9 +284,9 @@ async def test_pycord_resumes_when_heartbeat_acks_stop(
 
         async def resumed() -> bool:
             sessions = (await control.gateway())["sessions"]
-            return [(s["session_id"], s["resumes"], s["connected"]) for s in sessions] == [
-                (session, 1, True)
-            ]
+            return [(s["session_id"], s["connected"]) for s in sessions] == [
+                (session, True)
+            ] and sessions[0]["resumes"] >= 1
 
         await eventually(resumed, what="py-cord resumes the zombied session")
         made = await control.create_channel(gid, "After")
