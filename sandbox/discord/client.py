@@ -222,12 +222,7 @@ class DiscordSandboxClient:
         self, seconds: float, *, method: str | None = None, route: str | None = None
     ) -> dict[str, Any]:
         """Delay every matching REST call (all calls when method and route are None)."""
-        body: dict[str, Any] = {"kind": "latency", "seconds": seconds}
-        if method is not None:
-            body["method"] = method
-        if route is not None:
-            body["route"] = route
-        return await self._call("POST", "/faults", body)
+        return await self._add_fault({"kind": "latency", "seconds": seconds}, method, route)
 
     async def inject_errors(
         self,
@@ -247,11 +242,38 @@ class DiscordSandboxClient:
             "retry_after": retry_after,
             "global": is_global,
         }
+        return await self._add_fault(body, method, route)
+
+    async def inject_cloudflare_429(
+        self, *, count: int = 1, method: str | None = None, route: str | None = None
+    ) -> dict[str, Any]:
+        """The next `count` matching calls get Cloudflare's 429: HTML, no JSON, no `Via`."""
+        return await self._add_fault({"kind": "cloudflare", "count": count}, method, route)
+
+    async def _add_fault(
+        self, body: dict[str, Any], method: str | None, route: str | None
+    ) -> dict[str, Any]:
+        """POST a fault limited to `method` and `route` when given."""
         if method is not None:
             body["method"] = method
         if route is not None:
             body["route"] = route
         return await self._call("POST", "/faults", body)
+
+    async def delay_gateway_events(
+        self, seconds: float, *, hide_new_channels: bool = False
+    ) -> dict[str, Any]:
+        """Send the gateway events a REST call causes `seconds` after its answer.
+
+        `hide_new_channels`: a channel is unknown to moves (10003) until its CHANNEL_CREATE
+        went out.
+        """
+        body = {"kind": "events_after_answer", "seconds": seconds}
+        return await self._call("POST", "/faults", {**body, "hide_new_channels": hide_new_channels})
+
+    async def stop_heartbeat_acks(self) -> dict[str, Any]:
+        """The open gateway connections stop ACKing heartbeats (a zombied connection)."""
+        return await self._call("POST", "/faults", {"kind": "no_heartbeat_ack"})
 
     async def faults(self) -> dict[str, Any]:
         """The active faults."""

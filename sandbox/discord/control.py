@@ -457,6 +457,7 @@ class ControlApi:
             channel = self._channel(body["channel_id"])
         else:
             channel = next(c for c in guild.channels.values() if c.type == 0)
+        self._check_command_permissions(guild, user_id, channel, command)
         options, resolved = self._options(guild, command, dict(body.get("options") or {}))
         interaction = self._state.new_interaction(
             guild_id=guild.id,
@@ -519,6 +520,24 @@ class ControlApi:
             ) from None
         return json_response({**reply, "messages": interaction.messages})
 
+    def _check_command_permissions(
+        self, guild: Guild, user_id: int, channel: Channel, command: dict[str, Any]
+    ) -> None:
+        """default_member_permissions: a member lacking them is not offered the command ("0":
+        nobody but administrators); the owner and administrators always may run it."""
+        required = command.get("default_member_permissions")
+        if required is None:
+            return
+        needed = int(required)
+        member_perms = guild.channel_permissions(user_id, channel)
+        if member_perms != perm.ALL and (needed == 0 or not perm.has(member_perms, needed)):
+            raise ControlError(
+                403,
+                "the member lacks the command's default_member_permissions; Discord does not "
+                "offer it to them",
+                default_member_permissions=str(needed),
+            )
+
     async def list_commands(self, request: web.Request) -> web.Response:
         """GET /_sandbox/commands?guild_id=: commands registered by the bot."""
         if "guild_id" in request.query:
@@ -548,10 +567,14 @@ class ControlApi:
 
     async def get_faults(self, request: web.Request) -> web.Response:
         """GET /_sandbox/faults."""
-        return json_response(self._faults.describe())
+        return json_response(self._describe_faults())
+
+    def _describe_faults(self) -> dict[str, Any]:
+        return {**self._faults.describe(), "events_after_answer": self._gateway.order.describe()}
 
     async def add_fault(self, request: web.Request) -> web.Response:
-        """POST /_sandbox/faults: {"kind": "latency"|"error", ...}."""
+        """POST /_sandbox/faults: {"kind": "latency"|"error"|"cloudflare"|"events_after_answer"|
+        "no_heartbeat_ack", ...}."""
         body = await body_of(request)
         method = str(body["method"]).upper() if body.get("method") else None
         route = normalise_route(body.get("route"))
@@ -573,14 +596,36 @@ class ControlApi:
                     is_global=bool(body.get("global", False)),
                 )
             )
+        elif body.get("kind") == "cloudflare":
+            self._faults.errors.append(
+                ErrorFault(
+                    status=429,
+                    count=int(body.get("count", 1)),
+                    method=method,
+                    route=route,
+                    cloudflare=True,
+                )
+            )
+        elif body.get("kind") == "events_after_answer":
+            self._gateway.order.configure(
+                float(body.get("seconds", 0.1)),
+                hide_new_channels=bool(body.get("hide_new_channels", False)),
+            )
+        elif body.get("kind") == "no_heartbeat_ack":
+            self._gateway.stop_heartbeat_acks()
         else:
-            raise ControlError(400, 'kind must be "latency" or "error"')
-        return json_response(self._faults.describe(), status=201)
+            raise ControlError(
+                400,
+                'kind must be "latency", "error", "cloudflare", "events_after_answer" or '
+                '"no_heartbeat_ack"',
+            )
+        return json_response(self._describe_faults(), status=201)
 
     async def clear_faults(self, request: web.Request) -> web.Response:
         """DELETE /_sandbox/faults."""
         self._faults.clear()
-        return json_response(self._faults.describe())
+        self._gateway.order.clear()
+        return json_response(self._describe_faults())
 
     def _limits(self) -> dict[str, Any]:
         return {

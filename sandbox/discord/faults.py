@@ -25,6 +25,8 @@ class ErrorFault:
     route: str | None = None
     retry_after: float = 0.05
     is_global: bool = False
+    cloudflare: bool = False
+    """A 429 from Cloudflare's edge: an HTML page, no JSON body, no `Via` header."""
 
 
 def _matches(rule_method: str | None, rule_route: str | None, method: str, route: str) -> bool:

@@ -15,6 +15,7 @@ from aiohttp import WSMsgType, web
 
 from sandbox.discord import payloads
 from sandbox.discord.config import GUILD_MEMBERS_INTENT, SandboxConfig
+from sandbox.discord.event_order import EventOrder
 from sandbox.discord.state import SandboxState
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,11 @@ REQUEST_SOUNDBOARD_SOUNDS = 31
 GUILDS_INTENT = 1 << 0
 GUILD_VOICE_STATES_INTENT = 1 << 7
 CHUNK_SIZE = 1000
+KNOWN_INTENTS = sum(1 << bit for bit in (*range(17), 20, 21, 24, 25))
+"""Every intent Discord defines; IDENTIFY asking for another bit is closed with 4013."""
+NEW_SESSION_CLOSE_CODES = frozenset({4007, 4009})
+"""Invalid seq and session timed out: Discord says to reconnect and start a new session."""
+LARGE_THRESHOLD_RANGE = (50, 250)
 
 
 @dataclass(eq=False)
@@ -40,6 +46,8 @@ class Connection:
 
     ws: web.WebSocketResponse
     outbox: asyncio.Queue[dict[str, Any] | None] = field(default_factory=asyncio.Queue)
+    acks_heartbeats: bool = True
+    """False once the no-heartbeat-ACK fault zombied this connection."""
 
 
 @dataclass
@@ -52,6 +60,7 @@ class Session:
     seq: int = 0
     connection: Connection | None = None
     resumes: int = 0
+    large_threshold: int = LARGE_THRESHOLD_RANGE[0]
 
     def push(self, event: str, data: dict[str, Any]) -> None:
         """Number a dispatch, keep it for replay and send it if connected."""
@@ -65,8 +74,16 @@ class Session:
 class Gateway:
     """Serves the gateway WebSocket and fans dispatches out to the bot's sessions."""
 
-    def __init__(self, *, state: SandboxState, config: SandboxConfig, bot_token: str) -> None:
+    def __init__(
+        self,
+        *,
+        state: SandboxState,
+        config: SandboxConfig,
+        bot_token: str,
+        order: EventOrder | None = None,
+    ) -> None:
         self._state = state
+        self.order = order or EventOrder()
         self._config = config
         self._bot_token = bot_token
         self.sessions: dict[str, Session] = {}
@@ -75,32 +92,56 @@ class Gateway:
         self._connections: set[Connection] = set()
 
     def dispatch(self, event: str, data: dict[str, Any], *, intent: int | None) -> None:
-        """Send an event to every session whose intents include `intent` (None: always)."""
+        """Send an event to every session whose intents include `intent` (None: always).
+
+        Under the events-after-answer fault, events caused by a REST call wait for its answer.
+        """
+        channel_id = int(data["id"]) if event == "CHANNEL_CREATE" else None
+        if self.order.hold(lambda: self._send(event, data, intent), channel_id=channel_id):
+            return
+        self._send(event, data, intent)
+
+    def _send(self, event: str, data: dict[str, Any], intent: int | None) -> None:
         for session in self.sessions.values():
             if intent is None or session.intents & intent:
                 session.push(event, data)
 
     def dispatch_guild_create(self, guild_id: int) -> None:
         """Tell sessions about a guild, filtering members by each session's intents."""
-        guild = self._state.guilds[guild_id]
         for session in self.sessions.values():
             if session.intents & GUILDS_INTENT:
-                session.push(
-                    "GUILD_CREATE",
-                    payloads.guild_create(self._state, guild, intents=session.intents),
-                )
+                session.push("GUILD_CREATE", self._guild_create(session, guild_id))
+
+    def _guild_create(self, session: Session, guild_id: int) -> dict[str, Any]:
+        return payloads.guild_create(
+            self._state,
+            self._state.guilds[guild_id],
+            intents=session.intents,
+            large_threshold=session.large_threshold,
+        )
+
+    def stop_heartbeat_acks(self) -> int:
+        """Zombie the open connections: they stop ACKing heartbeats; returns how many."""
+        for conn in self._connections:
+            conn.acks_heartbeats = False
+        return len(self._connections)
 
     async def close(self, code: int, *, hold: bool = False, invalidate: bool = False) -> int:
-        """Close every open connection with `code`; `hold` keeps new ones waiting until release."""
+        """Close every open connection with `code`; `hold` keeps new ones waiting until release.
+
+        4007 and 4009 also end the sessions, so a RESUME after them gets op 9.
+        """
         if hold:
             self._open.clear()
         if invalidate:
             self.sessions.clear()
         connections = list(self._connections)
         for conn in connections:
-            for session in self.sessions.values():
+            for session in list(self.sessions.values()):
                 if session.connection is conn:
                     session.connection = None
+                    if code in NEW_SESSION_CLOSE_CODES:
+                        del self.sessions[session.id]
             conn.outbox.put_nowait(None)
             await conn.ws.close(code=code, message=b"sandbox close")
         return len(connections)
@@ -146,7 +187,8 @@ class Gateway:
                 op = frame.get("op")
                 data = frame.get("d")
                 if op == HEARTBEAT:
-                    conn.outbox.put_nowait({"op": HEARTBEAT_ACK})
+                    if conn.acks_heartbeats:
+                        conn.outbox.put_nowait({"op": HEARTBEAT_ACK})
                 elif op == IDENTIFY:
                     if session is not None:
                         await ws.close(code=4005, message=b"Already authenticated.")
@@ -194,6 +236,9 @@ class Gateway:
             await conn.ws.close(code=4004, message=b"Authentication failed.")
             return None
         intents = int(data.get("intents", 0))
+        if intents < 0 or intents & ~KNOWN_INTENTS:
+            await conn.ws.close(code=4013, message=b"Invalid intent(s).")
+            return None
         privileged = GUILD_MEMBERS_INTENT | (1 << 8) | (1 << 15)
         if intents & privileged & ~self._config.privileged_intents:
             await conn.ws.close(code=4014, message=b"Disallowed intent(s).")
@@ -205,6 +250,10 @@ class Gateway:
             intents=intents,
             buffer=deque(maxlen=self._config.replay_buffer),
             connection=conn,
+            large_threshold=min(
+                max(int(data.get("large_threshold") or 0), LARGE_THRESHOLD_RANGE[0]),
+                LARGE_THRESHOLD_RANGE[1],
+            ),
         )
         self.sessions[session.id] = session
         bot = self._state.bot
@@ -228,9 +277,7 @@ class Gateway:
         )
         for guild in self._state.guilds.values():
             if intents & GUILDS_INTENT:
-                session.push(
-                    "GUILD_CREATE", payloads.guild_create(self._state, guild, intents=intents)
-                )
+                session.push("GUILD_CREATE", self._guild_create(session, guild.id))
         log.info("gateway session %s identified with intents %s", session.id, intents)
         return session
 

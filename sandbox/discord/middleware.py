@@ -12,6 +12,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from sandbox.discord.audit import AuditLog
+from sandbox.discord.event_order import EventOrder
 from sandbox.discord.faults import FaultInjector
 from sandbox.discord.ratelimit import RateLimiter, bucket_hash, limited_body, limited_headers
 from sandbox.discord.responses import DiscordError, json_response, not_found, unauthorized
@@ -22,6 +23,13 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TOKEN_ROUTES = ("/interactions/", "/webhooks/")
 """Routes authenticated by the interaction/webhook token in the path, not by the bot token."""
+UNAUTHENTICATED = frozenset({"/gateway"})
+"""Get Gateway "does not require authentication" (Get Gateway Bot does)."""
+CLOUDFLARE_429 = (
+    "<!DOCTYPE html><html><head><title>Access denied | discord.com used Cloudflare to restrict"
+    " access</title></head><body><h1>Error 1015</h1><p>You are being rate limited.</p></body>"
+    "</html>"
+)
 
 
 def route_template(request: web.Request) -> str | None:
@@ -58,8 +66,10 @@ class RestMiddleware:
         faults: FaultInjector,
         audit: AuditLog,
         bot_token: str,
+        order: EventOrder,
     ) -> None:
         self.limiter = limiter
+        self._order = order
         self._faults = faults
         self._audit = audit
         self._bot_token = bot_token
@@ -87,6 +97,7 @@ class RestMiddleware:
         key = (method, route)
         self._in_flight[key] += 1
         in_flight = self._in_flight[key]
+        holding = self._order.begin()
         try:
             delay = self._faults.delay_for(method, route)
             if delay > 0:
@@ -94,7 +105,13 @@ class RestMiddleware:
             response, code = await self._answer(request, handler, method, route)
         finally:
             self._in_flight[key] -= 1
+            held = self._order.end(holding)
         self._record(request, route, response, code, in_flight, received_at=received_at)
+        if held is not None:
+            # Write the answer now (aiohttp skips a prepared response) so its events follow it.
+            await response.prepare(request)
+            await response.write_eof()
+            self._order.release_later(held)
         return response
 
     async def _answer(
@@ -102,6 +119,8 @@ class RestMiddleware:
     ) -> tuple[web.StreamResponse, int | None]:
         token_route = route.startswith(TOKEN_ROUTES)
         fault = self._faults.take_error(method, route)
+        if fault is not None and fault.cloudflare:
+            return web.Response(status=429, text=CLOUDFLARE_429, content_type="text/html"), None
         if fault is not None:
             return self._injected(method, route, fault.status, fault.retry_after, fault.is_global)
         decision = self.limiter.check(
@@ -111,7 +130,8 @@ class RestMiddleware:
             log.info("rate limited %s %s for %.3fs", method, route, decision.retry_after)
             return json_response(decision.body, status=429, headers=decision.headers), None
         code: int | None = None
-        if not token_route and request.headers.get("Authorization") != f"Bot {self._bot_token}":
+        authenticated = token_route or route in UNAUTHENTICATED
+        if not authenticated and request.headers.get("Authorization") != f"Bot {self._bot_token}":
             error = unauthorized()
             response: web.StreamResponse = error.response()
             code = error.code

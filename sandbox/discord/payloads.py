@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.discord.config import GUILD_MEMBERS_INTENT
+from sandbox.discord.config import GUILD_PRESENCES_INTENT
 from sandbox.discord.permissions import Overwrite
 from sandbox.discord.state import Channel, Guild, Member, Role, SandboxState, User, now_iso
-
-LARGE_THRESHOLD = 250
 
 
 def user(u: User) -> dict[str, Any]:
@@ -156,9 +154,17 @@ def guild(g: Guild) -> dict[str, Any]:
     }
 
 
-def guild_create(state: SandboxState, g: Guild, *, intents: int) -> dict[str, Any]:
-    """The GUILD_CREATE payload; without GUILD_MEMBERS only the bot and voice members."""
-    if intents & GUILD_MEMBERS_INTENT:
+def guild_create(
+    state: SandboxState, g: Guild, *, intents: int, large_threshold: int
+) -> dict[str, Any]:
+    """The GUILD_CREATE payload; only the bot and voice members without GUILD_PRESENCES.
+
+    With GUILD_PRESENCES a large guild (over IDENTIFY's `large_threshold`) leaves offline
+    members out; the sandbox has no presences, so every member but the bot and those in voice
+    counts as offline there.
+    """
+    large = len(g.members) > large_threshold
+    if intents & GUILD_PRESENCES_INTENT and not large:
         members = list(g.members.values())
     else:
         members = [
@@ -167,7 +173,7 @@ def guild_create(state: SandboxState, g: Guild, *, intents: int) -> dict[str, An
     data = guild(g)
     data.update(
         joined_at=g.members[state.bot.id].joined_at,
-        large=len(g.members) > LARGE_THRESHOLD,
+        large=large,
         unavailable=False,
         member_count=len(g.members),
         members=[member(state, m) for m in members],

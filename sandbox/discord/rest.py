@@ -14,6 +14,7 @@ from sandbox.discord import payloads
 from sandbox.discord import permissions as perm
 from sandbox.discord.actions import Actions
 from sandbox.discord.config import SandboxConfig
+from sandbox.discord.event_order import EventOrder
 from sandbox.discord.permissions import Overwrite
 from sandbox.discord.responses import (
     DiscordError,
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v10"
 EPHEMERAL = 1 << 6
+LOADING = 1 << 7
+"""The flag of a deferred response's "thinking" message until it is edited."""
 CHANNEL_MESSAGE = 4
 DEFERRED_CHANNEL_MESSAGE = 5
 DEFERRED_UPDATE = 6
@@ -150,11 +153,13 @@ class RestApi:
         state: SandboxState,
         actions: Actions,
         config: SandboxConfig,
+        order: EventOrder,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._state = state
         self._actions = actions
         self._config = config
+        self._order = order
         self._clock = clock
 
     def routes(self) -> list[web.RouteDef]:
@@ -378,6 +383,8 @@ class RestApi:
             self._add_message(interaction, data, message_id)
         else:
             interaction.deferred = True
+        if response_type == DEFERRED_CHANNEL_MESSAGE:
+            self._add_placeholder(interaction, message_id)
         log.info("interaction %s acknowledged with type %s", interaction.id, response_type)
         if request.query.get("with_response", "").lower() != "true":
             return web.Response(status=204)
@@ -406,18 +413,22 @@ class RestApi:
             interaction_id=interaction.id,
         )
         interaction.messages.append(message)
+        self._complete(interaction, message)
+        return message
+
+    def _complete(self, interaction: Interaction, message: dict[str, Any]) -> None:
+        """The first final message is the reply `POST /_sandbox/interactions` waits for."""
         if not interaction.reply.done():
             interaction.reply.set_result(
                 {
                     "content": message["content"],
                     "embeds": message["embeds"],
-                    "ephemeral": interaction.ephemeral or bool(message["flags"] & EPHEMERAL),
+                    "ephemeral": bool(message["flags"] & EPHEMERAL),
                     "deferred": interaction.deferred,
                     "message_id": message["id"],
                     "interaction_id": str(interaction.id),
                 }
             )
-        return message
 
     def _webhook_interaction(self, request: web.Request) -> Interaction:
         webhook_id = snowflake(request.match_info["webhook_id"], "webhook_id")
@@ -429,12 +440,20 @@ class RestApi:
         return interaction
 
     async def execute_webhook(self, request: web.Request) -> web.Response:
-        """POST /webhooks/{app}/{token}: an interaction follow-up."""
+        """POST /webhooks/{app}/{token}: an interaction follow-up.
+
+        The first one after a deferred response edits the "thinking" message and keeps its
+        flags, ignoring its own (Discord's "Followup Messages"); later ones are new messages.
+        """
         interaction = self._webhook_interaction(request)
         body = await read_payload(request)
         if not (body.get("content") or body.get("embeds") or body.get("components")):
             raise DiscordError(400, 50006, "Cannot send an empty message")
-        message = self._add_message(interaction, body, self._state.new_id())
+        thinking = interaction.messages[0] if interaction.messages else None
+        if thinking is not None and thinking["flags"] & LOADING:
+            message = self._edit_message(interaction, thinking, body)
+        else:
+            message = self._add_message(interaction, body, self._state.new_id())
         if request.query.get("wait", "").lower() in ("1", "true"):
             return json_response(message)
         return web.Response(status=204)
@@ -444,23 +463,23 @@ class RestApi:
             if interaction.messages:
                 return interaction.messages[0]
             if interaction.deferred:
-                return self._add_placeholder(interaction)
+                return self._add_placeholder(interaction, self._state.new_id())
         for message in interaction.messages:
             if message["id"] == message_id:
                 return message
         raise unknown("Message", 10008)
 
-    def _add_placeholder(self, interaction: Interaction) -> dict[str, Any]:
+    def _add_placeholder(self, interaction: Interaction, message_id: int) -> dict[str, Any]:
         """The "thinking..." message a deferred response shows until it is edited."""
         message = payloads.message(
             self._state,
-            message_id=self._state.new_id(),
+            message_id=message_id,
             channel_id=interaction.channel_id,
             body={"flags": EPHEMERAL if interaction.ephemeral else 0},
             application_id=self._state.bot.id,
             interaction_id=interaction.id,
         )
-        message["flags"] |= 1 << 7
+        message["flags"] |= LOADING
         interaction.messages.insert(0, message)
         return message
 
@@ -474,25 +493,21 @@ class RestApi:
         interaction = self._webhook_interaction(request)
         body = await read_payload(request)
         message = self._webhook_message(interaction, request.match_info["message_id"])
+        return json_response(self._edit_message(interaction, message, body))
+
+    def _edit_message(
+        self, interaction: Interaction, message: dict[str, Any], body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Edit content, embeds and components; the flags stay (an edit cannot change them)."""
         for key in ("content", "embeds", "components"):
             if key in body:
                 message[key] = (
                     body[key] if body[key] is not None else ([] if key != "content" else "")
                 )
-        message["flags"] &= ~(1 << 7)
+        message["flags"] &= ~LOADING
         message["edited_timestamp"] = now_iso()
-        if not interaction.reply.done():
-            interaction.reply.set_result(
-                {
-                    "content": message["content"],
-                    "embeds": message["embeds"],
-                    "ephemeral": interaction.ephemeral,
-                    "deferred": interaction.deferred,
-                    "message_id": message["id"],
-                    "interaction_id": str(interaction.id),
-                }
-            )
-        return json_response(message)
+        self._complete(interaction, message)
+        return message
 
     async def delete_webhook_message(self, request: web.Request) -> web.Response:
         """DELETE /webhooks/{app}/{token}/messages/{id|@original}."""
@@ -521,14 +536,42 @@ class RestApi:
         guild = self._guild(request)
         return json_response([payloads.channel(c) for c in guild.channels.values()])
 
-    def _check_overwrites(self, guild: Guild, overwrites: list[Overwrite], allowed: int) -> None:
-        """Overwrites may only grant/deny what the bot has; MANAGE_ROLES needs ADMINISTRATOR."""
-        if self._bot_base(guild) == perm.ALL:
+    def _check_new_overwrites(self, guild: Guild, overwrites: list[Overwrite]) -> None:
+        """Create Guild Channel: only what the bot has in the guild; MANAGE_ROLES: admins only."""
+        base = self._bot_base(guild)
+        if base == perm.ALL:
             return
         for ow in overwrites:
             touched = ow.allow | ow.deny
-            if touched & perm.MANAGE_ROLES or touched & ~allowed:
+            if touched & perm.MANAGE_ROLES or touched & ~base:
                 raise missing_permissions()
+
+    def _check_overwrite_edits(
+        self, guild: Guild, channel: Channel, overwrites: list[Overwrite]
+    ) -> None:
+        """Edit Channel Permissions: only what the bot has in the guild or the parent channel,
+        unless the bot has a MANAGE_ROLES overwrite in the channel."""
+        allowed = self._bot_base(guild)
+        parent = guild.channels.get(channel.parent_id) if channel.parent_id else None
+        if parent is not None:
+            allowed |= self._bot_in(guild, parent)
+        if allowed == perm.ALL or self._has_manage_roles_overwrite(guild, channel):
+            return
+        unchanged = {(o.id, o.type, o.allow, o.deny) for o in channel.overwrites}
+        for ow in overwrites:
+            if (ow.id, ow.type, ow.allow, ow.deny) in unchanged:
+                continue
+            if (ow.allow | ow.deny) & ~allowed:
+                raise missing_permissions()
+
+    def _has_manage_roles_overwrite(self, guild: Guild, channel: Channel) -> bool:
+        bot_id = self._state.bot.id
+        targets = {(perm.MEMBER_OVERWRITE, bot_id)} | {
+            (perm.ROLE_OVERWRITE, r) for r in [guild.id, *guild.members[bot_id].role_ids]
+        }
+        return any(
+            (o.type, o.id) in targets and o.allow & perm.MANAGE_ROLES for o in channel.overwrites
+        )
 
     def _check_parent(
         self, guild: Guild, parent_id: int | None, *, moving: Channel | None
@@ -584,7 +627,7 @@ class RestApi:
             )
         if body.get("permission_overwrites") is not None:
             overwrites = parse_overwrites(body["permission_overwrites"])
-            self._check_overwrites(guild, overwrites, context)
+            self._check_new_overwrites(guild, overwrites)
         elif parent is not None:
             overwrites = [Overwrite(o.id, o.type, o.allow, o.deny) for o in parent.overwrites]
         else:
@@ -622,7 +665,7 @@ class RestApi:
             if not in_channel & perm.MANAGE_ROLES:
                 raise missing_permissions()
             overwrites = parse_overwrites(body["permission_overwrites"])
-            self._check_overwrites(guild, overwrites, in_channel)
+            self._check_overwrite_edits(guild, channel, overwrites)
         if "parent_id" in body:
             parent_id = (
                 snowflake(body["parent_id"], "parent_id") if body["parent_id"] is not None else None
@@ -661,8 +704,7 @@ class RestApi:
             raise missing_permissions()
         target = snowflake(request.match_info["overwrite_id"], "overwrite_id")
         new = parse_overwrites([{**body, "id": target}])[0]
-        if self._bot_base(guild) != perm.ALL and (new.allow | new.deny) & ~in_channel:
-            raise missing_permissions()
+        self._check_overwrite_edits(guild, channel, [new])
         channel.overwrites = [o for o in channel.overwrites if o.id != target] + [new]
         self._actions.channel_updated(channel)
         return web.Response(status=204)
@@ -718,7 +760,7 @@ class RestApi:
             if body["channel_id"] is not None:
                 target_id = snowflake(body["channel_id"], "channel_id")
                 target = guild.channels.get(target_id)
-                if target is None:
+                if target is None or self._order.hidden(target_id):
                     raise unknown("Channel", 10003)
                 if not target.is_voice:
                     raise invalid_form("channel_id", "CHANNEL_TYPE_INVALID", "Not a voice channel")

@@ -12,6 +12,7 @@ from sandbox.discord.actions import Actions
 from sandbox.discord.audit import AuditLog
 from sandbox.discord.config import SandboxConfig
 from sandbox.discord.control import ControlApi
+from sandbox.discord.event_order import EventOrder
 from sandbox.discord.faults import FaultInjector
 from sandbox.discord.gateway import Gateway
 from sandbox.discord.middleware import RestMiddleware
@@ -42,7 +43,10 @@ class DiscordSandbox:
             bot_username=self.config.bot_username,
             snowflakes=SnowflakeGenerator(wall_clock=wall_clock),
         )
-        self.gateway = Gateway(state=self.state, config=self.config, bot_token=bot_token)
+        self.order = EventOrder()
+        self.gateway = Gateway(
+            state=self.state, config=self.config, bot_token=bot_token, order=self.order
+        )
         self.actions = Actions(self.state, self.gateway)
         self.limiter = RateLimiter(
             global_limit=self.config.global_rate_limit,
@@ -53,7 +57,13 @@ class DiscordSandbox:
         )
         self.faults = FaultInjector()
         self.audit = AuditLog()
-        rest = RestApi(state=self.state, actions=self.actions, config=self.config, clock=clock)
+        rest = RestApi(
+            state=self.state,
+            actions=self.actions,
+            config=self.config,
+            order=self.order,
+            clock=clock,
+        )
         control = ControlApi(
             state=self.state,
             actions=self.actions,
@@ -65,7 +75,11 @@ class DiscordSandbox:
             clock=clock,
         )
         rest_layer = RestMiddleware(
-            limiter=self.limiter, faults=self.faults, audit=self.audit, bot_token=bot_token
+            limiter=self.limiter,
+            faults=self.faults,
+            audit=self.audit,
+            bot_token=bot_token,
+            order=self.order,
         )
         self.app = web.Application(middlewares=[rest_layer.handle, control.middleware])
         self.app.add_routes(rest.routes())
@@ -93,6 +107,7 @@ class DiscordSandbox:
 
     async def stop(self) -> None:
         """Close gateway connections and the server."""
+        self.order.cancel()
         self.gateway.release()
         await self.gateway.close(1001)
         if self._runner is not None:

@@ -85,6 +85,12 @@ class GatewayClient:
             if frame["op"] == 0 and frame["t"] == event:
                 return frame["d"]
 
+    async def send_identify(self, **fields: Any) -> None:
+        """Read HELLO and send IDENTIFY with the bot token and these fields, without waiting."""
+        hello = await self.frame()
+        assert hello["op"] == 10
+        await self.ws.send_json({"op": 2, "d": {"token": TOKEN, "properties": {}, **fields}})
+
     async def identify(
         self, token: str = TOKEN, intents: int = (1 << 0) | (1 << 7)
     ) -> dict[str, Any]:
@@ -107,6 +113,7 @@ async def running_bot(
     token: str = TOKEN,
     setup: Callable[[discord.Bot], None] | None = None,
     intents: discord.Intents | None = None,
+    **options: Any,
 ) -> AsyncIterator[discord.Bot]:
     """An unmodified py-cord bot connected to the sandbox, closed cleanly afterwards."""
     point_pycord_at(base_url)
@@ -114,6 +121,7 @@ async def running_bot(
         intents=intents or discord.Intents.default(),
         debug_guilds=guild_ids,
         guild_ready_timeout=0.05,
+        **options,
     )
     ready = asyncio.Event()
 

@@ -158,7 +158,11 @@ async def test_faults_and_rate_limits_can_be_listed_and_cleared(
     faults = await control.faults()
     assert faults["latency"][0]["route"] == "/channels/{channel_id}"
     assert faults["errors"][0]["method"] == "DELETE" and faults["errors"][0]["count"] == 2
-    assert (await control.clear_faults()) == {"latency": [], "errors": []}
+    assert (await control.clear_faults()) == {
+        "latency": [],
+        "errors": [],
+        "events_after_answer": {},
+    }
     limits = await control.set_rate_limits(
         global_limit=10, default=(20, 2.0), routes=[("POST", "/guilds/{guild_id}/channels", 5, 1.0)]
     )

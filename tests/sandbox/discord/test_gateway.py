@@ -73,17 +73,6 @@ async def test_ready_then_guild_create_with_what_pycord_needs(
     assert created["voice_states"][0]["channel_id"] == lobby["channel_id"]
 
 
-async def test_members_intent_sends_every_member(
-    guild: dict, control: DiscordSandboxClient, gateway_connect
-) -> None:
-    """With GUILD_MEMBERS, GUILD_CREATE lists all members, so member_count == len(members)."""
-    await control.add_member(guild["guild_id"], "someone")
-    gw: GatewayClient = await gateway_connect()
-    await gw.identify(intents=GUILDS | VOICE | GUILD_MEMBERS_INTENT)
-    created = await gw.dispatch("GUILD_CREATE")
-    assert created["member_count"] == len(created["members"]) == 3
-
-
 async def test_guild_created_while_connected_is_dispatched(
     control: DiscordSandboxClient, gateway_connect
 ) -> None:
