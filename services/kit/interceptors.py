@@ -106,7 +106,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         return _rebuild(handler, refuse, refuse, None)
 
 
-def fit(text: str, limit: int = MAX_STATUS_MESSAGE_BYTES) -> str:
+def _fit(text: str, limit: int = MAX_STATUS_MESSAGE_BYTES) -> str:
     """`text` cut to at most `limit` UTF-8 bytes, ending in "…" when it was cut."""
     raw = text.encode()
     if len(raw) <= limit:
@@ -131,7 +131,7 @@ def _decoder(deserializer: Deserializer | None) -> Deserializer:
 async def _abort_for(error: Exception, method: str, context: grpc.aio.ServicerContext) -> None:
     """Turn `error` raised by the handler of `method` into the call's final status."""
     if isinstance(error, DomainError):
-        message = fit(error.message)
+        message = _fit(error.message)
         logger.info("%s failed: %s %s", method, error.status.name, message)
         details = json.dumps(error.details, default=str) if error.details else ""
         # Details too long to fit are left out rather than cut into invalid JSON.
