@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator
-from typing import NoReturn
 
 import grpc
 import grpc.aio
 import pytest
 from faceitvoice.v1 import registry_service_pb2 as pb
-from faceitvoice.v1 import registry_service_pb2_grpc as pb_grpc
 
 from services.kit.errors import DeadlineExceeded, DomainError, InvalidArgument, Unavailable
 from services.voice.registry_client import RegistryClient
@@ -32,40 +30,29 @@ async def test_registry_down_is_unavailable() -> None:
         await channel.close()
 
 
-class FailingRegistry(pb_grpc.RegistryServiceServicer):
-    """A registry double whose every RPC ends with `code`."""
+class FailingRegistry:
+    """A registry double whose ResolvePlayers always ends with `code`."""
 
     def __init__(self) -> None:
         self.code = grpc.StatusCode.INTERNAL
 
-    async def _fail(self, context: grpc.aio.ServicerContext) -> NoReturn:
+    async def resolve_players(
+        self, request: pb.ResolvePlayersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ResolvePlayersResponse:
         await context.abort(self.code, f"registry says {self.code.name}")
         raise AssertionError("abort returned")
 
-    async def ResolvePlayers(
-        self, request: pb.ResolvePlayersRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ResolvePlayersResponse:
-        await self._fail(context)
-
-    async def LinkPlayer(
-        self, request: pb.LinkPlayerRequest, context: grpc.aio.ServicerContext
-    ) -> pb.LinkPlayerResponse:
-        await self._fail(context)
-
-    async def UnlinkPlayer(
-        self, request: pb.UnlinkPlayerRequest, context: grpc.aio.ServicerContext
-    ) -> pb.UnlinkPlayerResponse:
-        await self._fail(context)
-
-    async def GetPlayerLink(
-        self, request: pb.GetPlayerLinkRequest, context: grpc.aio.ServicerContext
-    ) -> pb.GetPlayerLinkResponse:
-        await self._fail(context)
-
-    async def ListPlayerLinks(
-        self, request: pb.ListPlayerLinksRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ListPlayerLinksResponse:
-        await self._fail(context)
+    def register(self, server: grpc.aio.Server) -> None:
+        """Serve ResolvePlayers (the one RPC the tests call) on `server`."""
+        handler = grpc.unary_unary_rpc_method_handler(
+            self.resolve_players,
+            request_deserializer=pb.ResolvePlayersRequest.FromString,
+            response_serializer=pb.ResolvePlayersResponse.SerializeToString,
+        )
+        service = pb.DESCRIPTOR.services_by_name["RegistryService"].full_name
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(service, {"ResolvePlayers": handler}),)
+        )
 
 
 @pytest.fixture
@@ -73,7 +60,7 @@ async def failing() -> AsyncIterator[tuple[FailingRegistry, RegistryClient]]:
     """The double on 127.0.0.1:0 and a RegistryClient talking to it."""
     double = FailingRegistry()
     server = grpc.aio.server(options=(("grpc.so_reuseport", 0),))
-    pb_grpc.add_RegistryServiceServicer_to_server(double, server)
+    double.register(server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
