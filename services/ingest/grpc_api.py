@@ -12,6 +12,8 @@ from services.ingest.delivery import DeliveryWorker
 from services.ingest.inbox import Inbox, InboxRow, Status, parse_page_token
 from services.ingest.poller import Poller, PollReport
 from services.kit.errors import InvalidArgument
+from services.kit.limits import MAX_PAGE_TOKEN_BYTES
+from services.kit.validation import check_id
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 100
@@ -83,11 +85,12 @@ class IngestServiceServicer(ingest_service_pb2_grpc.IngestServiceServicer):
         size = request.page_size or DEFAULT_PAGE_SIZE
         if not 1 <= size <= MAX_PAGE_SIZE:
             raise InvalidArgument(f"page_size must be 1..{MAX_PAGE_SIZE}, got {request.page_size}")
+        page_token = check_id(request.page_token, "page_token", max_bytes=MAX_PAGE_TOKEN_BYTES)
         rows = await self._inbox.list_events(
             status=_status_filter(request.status),
-            match_id=request.match_id,
+            match_id=check_id(request.match_id, "match_id"),
             limit=size + 1,
-            before_id=parse_page_token(request.page_token),
+            before_id=parse_page_token(page_token),
         )
         page = rows[:size]
         token = str(page[-1].id) if len(rows) > size else ""

@@ -35,14 +35,19 @@ def describe_dsn(dsn: str) -> str:
     return f"{host}:{port}/{database}"
 
 
-# Errors that mean "the database cannot be reached right now", not "this request is wrong":
-# refused or dropped connections, a server starting up or shutting down, no free connection.
-# Callers answer UNAVAILABLE (gRPC) or 503 (HTTP) so that the caller retries.
+# Errors that mean "the database cannot be reached right now", not "this statement failed":
+# a refused or dropped connection, a server starting up or shutting down, no connection slot
+# left, no pooled connection in time. Callers answer UNAVAILABLE (gRPC) or 503 (HTTP) so that
+# the caller retries; anything else a statement raises (a cancelled statement, a bad value, a
+# constraint, a full disk) is a failure of its own: INTERNAL / 500, logged as an error.
 DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
-    OSError,  # includes TimeoutError: no connection from the pool in time
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InsufficientResourcesError,
+    OSError,  # refused, reset; includes TimeoutError: no connection from the pool in time
+    asyncpg.PostgresConnectionError,  # class 08, and a connection closed mid-statement
+    asyncpg.exceptions.CannotConnectNowError,  # the server is starting up or shutting down
+    asyncpg.exceptions.AdminShutdownError,  # the server terminated the session
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.IdleSessionTimeoutError,
+    asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.InternalClientError,  # seen when the server restarts mid-query
 )
 

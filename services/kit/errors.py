@@ -64,3 +64,10 @@ class ResourceExhausted(DomainError):
     """A quota or rate limit was hit."""
 
     status = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class DependencyFailed(DomainError):
+    """A service this one calls failed in a way that retrying will not fix; the message says
+    which and how. INTERNAL, so that the caller does not retry it as if it were transient."""
+
+    status = grpc.StatusCode.INTERNAL

@@ -1,4 +1,9 @@
-"""Server interceptors: bearer-token authentication and the one place errors become statuses."""
+"""Server interceptors: bearer-token authentication and the one place errors become statuses.
+
+Request bodies are decoded here too, not by grpc before the handler runs: an unauthenticated
+call is refused before its body is parsed, and a body that does not decode is INVALID_ARGUMENT
+(grpc itself would answer UNKNOWN and log an ERROR traceback for every such call).
+"""
 
 from __future__ import annotations
 
@@ -11,28 +16,35 @@ from typing import Any
 
 import grpc
 import grpc.aio
+from google.protobuf.message import DecodeError
 
 from services.kit.database import DATABASE_UNAVAILABLE
-from services.kit.errors import DomainError
+from services.kit.errors import DomainError, InvalidArgument
 
 logger = logging.getLogger(__name__)
 
 # Probes and tooling must work without the token (load balancers, grpcurl, k8s probes).
 PUBLIC_METHOD_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 ERROR_DETAILS_KEY = "error-details"
+MAX_STATUS_MESSAGE_BYTES = 1024
+"""The longest status message (and error details) sent: messages may echo what a client sent,
+and grpc refuses trailers over 16 KiB (percent-encoding can triple a message's size)."""
 
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
 Behavior = Callable[[Any, grpc.aio.ServicerContext], Any]
+Deserializer = Callable[[bytes], Any]
 
 
 def _rebuild(
     handler: grpc.RpcMethodHandler,
     unary_response: Behavior,
     streaming_response: Behavior,
+    request_deserializer: Deserializer | None,
 ) -> grpc.RpcMethodHandler:
-    """A handler of the same kind and (de)serializers as `handler`, running the given behaviour."""
+    """A handler of the same kind and response serializer as `handler`, running the given
+    behaviour on requests decoded by `request_deserializer` (None: raw bytes)."""
     codec: dict[str, Any] = {
-        "request_deserializer": handler.request_deserializer,
+        "request_deserializer": request_deserializer,
         "response_serializer": handler.response_serializer,
     }
     if handler.request_streaming and handler.response_streaming:
@@ -90,17 +102,43 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         async def refuse(request: Any, context: grpc.aio.ServicerContext) -> None:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
 
-        return _rebuild(handler, refuse, refuse)
+        # No deserializer: the body of a refused call is never parsed.
+        return _rebuild(handler, refuse, refuse, None)
+
+
+def _fit(text: str, limit: int = MAX_STATUS_MESSAGE_BYTES) -> str:
+    """`text` cut to at most `limit` UTF-8 bytes, ending in "…" when it was cut."""
+    raw = text.encode()
+    if len(raw) <= limit:
+        return text
+    return raw[: limit - len("…".encode())].decode(errors="ignore") + "…"
+
+
+def _decoder(deserializer: Deserializer | None) -> Deserializer:
+    """`deserializer` raising InvalidArgument for a body it cannot decode."""
+
+    def decode(raw: bytes) -> Any:
+        if deserializer is None:
+            return raw
+        try:
+            return deserializer(raw)
+        except DecodeError:
+            raise InvalidArgument("the request body is not a valid message") from None
+
+    return decode
 
 
 async def _abort_for(error: Exception, method: str, context: grpc.aio.ServicerContext) -> None:
     """Turn `error` raised by the handler of `method` into the call's final status."""
     if isinstance(error, DomainError):
-        logger.info("%s failed: %s %s", method, error.status.name, error.message)
+        message = _fit(error.message)
+        logger.info("%s failed: %s %s", method, error.status.name, message)
+        details = json.dumps(error.details, default=str) if error.details else ""
+        # Details too long to fit are left out rather than cut into invalid JSON.
         trailing: tuple[tuple[str, str], ...] = ()
-        if error.details:
-            trailing = ((ERROR_DETAILS_KEY, json.dumps(error.details, default=str)),)
-        await context.abort(error.status, error.message, trailing)
+        if details and len(details) <= MAX_STATUS_MESSAGE_BYTES:
+            trailing = ((ERROR_DETAILS_KEY, details),)
+        await context.abort(error.status, message, trailing)
     elif isinstance(error, DATABASE_UNAVAILABLE):
         logger.warning("%s failed: database unavailable: %r", method, error)
         await context.abort(grpc.StatusCode.UNAVAILABLE, "database unavailable, retry later")
@@ -112,7 +150,9 @@ async def _abort_for(error: Exception, method: str, context: grpc.aio.ServicerCo
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
     """Maps DomainError to its status code and anything unexpected to INTERNAL, logged once.
 
-    Aborts made by the handler itself (`context.abort`) pass through untouched.
+    Aborts made by the handler itself (`context.abort`) pass through untouched. Requests are
+    decoded here (an undecodable one is INVALID_ARGUMENT): a unary request in the behaviour,
+    each message of a request stream as the handler reads it.
     """
 
     async def intercept_service(
@@ -123,10 +163,17 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
             return None
         behavior = _behavior(handler)
         method = handler_call_details.method
+        decode = _decoder(handler.request_deserializer)
+        # A unary request arrives as bytes and is decoded in the behaviour, where a failure is
+        # mapped like any other; a stream's messages are decoded as the handler reads them.
+        unary_request = not handler.request_streaming
 
-        async def unary_response(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        def request_of(body: Any) -> Any:
+            return decode(body) if unary_request else body
+
+        async def unary_response(body: Any, context: grpc.aio.ServicerContext) -> Any:
             try:
-                result = behavior(request, context)
+                result = behavior(request_of(body), context)
                 return await result if inspect.isawaitable(result) else result
             except grpc.aio.AbortError:
                 raise
@@ -134,10 +181,10 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
                 await _abort_for(error, method, context)
 
         async def streaming_response(
-            request: Any, context: grpc.aio.ServicerContext
+            body: Any, context: grpc.aio.ServicerContext
         ) -> AsyncIterator[Any]:
             try:
-                result = behavior(request, context)
+                result = behavior(request_of(body), context)
                 if hasattr(result, "__aiter__"):
                     async for item in result:
                         yield item
@@ -151,4 +198,6 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
             except Exception as error:
                 await _abort_for(error, method, context)
 
-        return _rebuild(handler, unary_response, streaming_response)
+        return _rebuild(
+            handler, unary_response, streaming_response, None if unary_request else decode
+        )

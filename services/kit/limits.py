@@ -28,3 +28,11 @@ MAX_PLAYERS_PER_TEAM = 99
 
 MAX_TEAMS_PER_MATCH = 2
 """A FACEIT match has exactly two factions, `faction1` and `faction2`."""
+
+MAX_IDS_PER_CALL = 1_000
+"""Ids one call may name (ResolvePlayers): a match has at most 2 x 99 players, and a caller
+with more splits them into calls of this size."""
+
+MAX_PAGE_TOKEN_BYTES = 1_024
+"""A page token is one this service made: a key (at most MAX_ID_BYTES, escaped in JSON) and a
+timestamp, base64-encoded; anything longer cannot be one."""

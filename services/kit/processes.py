@@ -132,11 +132,10 @@ class ManagedProcess:
     async def _copy_output(self, ready_line: asyncio.Future[dict[str, Any]]) -> None:
         assert self._proc is not None and self._proc.stdout is not None and self._log is not None
         while True:
-            try:
-                line = await self._proc.stdout.readline()
-            except ValueError:  # longer than the limit: readline dropped it; keep copying
+            line = await _read_line(self._proc.stdout)
+            if line is None:
                 line = f"[{self.name}: an over-long output line was dropped]\n".encode()
-            if not line:
+            elif not line:
                 return
             self._log.write(line)
             self._log.flush()
@@ -214,6 +213,28 @@ class ManagedProcess:
             pump.cancel()
         elif not pump.cancelled() and pump.exception() is not None:
             logger.error("copying the output of %s failed", self.name, exc_info=pump.exception())
+
+
+async def _read_line(stream: asyncio.StreamReader) -> bytes | None:
+    """The next line (b"" at the end), or None for a line over the limit, skipped to its end.
+
+    Not `readline()`: past the limit it discards only what it has buffered, so the rest of
+    the line would come back as lines of their own.
+    """
+    try:
+        return await stream.readuntil(b"\n")
+    except asyncio.IncompleteReadError as error:
+        return error.partial  # the last line, without a newline
+    except asyncio.LimitOverrunError:
+        pass
+    while True:
+        try:
+            await stream.readuntil(b"\n")
+            return None
+        except asyncio.IncompleteReadError:
+            return None
+        except asyncio.LimitOverrunError as error:
+            await stream.readexactly(error.consumed)  # drop what is buffered, then read on
 
 
 def python_module(module: str, *args: str) -> list[str]:

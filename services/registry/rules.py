@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from services.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from services.kit.limits import MAX_IDS_PER_CALL
+from services.kit.validation import check_count, check_id, preview
 
 NICKNAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{2,32}")
 # Discord snowflakes are uint64 on the wire but stored as BIGINT; real ones stay below 2**63.
 MAX_DISCORD_ID = 2**63 - 1
-MAX_RESOLVE_IDS = 1000
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500
 SUGGESTIONS_METADATA_KEY = "faceitvoice-suggestions"
@@ -59,7 +60,7 @@ def validate_nickname(nickname: str) -> str:
     """The nickname if it is 2 to 32 letters, digits, '-' or '_'; InvalidArgument otherwise."""
     if not NICKNAME_PATTERN.fullmatch(nickname):
         raise InvalidArgument(
-            f"faceit_nickname {nickname!r} is not a FACEIT nickname: "
+            f"faceit_nickname {preview(nickname)} is not a FACEIT nickname: "
             "use 2 to 32 letters, digits, '-' or '_'"
         )
     return nickname
@@ -75,20 +76,14 @@ def validate_discord_user_id(discord_user_id: int) -> int:
 
 
 def validate_player_id(faceit_player_id: str) -> str:
-    """The FACEIT player id if it is not blank; InvalidArgument otherwise."""
-    if not faceit_player_id.strip():
-        raise InvalidArgument("faceit_player_id is required")
-    return faceit_player_id
+    """The FACEIT player id if it is a non-blank id within the limits; InvalidArgument otherwise."""
+    return check_id(faceit_player_id, "faceit_player_id", required=True)
 
 
-def distinct_player_ids(faceit_player_ids: Iterable[str]) -> list[str]:
-    """The ids without duplicates, in first-seen order; at most MAX_RESOLVE_IDS may be asked."""
-    ids = list(faceit_player_ids)
-    if len(ids) > MAX_RESOLVE_IDS:
-        raise InvalidArgument(
-            f"at most {MAX_RESOLVE_IDS} faceit_player_ids per call, got {len(ids)}"
-        )
-    return list(dict.fromkeys(validate_player_id(player_id) for player_id in ids))
+def distinct_player_ids(faceit_player_ids: Sequence[str]) -> list[str]:
+    """The ids without duplicates, in first-seen order; at most MAX_IDS_PER_CALL may be asked."""
+    check_count(faceit_player_ids, "faceit_player_ids per call", MAX_IDS_PER_CALL)
+    return list(dict.fromkeys(validate_player_id(player_id) for player_id in faceit_player_ids))
 
 
 def page_size(requested: int) -> int:

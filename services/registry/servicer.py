@@ -7,6 +7,8 @@ from faceitvoice.v1 import registry_service_pb2 as pb
 from faceitvoice.v1 import registry_service_pb2_grpc as pb_grpc
 
 from services.kit.errors import InvalidArgument
+from services.kit.limits import MAX_PAGE_TOKEN_BYTES
+from services.kit.validation import check_id
 from services.registry.convert import link_to_pb
 from services.registry.linking import PlayerLinker
 from services.registry.paging import Cursor, decode_page_token, encode_page_token
@@ -88,7 +90,8 @@ class RegistryServiceServicer(pb_grpc.RegistryServiceServicer):
     ) -> pb.ListPlayerLinksResponse:
         """One page of links, oldest first."""
         size = page_size(request.page_size)
-        after = decode_page_token(request.page_token) if request.page_token else None
+        token = check_id(request.page_token, "page_token", max_bytes=MAX_PAGE_TOKEN_BYTES)
+        after = decode_page_token(token) if token else None
         # One extra row tells whether a next page exists, so the last page has no token.
         links = await self._repository.page(after, size + 1)
         page, more = links[:size], len(links) > size

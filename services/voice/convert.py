@@ -1,4 +1,5 @@
-"""Pure conversions between the voice service's protos and its domain types."""
+"""Pure conversions between the voice service's protos and its domain types; what comes in is
+checked against the input limits first."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from datetime import datetime
 from faceitvoice.v1 import match_pb2, voice_service_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from services.kit.limits import MAX_NAME_CHARS, MAX_PLAYERS_PER_TEAM, MAX_TEAMS_PER_MATCH
+from services.kit.validation import check_count, check_id, check_text
 from services.voice.model import (
     CloseResult,
     MatchRecord,
@@ -25,8 +28,34 @@ _STATES = {
 }
 
 
+def check_match(match: match_pb2.Match) -> None:
+    """InvalidArgument when a field of `match` is beyond the input limits or holds a NUL.
+
+    Every string is checked, used or not: all of them are in memory, and some in Postgres.
+    """
+    check_id(match.match_id, "match.match_id")
+    check_id(match.organizer_id, "match.organizer_id")
+    check_id(match.entity.id, "match.entity.id")
+    check_text(match.entity.name, "match.entity.name", MAX_NAME_CHARS)
+    check_text(match.entity.type, "match.entity.type")
+    check_text(match.game, "match.game")
+    check_text(match.region, "match.region")
+    check_count(match.teams, "teams per match", MAX_TEAMS_PER_MATCH)
+    for t, team in enumerate(match.teams):
+        where = f"match.teams[{t}]"
+        check_id(team.faction, f"{where}.faction")
+        check_text(team.name, f"{where}.name", MAX_NAME_CHARS)
+        check_id(team.team_id, f"{where}.team_id")
+        check_count(team.roster, "players per team", MAX_PLAYERS_PER_TEAM)
+        for p, player in enumerate(team.roster):
+            check_id(player.faceit_player_id, f"{where}.roster[{p}].faceit_player_id")
+            check_text(player.nickname, f"{where}.roster[{p}].nickname", MAX_NAME_CHARS)
+
+
 def match_from_pb(match: match_pb2.Match) -> MatchSpec:
-    """The domain view of a proto Match (validation is the service's job)."""
+    """The domain view of a proto Match, once its fields passed `check_match` (the rules of
+    what a match must hold are the service's)."""
+    check_match(match)
     return MatchSpec(
         match_id=match.match_id.strip(),
         version=match.version,

@@ -10,12 +10,24 @@ import grpc.aio
 from faceitvoice.v1 import registry_service_pb2 as pb
 from faceitvoice.v1 import registry_service_pb2_grpc as pb_grpc
 
-from services.kit.errors import DomainError, InvalidArgument, Unavailable
+from services.kit.errors import (
+    DeadlineExceeded,
+    DependencyFailed,
+    DomainError,
+    InvalidArgument,
+    Unavailable,
+)
+from services.kit.limits import MAX_IDS_PER_CALL
 
 logger = logging.getLogger(__name__)
 
 SUGGESTIONS_KEY = "faceitvoice-suggestions"
-MAX_RESOLVE = 1000
+# The registry stopping (CANCELLED) or unreachable may be over by the next try.
+_TRANSIENT: dict[grpc.StatusCode, type[DomainError]] = {
+    grpc.StatusCode.UNAVAILABLE: Unavailable,
+    grpc.StatusCode.CANCELLED: Unavailable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+}
 
 
 def suggestions(error: grpc.aio.AioRpcError) -> list[str]:
@@ -34,11 +46,11 @@ class RegistryClient:
         self._stub = pb_grpc.RegistryServiceStub(channel)
 
     async def resolve_players(self, faceit_player_ids: Sequence[str]) -> dict[str, int]:
-        """FACEIT player id -> Discord user id for the linked ones; one call per 1000 ids."""
+        """FACEIT player id -> Discord user id for the linked ones, MAX_IDS_PER_CALL per call."""
         found: dict[str, int] = {}
         ids = list(dict.fromkeys(faceit_player_ids))
-        for start in range(0, len(ids), MAX_RESOLVE):
-            chunk = ids[start : start + MAX_RESOLVE]
+        for start in range(0, len(ids), MAX_IDS_PER_CALL):
+            chunk = ids[start : start + MAX_IDS_PER_CALL]
             try:
                 response = await self._stub.ResolvePlayers(
                     pb.ResolvePlayersRequest(faceit_player_ids=chunk)
@@ -74,7 +86,11 @@ class RegistryClient:
 
 
 def registry_error(error: grpc.aio.AioRpcError, action: str) -> DomainError:
-    """A registry failure as the voice service reports it."""
-    if error.code() is grpc.StatusCode.INVALID_ARGUMENT:
+    """A registry failure as the voice service reports it: transient ones stay transient,
+    INVALID_ARGUMENT is the caller's, and anything else (INTERNAL, UNAUTHENTICATED, ...) is
+    DependencyFailed, which the caller must not retry forever."""
+    code = error.code()
+    if code is grpc.StatusCode.INVALID_ARGUMENT:
         return InvalidArgument(f"registry refused to {action}: {error.details()}")
-    return Unavailable(f"registry could not {action}: {error.code().name} {error.details()}")
+    failure = _TRANSIENT.get(code, DependencyFailed)
+    return failure(f"registry could not {action}: {code.name} {error.details()}")

@@ -9,6 +9,8 @@ from faceitvoice.v1 import voice_service_pb2 as pb
 from faceitvoice.v1 import voice_service_pb2_grpc as pb_grpc
 
 from services.kit.errors import InvalidArgument
+from services.kit.limits import MAX_PAGE_TOKEN_BYTES, MAX_REASON_CHARS
+from services.kit.validation import check_id, check_text
 from services.voice.convert import (
     close_result_to_pb,
     match_from_pb,
@@ -21,8 +23,9 @@ from services.voice.matches import MatchService
 class VoiceServiceServicer(pb_grpc.VoiceServiceServicer):
     """Serves OpenMatch, CloseMatch, GetMatch and ListMatches.
 
-    OpenMatch and CloseMatch act on voice states, so they first await `ready()` (the gateway
-    session; it raises Unavailable when the session does not come in time).
+    OpenMatch and CloseMatch act on voice states, so they await `ready()` (the gateway
+    session; it raises Unavailable when the session does not come in time), but only once the
+    request passed the input checks: a bad request is refused at once, ready or not.
     """
 
     def __init__(self, matches: MatchService, ready: Callable[[], Awaitable[None]]) -> None:
@@ -34,29 +37,31 @@ class VoiceServiceServicer(pb_grpc.VoiceServiceServicer):
     ) -> pb.OpenMatchResponse:
         if not request.HasField("match"):
             raise InvalidArgument("match is required")
+        spec = match_from_pb(request.match)
         await self._ready()
-        result = await self._matches.open_match(match_from_pb(request.match))
+        result = await self._matches.open_match(spec)
         return open_result_to_pb(result)
 
     async def CloseMatch(
         self, request: pb.CloseMatchRequest, context: grpc.aio.ServicerContext
     ) -> pb.CloseMatchResponse:
+        match_id = check_id(request.match_id, "match_id").strip()
+        reason = check_text(request.reason, "reason", MAX_REASON_CHARS)
         await self._ready()
-        result = await self._matches.close_match(
-            request.match_id.strip(), request.version, request.reason
-        )
+        result = await self._matches.close_match(match_id, request.version, reason)
         return close_result_to_pb(result)
 
     async def GetMatch(
         self, request: pb.GetMatchRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetMatchResponse:
-        record = await self._matches.get_match(request.match_id.strip())
+        record = await self._matches.get_match(check_id(request.match_id, "match_id").strip())
         return pb.GetMatchResponse(match=match_to_pb(record))
 
     async def ListMatches(
         self, request: pb.ListMatchesRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListMatchesResponse:
-        records, token = await self._matches.list_matches(request.page_size, request.page_token)
+        page_token = check_id(request.page_token, "page_token", max_bytes=MAX_PAGE_TOKEN_BYTES)
+        records, token = await self._matches.list_matches(request.page_size, page_token)
         return pb.ListMatchesResponse(
             matches=[match_to_pb(r) for r in records], next_page_token=token
         )

@@ -1,4 +1,5 @@
-"""A tiny bytes-in/bytes-out gRPC service for testing the kit without the project's protos."""
+"""A tiny gRPC service for testing the kit without the project's protos (bytes, and one
+protobuf message of grpc's own health service)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import grpc
 import grpc.aio
+from grpc_health.v1 import health_pb2
 
 from services.kit import errors
 
@@ -35,11 +37,31 @@ def method(name: str) -> str:
 
 
 class EchoService:
-    """Handlers: Echo reports what the server saw, Fail raises what it is told, Slow waits."""
+    """Handlers: Echo reports what the server saw, Fail raises what it is told, Slow waits;
+    Parse and Gather decode protobuf requests."""
 
     def __init__(self) -> None:
         self.release = asyncio.Event()
         self.slow_started = asyncio.Event()
+        self.decoded = 0
+        """How many request bodies the protobuf methods (Parse, Gather) decoded."""
+
+    def decode(self, raw: bytes) -> health_pb2.HealthCheckRequest:
+        """The request deserializer of Parse and Gather: a protobuf message, counted."""
+        self.decoded += 1
+        return health_pb2.HealthCheckRequest.FromString(raw)
+
+    async def parse(
+        self, request: health_pb2.HealthCheckRequest, context: grpc.aio.ServicerContext
+    ) -> bytes:
+        return request.service.encode()
+
+    async def gather(
+        self,
+        requests: AsyncIterator[health_pb2.HealthCheckRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> bytes:
+        return ",".join([request.service async for request in requests]).encode()
 
     async def echo(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         metadata = dict(context.invocation_metadata() or ())
@@ -54,6 +76,9 @@ class EchoService:
         what = request.decode()
         if what in ERRORS:
             raise ERRORS[what](f"{what} happened", details={"kind": what})
+        if what == "huge":  # a message and details echoing a 3 MB value
+            value = "x" * (3 << 20)
+            raise errors.InvalidArgument(f"bad value {value}", details={"value": value})
         if what == "abort":
             await context.abort(grpc.StatusCode.OUT_OF_RANGE, "handler aborted")
         if what == "database":  # a real connection attempt to a server that is not there
@@ -79,6 +104,12 @@ class EchoService:
             "Fail": grpc.unary_unary_rpc_method_handler(self.fail),
             "Count": grpc.unary_stream_rpc_method_handler(self.count),
             "Slow": grpc.unary_unary_rpc_method_handler(self.slow),
+            "Parse": grpc.unary_unary_rpc_method_handler(
+                self.parse, request_deserializer=self.decode
+            ),
+            "Gather": grpc.stream_unary_rpc_method_handler(
+                self.gather, request_deserializer=self.decode
+            ),
         }
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
 

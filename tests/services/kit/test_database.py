@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 import socket
 import time
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import pytest
 
 from services.kit.database import (
+    DATABASE_UNAVAILABLE,
     DatabaseUnavailable,
     create_pool,
     describe_dsn,
     wait_for_database,
     with_database,
 )
+from tests.support import eventually
 
 
 def _closed_port() -> int:
@@ -72,3 +79,103 @@ def test_with_database_swaps_only_the_database() -> None:
         == "postgresql://postgres@/test_1?host=/tmp/pg"
     )
     assert with_database("postgresql://u:p@h:1/a", "b") == "postgresql://u:p@h:1/b"
+
+
+async def _refused(dsn: str) -> None:
+    await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{_closed_port()}/x", timeout=5)
+
+
+async def _too_many_connections(dsn: str) -> None:
+    role = f"limited_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 0")
+        parts = urlsplit(dsn)
+        netloc = f"{role}@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+        await asyncpg.connect(urlunsplit(parts._replace(netloc=netloc)))
+    finally:
+        await admin.execute(f"DROP ROLE IF EXISTS {role}")
+        await admin.close()
+
+
+async def _terminated_mid_statement(dsn: str) -> None:
+    victim, admin = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    pid = victim.get_server_pid()
+    try:
+        sleeping = asyncio.ensure_future(victim.execute("SELECT pg_sleep(30)"))
+
+        async def active() -> bool:
+            state = await admin.fetchval("SELECT state FROM pg_stat_activity WHERE pid = $1", pid)
+            return bool(state == "active")
+
+        await eventually(active, what="the victim's statement to run")
+        await admin.execute("SELECT pg_terminate_backend($1)", pid)
+        await sleeping
+    finally:
+        await admin.close()
+        victim.terminate()
+
+
+async def _pool_exhausted(dsn: str) -> None:
+    pool = await create_pool(dsn, min_size=1, max_size=1)
+    try:
+        async with pool.acquire():
+            await pool.acquire(timeout=0.05)
+    finally:
+        await pool.close()
+
+
+async def _statement(dsn: str, *statements: str, args: tuple[object, ...] = ()) -> None:
+    connection = await asyncpg.connect(dsn)
+    try:
+        for statement in statements[:-1]:
+            await connection.execute(statement)
+        await connection.execute(statements[-1], *args)
+    finally:
+        await connection.close()
+
+
+async def _statement_timeout(dsn: str) -> None:
+    await _statement(dsn, "SET statement_timeout = '20ms'", "SELECT pg_sleep(5)")
+
+
+async def _nul_in_text(dsn: str) -> None:
+    await _statement(dsn, "SELECT $1::text", args=("a\x00b",))
+
+
+async def _index_row_too_large(dsn: str) -> None:
+    await _statement(
+        dsn,
+        "CREATE TABLE keys (key text PRIMARY KEY)",
+        "INSERT INTO keys SELECT string_agg(md5(i::text), '') FROM generate_series(1, 200) i",
+    )
+
+
+async def _unique_violation(dsn: str) -> None:
+    await _statement(
+        dsn, "CREATE TABLE keys (key int PRIMARY KEY)", "INSERT INTO keys VALUES (1), (1)"
+    )
+
+
+@pytest.mark.parametrize(
+    "outage", [_refused, _too_many_connections, _terminated_mid_statement, _pool_exhausted]
+)
+async def test_connection_level_failures_are_database_unavailable(
+    fresh_database: str, outage: Callable[[str], Awaitable[None]]
+) -> None:
+    """Refused, over the connection limit, terminated, no pooled connection: "retry later"."""
+    with pytest.raises(Exception) as raised:
+        await outage(fresh_database)
+    assert isinstance(raised.value, DATABASE_UNAVAILABLE), repr(raised.value)
+
+
+@pytest.mark.parametrize(
+    "statement", [_statement_timeout, _nul_in_text, _index_row_too_large, _unique_violation]
+)
+async def test_failed_statements_are_not_database_unavailable(
+    fresh_database: str, statement: Callable[[str], Awaitable[None]]
+) -> None:
+    """A statement that fails (cancelled, bad value, too large, constraint) is not an outage."""
+    with pytest.raises(asyncpg.PostgresError) as raised:
+        await statement(fresh_database)
+    assert not isinstance(raised.value, DATABASE_UNAVAILABLE), repr(raised.value)

@@ -12,7 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from services.kit.grpc_server import GrpcServer
-from services.kit.interceptors import ERROR_DETAILS_KEY
+from services.kit.interceptors import ERROR_DETAILS_KEY, MAX_STATUS_MESSAGE_BYTES
 from tests.services.kit.conftest import TOKEN
 from tests.services.kit.echo import ERRORS, SERVICE, EchoService, method
 
@@ -169,3 +169,79 @@ async def test_unknown_method_is_unimplemented(channel: grpc.aio.Channel) -> Non
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await _call(channel, "Nope", b"")
     assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+GARBAGE = [b"\xff\xff\xff\xff", b"\x0a\x02\xff\xfe", b"\x0a\x10ab", b"\x0b"]
+"""Bodies no protobuf message decodes: a bad tag, bad UTF-8, a truncated field, a bad group."""
+
+
+def _errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("body", GARBAGE)
+async def test_undecodable_body_with_token_is_invalid_argument_without_error_log(
+    channel: grpc.aio.Channel, caplog: pytest.LogCaptureFixture, body: bytes
+) -> None:
+    """A body the method cannot decode is INVALID_ARGUMENT, with no ERROR line or traceback."""
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await _call(channel, "Parse", body)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert raised.value.details() == "the request body is not a valid message"
+    assert _errors_logged(caplog) == []
+
+
+@pytest.mark.parametrize("body", GARBAGE)
+async def test_undecodable_body_without_token_is_unauthenticated_and_never_decoded(
+    channel: grpc.aio.Channel, echo: EchoService, caplog: pytest.LogCaptureFixture, body: bytes
+) -> None:
+    """Without the token the call is UNAUTHENTICATED before its body is parsed; no ERROR line."""
+    caplog.set_level(logging.DEBUG)
+    for metadata in ((), (("authorization", "Bearer wrong"),)):
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await _call(channel, "Parse", body, metadata=metadata)
+        assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert echo.decoded == 0
+    assert _errors_logged(caplog) == []
+
+
+async def test_undecodable_message_in_a_request_stream_is_invalid_argument(
+    channel: grpc.aio.Channel, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client stream carrying an undecodable message ends INVALID_ARGUMENT, no ERROR line."""
+    caplog.set_level(logging.DEBUG)
+    good = health_pb2.HealthCheckRequest(service="a").SerializeToString()
+    call = channel.stream_unary(method("Gather"))(
+        iter([good, GARBAGE[0]]), metadata=AUTH, timeout=5
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await call
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert _errors_logged(caplog) == []
+
+
+async def test_undecodable_health_check_is_invalid_argument(
+    channel: grpc.aio.Channel, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The public health method refuses garbage with INVALID_ARGUMENT too, no ERROR line."""
+    caplog.set_level(logging.DEBUG)
+    check = channel.unary_unary("/grpc.health.v1.Health/Check")
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await check(GARBAGE[0], timeout=5)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert _errors_logged(caplog) == []
+
+
+async def test_a_huge_error_message_is_cut_and_keeps_its_status(
+    channel: grpc.aio.Channel,
+) -> None:
+    """An error echoing a 3 MB value keeps its code; message and details reach the client cut."""
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await _call(channel, "Fail", b"huge")
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    details = raised.value.details() or ""
+    assert details.startswith("bad value xxx") and details.endswith("…")
+    assert len(details.encode()) <= MAX_STATUS_MESSAGE_BYTES
+    trailing = dict(raised.value.trailing_metadata() or ())
+    assert len(trailing.get(ERROR_DETAILS_KEY, "")) <= MAX_STATUS_MESSAGE_BYTES

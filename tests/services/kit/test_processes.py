@@ -178,3 +178,24 @@ def test_child_environment_drops_project_settings(monkeypatch: pytest.MonkeyPatc
     assert env["VOICE_GRPC_PORT"] == "0"
     assert env["PATH"] == os.environ["PATH"]
     assert env["PYTHONUNBUFFERED"] == "1"
+
+
+OVER_LONG_LINE = """
+import sys
+sys.stdout.write("before\\n" + "A" * (3 << 20) + "\\nafter\\n")
+sys.stdout.flush()
+"""
+
+
+async def test_an_over_long_output_line_is_dropped_whole(tmp_path: Path) -> None:
+    """A line longer than the limit is replaced by one notice; none of its bytes is copied."""
+    lines: list[str] = []
+    process = _process(tmp_path, OVER_LONG_LINE, lines=lines)
+    await process.start(ready_probe=_always_ready, timeout=30)
+    assert await process.wait() == 0
+    assert lines == ["before", "[child: an over-long output line was dropped]", "after"]
+    assert process.log_path.read_text().splitlines() == lines
+
+
+async def _always_ready() -> bool:
+    return True

@@ -342,3 +342,41 @@ async def test_calls_without_the_token_are_unauthenticated(registry: Registry) -
         error = await status_of(stub.ResolvePlayers(pb.ResolvePlayersRequest()))
 
     assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+HOSTILE_PLAYER_IDS = ["p\x00", "𝄞" * 33, "x" * (3 << 20)]
+"""A NUL, 132 bytes of four-byte characters, 3 MB: none can be a FACEIT player id."""
+
+
+@pytest.mark.parametrize("player_id", HOSTILE_PLAYER_IDS, ids=["nul", "4-byte", "3MB"])
+async def test_hostile_player_ids_are_invalid_argument(registry: Registry, player_id: str) -> None:
+    """GetPlayerLink and ResolvePlayers refuse such ids with a short INVALID_ARGUMENT."""
+    calls = [
+        registry.stub.GetPlayerLink(pb.GetPlayerLinkRequest(faceit_player_id=player_id)),
+        registry.stub.ResolvePlayers(pb.ResolvePlayersRequest(faceit_player_ids=["a", player_id])),
+    ]
+    for call in calls:
+        error = await status_of(call)
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert len(error.details() or "") < 200
+    assert registry.registry_statements() == []
+
+
+@pytest.mark.parametrize("nickname", ["s1mple\x00", "n" * (3 << 20)], ids=["nul", "3MB"])
+async def test_hostile_nicknames_are_invalid_argument_echoed_short(
+    registry: Registry, nickname: str
+) -> None:
+    """LinkPlayer refuses them, quoting at most a short prefix of the nickname."""
+    request = pb.LinkPlayerRequest(discord_user_id=1, faceit_nickname=nickname)
+    error = await status_of(registry.stub.LinkPlayer(request))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert len(error.details() or "") < 200
+
+
+@pytest.mark.parametrize("token", ["a\x00", "A" * 2000], ids=["nul", "long"])
+async def test_hostile_page_tokens_are_invalid_argument(registry: Registry, token: str) -> None:
+    """ListPlayerLinks refuses a token with NUL, or longer than any it gives out."""
+    request = pb.ListPlayerLinksRequest(page_token=token)
+    error = await status_of(registry.stub.ListPlayerLinks(request))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "page_token" in (error.details() or "")
