@@ -68,8 +68,11 @@ class DiscordPort(Protocol):
         """
         ...
 
-    async def move(self, user_id: int, channel_id: int) -> None:
-        """Move a connected member into a voice channel; NotInVoice when they are not connected."""
+    async def move(self, user_id: int, channel_id: int | None) -> None:
+        """Move a connected member into a voice channel, or disconnect them (None).
+
+        NotInVoice when they are not connected.
+        """
         ...
 
     async def delete_channel(self, channel_id: int) -> bool:
@@ -339,7 +342,7 @@ class PycordDiscord:
             ) from error
         return True
 
-    async def move(self, user_id: int, channel_id: int) -> None:
+    async def move(self, user_id: int, channel_id: int | None) -> None:
         try:
             await self._rest.edit_member(
                 self._guild_id, user_id, {"channel_id": channel_id}, "FACEIT match channel"

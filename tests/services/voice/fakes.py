@@ -29,7 +29,7 @@ class FakeDiscord:
     channels: dict[int, FakeChannel] = field(default_factory=dict)
     created: list[int] = field(default_factory=list)
     deleted: list[int] = field(default_factory=list)
-    moves: list[tuple[int, int]] = field(default_factory=list)
+    moves: list[tuple[int, int | None]] = field(default_factory=list)
     fail_creates: int = 0
     can_edit_overwrites: bool = True
     create_gate: asyncio.Event | None = None
@@ -79,10 +79,13 @@ class FakeDiscord:
         self.channels[channel_id].members = set(member_ids)
         return True
 
-    async def move(self, user_id: int, channel_id: int) -> None:
+    async def move(self, user_id: int, channel_id: int | None) -> None:
         if user_id not in self.voice:
             raise NotInVoice(str(user_id))
-        self.voice[user_id] = channel_id
+        if channel_id is None:
+            del self.voice[user_id]
+        else:
+            self.voice[user_id] = channel_id
         self.moves.append((user_id, channel_id))
 
     async def delete_channel(self, channel_id: int) -> bool:

@@ -19,6 +19,7 @@ from faceitvoice.v1 import voice_service_pb2_grpc as voice_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sandbox.discord import DiscordSandbox, DiscordSandboxClient, SandboxConfig
+from sandbox.discord import permissions as perm
 from sandbox.faceit.client import FaceitSandboxClient
 from sandbox.faceit.server import FaceitSandbox
 from services.kit.database import create_pool
@@ -141,6 +142,46 @@ class VoiceSystem:
         state = await self.guild_state()
         value = state["voice_states"].get(str(user_id))
         return int(value) if value else None
+
+    async def join_lobby(self, *user_ids: int) -> None:
+        """Connect members to the lobby and wait until the bot sees them there."""
+        for user_id in user_ids:
+            await self.put_in_voice(user_id, self.lobby_id)
+
+    async def put_in_voice(self, user_id: int, channel_id: int, *, force: bool = False) -> None:
+        """Connect a member to a voice channel (`force`: even without access); the bot sees it."""
+        await self.control.set_voice(self.guild_id, user_id, channel_id, force=force)
+
+        async def seen() -> bool:
+            assert self.voice is not None
+            return self.voice.discord.voice_channel_of(user_id) == channel_id
+
+        await eventually(seen, what=f"the bot to see member {user_id} in {channel_id}")
+
+    async def wait_in(self, user_id: int, channel_id: int | None) -> None:
+        """Wait until the member is connected to `channel_id` (None: disconnected)."""
+
+        async def there() -> bool:
+            return await self.voice_of(user_id) == channel_id
+
+        await eventually(there, what=f"member {user_id} in channel {channel_id}")
+
+    async def grant_manage_roles(self) -> None:
+        """Give the bot's role MANAGE_ROLES, so it edits overwrites in place."""
+        await self.control.edit_role(
+            self.guild_id, self.bot_role_id, permissions=perm.DEFAULT_BOT | perm.MANAGE_ROLES
+        )
+
+    async def trespassers(self) -> list[tuple[int, int]]:
+        """(member, channel) for each member connected to a voice channel they cannot view."""
+        found = []
+        for user_id, channel_id in (await self.guild_state())["voice_states"].items():
+            if (
+                channel_id
+                and user_id not in (await self.control.channel_access(channel_id))["view"]
+            ):
+                found.append((int(user_id), int(channel_id)))
+        return found
 
     async def match_channel_names(self) -> list[str]:
         """Names of the guild's channels that look like match channels."""

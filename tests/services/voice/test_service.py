@@ -574,3 +574,68 @@ async def test_a_global_429_on_create_is_waited_out(system: VoiceSystem) -> None
     assert len(opened.match.channels) == 2
     statuses = sorted(e["status"] for e in await system.control.audit_log(method="POST"))
     assert statuses == [201, 201, 429], statuses
+
+
+async def test_in_place_edit_moves_who_lost_access_to_the_lobby(system: VoiceSystem) -> None:
+    """With MANAGE_ROLES the overwrite is edited in place and an unregistered player moved out."""
+    await system.grant_manage_roles()
+    await system.start_voice()
+    assert system.stub is not None
+    ada = await system.member("ada", faceit_id="p-ada")
+    ben = await system.member("ben", faceit_id="p-ben")
+    await system.join_lobby(ada, ben)
+    opened = await system.stub.OpenMatch(match(MATCH, 1, ["p-ada", "p-ben"]))
+    team = opened.match.channels[0].channel_id
+    await system.wait_in(ben, team)
+
+    await system.control.run_command(system.guild_id, ben, "unregister")
+
+    await system.wait_in(ben, system.lobby_id)
+    now = await system.stub.GetMatch(voice_pb.GetMatchRequest(match_id=MATCH))
+    assert now.match.channels[0].channel_id == team  # edited, not replaced
+    assert str(ben) not in (await system.control.channel_access(team))["view"]
+    assert await system.voice_of(ada) == team
+    assert await system.trespassers() == []
+
+
+async def test_replacement_takes_only_allowed_players_into_the_new_channel(
+    system: VoiceSystem,
+) -> None:
+    """Without MANAGE_ROLES a dropped player and a stranger go to the lobby, not the new channel."""
+    await system.start_voice()
+    assert system.stub is not None
+    ada = await system.member("ada", faceit_id="p-ada")
+    ben = await system.member("ben", faceit_id="p-ben")
+    cy = await system.member("cy")
+    await system.join_lobby(ada, ben)
+    opened = await system.stub.OpenMatch(match(MATCH, 1, ["p-ada", "p-ben"]))
+    old = opened.match.channels[0].channel_id
+    await system.wait_in(ben, old)
+    await system.put_in_voice(cy, old, force=True)  # never had access
+
+    again = await system.stub.OpenMatch(match(MATCH, 2, ["p-ada"]))
+
+    new = again.match.channels[0].channel_id
+    assert new != old
+    await system.wait_in(ada, new)
+    assert await system.voice_of(ben) == system.lobby_id
+    assert await system.voice_of(cy) == system.lobby_id
+    assert await system.trespassers() == []
+
+
+async def test_without_a_lobby_who_lost_access_is_disconnected(system: VoiceSystem) -> None:
+    """Without DISCORD_LOBBY_CHANNEL_ID a player who lost access is disconnected from voice."""
+    await system.grant_manage_roles()
+    await system.start_voice(discord_lobby_channel_id=None)
+    assert system.stub is not None
+    ada = await system.member("ada", faceit_id="p-ada")
+    ben = await system.member("ben", faceit_id="p-ben")
+    await system.join_lobby(ada, ben)
+    opened = await system.stub.OpenMatch(match(MATCH, 1, ["p-ada", "p-ben"]))
+    team = opened.match.channels[0].channel_id
+    await system.wait_in(ben, team)
+
+    await system.stub.OpenMatch(match(MATCH, 2, ["p-ada"]))
+
+    await system.wait_in(ben, None)
+    assert await system.voice_of(ada) == team
