@@ -208,15 +208,25 @@ def match(
 
 @asynccontextmanager
 async def voice_system(
-    database_url: str, config: SandboxConfig | None = None
+    database_url: str,
+    config: SandboxConfig | None = None,
+    *,
+    registry_database_url: str | None = None,
 ) -> AsyncIterator[VoiceSystem]:
-    """Everything but the voice service running; `start_voice()` starts it."""
+    """Everything but the voice service running; `start_voice()` starts it.
+
+    The registry shares the voice pool, or has its own on `registry_database_url` (a proxy
+    that a test can cut, for a registry database outage).
+    """
     connection = await asyncpg.connect(database_url)
     try:
         await migrate_registry(connection)
     finally:
         await connection.close()
     pool = await create_pool(database_url, max_size=10)
+    registry_pool = pool
+    if registry_database_url is not None:
+        registry_pool = await create_pool(registry_database_url, max_size=5)
     await migrate_voice(pool)
     discord = DiscordSandbox(bot_token=BOT_TOKEN, config=config)
     await discord.start()
@@ -241,7 +251,7 @@ async def voice_system(
             timeout=2.0,
             retry=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02),
         )
-        registry_server = build_server(registry_settings, pool, faceit_api)
+        registry_server = build_server(registry_settings, registry_pool, faceit_api)
         port = await registry_server.start()
         address = f"127.0.0.1:{port}"
         guild = await control.create_guild("FACEIT hub")
@@ -268,4 +278,6 @@ async def voice_system(
             await faceit_api.close()
             await clients.close()
             await discord.stop()
+            if registry_pool is not pool:
+                registry_pool.terminate()
             await pool.close()

@@ -14,6 +14,7 @@ from services.voice.convert import match_from_pb
 from services.voice.startup import StartupError
 from services.voice.state import VoiceStore
 from tests.services.voice.system import VoiceSystem, match, voice_system
+from tests.services.voice.tcp_proxy import TcpProxy
 from tests.support import eventually
 
 MATCH = "1-d785567a-fd28-42a4-af99-6b3cec21c6a9"
@@ -639,3 +640,49 @@ async def test_without_a_lobby_who_lost_access_is_disconnected(system: VoiceSyst
 
     await system.wait_in(ben, None)
     assert await system.voice_of(ada) == team
+
+
+async def test_register_and_whoami_in_a_registry_database_outage_say_unavailable(
+    fresh_database: str,
+) -> None:
+    """With the registry's database down, the replies say unavailable and do not blame FACEIT."""
+    proxy = TcpProxy.for_dsn(fresh_database)
+    await proxy.up()
+    try:
+        async with voice_system(
+            fresh_database, registry_database_url=proxy.dsn(fresh_database)
+        ) as system:
+            await system.start_voice()
+            eve = await system.member("eve")
+            await system.faceit.create_player("eve_faceit", player_id="p-eve")
+            await proxy.down()
+
+            replies = [
+                await system.control.run_command(
+                    system.guild_id, eve, "register", {"faceit_nickname": "eve_faceit"}
+                ),
+                await system.control.run_command(system.guild_id, eve, "whoami"),
+                await system.control.run_command(system.guild_id, eve, "unregister"),
+            ]
+
+            for reply in replies:
+                assert "FACEIT" not in reply["content"]
+                assert "unavailable" in reply["content"]
+    finally:
+        await proxy.down()
+
+
+async def test_register_while_faceit_is_down_says_faceit_cannot_be_reached(
+    system: VoiceSystem,
+) -> None:
+    """When FACEIT itself fails, /register says FACEIT cannot be reached."""
+    await system.start_voice()
+    fay = await system.member("fay")
+    await system.faceit.create_player("fay_faceit", player_id="p-fay")
+    await system.faceit.fail_next(503, 10)
+
+    reply = await system.control.run_command(
+        system.guild_id, fay, "register", {"faceit_nickname": "fay_faceit"}
+    )
+
+    assert "FACEIT cannot be reached" in reply["content"]
