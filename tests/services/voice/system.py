@@ -151,6 +151,10 @@ class VoiceSystem:
     async def put_in_voice(self, user_id: int, channel_id: int, *, force: bool = False) -> None:
         """Connect a member to a voice channel (`force`: even without access); the bot sees it."""
         await self.control.set_voice(self.guild_id, user_id, channel_id, force=force)
+        await self.bot_sees(user_id, channel_id)
+
+    async def bot_sees(self, user_id: int, channel_id: int | None) -> None:
+        """Wait until the gateway has told the bot the member is in `channel_id` (None: out)."""
 
         async def seen() -> bool:
             assert self.voice is not None
