@@ -690,9 +690,22 @@ class MatchService:
                 logger.info("moved player %s into the team channel on reconciliation", uid)
 
     async def voice_changed(self, user_id: int, before: int | None, after: int | None) -> None:
-        """React to a member's voice move: bring match players into their team channel."""
+        """React to a member's voice move: bring match players into their team channel.
+
+        Whoever arrives in a team channel they may not join is moved out: the gateway may
+        report a move into the channel only after the member's access was taken, too late
+        for the change itself to see them inside.
+        """
         if after is None or before == after:
             return
+        arrived_in = self._cache.team_channel(after)
+        if arrived_in is not None:
+            record, team = arrived_in
+            if user_id not in team.member_ids and not self._discord.may_join(user_id, after):
+                with log_context(match_id=record.match_id):
+                    if await self._moves([(user_id, self._lobby_channel_id)]):
+                        logger.info("moved %s out of team channel %s: no access", user_id, after)
+                return
         seat = self._cache.seat_of(user_id)
         if seat is None:
             return

@@ -30,6 +30,8 @@ class FakeDiscord:
     created: list[int] = field(default_factory=list)
     deleted: list[int] = field(default_factory=list)
     moves: list[tuple[int, int | None]] = field(default_factory=list)
+    admins: set[int] = field(default_factory=set)
+    """Members whose roles let them join every channel."""
     fail_creates: int = 0
     can_edit_overwrites: bool = True
     create_gate: asyncio.Event | None = None
@@ -51,6 +53,10 @@ class FakeDiscord:
 
     def occupants(self, channel_id: int) -> list[int]:
         return sorted(uid for uid, cid in self.voice.items() if cid == channel_id)
+
+    def may_join(self, user_id: int, channel_id: int) -> bool:
+        channel = self.channels.get(channel_id)
+        return channel is None or user_id in channel.members or user_id in self.admins
 
     async def channel_exists(self, channel_id: int) -> bool:
         return channel_id in self.channels

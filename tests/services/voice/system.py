@@ -170,6 +170,26 @@ class VoiceSystem:
 
         await eventually(there, what=f"member {user_id} in channel {channel_id}")
 
+    async def pair_in_team_channel(self, match_id: str) -> tuple[int, int, int]:
+        """Linked members ada and ben (p-ada, p-ben) of one team, moved into its channel by
+        OpenMatch version 1 of `match_id`: (ada, ben, channel id). Voice must be running."""
+        assert self.stub is not None
+        ada = await self.member("ada", faceit_id="p-ada")
+        ben = await self.member("ben", faceit_id="p-ben")
+        await self.join_lobby(ada, ben)
+        opened = await self.stub.OpenMatch(match(match_id, 1, ["p-ada", "p-ben"]))
+        team = opened.match.channels[0].channel_id
+        for user_id in (ada, ben):
+            await self.bot_sees(user_id, team)
+        return ada, ben, team
+
+    async def admin(self, name: str) -> int:
+        """A guild member with a role that has ADMINISTRATOR (sees and joins every channel)."""
+        user_id = await self.member(name)
+        role = await self.control.create_role(self.guild_id, "admins", perm.ADMINISTRATOR)
+        await self.control.add_member_role(self.guild_id, user_id, role["role_id"])
+        return user_id
+
     async def grant_manage_roles(self) -> None:
         """Give the bot's role MANAGE_ROLES, so it edits overwrites in place."""
         await self.control.edit_role(

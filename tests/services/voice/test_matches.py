@@ -612,3 +612,30 @@ async def test_player_on_both_rosters_gets_no_seat_when_linking_during_the_match
 
     assert all(4 not in c.member_ids for c in updated.channels)
     assert world.cache.seat_of(4) is None and world.discord.voice[4] == LOBBY
+
+
+async def test_arriving_in_a_team_channel_without_access_means_being_moved_out(
+    world: World,
+) -> None:
+    """Whoever turns up in a team channel they may not join (a late gateway event) goes out."""
+    opened = await world.service.open_match(spec())
+    team = opened.match.channel("faction1").channel_id  # type: ignore[union-attr]
+    assert team is not None
+    world.discord.voice[3] = team
+
+    await world.service.voice_changed(3, LOBBY, team)
+
+    assert world.discord.voice[3] == LOBBY
+
+
+async def test_one_who_may_see_every_channel_is_left_in_a_team_channel(world: World) -> None:
+    """A member whose roles let them join the team channel (an admin) is not moved out."""
+    opened = await world.service.open_match(spec())
+    team = opened.match.channel("faction1").channel_id  # type: ignore[union-attr]
+    assert team is not None
+    world.discord.admins.add(7)
+    world.discord.voice[7] = team
+
+    await world.service.voice_changed(7, None, team)
+
+    assert world.discord.voice[7] == team and world.discord.moves == []

@@ -582,16 +582,11 @@ async def test_in_place_edit_moves_who_lost_access_to_the_lobby(system: VoiceSys
     await system.grant_manage_roles()
     await system.start_voice()
     assert system.stub is not None
-    ada = await system.member("ada", faceit_id="p-ada")
-    ben = await system.member("ben", faceit_id="p-ben")
-    await system.join_lobby(ada, ben)
-    opened = await system.stub.OpenMatch(match(MATCH, 1, ["p-ada", "p-ben"]))
-    team = opened.match.channels[0].channel_id
-    await system.wait_in(ben, team)
+    ada, ben, team = await system.pair_in_team_channel(MATCH)
 
     await system.control.run_command(system.guild_id, ben, "unregister")
 
-    await system.wait_in(ben, system.lobby_id)
+    assert await system.voice_of(ben) == system.lobby_id
     now = await system.stub.GetMatch(voice_pb.GetMatchRequest(match_id=MATCH))
     assert now.match.channels[0].channel_id == team  # edited, not replaced
     assert str(ben) not in (await system.control.channel_access(team))["view"]
@@ -602,25 +597,20 @@ async def test_in_place_edit_moves_who_lost_access_to_the_lobby(system: VoiceSys
 async def test_replacement_takes_only_allowed_players_into_the_new_channel(
     system: VoiceSystem,
 ) -> None:
-    """Without MANAGE_ROLES a dropped player and a stranger go to the lobby, not the new channel."""
+    """Without MANAGE_ROLES a dropped player and a non-player go to the lobby, not the new one."""
     await system.start_voice()
     assert system.stub is not None
-    ada = await system.member("ada", faceit_id="p-ada")
-    ben = await system.member("ben", faceit_id="p-ben")
-    cy = await system.member("cy")
-    await system.join_lobby(ada, ben)
-    opened = await system.stub.OpenMatch(match(MATCH, 1, ["p-ada", "p-ben"]))
-    old = opened.match.channels[0].channel_id
-    await system.wait_in(ben, old)
-    await system.put_in_voice(cy, old, force=True)  # never had access
+    ada, ben, old = await system.pair_in_team_channel(MATCH)
+    boss = await system.admin("boss")  # may sit anywhere, but is no player of the match
+    await system.put_in_voice(boss, old)
 
     again = await system.stub.OpenMatch(match(MATCH, 2, ["p-ada"]))
 
     new = again.match.channels[0].channel_id
     assert new != old
-    await system.wait_in(ada, new)
+    assert await system.voice_of(ada) == new
     assert await system.voice_of(ben) == system.lobby_id
-    assert await system.voice_of(cy) == system.lobby_id
+    assert await system.voice_of(boss) == system.lobby_id
     assert await system.trespassers() == []
 
 
@@ -629,17 +619,30 @@ async def test_without_a_lobby_who_lost_access_is_disconnected(system: VoiceSyst
     await system.grant_manage_roles()
     await system.start_voice(discord_lobby_channel_id=None)
     assert system.stub is not None
-    ada = await system.member("ada", faceit_id="p-ada")
-    ben = await system.member("ben", faceit_id="p-ben")
-    await system.join_lobby(ada, ben)
-    opened = await system.stub.OpenMatch(match(MATCH, 1, ["p-ada", "p-ben"]))
-    team = opened.match.channels[0].channel_id
-    await system.wait_in(ben, team)
+    ada, ben, team = await system.pair_in_team_channel(MATCH)
 
     await system.stub.OpenMatch(match(MATCH, 2, ["p-ada"]))
 
-    await system.wait_in(ben, None)
+    assert await system.voice_of(ben) is None
     assert await system.voice_of(ada) == team
+
+
+async def test_one_put_in_a_team_channel_without_access_is_moved_out(
+    system: VoiceSystem,
+) -> None:
+    """A member moved into a team channel they may not join (by a moderator) is moved out;
+    an administrator is left where they are."""
+    await system.start_voice()
+    _, _, team = await system.pair_in_team_channel(MATCH)
+    stranger = await system.member("stranger")
+    boss = await system.admin("boss")
+    await system.put_in_voice(boss, team)
+
+    await system.control.set_voice(system.guild_id, stranger, team, force=True)
+
+    await system.wait_in(stranger, system.lobby_id)
+    assert await system.voice_of(boss) == team
+    assert await system.trespassers() == []
 
 
 async def test_register_and_whoami_in_a_registry_database_outage_say_unavailable(
