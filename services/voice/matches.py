@@ -26,7 +26,6 @@ from services.voice.model import (
     OpenResult,
     Placement,
     PlacementOutcome,
-    Player,
     Team,
     TeamChannel,
     allowed_members,
@@ -473,22 +472,8 @@ class MatchService:
         for team in teams:
             channel = record.channel(team.faction)
             for player in team.roster:
-                if player.faceit_player_id in on_both:
-                    jobs.append(self._on_both_teams(team.faction, player, links))
-                else:
-                    jobs.append(self._place_one(record, channel, team.faction, player, links))
+                jobs.append(self._place_one(record, channel, team.faction, player, links, on_both))
         return tuple(await asyncio.gather(*jobs))
-
-    @staticmethod
-    async def _on_both_teams(faction: str, player: Player, links: Mapping[str, int]) -> Placement:
-        return Placement(
-            player.faceit_player_id,
-            player.nickname,
-            faction,
-            links.get(player.faceit_player_id, 0),
-            PlacementOutcome.FAILED,
-            "listed on both teams' rosters: access to neither channel",
-        )
 
     async def _place_one(
         self,
@@ -497,6 +482,7 @@ class MatchService:
         faction: str,
         player: object,
         links: Mapping[str, int],
+        on_both: Collection[str],
     ) -> Placement:
         faceit_id = getattr(player, "faceit_player_id", "")
         nickname = getattr(player, "nickname", "")
@@ -505,6 +491,10 @@ class MatchService:
         def placed(outcome: PlacementOutcome, reason: str = "") -> Placement:
             return Placement(faceit_id, nickname, faction, uid or 0, outcome, reason)
 
+        if faceit_id in on_both:
+            return placed(
+                PlacementOutcome.FAILED, "listed on both teams' rosters: access to neither channel"
+            )
         if uid is None:
             return placed(PlacementOutcome.SKIPPED_NOT_LINKED, "no Discord account is linked")
         if channel is None or channel.channel_id is None or uid not in channel.member_ids:

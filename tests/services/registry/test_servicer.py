@@ -150,20 +150,18 @@ async def test_database_down_is_unavailable_without_blaming_faceit(
     registry_database: str,
 ) -> None:
     """With FACEIT up and the database cut off, LinkPlayer is UNAVAILABLE naming no FACEIT."""
-    proxy = TcpProxy.for_dsn(registry_database)
-    await proxy.up()
-    try:
-        async with running_registry(proxy.dsn(registry_database)) as registry:
-            registry.sandbox.world.add_player("s1mple")
-            await proxy.down()
-
-            error = await status_of(link(registry, 42, "s1mple"))
-
-        assert error.code() == grpc.StatusCode.UNAVAILABLE
-        assert error_details(error) == {}
-        assert "FACEIT" not in (error.details() or "")
-    finally:
+    async with (
+        TcpProxy.serving(registry_database) as proxy,
+        running_registry(proxy.dsn(registry_database)) as registry,
+    ):
+        registry.sandbox.world.add_player("s1mple")
         await proxy.down()
+
+        error = await status_of(link(registry, 42, "s1mple"))
+
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert error_details(error) == {}
+    assert "FACEIT" not in (error.details() or "")
 
 
 def error_details(error: grpc.aio.AioRpcError) -> dict[str, object]:

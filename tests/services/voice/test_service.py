@@ -649,30 +649,26 @@ async def test_register_and_whoami_in_a_registry_database_outage_say_unavailable
     fresh_database: str,
 ) -> None:
     """With the registry's database down, the replies say unavailable and do not blame FACEIT."""
-    proxy = TcpProxy.for_dsn(fresh_database)
-    await proxy.up()
-    try:
-        async with voice_system(
-            fresh_database, registry_database_url=proxy.dsn(fresh_database)
-        ) as system:
-            await system.start_voice()
-            eve = await system.member("eve")
-            await system.faceit.create_player("eve_faceit", player_id="p-eve")
-            await proxy.down()
-
-            replies = [
-                await system.control.run_command(
-                    system.guild_id, eve, "register", {"faceit_nickname": "eve_faceit"}
-                ),
-                await system.control.run_command(system.guild_id, eve, "whoami"),
-                await system.control.run_command(system.guild_id, eve, "unregister"),
-            ]
-
-            for reply in replies:
-                assert "FACEIT" not in reply["content"]
-                assert "unavailable" in reply["content"]
-    finally:
+    async with (
+        TcpProxy.serving(fresh_database) as proxy,
+        voice_system(fresh_database, registry_database_url=proxy.dsn(fresh_database)) as system,
+    ):
+        await system.start_voice()
+        eve = await system.member("eve")
+        await system.faceit.create_player("eve_faceit", player_id="p-eve")
         await proxy.down()
+
+        replies = [
+            await system.control.run_command(
+                system.guild_id, eve, "register", {"faceit_nickname": "eve_faceit"}
+            ),
+            await system.control.run_command(system.guild_id, eve, "whoami"),
+            await system.control.run_command(system.guild_id, eve, "unregister"),
+        ]
+
+    for reply in replies:
+        assert "FACEIT" not in reply["content"]
+        assert "unavailable" in reply["content"]
 
 
 async def test_register_while_faceit_is_down_says_faceit_cannot_be_reached(
