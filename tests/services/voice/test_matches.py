@@ -589,6 +589,9 @@ async def test_player_on_both_rosters_gets_neither_channel_and_a_warning(
     assert all("both teams" in p.reason for p in skipped)
     (warning,) = [r for r in caplog.records if "both teams" in r.getMessage()]
     assert warning.levelno == logging.WARNING and getattr(warning, "match_id", None) == MATCH
+    await world.service.reconcile_match(MATCH)
+    await world.service.voice_changed(3, None, LOBBY)
+    assert world.discord.voice[3] == LOBBY  # neither reconciliation nor a live join seats them
 
 
 async def test_player_on_both_rosters_gets_no_seat_when_linking_during_the_match(
