@@ -21,6 +21,10 @@ logger = logging.getLogger(__name__)
 # A link removed between our insert and our read is retried this often before giving up.
 _INSERT_ATTEMPTS = 3
 
+FACEIT_DOWN = {"dependency": "faceit"}
+"""The details of an UNAVAILABLE that FACEIT caused, so callers do not blame a database outage
+(also UNAVAILABLE, without details) on FACEIT."""
+
 
 @dataclass(frozen=True)
 class LinkOutcome:
@@ -78,9 +82,13 @@ class PlayerLinker:
             raise NicknameNotFound(nickname, await self._suggestions(nickname)) from None
         except FaceitAuthError as error:
             logger.error("FACEIT refused the API key: %s", error.message)
-            raise Unavailable("FACEIT refused the registry's API key") from error
+            raise Unavailable(
+                "FACEIT refused the registry's API key", details=FACEIT_DOWN
+            ) from error
         except FaceitApiError as error:
-            raise Unavailable(f"FACEIT could not be asked: {error.message}") from error
+            raise Unavailable(
+                f"FACEIT could not be asked: {error.message}", details=FACEIT_DOWN
+            ) from error
         return account_from_player(player, self._game)
 
     async def _suggestions(self, nickname: str) -> list[str]:

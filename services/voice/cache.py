@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from services.voice.model import MatchRecord, MatchState
+from services.voice.model import MatchRecord, MatchState, TeamChannel
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,14 @@ class ActiveMatchCache:
             return None
         found.sort(key=lambda item: (item[0].opened_at is not None, item[0].opened_at))
         return found[-1][1]
+
+    def team_channel(self, channel_id: int) -> tuple[MatchRecord, TeamChannel] | None:
+        """The open match and its team channel with this id, if it is one."""
+        for record in self._matches.values():
+            for channel in record.channels:
+                if channel.channel_id == channel_id:
+                    return record, channel
+        return None
 
     def left_on_purpose(self, match_id: str, discord_user_id: int) -> bool:
         """Whether the user switched away from their team channel in this match."""

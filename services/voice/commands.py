@@ -11,11 +11,13 @@ from faceitvoice.v1 import registry_service_pb2 as registry_pb
 from services.kit.errors import DomainError
 from services.voice.cache import ActiveMatchCache
 from services.voice.matches import MatchService
-from services.voice.registry_client import RegistryClient, suggestions
+from services.voice.registry_client import RegistryClient, faceit_is_down, suggestions
 
 logger = logging.getLogger(__name__)
 
-UNAVAILABLE_TEXT = "FACEIT cannot be reached right now; please try again in a minute."
+FACEIT_UNAVAILABLE_TEXT = "FACEIT cannot be reached right now; please try again in a minute."
+SERVICE_UNAVAILABLE_TEXT = "The service is unavailable right now; please try again later."
+TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,8 @@ def explain_link_error(error: grpc.aio.AioRpcError, nickname: str) -> str:
         return f"The FACEIT account **{nickname}** is already registered by another Discord user."
     if code is grpc.StatusCode.INVALID_ARGUMENT:
         return f"That is not a valid FACEIT nickname: {error.details()}"
-    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        return UNAVAILABLE_TEXT
+    if code in TRANSIENT:
+        return FACEIT_UNAVAILABLE_TEXT if faceit_is_down(error) else SERVICE_UNAVAILABLE_TEXT
     logger.warning("LinkPlayer failed: %s %s", code.name, error.details())
     return "Registration failed unexpectedly; please try again later."
 
@@ -102,8 +104,8 @@ class PlayerCommands:
         except grpc.aio.AioRpcError as error:
             if error.code() is grpc.StatusCode.NOT_FOUND:
                 return Reply(content="You have no registered FACEIT account.")
-            if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                return Reply(content=UNAVAILABLE_TEXT)
+            if error.code() in TRANSIENT:
+                return Reply(content=SERVICE_UNAVAILABLE_TEXT)
             logger.warning("UnlinkPlayer failed: %s %s", error.code().name, error.details())
             return Reply(content="Unregistering failed unexpectedly; please try again later.")
         try:
@@ -118,8 +120,11 @@ class PlayerCommands:
         """The user's link and current match channel."""
         try:
             link = await self._registry.get_link(user_id)
-        except grpc.aio.AioRpcError:
-            return Reply(content=UNAVAILABLE_TEXT)
+        except grpc.aio.AioRpcError as error:
+            if error.code() in TRANSIENT:
+                return Reply(content=SERVICE_UNAVAILABLE_TEXT)
+            logger.warning("GetPlayerLink failed: %s %s", error.code().name, error.details())
+            return Reply(content="Looking up your account failed unexpectedly; please try again.")
         if link is None:
             return Reply(content="You have no registered FACEIT account; use /register.")
         embed = link_embed(link, "Your FACEIT account")

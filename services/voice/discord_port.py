@@ -47,6 +47,10 @@ class DiscordPort(Protocol):
         """The users connected to a voice channel."""
         ...
 
+    def may_join(self, user_id: int, channel_id: int) -> bool:
+        """Whether the member may view and connect to the channel (True when it cannot tell)."""
+        ...
+
     async def channel_exists(self, channel_id: int) -> bool:
         """Whether the channel exists in the guild."""
         ...
@@ -68,8 +72,11 @@ class DiscordPort(Protocol):
         """
         ...
 
-    async def move(self, user_id: int, channel_id: int) -> None:
-        """Move a connected member into a voice channel; NotInVoice when they are not connected."""
+    async def move(self, user_id: int, channel_id: int | None) -> None:
+        """Move a connected member into a voice channel, or disconnect them (None).
+
+        NotInVoice when they are not connected.
+        """
         ...
 
     async def delete_channel(self, channel_id: int) -> bool:
@@ -192,6 +199,17 @@ class PycordDiscord:
         if not isinstance(channel, discord.VoiceChannel):
             return []
         return sorted(channel.voice_states)
+
+    def may_join(self, user_id: int, channel_id: int) -> bool:
+        # py-cord caches the members it sees in voice (with their roles), so for a member who
+        # just arrived in the channel this is Discord's own computation, admins included.
+        guild = self._guild()
+        channel = guild.get_channel(channel_id)
+        member = guild.get_member(user_id)
+        if not isinstance(channel, discord.VoiceChannel) or member is None:
+            return True
+        allowed = channel.permissions_for(member)
+        return allowed.view_channel and allowed.connect
 
     async def channel_exists(self, channel_id: int) -> bool:
         guild = self._guild()
@@ -339,7 +357,7 @@ class PycordDiscord:
             ) from error
         return True
 
-    async def move(self, user_id: int, channel_id: int) -> None:
+    async def move(self, user_id: int, channel_id: int | None) -> None:
         try:
             await self._rest.edit_member(
                 self._guild_id, user_id, {"channel_id": channel_id}, "FACEIT match channel"

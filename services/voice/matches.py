@@ -28,6 +28,8 @@ from services.voice.model import (
     PlacementOutcome,
     Team,
     TeamChannel,
+    allowed_members,
+    players_on_both_teams,
 )
 from services.voice.naming import channel_name
 from services.voice.state import VoiceStore, decode_page_token, encode_page_token
@@ -285,16 +287,19 @@ class MatchService:
         match_id: str, teams: Sequence[Team], links: Mapping[str, int], in_guild: set[int]
     ) -> list[tuple[Team, str, set[int]]]:
         """Each team with its channel's name and the linked guild members allowed in it."""
+        on_both = players_on_both_teams(teams)
+        if on_both:
+            logger.warning(
+                "players on both teams' rosters get access to neither channel: %s",
+                ", ".join(sorted(on_both)),
+            )
         names = {team.faction: team.name for team in teams}
+        allowed = allowed_members(teams, links, in_guild)
         planned = []
         for team in teams:
-            members = {
-                links[p.faceit_player_id]
-                for p in team.roster
-                if links.get(p.faceit_player_id) in in_guild
-            }
             other = next((n for f, n in names.items() if f != team.faction), "")
-            planned.append((team, channel_name(match_id, team.name, other), members))
+            name = channel_name(match_id, team.name, other)
+            planned.append((team, name, set(allowed[team.faction])))
         return planned
 
     async def _sync(
@@ -353,6 +358,8 @@ class MatchService:
         elif members != existing.member_ids:
             if await self._discord.set_members(existing.channel_id, members):
                 await self._store.set_channel_members(record.match_id, team.faction, members)
+                await self._cache_from_store(record.match_id)
+                await self._move_out(existing.channel_id, existing.member_ids - members)
             else:
                 await self._replace(record.match_id, existing, members)
             logger.info("channel of %s now allows %s players", team.faction, len(members))
@@ -366,11 +373,13 @@ class MatchService:
             c for c in self._discord.bot_channels_named(intent.channel_name) if c not in tracked
         ]
         channel_id = None
+        lost: Collection[int] = ()
         if leftovers:
             if set(members) == intent.member_ids or await self._discord.set_members(
                 leftovers[0], members
             ):
                 channel_id = leftovers[0]
+                lost = intent.member_ids - set(members)
                 logger.warning("adopted channel %s left by an interrupted create", channel_id)
             else:
                 await self._discord.delete_channel(leftovers[0])
@@ -378,10 +387,11 @@ class MatchService:
             channel_id = await self._discord.create_private_channel(intent.channel_name, members)
             logger.info("created channel %s for an unfinished intent", channel_id)
         await self._store.complete_channel(match_id, intent.faction, channel_id, members)
+        await self._cache_from_store(match_id)
+        await self._move_out(channel_id, lost)
         if intent.previous_channel_id is not None:
-            await self._cache_from_store(match_id)
             await self._finish_replacement(
-                match_id, intent.faction, intent.previous_channel_id, channel_id
+                match_id, intent.faction, intent.previous_channel_id, channel_id, members
             )
 
     async def _replace(self, match_id: str, channel: TeamChannel, members: Collection[int]) -> None:
@@ -391,24 +401,56 @@ class MatchService:
         new_id = await self._discord.create_private_channel(channel.channel_name, members)
         await self._store.complete_channel(match_id, channel.faction, new_id, members)
         await self._cache_from_store(match_id)
-        await self._finish_replacement(match_id, channel.faction, channel.channel_id, new_id)
+        await self._finish_replacement(
+            match_id, channel.faction, channel.channel_id, new_id, members
+        )
         logger.info("replaced channel %s by %s to change access", channel.channel_id, new_id)
 
     async def _finish_replacement(
-        self, match_id: str, faction: str, previous: int, current: int
+        self, match_id: str, faction: str, previous: int, current: int, allowed: Collection[int]
     ) -> None:
+        """Move the allowed occupants of `previous` into `current`, the others out; delete it.
+
+        Only players allowed in a channel are ever moved into it: whoever sits in the old
+        channel without access to the new one (they just lost it, or never had it) leaves.
+        """
         occupants = self._discord.occupants(previous)
-        results = await asyncio.gather(
-            *(self._discord.move(uid, current) for uid in occupants), return_exceptions=True
+        await self._moves(
+            [(uid, current if uid in allowed else self._lobby_channel_id) for uid in occupants]
         )
-        for uid, result in zip(occupants, results, strict=True):
-            if isinstance(result, BaseException):
-                logger.warning("could not move %s to the new channel: %r", uid, result)
         await self._discord.delete_channel(previous)
         await self._store.end_replacement(match_id, faction)
 
+    async def _move_out(self, channel_id: int, lost: Collection[int]) -> None:
+        """Move those of `lost` who sit in the channel to the lobby, or disconnect them.
+
+        Discord leaves a member connected to a channel they can no longer see, so taking an
+        overwrite away is not enough to take them out.
+        """
+        inside = [uid for uid in self._discord.occupants(channel_id) if uid in lost]
+        moved = await self._moves([(uid, self._lobby_channel_id) for uid in inside])
+        if inside:
+            logger.info(
+                "moved %s of %s players out of channel %s: access taken",
+                moved,
+                len(inside),
+                channel_id,
+            )
+
+    async def _moves(self, moves: Sequence[tuple[int, int | None]]) -> int:
+        """Make the moves concurrently (to None: disconnect); how many succeeded. Logs failures."""
+        results = await asyncio.gather(
+            *(self._discord.move(uid, target) for uid, target in moves), return_exceptions=True
+        )
+        for (uid, target), result in zip(moves, results, strict=True):
+            if isinstance(result, NotInVoice):
+                continue  # left voice meanwhile: nothing to move
+            if isinstance(result, BaseException):
+                logger.warning("could not move %s to %s: %r", uid, target, result)
+        return sum(not isinstance(result, BaseException) for result in results)
+
     async def _cache_from_store(self, match_id: str) -> None:
-        # The live handler must see the new channel before occupants are moved into it.
+        # The live handler must see who is allowed where before anyone is moved in or out.
         record = await self._store.get_match(match_id)
         if record is not None:
             self._cache.put(record)
@@ -425,11 +467,12 @@ class MatchService:
     async def _place(
         self, record: MatchRecord, teams: Sequence[Team], links: Mapping[str, int]
     ) -> tuple[Placement, ...]:
+        on_both = players_on_both_teams(teams)
         jobs = []
         for team in teams:
             channel = record.channel(team.faction)
             for player in team.roster:
-                jobs.append(self._place_one(record, channel, team.faction, player, links))
+                jobs.append(self._place_one(record, channel, team.faction, player, links, on_both))
         return tuple(await asyncio.gather(*jobs))
 
     async def _place_one(
@@ -439,6 +482,7 @@ class MatchService:
         faction: str,
         player: object,
         links: Mapping[str, int],
+        on_both: Collection[str],
     ) -> Placement:
         faceit_id = getattr(player, "faceit_player_id", "")
         nickname = getattr(player, "nickname", "")
@@ -447,6 +491,10 @@ class MatchService:
         def placed(outcome: PlacementOutcome, reason: str = "") -> Placement:
             return Placement(faceit_id, nickname, faction, uid or 0, outcome, reason)
 
+        if faceit_id in on_both:
+            return placed(
+                PlacementOutcome.FAILED, "listed on both teams' rosters: access to neither channel"
+            )
         if uid is None:
             return placed(PlacementOutcome.SKIPPED_NOT_LINKED, "no Discord account is linked")
         if channel is None or channel.channel_id is None or uid not in channel.member_ids:
@@ -565,17 +613,11 @@ class MatchService:
         return tuple(deleted), moved
 
     async def _to_lobby(self, channel_id: int) -> int:
+        """Move a closing channel's occupants to the lobby (deleting it disconnects them else)."""
         lobby = self._lobby_channel_id
         if lobby is None:
             return 0
-        occupants = self._discord.occupants(channel_id)
-        results = await asyncio.gather(
-            *(self._discord.move(uid, lobby) for uid in occupants), return_exceptions=True
-        )
-        for uid, result in zip(occupants, results, strict=True):
-            if isinstance(result, BaseException):
-                logger.warning("could not move %s to the lobby: %r", uid, result)
-        return sum(not isinstance(result, BaseException) for result in results)
+        return await self._moves([(uid, lobby) for uid in self._discord.occupants(channel_id)])
 
     # ---- reconciliation and live events -------------------------------------------------
 
@@ -601,6 +643,7 @@ class MatchService:
                             channel.faction,
                             channel.previous_channel_id,
                             channel.channel_id,
+                            channel.member_ids,
                         )
                 record = await self._must(match_id)
                 self._cache.put(record)
@@ -637,9 +680,22 @@ class MatchService:
                 logger.info("moved player %s into the team channel on reconciliation", uid)
 
     async def voice_changed(self, user_id: int, before: int | None, after: int | None) -> None:
-        """React to a member's voice move: bring match players into their team channel."""
+        """React to a member's voice move: bring match players into their team channel.
+
+        Whoever arrives in a team channel they may not join is moved out: the gateway may
+        report a move into the channel only after the member's access was taken, too late
+        for the change itself to see them inside.
+        """
         if after is None or before == after:
             return
+        arrived_in = self._cache.team_channel(after)
+        if arrived_in is not None:
+            record, team = arrived_in
+            if user_id not in team.member_ids and not self._discord.may_join(user_id, after):
+                with log_context(match_id=record.match_id):
+                    if await self._moves([(user_id, self._lobby_channel_id)]):
+                        logger.info("moved %s out of team channel %s: no access", user_id, after)
+                return
         seat = self._cache.seat_of(user_id)
         if seat is None:
             return

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -33,6 +35,35 @@ class MatchSpec:
     match_id: str
     version: int
     teams: tuple[Team, ...]
+
+
+def players_on_both_teams(teams: Sequence[Team]) -> frozenset[str]:
+    """The FACEIT player ids listed on more than one team's roster."""
+    counts = Counter(pid for team in teams for pid in {p.faceit_player_id for p in team.roster})
+    return frozenset(player_id for player_id, count in counts.items() if count > 1)
+
+
+def allowed_members(
+    teams: Sequence[Team], links: Mapping[str, int], in_guild: Collection[int]
+) -> dict[str, frozenset[int]]:
+    """Who may join each team's channel: the team's linked guild members, by faction.
+
+    A Discord user who would be allowed in more than one team's channel (a player on both
+    rosters) is allowed in none: they could otherwise hear both teams.
+    """
+    members = {
+        team.faction: frozenset(
+            links[p.faceit_player_id]
+            for p in team.roster
+            if links.get(p.faceit_player_id) in in_guild
+        )
+        for team in teams
+    }
+    counts = Counter(uid for allowed in members.values() for uid in allowed)
+    return {
+        faction: frozenset(uid for uid in allowed if counts[uid] == 1)
+        for faction, allowed in members.items()
+    }
 
 
 class MatchState(enum.StrEnum):

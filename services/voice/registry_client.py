@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 
@@ -17,6 +18,7 @@ from services.kit.errors import (
     InvalidArgument,
     Unavailable,
 )
+from services.kit.interceptors import ERROR_DETAILS_KEY
 from services.kit.limits import MAX_IDS_PER_CALL
 
 logger = logging.getLogger(__name__)
@@ -30,13 +32,27 @@ _TRANSIENT: dict[grpc.StatusCode, type[DomainError]] = {
 }
 
 
+def _trailing(error: grpc.aio.AioRpcError, wanted: str) -> str | None:
+    for key, value in error.trailing_metadata() or ():
+        if key == wanted:
+            return value.decode() if isinstance(value, bytes) else value
+    return None
+
+
+def faceit_is_down(error: grpc.aio.AioRpcError) -> bool:
+    """Whether the registry's UNAVAILABLE was FACEIT's doing (its database's is not marked)."""
+    text = _trailing(error, ERROR_DETAILS_KEY)
+    try:
+        details = json.loads(text) if text else {}
+    except ValueError:
+        return False
+    return isinstance(details, dict) and details.get("dependency") == "faceit"
+
+
 def suggestions(error: grpc.aio.AioRpcError) -> list[str]:
     """The close nicknames the registry attached to a NOT_FOUND LinkPlayer answer."""
-    for key, value in error.trailing_metadata() or ():
-        if key == SUGGESTIONS_KEY:
-            text = value.decode() if isinstance(value, bytes) else value
-            return [s.strip() for s in text.split(",") if s.strip()]
-    return []
+    text = _trailing(error, SUGGESTIONS_KEY) or ""
+    return [s.strip() for s in text.split(",") if s.strip()]
 
 
 class RegistryClient:

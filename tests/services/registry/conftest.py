@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
@@ -70,12 +71,19 @@ class Registry:
 @pytest.fixture
 async def registry(registry_database: str) -> AsyncIterator[Registry]:
     """A registry on port 0 over a statement-logging pool and a fresh FACEIT sandbox."""
+    async with running_registry(registry_database) as running:
+        yield running
+
+
+@asynccontextmanager
+async def running_registry(dsn: str) -> AsyncIterator[Registry]:
+    """A registry on port 0 over a statement-logging pool on `dsn` and a fresh FACEIT sandbox."""
     statements: list[str] = []
 
     async def log_queries(connection: asyncpg.Connection) -> None:
         connection.add_query_logger(lambda record: statements.append(record.query))
 
-    pool = await asyncpg.create_pool(registry_database, min_size=1, max_size=20, init=log_queries)
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=20, init=log_queries)
     async with FaceitSandbox(api_key=API_KEY) as sandbox:
         settings = load_settings(
             RegistrySettings,

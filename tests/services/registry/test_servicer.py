@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable
 
 import grpc
@@ -11,7 +12,9 @@ import pytest
 from faceitvoice.v1 import registry_service_pb2 as pb
 from faceitvoice.v1 import registry_service_pb2_grpc as pb_grpc
 
-from tests.services.registry.conftest import Registry
+from services.kit.interceptors import ERROR_DETAILS_KEY
+from tests.services.registry.conftest import Registry, running_registry
+from tests.services.voice.tcp_proxy import TcpProxy
 
 
 async def status_of(call: Awaitable[object]) -> grpc.aio.AioRpcError:
@@ -140,6 +143,34 @@ async def test_faceit_down_is_unavailable(registry: Registry) -> None:
     error = await status_of(link(registry, 42, "s1mple"))
 
     assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert error_details(error) == {"dependency": "faceit"}
+
+
+async def test_database_down_is_unavailable_without_blaming_faceit(
+    registry_database: str,
+) -> None:
+    """With FACEIT up and the database cut off, LinkPlayer is UNAVAILABLE naming no FACEIT."""
+    async with (
+        TcpProxy.serving(registry_database) as proxy,
+        running_registry(proxy.dsn(registry_database)) as registry,
+    ):
+        registry.sandbox.world.add_player("s1mple")
+        await proxy.down()
+
+        error = await status_of(link(registry, 42, "s1mple"))
+
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert error_details(error) == {}
+    assert "FACEIT" not in (error.details() or "")
+
+
+def error_details(error: grpc.aio.AioRpcError) -> dict[str, object]:
+    """The JSON the kit puts in the `error-details` trailing metadata ({} when absent)."""
+    for key, value in error.trailing_metadata() or ():
+        if key == ERROR_DETAILS_KEY:
+            details: dict[str, object] = json.loads(value)
+            return details
+    return {}
 
 
 async def test_faceit_refusing_the_key_is_unavailable(registry: Registry) -> None:
@@ -151,6 +182,7 @@ async def test_faceit_refusing_the_key_is_unavailable(registry: Registry) -> Non
 
     assert error.code() == grpc.StatusCode.UNAVAILABLE
     assert "API key" in (error.details() or "")
+    assert error_details(error) == {"dependency": "faceit"}
 
 
 async def test_failed_suggestion_search_still_answers_not_found(registry: Registry) -> None:

@@ -29,7 +29,9 @@ class FakeDiscord:
     channels: dict[int, FakeChannel] = field(default_factory=dict)
     created: list[int] = field(default_factory=list)
     deleted: list[int] = field(default_factory=list)
-    moves: list[tuple[int, int]] = field(default_factory=list)
+    moves: list[tuple[int, int | None]] = field(default_factory=list)
+    admins: set[int] = field(default_factory=set)
+    """Members whose roles let them join every channel."""
     fail_creates: int = 0
     can_edit_overwrites: bool = True
     create_gate: asyncio.Event | None = None
@@ -51,6 +53,10 @@ class FakeDiscord:
 
     def occupants(self, channel_id: int) -> list[int]:
         return sorted(uid for uid, cid in self.voice.items() if cid == channel_id)
+
+    def may_join(self, user_id: int, channel_id: int) -> bool:
+        channel = self.channels.get(channel_id)
+        return channel is None or user_id in channel.members or user_id in self.admins
 
     async def channel_exists(self, channel_id: int) -> bool:
         return channel_id in self.channels
@@ -79,10 +85,13 @@ class FakeDiscord:
         self.channels[channel_id].members = set(member_ids)
         return True
 
-    async def move(self, user_id: int, channel_id: int) -> None:
+    async def move(self, user_id: int, channel_id: int | None) -> None:
         if user_id not in self.voice:
             raise NotInVoice(str(user_id))
-        self.voice[user_id] = channel_id
+        if channel_id is None:
+            del self.voice[user_id]
+        else:
+            self.voice[user_id] = channel_id
         self.moves.append((user_id, channel_id))
 
     async def delete_channel(self, channel_id: int) -> bool:

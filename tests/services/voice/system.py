@@ -19,6 +19,7 @@ from faceitvoice.v1 import voice_service_pb2_grpc as voice_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sandbox.discord import DiscordSandbox, DiscordSandboxClient, SandboxConfig
+from sandbox.discord import permissions as perm
 from sandbox.faceit.client import FaceitSandboxClient
 from sandbox.faceit.server import FaceitSandbox
 from services.kit.database import create_pool
@@ -142,6 +143,70 @@ class VoiceSystem:
         value = state["voice_states"].get(str(user_id))
         return int(value) if value else None
 
+    async def join_lobby(self, *user_ids: int) -> None:
+        """Connect members to the lobby and wait until the bot sees them there."""
+        for user_id in user_ids:
+            await self.put_in_voice(user_id, self.lobby_id)
+
+    async def put_in_voice(self, user_id: int, channel_id: int, *, force: bool = False) -> None:
+        """Connect a member to a voice channel (`force`: even without access); the bot sees it."""
+        await self.control.set_voice(self.guild_id, user_id, channel_id, force=force)
+        await self.bot_sees(user_id, channel_id)
+
+    async def bot_sees(self, user_id: int, channel_id: int | None) -> None:
+        """Wait until the gateway has told the bot the member is in `channel_id` (None: out)."""
+
+        async def seen() -> bool:
+            assert self.voice is not None
+            return self.voice.discord.voice_channel_of(user_id) == channel_id
+
+        await eventually(seen, what=f"the bot to see member {user_id} in {channel_id}")
+
+    async def wait_in(self, user_id: int, channel_id: int | None) -> None:
+        """Wait until the member is connected to `channel_id` (None: disconnected)."""
+
+        async def there() -> bool:
+            return await self.voice_of(user_id) == channel_id
+
+        await eventually(there, what=f"member {user_id} in channel {channel_id}")
+
+    async def pair_in_team_channel(self, match_id: str) -> tuple[int, int, int]:
+        """Linked members ada and ben (p-ada, p-ben) of one team, moved into its channel by
+        OpenMatch version 1 of `match_id`: (ada, ben, channel id). Voice must be running."""
+        assert self.stub is not None
+        ada = await self.member("ada", faceit_id="p-ada")
+        ben = await self.member("ben", faceit_id="p-ben")
+        await self.join_lobby(ada, ben)
+        opened = await self.stub.OpenMatch(match(match_id, 1, ["p-ada", "p-ben"]))
+        team = opened.match.channels[0].channel_id
+        for user_id in (ada, ben):
+            await self.bot_sees(user_id, team)
+        return ada, ben, team
+
+    async def admin(self, name: str) -> int:
+        """A guild member with a role that has ADMINISTRATOR (sees and joins every channel)."""
+        user_id = await self.member(name)
+        role = await self.control.create_role(self.guild_id, "admins", perm.ADMINISTRATOR)
+        await self.control.add_member_role(self.guild_id, user_id, role["role_id"])
+        return user_id
+
+    async def grant_manage_roles(self) -> None:
+        """Give the bot's role MANAGE_ROLES, so it edits overwrites in place."""
+        await self.control.edit_role(
+            self.guild_id, self.bot_role_id, permissions=perm.DEFAULT_BOT | perm.MANAGE_ROLES
+        )
+
+    async def trespassers(self) -> list[tuple[int, int]]:
+        """(member, channel) for each member connected to a voice channel they cannot view."""
+        found = []
+        for user_id, channel_id in (await self.guild_state())["voice_states"].items():
+            if (
+                channel_id
+                and user_id not in (await self.control.channel_access(channel_id))["view"]
+            ):
+                found.append((int(user_id), int(channel_id)))
+        return found
+
     async def match_channel_names(self) -> list[str]:
         """Names of the guild's channels that look like match channels."""
         channels = (await self.guild_state())["channels"]
@@ -167,15 +232,25 @@ def match(
 
 @asynccontextmanager
 async def voice_system(
-    database_url: str, config: SandboxConfig | None = None
+    database_url: str,
+    config: SandboxConfig | None = None,
+    *,
+    registry_database_url: str | None = None,
 ) -> AsyncIterator[VoiceSystem]:
-    """Everything but the voice service running; `start_voice()` starts it."""
+    """Everything but the voice service running; `start_voice()` starts it.
+
+    The registry shares the voice pool, or has its own on `registry_database_url` (a proxy
+    that a test can cut, for a registry database outage).
+    """
     connection = await asyncpg.connect(database_url)
     try:
         await migrate_registry(connection)
     finally:
         await connection.close()
     pool = await create_pool(database_url, max_size=10)
+    registry_pool = pool
+    if registry_database_url is not None:
+        registry_pool = await create_pool(registry_database_url, max_size=5)
     await migrate_voice(pool)
     discord = DiscordSandbox(bot_token=BOT_TOKEN, config=config)
     await discord.start()
@@ -200,7 +275,7 @@ async def voice_system(
             timeout=2.0,
             retry=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02),
         )
-        registry_server = build_server(registry_settings, pool, faceit_api)
+        registry_server = build_server(registry_settings, registry_pool, faceit_api)
         port = await registry_server.start()
         address = f"127.0.0.1:{port}"
         guild = await control.create_guild("FACEIT hub")
@@ -227,4 +302,6 @@ async def voice_system(
             await faceit_api.close()
             await clients.close()
             await discord.stop()
+            if registry_pool is not pool:
+                registry_pool.terminate()
             await pool.close()

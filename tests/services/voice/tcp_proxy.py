@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 
@@ -24,6 +26,17 @@ class TcpProxy:
         parts = urlsplit(dsn)
         host = parse_qs(parts.query).get("host", [parts.hostname or "127.0.0.1"])[0]
         return cls(host, parts.port or 5432)
+
+    @classmethod
+    @asynccontextmanager
+    async def serving(cls, dsn: str) -> AsyncIterator[TcpProxy]:
+        """A listening proxy to the Postgres server of `dsn`, cut when the block ends."""
+        proxy = cls.for_dsn(dsn)
+        await proxy.up()
+        try:
+            yield proxy
+        finally:
+            await proxy.down()
 
     def dsn(self, dsn: str) -> str:
         """`dsn` with its host and port replaced by the proxy's."""

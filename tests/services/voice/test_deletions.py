@@ -20,12 +20,8 @@ from tests.support import eventually
 @pytest.fixture
 async def proxy(fresh_database: str) -> AsyncIterator[TcpProxy]:
     """A running proxy to the fresh database's server."""
-    tcp = TcpProxy.for_dsn(fresh_database)
-    await tcp.up()
-    try:
+    async with TcpProxy.serving(fresh_database) as tcp:
         yield tcp
-    finally:
-        await tcp.down()
 
 
 async def test_worker_survives_a_database_outage_and_deletes_afterwards(

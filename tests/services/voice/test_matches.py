@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
 import asyncpg
 import pytest
 
 from services.kit.errors import InvalidArgument, NotFound, Unavailable
+from services.kit.logging import ContextFilter
 from services.voice.cache import ActiveMatchCache
 from services.voice.matches import MatchService
 from services.voice.model import (
@@ -40,7 +42,13 @@ class World:
     resolver: FakeResolver
 
 
-def build(pool: asyncpg.Pool, discord: FakeDiscord | None = None, delay: float = 0.0) -> World:
+def build(
+    pool: asyncpg.Pool,
+    discord: FakeDiscord | None = None,
+    delay: float = 0.0,
+    *,
+    lobby: int | None = LOBBY,
+) -> World:
     store = VoiceStore(pool)
     cache = ActiveMatchCache()
     fake = discord or FakeDiscord()
@@ -51,7 +59,7 @@ def build(pool: asyncpg.Pool, discord: FakeDiscord | None = None, delay: float =
         discord=fake,
         resolver=resolver,
         guild_id=GUILD,
-        lobby_channel_id=LOBBY,
+        lobby_channel_id=lobby,
         close_delay_s=delay,
     )
     return World(service, store, cache, fake, resolver)
@@ -464,3 +472,173 @@ async def test_failed_create_on_open_completes_the_other_and_moves_nobody(world:
     assert all(c.channel_id is not None for c in result.match.channels)
     assert world.discord.voice[1] == result.match.channel("faction1").channel_id  # type: ignore[union-attr]
     assert len(world.discord.channels) == 2
+
+
+def without_p3(version: int) -> MatchSpec:
+    """The match of `spec()` at `version` whose faction1 lost p3."""
+    first, second = spec(version).teams
+    return MatchSpec(MATCH, version, (Team("faction1", "", first.roster[:1]), second))
+
+
+async def _p1_and_p3_in_their_channel(world: World) -> int:
+    world.discord.guild_members.add(3)
+    world.discord.voice.update({1: LOBBY, 3: LOBBY})
+    opened = await world.service.open_match(spec())
+    team = opened.match.channel("faction1")
+    assert team is not None and team.channel_id is not None
+    assert world.discord.voice[1] == world.discord.voice[3] == team.channel_id
+    return team.channel_id
+
+
+async def test_who_loses_access_in_place_is_moved_to_the_lobby(world: World) -> None:
+    """With overwrites edited in place, a player dropped from the roster is moved out."""
+    team = await _p1_and_p3_in_their_channel(world)
+
+    result = await world.service.open_match(without_p3(2))
+
+    assert result.match.channel("faction1").channel_id == team  # type: ignore[union-attr]
+    assert world.discord.channels[team].members == {1}
+    assert world.discord.voice[1] == team
+    assert world.discord.voice[3] == LOBBY
+
+
+async def test_who_loses_access_on_replacement_goes_to_the_lobby_not_the_new_channel(
+    world: World,
+) -> None:
+    """On replacement only allowed players follow; the dropped one and a stranger go out."""
+    world.discord.can_edit_overwrites = False
+    old = await _p1_and_p3_in_their_channel(world)
+    world.discord.voice[99] = old  # never had access (an admin, or a forced join)
+
+    result = await world.service.open_match(without_p3(2))
+
+    new = result.match.channel("faction1").channel_id  # type: ignore[union-attr]
+    assert new not in (None, old) and old not in world.discord.channels
+    assert world.discord.channels[new].members == {1}
+    assert world.discord.voice == {1: new, 3: LOBBY, 99: LOBBY}
+    assert (3, new) not in world.discord.moves and (99, new) not in world.discord.moves
+
+
+@pytest.mark.parametrize("can_edit", [True, False], ids=["in_place", "replaced"])
+async def test_without_a_lobby_who_loses_access_is_disconnected(
+    voice_pool: asyncpg.Pool, can_edit: bool
+) -> None:
+    """Without DISCORD_LOBBY_CHANNEL_ID the player who lost access is disconnected."""
+    w = build(voice_pool, lobby=None)
+    w.resolver.links = {"p1": 1, "p2": 2, "p3": 3}
+    w.discord.guild_members = {1, 2, 3}
+    w.discord.can_edit_overwrites = can_edit
+    w.discord.voice.update({1: LOBBY, 3: LOBBY})
+    await w.service.open_match(spec())
+
+    result = await w.service.open_match(without_p3(2))
+
+    assert w.discord.voice == {1: result.match.channel("faction1").channel_id}  # type: ignore[union-attr]
+    assert (3, None) in w.discord.moves
+
+
+async def test_unlinked_player_inside_is_moved_out(world: World) -> None:
+    """A player who unlinks while sitting in the team channel is moved to the lobby."""
+    team = await _p1_and_p3_in_their_channel(world)
+    del world.resolver.links["p3"]
+
+    await world.service.player_unlinked("p3")
+
+    assert world.discord.voice[3] == LOBBY and world.discord.voice[1] == team
+    assert world.discord.channels[team].members == {1}
+
+
+async def test_interrupted_replacement_moves_only_allowed_players_over(world: World) -> None:
+    """Reconciling a cut-short replacement moves only the new channel's players into it."""
+    old = await _p1_and_p3_in_their_channel(world)
+    await world.store.begin_replacement(MATCH, "faction1", {1})
+
+    await world.service.reconcile_match(MATCH)
+
+    record = await world.service.get_match(MATCH)
+    new = record.channel("faction1").channel_id  # type: ignore[union-attr]
+    assert new not in (None, old)
+    assert world.discord.voice[1] == new and world.discord.voice[3] == LOBBY
+
+
+async def test_player_on_both_rosters_gets_neither_channel_and_a_warning(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A player listed on both teams gets access to neither; the rest of the match is applied."""
+    caplog.set_level(logging.WARNING, logger="services.voice.matches")
+    caplog.handler.addFilter(ContextFilter())
+    world.discord.guild_members.add(3)
+    world.discord.voice.update({1: LOBBY, 2: LOBBY, 3: LOBBY})
+    both = MatchSpec(
+        MATCH,
+        1,
+        (
+            Team("faction1", "", (Player("p1", "one"), Player("p3", "three"))),
+            Team("faction2", "", (Player("p2", "two"), Player("p3", "three"))),
+        ),
+    )
+
+    result = await world.service.open_match(both)
+
+    first, second = result.match.channel("faction1"), result.match.channel("faction2")
+    assert first is not None and second is not None
+    assert first.member_ids == {1} and second.member_ids == {2}
+    assert world.discord.voice == {1: first.channel_id, 2: second.channel_id, 3: LOBBY}
+    skipped = [p for p in result.placements if p.faceit_player_id == "p3"]
+    assert [p.outcome for p in skipped] == [PlacementOutcome.FAILED] * 2
+    assert all("both teams" in p.reason for p in skipped)
+    (warning,) = [r for r in caplog.records if "both teams" in r.getMessage()]
+    assert warning.levelno == logging.WARNING and getattr(warning, "match_id", None) == MATCH
+    await world.service.reconcile_match(MATCH)
+    await world.service.voice_changed(3, None, LOBBY)
+    assert world.discord.voice[3] == LOBBY  # neither reconciliation nor a live join seats them
+
+
+async def test_player_on_both_rosters_gets_no_seat_when_linking_during_the_match(
+    world: World,
+) -> None:
+    """Linking during the match does not give a player on both rosters a channel or a seat."""
+    both = MatchSpec(
+        MATCH,
+        1,
+        (
+            Team("faction1", "", (Player("p1", "one"), Player("p4", "four"))),
+            Team("faction2", "", (Player("p2", "two"), Player("p4", "four"))),
+        ),
+    )
+    await world.service.open_match(both)
+    world.discord.guild_members.add(4)
+    world.discord.voice[4] = LOBBY
+    world.resolver.links["p4"] = 4
+
+    (updated,) = await world.service.player_linked(4, "p4")
+
+    assert all(4 not in c.member_ids for c in updated.channels)
+    assert world.cache.seat_of(4) is None and world.discord.voice[4] == LOBBY
+
+
+async def test_arriving_in_a_team_channel_without_access_means_being_moved_out(
+    world: World,
+) -> None:
+    """Whoever turns up in a team channel they may not join (a late gateway event) goes out."""
+    opened = await world.service.open_match(spec())
+    team = opened.match.channel("faction1").channel_id  # type: ignore[union-attr]
+    assert team is not None
+    world.discord.voice[3] = team
+
+    await world.service.voice_changed(3, LOBBY, team)
+
+    assert world.discord.voice[3] == LOBBY
+
+
+async def test_one_who_may_see_every_channel_is_left_in_a_team_channel(world: World) -> None:
+    """A member whose roles let them join the team channel (an admin) is not moved out."""
+    opened = await world.service.open_match(spec())
+    team = opened.match.channel("faction1").channel_id  # type: ignore[union-attr]
+    assert team is not None
+    world.discord.admins.add(7)
+    world.discord.voice[7] = team
+
+    await world.service.voice_changed(7, None, team)
+
+    assert world.discord.voice[7] == team and world.discord.moves == []

@@ -14,6 +14,7 @@ from services.voice.convert import match_from_pb
 from services.voice.startup import StartupError
 from services.voice.state import VoiceStore
 from tests.services.voice.system import VoiceSystem, match, voice_system
+from tests.services.voice.tcp_proxy import TcpProxy
 from tests.support import eventually
 
 MATCH = "1-d785567a-fd28-42a4-af99-6b3cec21c6a9"
@@ -574,3 +575,113 @@ async def test_a_global_429_on_create_is_waited_out(system: VoiceSystem) -> None
     assert len(opened.match.channels) == 2
     statuses = sorted(e["status"] for e in await system.control.audit_log(method="POST"))
     assert statuses == [201, 201, 429], statuses
+
+
+async def test_in_place_edit_moves_who_lost_access_to_the_lobby(system: VoiceSystem) -> None:
+    """With MANAGE_ROLES the overwrite is edited in place and an unregistered player moved out."""
+    await system.grant_manage_roles()
+    await system.start_voice()
+    assert system.stub is not None
+    ada, ben, team = await system.pair_in_team_channel(MATCH)
+
+    await system.control.run_command(system.guild_id, ben, "unregister")
+
+    assert await system.voice_of(ben) == system.lobby_id
+    now = await system.stub.GetMatch(voice_pb.GetMatchRequest(match_id=MATCH))
+    assert now.match.channels[0].channel_id == team  # edited, not replaced
+    assert str(ben) not in (await system.control.channel_access(team))["view"]
+    assert await system.voice_of(ada) == team
+    assert await system.trespassers() == []
+
+
+async def test_replacement_takes_only_allowed_players_into_the_new_channel(
+    system: VoiceSystem,
+) -> None:
+    """Without MANAGE_ROLES a dropped player and a non-player go to the lobby, not the new one."""
+    await system.start_voice()
+    assert system.stub is not None
+    ada, ben, old = await system.pair_in_team_channel(MATCH)
+    boss = await system.admin("boss")  # may sit anywhere, but is no player of the match
+    await system.put_in_voice(boss, old)
+
+    again = await system.stub.OpenMatch(match(MATCH, 2, ["p-ada"]))
+
+    new = again.match.channels[0].channel_id
+    assert new != old
+    assert await system.voice_of(ada) == new
+    assert await system.voice_of(ben) == system.lobby_id
+    assert await system.voice_of(boss) == system.lobby_id
+    assert await system.trespassers() == []
+
+
+async def test_without_a_lobby_who_lost_access_is_disconnected(system: VoiceSystem) -> None:
+    """Without DISCORD_LOBBY_CHANNEL_ID a player who lost access is disconnected from voice."""
+    await system.grant_manage_roles()
+    await system.start_voice(discord_lobby_channel_id=None)
+    assert system.stub is not None
+    ada, ben, team = await system.pair_in_team_channel(MATCH)
+
+    await system.stub.OpenMatch(match(MATCH, 2, ["p-ada"]))
+
+    assert await system.voice_of(ben) is None
+    assert await system.voice_of(ada) == team
+
+
+async def test_one_put_in_a_team_channel_without_access_is_moved_out(
+    system: VoiceSystem,
+) -> None:
+    """A member moved into a team channel they may not join (by a moderator) is moved out;
+    an administrator is left where they are."""
+    await system.start_voice()
+    _, _, team = await system.pair_in_team_channel(MATCH)
+    stranger = await system.member("stranger")
+    boss = await system.admin("boss")
+    await system.put_in_voice(boss, team)
+
+    await system.control.set_voice(system.guild_id, stranger, team, force=True)
+
+    await system.wait_in(stranger, system.lobby_id)
+    assert await system.voice_of(boss) == team
+    assert await system.trespassers() == []
+
+
+async def test_register_and_whoami_in_a_registry_database_outage_say_unavailable(
+    fresh_database: str,
+) -> None:
+    """With the registry's database down, the replies say unavailable and do not blame FACEIT."""
+    async with (
+        TcpProxy.serving(fresh_database) as proxy,
+        voice_system(fresh_database, registry_database_url=proxy.dsn(fresh_database)) as system,
+    ):
+        await system.start_voice()
+        eve = await system.member("eve")
+        await system.faceit.create_player("eve_faceit", player_id="p-eve")
+        await proxy.down()
+
+        replies = [
+            await system.control.run_command(
+                system.guild_id, eve, "register", {"faceit_nickname": "eve_faceit"}
+            ),
+            await system.control.run_command(system.guild_id, eve, "whoami"),
+            await system.control.run_command(system.guild_id, eve, "unregister"),
+        ]
+
+    for reply in replies:
+        assert "FACEIT" not in reply["content"]
+        assert "unavailable" in reply["content"]
+
+
+async def test_register_while_faceit_is_down_says_faceit_cannot_be_reached(
+    system: VoiceSystem,
+) -> None:
+    """When FACEIT itself fails, /register says FACEIT cannot be reached."""
+    await system.start_voice()
+    fay = await system.member("fay")
+    await system.faceit.create_player("fay_faceit", player_id="p-fay")
+    await system.faceit.fail_next(503, 10)
+
+    reply = await system.control.run_command(
+        system.guild_id, fay, "register", {"faceit_nickname": "fay_faceit"}
+    )
+
+    assert "FACEIT cannot be reached" in reply["content"]
