@@ -221,12 +221,8 @@ async def test_the_data_api_version_is_not_the_webhook_version(
     assert min(v for e, v in hooked.items() if e != "match_object_created") > 2
 
 
-async def test_filling_rosters_show_in_the_data_api_and_the_webhooks(
-    faceit: FaceitSandbox,
-    control: FaceitSandboxClient,
-    receiver: Receiver,
-    http: aiohttp.ClientSession,
-    auth: dict,
+async def test_filling_rosters_show_in_the_data_api(
+    faceit: FaceitSandbox, control: FaceitSandboxClient, http: aiohttp.ClientSession, auth: dict
 ) -> None:
     """A filling match shows one more pick per team each step, and everyone at CONFIGURING."""
     teams = [
