@@ -96,7 +96,7 @@ def match_json(match: Match, players: Mapping[str, Player], hub: Hub) -> dict[st
     show_rosters = match.status != "CHECK_IN"
     teams = {}
     for index, team in enumerate(match.teams):
-        roster = [_roster_entry_json(players[pid]) for pid in match.roster(team)]
+        roster = [_roster_entry_json(players[pid]) for pid in team.roster]
         teams[f"faction{index + 1}"] = {
             "faction_id": team.faction_id,
             "leader": team.leader_id,

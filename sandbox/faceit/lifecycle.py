@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 def rosters(match: Match) -> list[list[str]]:
     """The player ids of each team so far, faction1 first."""
-    return [match.roster(team) for team in match.teams]
+    return [team.roster for team in match.teams]
 
 
 class MatchLifecycle:

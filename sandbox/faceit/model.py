@@ -130,6 +130,11 @@ class Team:
     player_ids: list[str]
     seated: int
 
+    @property
+    def roster(self) -> list[str]:
+        """The players in the team so far (all of them unless the rosters are filling)."""
+        return self.player_ids[: self.seated]
+
 
 @dataclass
 class Match:
@@ -159,13 +164,9 @@ class Match:
         """Whether the match is finished, cancelled or aborted."""
         return self.status in OVER_STATUSES
 
-    def roster(self, team: Team) -> list[str]:
-        """The players of `team` so far (all of them unless the rosters are filling)."""
-        return team.player_ids[: team.seated]
-
     def player_ids(self) -> list[str]:
         """Every player of both teams so far, faction1 first."""
-        return [player_id for team in self.teams for player_id in self.roster(team)]
+        return [player_id for team in self.teams for player_id in team.roster]
 
 
 @dataclass

@@ -78,7 +78,7 @@ def _teams(match: Match, players: Mapping[str, Player]) -> list[dict[str, Any]]:
             "avatar": team.avatar,
             "leader_id": team.leader_id,
             "co_leader_id": "",
-            "roster": [_roster_entry(players[pid]) for pid in match.roster(team)],
+            "roster": [_roster_entry(players[pid]) for pid in team.roster],
             "substitutions": 0,
             "substitutes": None,
         }

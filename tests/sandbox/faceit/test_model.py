@@ -180,10 +180,10 @@ def test_filling_rosters_start_with_the_captains_and_grow_each_step() -> None:
     """Filling rosters: captains first, one more pick per team per step, full at CONFIGURING."""
     world = make_world()
     match = filling_match(world)
-    seen = [[len(match.roster(team)) for team in match.teams]]
+    seen = [[len(team.roster) for team in match.teams]]
     for status in ("CAPTAIN_PICK", "CAPTAIN_PICK", "CONFIGURING", "READY"):
         world.set_status(match, status)
-        seen.append([len(match.roster(team)) for team in match.teams])
+        seen.append([len(team.roster) for team in match.teams])
     assert seen == [[1, 1], [2, 2], [3, 3], [4, 4], [4, 4]]
     assert match.teams[0].player_ids[:1] == [match.teams[0].leader_id]
 
@@ -194,8 +194,8 @@ def test_a_match_cancelled_during_captain_pick_keeps_its_partial_rosters() -> No
     match = filling_match(world)
     world.set_status(match, "VOTING")
     world.set_status(match, "CANCELLED")
-    assert [len(match.roster(team)) for team in match.teams] == [2, 2]
-    assert match.player_ids() == [*match.roster(match.teams[0]), *match.roster(match.teams[1])]
+    assert [len(team.roster) for team in match.teams] == [2, 2]
+    assert match.player_ids() == [*match.teams[0].roster, *match.teams[1].roster]
 
 
 def test_rosters_are_full_from_the_start_without_fill() -> None:
@@ -203,7 +203,7 @@ def test_rosters_are_full_from_the_start_without_fill() -> None:
     world = make_world()
     teams = [[world.add_player(f"{side}{n}").player_id for n in range(3)] for side in "pq"]
     match = world.create_match(teams)
-    assert [match.roster(team) for team in match.teams] == teams
+    assert [team.roster for team in match.teams] == teams
 
 
 def test_the_world_default_decides_whether_rosters_fill() -> None:
@@ -212,5 +212,5 @@ def test_the_world_default_decides_whether_rosters_fill() -> None:
     world = World(clock=lambda: 0.0, rng=random.Random(1), default_hub=hub, fill_rosters=True)
     teams = [[world.add_player(f"{side}{n}").player_id for n in range(3)] for side in "pq"]
     filling = world.create_match(teams)
-    assert [len(filling.roster(team)) for team in filling.teams] == [1, 1]
+    assert [len(team.roster) for team in filling.teams] == [1, 1]
     assert world.create_match(teams, fill_rosters=False).player_ids() == [*teams[0], *teams[1]]
