@@ -24,21 +24,36 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--database-url", help="use this Postgres instead of the embedded one")
     parser.add_argument("--poll-interval", type=float, default=30.0, help="seconds")
     parser.add_argument("--close-delay", type=float, default=0.0, help="seconds")
+    parser.add_argument(
+        "--webhook-retries", type=int, help="FACEIT sandbox: retries of a failed webhook (0: none)"
+    )
+    parser.add_argument(
+        "--fill-rosters", action="store_true", help="FACEIT sandbox: rosters fill up step by step"
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser
 
 
+def system_options(args: argparse.Namespace) -> SystemOptions:
+    """The system's options from the command line."""
+    faceit_args: list[str] = []
+    if args.webhook_retries is not None:
+        faceit_args += ["--webhook-retries", str(args.webhook_retries)]
+    if args.fill_rosters:
+        faceit_args.append("--fill-rosters")
+    return SystemOptions(
+        data_dir=args.data_dir,
+        log_dir=args.log_dir,
+        database_url=args.database_url,
+        poll_interval_s=args.poll_interval,
+        close_delay_s=args.close_delay,
+        faceit_args=tuple(faceit_args),
+    )
+
+
 async def run(args: argparse.Namespace) -> int:
     """Start everything, print the ready line, wait for SIGINT/SIGTERM, stop everything."""
-    system = System(
-        SystemOptions(
-            data_dir=args.data_dir,
-            log_dir=args.log_dir,
-            database_url=args.database_url,
-            poll_interval_s=args.poll_interval,
-            close_delay_s=args.close_delay,
-        )
-    )
+    system = System(system_options(args))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -32,9 +32,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--webhook-duplicate", type=int, default=1, help="copies per delivery")
     parser.add_argument("--webhook-drop-rate", type=float, default=0.0, help="0..1, seeded")
     parser.add_argument("--webhook-reorder", choices=REORDER_MODES, default="none")
-    parser.add_argument("--webhook-max-attempts", type=int, default=5)
-    parser.add_argument("--webhook-backoff-ms", type=float, default=50.0)
+    parser.add_argument(
+        "--webhook-retries", type=int, default=4, help="retries of a failed delivery (0: none)"
+    )
+    parser.add_argument(
+        "--webhook-backoff-ms", type=float, default=50.0, help="first retry delay, then doubled"
+    )
     parser.add_argument("--webhook-timeout-ms", type=float, default=5000.0)
+    parser.add_argument(
+        "--webhook-concurrency", type=int, default=4, help="deliveries in flight per subscription"
+    )
+    parser.add_argument(
+        "--fill-rosters",
+        action="store_true",
+        help="matches start with captains only and fill up until CONFIGURING",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser
 
@@ -58,9 +70,10 @@ def _webhook_options(args: argparse.Namespace) -> WebhookOptions:
         drop_rate=args.webhook_drop_rate,
         reorder=args.webhook_reorder,
         seed=args.seed,
-        max_attempts=args.webhook_max_attempts,
+        retries=args.webhook_retries,
         backoff_s=args.webhook_backoff_ms / 1000,
         timeout_s=args.webhook_timeout_ms / 1000,
+        concurrency=args.webhook_concurrency,
     )
 
 
@@ -73,6 +86,7 @@ async def run(args: argparse.Namespace, options: WebhookOptions) -> None:
         seed=args.seed,
         hub_id=args.hub_id,
         organizer_id=args.organizer_id,
+        fill_rosters=args.fill_rosters,
     )
     _subscribe(sandbox, args)
     stop = asyncio.Event()

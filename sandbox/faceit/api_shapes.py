@@ -90,12 +90,13 @@ def _roster_entry_json(player: Player) -> dict[str, Any]:
 def match_json(match: Match, players: Mapping[str, Player], hub: Hub) -> dict[str, Any]:
     """`GET /matches/{id}`: teams as `{faction1, faction2}`, Unix-second times, upper status.
 
-    Rosters are empty while the match is in CHECK_IN, as the real hub listings show them.
+    Rosters are empty while the match is in CHECK_IN, as the real hub listings show them;
+    `version` is the Data API's own, not the webhooks' `payload.version`.
     """
     show_rosters = match.status != "CHECK_IN"
     teams = {}
     for index, team in enumerate(match.teams):
-        roster = [_roster_entry_json(players[pid]) for pid in team.player_ids]
+        roster = [_roster_entry_json(players[pid]) for pid in team.roster]
         teams[f"faction{index + 1}"] = {
             "faction_id": team.faction_id,
             "leader": team.leader_id,
@@ -107,7 +108,7 @@ def match_json(match: Match, players: Mapping[str, Player], hub: Hub) -> dict[st
         }
     body: dict[str, Any] = {
         "match_id": match.match_id,
-        "version": match.version,
+        "version": match.api_version,
         "game": match.game,
         "region": match.region,
         "competition_id": hub.hub_id,

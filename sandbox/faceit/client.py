@@ -105,15 +105,17 @@ class FaceitSandboxClient:
         hub_id: str | None = None,
         organizer_id: str | None = None,
         team_names: Sequence[str] | None = None,
+        fill_rosters: bool | None = None,
         webhook: bool = True,
     ) -> dict[str, Any]:
-        """`POST /_sandbox/matches`: `{"match_id", "status", "version", "webhooks", ...}`."""
+        """`POST /_sandbox/matches`: `{"match_id", "status", "version", "rosters", ...}`."""
         body = _without_none(
             teams=[list(team) for team in teams],
             match_id=match_id,
             hub_id=hub_id,
             organizer_id=organizer_id,
             team_names=list(team_names) if team_names is not None else None,
+            fill_rosters=fill_rosters,
             webhook=webhook,
         )
         result: dict[str, Any] = await self._call("POST", "/_sandbox/matches", body)
@@ -134,7 +136,7 @@ class FaceitSandboxClient:
         afk: Sequence[str] | None = None,
         winner: str | None = None,
     ) -> dict[str, Any]:
-        """`POST /_sandbox/matches/{id}/status`: `{"status", "version", "event", "webhooks"}`."""
+        """`POST /_sandbox/matches/{id}/status`: `{"status", "version", "api_version", ...}`."""
         body = _without_none(
             status=status,
             webhook=webhook,

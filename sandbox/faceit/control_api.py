@@ -11,7 +11,7 @@ from aiohttp import web
 from sandbox.faceit.api_shapes import match_json, player_json
 from sandbox.faceit.deliverer import WebhookDeliverer, WebhookOptions
 from sandbox.faceit.faults import ApiFaults, RequestLog
-from sandbox.faceit.lifecycle import MatchLifecycle
+from sandbox.faceit.lifecycle import MatchLifecycle, rosters
 from sandbox.faceit.model import ConflictError, Match, SandboxError, World, normalise_status
 from sandbox.faceit.webhook_payloads import CREATED_EVENT
 
@@ -21,9 +21,10 @@ _OPTION_FIELDS = {
     "drop_rate": ("drop_rate", 1),
     "reorder": ("reorder", 1),
     "seed": ("seed", 1),
-    "max_attempts": ("max_attempts", 1),
+    "retries": ("retries", 1),
     "backoff_ms": ("backoff_s", 1000),
     "timeout_ms": ("timeout_s", 1000),
+    "concurrency": ("concurrency", 1),
 }
 
 
@@ -71,6 +72,13 @@ def _optional_str(body: dict[str, Any], key: str) -> str | None:
     value = body.get(key)
     if value is not None and not isinstance(value, str):
         raise SandboxError(f"{key} must be a string")
+    return value
+
+
+def _optional_bool(body: dict[str, Any], key: str) -> bool | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise SandboxError(f"{key} must be true or false")
     return value
 
 
@@ -167,6 +175,7 @@ class ControlApi:
             hub_id=_optional_str(body, "hub_id"),
             organizer_id=_optional_str(body, "organizer_id"),
             team_names=team_names,
+            fill_rosters=_optional_bool(body, "fill_rosters"),
             webhook=bool(body.get("webhook", True)),
         )
         return web.json_response(
@@ -175,11 +184,14 @@ class ControlApi:
                 "hub_id": match.hub_id,
                 "organizer_id": match.organizer_id,
                 "status": match.status,
-                "version": match.version,
+                "version": match.webhook_version,
+                "api_version": match.api_version,
+                "fill_rosters": match.fill_rosters,
                 "teams": [
                     {"faction_id": t.faction_id, "name": t.name, "player_ids": t.player_ids}
                     for t in match.teams
                 ],
+                "rosters": rosters(match),
                 "event": CREATED_EVENT,
                 "webhooks": webhooks,
             },

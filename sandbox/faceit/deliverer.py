@@ -1,4 +1,4 @@
-"""Background webhook sender: FACEIT envelopes, retries, and duplicate/reorder/drop faults."""
+"""Background webhook sender: FACEIT envelopes, bounded concurrency, a retry policy, faults."""
 
 from __future__ import annotations
 
@@ -23,15 +23,21 @@ REORDER_MODES = ("none", "reverse", "shuffle")
 
 @dataclass(frozen=True)
 class WebhookOptions:
-    """How deliveries behave; settable at start (CLI) and at runtime (control API)."""
+    """How deliveries behave; settable at start (CLI) and at runtime (control API).
+
+    A failed attempt is retried `retries` times (0: never), the n-th retry after
+    `backoff_s * 2**(n-1)`; up to `concurrency` deliveries per subscription are in flight at once.
+    FACEIT documents neither its retry policy nor its concurrency.
+    """
 
     duplicate: int = 1
     drop_rate: float = 0.0
     reorder: str = "none"
     seed: int = 0
-    max_attempts: int = 5
+    retries: int = 4
     backoff_s: float = 0.05
     timeout_s: float = 5.0
+    concurrency: int = 4
 
     def __post_init__(self) -> None:
         if self.duplicate < 1:
@@ -40,8 +46,10 @@ class WebhookOptions:
             raise ValueError("drop_rate must be within 0..1")
         if self.reorder not in REORDER_MODES:
             raise ValueError(f"reorder must be one of {', '.join(REORDER_MODES)}")
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
+        if self.retries < 0:
+            raise ValueError("retries must be at least 0")
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         if self.backoff_s < 0 or self.timeout_s <= 0:
             raise ValueError("backoff_s must be >= 0 and timeout_s > 0")
 
@@ -88,17 +96,25 @@ class Attempt:
 
 @dataclass
 class _Outbox:
-    queue: asyncio.Queue[Delivery]
-    worker: asyncio.Task[None]
+    """One subscription's queue and the sends in flight from it."""
+
+    queue: asyncio.Queue[Delivery] = field(default_factory=asyncio.Queue)
+    sending: set[asyncio.Task[None]] = field(default_factory=set)
+    slot_free: asyncio.Event = field(default_factory=asyncio.Event)
+    dispatcher: asyncio.Task[None] | None = None
 
 
-def _log_worker_death(task: asyncio.Task[None]) -> None:
+def _log_death(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        logger.error("webhook sender %s died", task.get_name(), exc_info=task.exception())
+        logger.error("webhook task %s died", task.get_name(), exc_info=task.exception())
 
 
 class WebhookDeliverer:
-    """Queues deliveries per subscription and sends them in the background, in order."""
+    """Queues deliveries per subscription and sends them in the background, queue order first.
+
+    Each subscription has up to `concurrency` sends in flight, so deliveries may arrive
+    in another order than they were queued in (with concurrency 1 they arrive in order).
+    """
 
     def __init__(
         self,
@@ -133,6 +149,8 @@ class WebhookDeliverer:
             self._drop_rng = random.Random(options.seed)
             self._order_rng = random.Random(options.seed)
         self._options = options
+        for outbox in self._outboxes.values():
+            outbox.slot_free.set()  # a higher concurrency may let a dispatcher go on
         if options.reorder == "none":
             self.flush()
 
@@ -145,14 +163,19 @@ class WebhookDeliverer:
         self._session = aiohttp.ClientSession()
 
     async def stop(self) -> None:
-        """Stop sending: cancel workers and retry timers, close the session."""
+        """Stop sending: cancel dispatchers, sends and retry timers, close the session."""
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
-        workers = [outbox.worker for outbox in self._outboxes.values()]
-        for worker in workers:
-            worker.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        tasks = [
+            task
+            for outbox in self._outboxes.values()
+            for task in (outbox.dispatcher, *outbox.sending)
+            if task is not None
+        ]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._outboxes.clear()
         if self._session is not None:
             await self._session.close()
@@ -246,31 +269,41 @@ class WebhookDeliverer:
     def _outbox(self, subscription: Subscription) -> _Outbox:
         outbox = self._outboxes.get(subscription.subscription_id)
         if outbox is None:
-            queue: asyncio.Queue[Delivery] = asyncio.Queue()
-            worker = asyncio.create_task(
-                self._work(queue), name=f"faceit-webhooks-{subscription.subscription_id}"
+            outbox = _Outbox()
+            outbox.dispatcher = asyncio.create_task(
+                self._dispatch(outbox), name=f"faceit-webhooks-{subscription.subscription_id}"
             )
-            worker.add_done_callback(_log_worker_death)
-            outbox = _Outbox(queue=queue, worker=worker)
+            outbox.dispatcher.add_done_callback(_log_death)
             self._outboxes[subscription.subscription_id] = outbox
         return outbox
 
-    async def _work(self, queue: asyncio.Queue[Delivery]) -> None:
+    async def _dispatch(self, outbox: _Outbox) -> None:
+        """Start a send for each queued delivery, at most `concurrency` at a time."""
         while True:
-            delivery = await queue.get()
-            try:
-                delivered = await self._attempt(delivery)
-            except Exception:
-                # Keep the worker alive for the next deliveries; the error is logged once here.
-                logger.exception("webhook attempt crashed for event %s", delivery.event_id)
-                delivered = False
-            self._after_attempt(delivery, delivered)
+            delivery = await outbox.queue.get()
+            while len(outbox.sending) >= self._options.concurrency:
+                outbox.slot_free.clear()
+                await outbox.slot_free.wait()
+            send = asyncio.create_task(self._send(delivery), name=f"webhook-{delivery.event_id}")
+            outbox.sending.add(send)
+            send.add_done_callback(outbox.sending.discard)
+            send.add_done_callback(lambda _: outbox.slot_free.set())
+            send.add_done_callback(_log_death)
+
+    async def _send(self, delivery: Delivery) -> None:
+        try:
+            delivered = await self._attempt(delivery)
+        except Exception:
+            # Counted as a failed attempt (and retried); the error is logged once here.
+            logger.exception("webhook attempt crashed for event %s", delivery.event_id)
+            delivered = False
+        self._after_attempt(delivery, delivered)
 
     def _after_attempt(self, delivery: Delivery, delivered: bool) -> None:
         if delivered:
             self._pending -= 1
             return
-        if delivery.retry_count + 1 >= self._options.max_attempts:
+        if delivery.retry_count >= self._options.retries:
             self._pending -= 1
             self._failed += 1
             logger.warning(

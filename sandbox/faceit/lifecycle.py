@@ -18,6 +18,11 @@ from sandbox.faceit.webhook_payloads import (
 logger = logging.getLogger(__name__)
 
 
+def rosters(match: Match) -> list[list[str]]:
+    """The player ids of each team so far, faction1 first."""
+    return [team.roster for team in match.teams]
+
+
 class MatchLifecycle:
     """Creates matches and moves them through statuses, sending webhooks to every subscriber.
 
@@ -36,6 +41,7 @@ class MatchLifecycle:
         hub_id: str | None = None,
         organizer_id: str | None = None,
         team_names: Sequence[str] | None = None,
+        fill_rosters: bool | None = None,
         webhook: bool = True,
     ) -> tuple[Match, list[dict[str, Any]]]:
         """Create a match in CHECK_IN and send `match_object_created` (no teams)."""
@@ -45,6 +51,7 @@ class MatchLifecycle:
             hub_id=hub_id,
             organizer_id=organizer_id,
             team_names=team_names,
+            fill_rosters=fill_rosters,
         )
         logger.info("created match %s in hub %s", match.match_id, match.hub_id)
         webhooks = self._emit(CREATED_EVENT, match) if webhook else []
@@ -62,18 +69,28 @@ class MatchLifecycle:
     ) -> dict[str, Any]:
         """Move a match to a FACEIT status and send its event, if FACEIT has one for it.
 
-        Answers `{"match_id", "status", "version", "event", "webhooks"}`.
+        Answers `{"match_id", "status", "version", "api_version", "rosters", "event",
+        "webhooks"}`: `version` is the webhooks' `payload.version`, `api_version` the Data
+        API's, `rosters` the player ids of each team so far.
         """
         self._world.set_status(
             match, status, reason=reason, afk_player_ids=afk_player_ids, winner=winner
         )
-        logger.info("match %s is now %s v%s", match.match_id, match.status, match.version)
+        logger.info(
+            "match %s is now %s, webhook version %s, Data API version %s",
+            match.match_id,
+            match.status,
+            match.webhook_version,
+            match.api_version,
+        )
         event = event_for_status(match.status)
         webhooks = self._emit(event, match) if event and webhook else []
         return {
             "match_id": match.match_id,
             "status": match.status,
-            "version": match.version,
+            "version": match.webhook_version,
+            "api_version": match.api_version,
+            "rosters": rosters(match),
             "event": event,
             "webhooks": webhooks,
         }

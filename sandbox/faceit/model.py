@@ -26,6 +26,14 @@ KNOWN_STATUSES = frozenset(
     }
 )
 HUB_MATCH_TYPES = ("all", "upcoming", "ongoing", "past")
+# Statuses from which a match is played with final rosters: filling rosters are full there.
+SEATED_STATUSES = frozenset({"CONFIGURING", "READY", "ONGOING", "PAUSED", "MANUAL_RESULT"})
+# The Data API's match `version` once the match has left check-in: every real capture (READY,
+# CANCELLED, FINISHED) says 2 where the same match's webhooks said 71 or 12.
+SETTLED_API_VERSION = 2
+# Steps of the webhook `payload.version`: captures show 1 -> 6 -> 17 for one match, so it grows
+# by several at a time; from 2 up, it is above the Data API's version after the first change.
+WEBHOOK_VERSION_STEPS = (2, 12)
 _STATUS_EVENT_PREFIX = "match_status_"
 _CREATED_EVENT = "match_object_created"
 # FACEIT CS2 skill levels 1..10 and the lowest elo of each level.
@@ -110,13 +118,22 @@ class Hub:
 
 @dataclass
 class Team:
-    """One side of a match; the id is the leader's player id, as in FACEIT matchmaking."""
+    """One side of a match; the id is the leader's player id, as in FACEIT matchmaking.
+
+    `player_ids` is the final roster; the first `seated` of them are in the team so far.
+    """
 
     faction_id: str
     name: str
     leader_id: str
     avatar: str
     player_ids: list[str]
+    seated: int
+
+    @property
+    def roster(self) -> list[str]:
+        """The players in the team so far (all of them unless the rosters are filling)."""
+        return self.player_ids[: self.seated]
 
 
 @dataclass
@@ -129,10 +146,12 @@ class Match:
     game: str
     region: str
     status: str
-    version: int
+    webhook_version: int
+    api_version: int
     teams: list[Team]
     created_at: float
     updated_at: float
+    fill_rosters: bool = False
     configured_at: float | None = None
     started_at: float | None = None
     finished_at: float | None = None
@@ -146,8 +165,8 @@ class Match:
         return self.status in OVER_STATUSES
 
     def player_ids(self) -> list[str]:
-        """Every player of both teams, faction1 first."""
-        return [player_id for team in self.teams for player_id in team.player_ids]
+        """Every player of both teams so far, faction1 first."""
+        return [player_id for team in self.teams for player_id in team.roster]
 
 
 @dataclass
@@ -172,10 +191,12 @@ class World:
         clock: Callable[[], float],
         rng: random.Random,
         default_hub: Hub,
+        fill_rosters: bool = False,
     ) -> None:
         self._clock = clock
         self._rng = rng
         self.default_hub = default_hub
+        self.fill_rosters = fill_rosters
         self._players: dict[str, Player] = {}
         self._hubs: dict[str, Hub] = {default_hub.hub_id: default_hub}
         self._matches: dict[str, Match] = {}
@@ -269,8 +290,13 @@ class World:
         hub_id: str | None = None,
         organizer_id: str | None = None,
         team_names: Sequence[str] | None = None,
+        fill_rosters: bool | None = None,
     ) -> Match:
-        """Create a match in CHECK_IN, version 1, with two teams of known players."""
+        """Create a match in CHECK_IN, versions 1, with two teams of known players.
+
+        With `fill_rosters` (the world's default when None) each team starts with its
+        captain (its first player) and fills up as the match moves towards CONFIGURING.
+        """
         if len(teams) != 2 or any(not team for team in teams):
             raise SandboxError("teams must be two non-empty lists of player ids")
         every_id = [pid for team in teams for pid in team]
@@ -285,6 +311,7 @@ class World:
         if match_id in self._matches:
             raise ConflictError(f"match {match_id!r} exists")
         hub = self.ensure_hub(hub_id, organizer_id) if hub_id else self.default_hub
+        fill = self.fill_rosters if fill_rosters is None else fill_rosters
         now = self._clock()
         built = []
         for index, player_ids in enumerate(teams):
@@ -297,6 +324,7 @@ class World:
                     leader_id=leader.player_id,
                     avatar=leader.avatar,
                     player_ids=list(player_ids),
+                    seated=1 if fill else len(player_ids),
                 )
             )
         match = Match(
@@ -306,10 +334,12 @@ class World:
             game=hub.game,
             region=hub.region,
             status="CHECK_IN",
-            version=1,
+            webhook_version=1,
+            api_version=1,
             teams=built,
             created_at=now,
             updated_at=now,
+            fill_rosters=fill,
         )
         self._matches[match_id] = match
         return match
@@ -339,13 +369,23 @@ class World:
         afk_player_ids: Iterable[str] = (),
         winner: str | None = None,
     ) -> Match:
-        """Move a match to `status`, bump its version by a random step and stamp the times."""
+        """Move a match to `status`, seat players, grow its versions and stamp the times.
+
+        The webhook version grows by a random step; the Data API's settles at 2 (its model in
+        the README). Filling rosters seat one more player per team at each step before
+        CONFIGURING, everyone from CONFIGURING on; an over status seats nobody.
+        """
         if status not in KNOWN_STATUSES:
             raise SandboxError(f"unknown FACEIT status {status!r}")
         now = self._clock()
         match.status = status
-        match.version += self._rng.randint(1, 9)
+        match.webhook_version += self._rng.randint(*WEBHOOK_VERSION_STEPS)
+        match.api_version = SETTLED_API_VERSION
         match.updated_at = now
+        if match.fill_rosters and status not in OVER_STATUSES:
+            for team in match.teams:
+                wanted = len(team.player_ids) if status in SEATED_STATUSES else team.seated + 1
+                team.seated = min(wanted, len(team.player_ids))
         if status == "CONFIGURING":
             match.configured_at = now
         elif status in ("READY", "ONGOING") and match.started_at is None:

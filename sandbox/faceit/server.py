@@ -39,6 +39,7 @@ class FaceitSandbox:
         hub_id: str | None = None,
         organizer_id: str | None = None,
         app_id: str | None = None,
+        fill_rosters: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not api_key:
@@ -50,7 +51,12 @@ class FaceitSandbox:
             game="cs2",
             region="EU",
         )
-        self.world = World(clock=clock, rng=random.Random(seed), default_hub=self.default_hub)
+        self.world = World(
+            clock=clock,
+            rng=random.Random(seed),
+            default_hub=self.default_hub,
+            fill_rosters=fill_rosters,
+        )
         self.faults = ApiFaults(latency_s=latency_s)
         self.request_log = RequestLog()
         self.deliverer = WebhookDeliverer(

@@ -78,7 +78,7 @@ def _teams(match: Match, players: Mapping[str, Player]) -> list[dict[str, Any]]:
             "avatar": team.avatar,
             "leader_id": team.leader_id,
             "co_leader_id": "",
-            "roster": [_roster_entry(players[pid]) for pid in team.player_ids],
+            "roster": [_roster_entry(players[pid]) for pid in team.roster],
             "substitutions": 0,
             "substitutes": None,
         }
@@ -100,7 +100,7 @@ def match_payload(
         "organizer_id": match.organizer_id,
         "region": match.region,
         "game": match.game,
-        "version": match.version,
+        "version": match.webhook_version,
         "entity": {"id": hub.hub_id, "name": hub.name, "type": "hub"},
     }
     if event != CREATED_EVENT:

@@ -68,7 +68,7 @@ async def own_postgres(tmp_path: Path) -> AsyncIterator[tuple[Harness, EmbeddedP
     settings = options(
         tmp_path / "logs",
         data_dir=postgres.data_dir,
-        faceit_args=("--webhook-max-attempts", "20", "--webhook-backoff-ms", "200"),
+        faceit_args=("--webhook-retries", "19", "--webhook-backoff-ms", "200"),
     )
     try:
         async with Harness.running(settings) as harness:
@@ -237,8 +237,9 @@ async def test_repeated_and_reordered_webhooks_give_exactly_the_right_channels(
     shared: Harness,
 ) -> None:
     """Each webhook thrice, newest first or shuffled: open matches have their channels only."""
-    reverse = {"duplicate": 3, "reorder": "reverse", "seed": 0}
-    shuffle = {"duplicate": 3, "reorder": "shuffle", "seed": 5}
+    # One send at a time, so the reversed order is the order attempts are recorded in.
+    reverse = {"duplicate": 3, "reorder": "reverse", "seed": 0, "concurrency": 1}
+    shuffle = {"duplicate": 3, "reorder": "shuffle", "seed": 5, "concurrency": 4}
     (
         stays_open,
         finished_reversed,

@@ -49,16 +49,27 @@ class ReceivedWebhook:
 class Receiver:
     """A real aiohttp webhook receiver on port 0; answers scripted statuses, then 200.
 
-    While `gate` is set to an unset event, requests wait for it before being recorded.
+    While `gate` is set to an unset event, requests wait for it before being recorded;
+    `in_flight` counts the requests being handled, `most_in_flight` its highest value.
     """
 
     statuses: list[int] = field(default_factory=list)
     received: list[ReceivedWebhook] = field(default_factory=list)
     url: str = ""
     gate: asyncio.Event | None = None
+    in_flight: int = 0
+    most_in_flight: int = 0
     _runner: web.AppRunner | None = None
 
     async def _handle(self, request: web.Request) -> web.Response:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.Response:
         if self.gate is not None:
             await self.gate.wait()
         self.received.append(

@@ -7,7 +7,7 @@ import pytest
 
 from sandbox.faceit.client import FaceitSandboxClient, SandboxControlError
 from sandbox.faceit.server import FaceitSandbox
-from tests.sandbox.faceit.conftest import make_match
+from tests.sandbox.faceit.conftest import fast_options, make_match
 
 
 async def test_create_player_returns_the_data_api_player(control: FaceitSandboxClient) -> None:
@@ -39,7 +39,9 @@ async def test_create_match_answer(faceit: FaceitSandbox, control: FaceitSandbox
     """A new match has an id like `1-<uuid>`, CHECK_IN, version 1 and the default hub."""
     created = await make_match(control, team_names=["Red", "Blue"])
     assert created["match_id"].startswith("1-") and len(created["match_id"]) == 38
-    assert (created["status"], created["version"]) == ("CHECK_IN", 1)
+    assert (created["status"], created["version"], created["api_version"]) == ("CHECK_IN", 1, 1)
+    assert created["fill_rosters"] is False
+    assert created["rosters"] == [t["player_ids"] for t in created["teams"]]
     assert created["hub_id"] == faceit.default_hub.hub_id
     assert created["organizer_id"] == faceit.default_hub.organizer_id
     assert [t["name"] for t in created["teams"]] == ["Red", "Blue"]
@@ -81,7 +83,7 @@ async def test_status_accepts_event_names_and_rejects_unknown(
 async def test_play_walks_steps_in_order_with_growing_versions(
     control: FaceitSandboxClient,
 ) -> None:
-    """The play script applies each step in order; versions only grow."""
+    """The play script applies each step in order; webhook versions only grow."""
     created = await make_match(control)
     steps = await control.play(
         created["match_id"],
@@ -91,7 +93,7 @@ async def test_play_walks_steps_in_order_with_growing_versions(
     versions = [1] + [s["version"] for s in steps]
     assert versions == sorted(set(versions))
     match = await control.get_match(created["match_id"])
-    assert (match["status"], match["version"]) == ("FINISHED", steps[-1]["version"])
+    assert (match["status"], match["version"]) == ("FINISHED", steps[-1]["api_version"])
     assert match["results"]["winner"] == "faction2"
 
 
@@ -109,14 +111,15 @@ async def test_faults_round_trip_and_reset(control: FaceitSandboxClient) -> None
     shown = await control.set_faults(
         latency_ms=120,
         fail=[{"status": 503, "count": 2, "route": "match"}],
-        webhooks={"duplicate": 2, "reorder": "shuffle", "backoff_ms": 5},
+        webhooks={"duplicate": 2, "reorder": "shuffle", "backoff_ms": 5, "retries": 0},
     )
     assert shown["latency_ms"] == 120
     assert shown["failures"] == [
         {"status": 503, "remaining": 2, "route": "match", "retry_after": None}
     ]
     assert (shown["webhooks"]["duplicate"], shown["webhooks"]["reorder"]) == (2, "shuffle")
-    assert shown["webhooks"]["backoff_ms"] == 5
+    assert (shown["webhooks"]["backoff_ms"], shown["webhooks"]["retries"]) == (5, 0)
+    assert shown["webhooks"]["concurrency"] == 4
     cleared = await control.clear_faults()
     assert (cleared["latency_ms"], cleared["failures"]) == (0, [])
     assert (cleared["webhooks"]["duplicate"], cleared["webhooks"]["reorder"]) == (1, "none")
@@ -128,12 +131,24 @@ async def test_faults_round_trip_and_reset(control: FaceitSandboxClient) -> None
         {"webhooks": {"duplicate": 0}},
         {"webhooks": {"reorder": "sideways"}},
         {"webhooks": {"colour": "red"}},
+        {"webhooks": {"retries": -1}},
+        {"webhooks": {"concurrency": 0}},
         {"fail": {"status": 200}},
         {"fail": {"status": 429, "route": "nope"}},
         {"latency_ms": -5},
         {"surprise": True},
     ],
-    ids=["duplicate-0", "bad-reorder", "unknown-option", "non-error", "bad-route", "neg", "key"],
+    ids=[
+        "duplicate-0",
+        "bad-reorder",
+        "unknown-option",
+        "negative-retries",
+        "no-concurrency",
+        "non-error",
+        "bad-route",
+        "neg",
+        "key",
+    ],
 )
 async def test_bad_faults_are_400(faceit: FaceitSandbox, body: dict) -> None:
     """Invalid fault settings are refused with 400 and change nothing."""
@@ -144,7 +159,7 @@ async def test_bad_faults_are_400(faceit: FaceitSandbox, body: dict) -> None:
         assert response.status == 400
         assert "error" in await response.json()
     assert faceit.faults.snapshot() == {"latency_ms": 0, "failures": []}
-    assert faceit.deliverer.options.duplicate == 1
+    assert faceit.deliverer.options == fast_options()
 
 
 async def test_non_json_body_is_400(faceit: FaceitSandbox) -> None:
@@ -173,3 +188,17 @@ async def test_subscription_without_header_value_is_400(control: FaceitSandboxCl
     with pytest.raises(SandboxControlError) as bad:
         await control.subscribe("http://127.0.0.1:9/hook", header_name="X-Only")
     assert bad.value.status == 400
+
+
+async def test_fill_rosters_must_be_a_boolean(
+    faceit: FaceitSandbox, control: FaceitSandboxClient
+) -> None:
+    """`fill_rosters` other than true or false is a 400."""
+    players = [(await control.create_player(name))["player_id"] for name in ("fa", "fb")]
+    body = {"teams": [players[:1], players[1:]], "fill_rosters": 1}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(faceit.url + "/_sandbox/matches", json=body) as response,
+    ):
+        assert response.status == 400
+        assert "fill_rosters" in (await response.json())["error"]

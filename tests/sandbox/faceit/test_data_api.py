@@ -10,7 +10,7 @@ import pytest
 
 from sandbox.faceit.client import FaceitSandboxClient
 from sandbox.faceit.server import FaceitSandbox
-from tests.sandbox.faceit.conftest import make_match
+from tests.sandbox.faceit.conftest import Receiver, make_match
 
 NOT_FOUND = {"errors": [{"message": "The resource was not found.", "code": "err_nf0"}]}
 
@@ -79,7 +79,7 @@ async def test_search_limit_over_100_is_400(
 async def test_match_shape_and_status_changes_are_reflected(
     faceit: FaceitSandbox, control: FaceitSandboxClient, http: aiohttp.ClientSession, auth: dict
 ) -> None:
-    """`GET /matches/{id}` shows factions, rosters, status, version and times as they change."""
+    """`GET /matches/{id}` shows factions, rosters, status, its own version and times."""
     created = await make_match(control)
     match_id = created["match_id"]
     status, body = await get(http, faceit, f"/matches/{match_id}", auth)
@@ -88,14 +88,14 @@ async def test_match_shape_and_status_changes_are_reflected(
     assert body["teams"]["faction1"]["roster"] == []
     step = await control.set_status(match_id, "CONFIGURING")
     _, body = await get(http, faceit, f"/matches/{match_id}", auth)
-    assert (body["status"], body["version"]) == ("CONFIGURING", step["version"])
+    assert (body["status"], body["version"]) == ("CONFIGURING", step["api_version"])
     roster = [p["player_id"] for p in body["teams"]["faction2"]["roster"]]
     assert roster == created["teams"][1]["player_ids"]
     assert isinstance(body["configured_at"], int) and abs(body["configured_at"] - time.time()) < 60
     await control.set_status(match_id, "READY")
     final = await control.set_status(match_id, "FINISHED")
     _, body = await get(http, faceit, f"/matches/{match_id}", auth)
-    assert (body["status"], body["version"]) == ("FINISHED", final["version"])
+    assert (body["status"], body["version"]) == ("FINISHED", final["api_version"])
     assert body["started_at"] <= body["finished_at"]
     assert await get(http, faceit, "/matches/1-nope", auth) == (404, NOT_FOUND)
 
@@ -195,3 +195,52 @@ async def test_injected_latency_delays_answers(
     started = time.monotonic()
     await get(http, faceit, "/players/none", auth)
     assert time.monotonic() - started < 0.6
+
+
+async def test_the_data_api_version_is_not_the_webhook_version(
+    faceit: FaceitSandbox,
+    control: FaceitSandboxClient,
+    receiver: Receiver,
+    http: aiohttp.ClientSession,
+    auth: dict,
+) -> None:
+    """Like real captures (2 against 71 and 12), `GET /matches` says 2 where webhooks say more."""
+    await control.subscribe(receiver.url)
+    created = await make_match(control)
+    match_id = created["match_id"]
+    api_versions = []
+    for status in ("CONFIGURING", "READY", "FINISHED"):
+        step = await control.set_status(match_id, status)
+        _, body = await get(http, faceit, f"/matches/{match_id}", auth)
+        api_versions.append(body["version"])
+        assert step["api_version"] == body["version"] < step["version"]
+    assert api_versions == [2, 2, 2]
+    await control.wait_for_deliveries()
+    hooked = {h.body["event"]: h.body["payload"]["version"] for h in receiver.received}
+    assert hooked["match_object_created"] == 1
+    assert min(v for e, v in hooked.items() if e != "match_object_created") > 2
+
+
+async def test_filling_rosters_show_in_the_data_api(
+    faceit: FaceitSandbox, control: FaceitSandboxClient, http: aiohttp.ClientSession, auth: dict
+) -> None:
+    """A filling match shows one more pick per team each step, and everyone at CONFIGURING."""
+    teams = [
+        [(await control.create_player(f"fill{side}{n}"))["player_id"] for n in range(5)]
+        for side in range(2)
+    ]
+    created = await control.create_match(teams, fill_rosters=True)
+    assert (created["fill_rosters"], created["rosters"]) == (True, [teams[0][:1], teams[1][:1]])
+    match_id = created["match_id"]
+    seen = []
+    for status in ("CAPTAIN_PICK", "CAPTAIN_PICK", "VOTING", "CONFIGURING"):
+        step = await control.set_status(match_id, status)
+        _, body = await get(http, faceit, f"/matches/{match_id}", auth)
+        rosters = [
+            [p["player_id"] for p in body["teams"][faction]["roster"]]
+            for faction in ("faction1", "faction2")
+        ]
+        assert rosters == step["rosters"]
+        seen.append([len(roster) for roster in rosters])
+    assert seen == [[2, 2], [3, 3], [4, 4], [5, 5]]
+    assert rosters == teams

@@ -108,12 +108,12 @@ async def test_non_2xx_is_retried_with_growing_retry_count(
     assert snapshot["failed"] == 0
 
 
-async def test_delivery_gives_up_after_max_attempts(
+async def test_delivery_gives_up_after_its_retries(
     control: FaceitSandboxClient, receiver: Receiver
 ) -> None:
-    """With max_attempts 2 and a receiver that keeps failing, two attempts are made."""
+    """With retries 1 and a receiver that keeps failing, two attempts are made."""
     receiver.statuses = [503] * 5
-    await control.set_faults(webhooks={"max_attempts": 2, "backoff_ms": 1})
+    await control.set_faults(webhooks={"retries": 1, "backoff_ms": 1})
     await control.subscribe(receiver.url)
     await make_match(control)
     snapshot = await control.wait_for_deliveries()
@@ -126,7 +126,7 @@ async def test_connection_errors_are_retried(control: FaceitSandboxClient) -> No
     closed = Receiver()
     await closed.start()
     await closed.stop()  # its port now refuses connections
-    await control.set_faults(webhooks={"max_attempts": 3, "backoff_ms": 1})
+    await control.set_faults(webhooks={"retries": 2, "backoff_ms": 1})
     await control.subscribe(closed.url)
     await make_match(control)
     snapshot = await control.wait_for_deliveries()
@@ -154,7 +154,7 @@ async def test_duplicate_sends_each_delivery_n_times(
     control: FaceitSandboxClient, receiver: Receiver
 ) -> None:
     """With duplicate=3 every event arrives three times with the same event_id."""
-    await control.set_faults(webhooks={"duplicate": 3})
+    await control.set_faults(webhooks={"duplicate": 3, "concurrency": 1})
     await control.subscribe(receiver.url)
     created = await make_match(control)
     await control.set_status(created["match_id"], "CONFIGURING")
@@ -168,7 +168,7 @@ async def test_reverse_reorder_holds_a_lifecycle_until_it_ends(
     control: FaceitSandboxClient, receiver: Receiver
 ) -> None:
     """With reorder=reverse a match's events are held, then sent newest first when it ends."""
-    await control.set_faults(webhooks={"reorder": "reverse"})
+    await control.set_faults(webhooks={"reorder": "reverse", "concurrency": 1})
     await control.subscribe(receiver.url)
     created = await make_match(control)
     assert created["webhooks"][0]["state"] == "held"
@@ -189,7 +189,7 @@ async def test_flush_releases_held_deliveries(
     control: FaceitSandboxClient, receiver: Receiver
 ) -> None:
     """Held deliveries of an unfinished match go out when flushed."""
-    await control.set_faults(webhooks={"reorder": "reverse"})
+    await control.set_faults(webhooks={"reorder": "reverse", "concurrency": 1})
     await control.subscribe(receiver.url)
     created = await make_match(control)
     await control.set_status(created["match_id"], "CONFIGURING")
@@ -202,7 +202,8 @@ async def test_flush_releases_held_deliveries(
 async def shuffled_events(seed: int) -> list[str]:
     """The arrival order of one lifecycle's events with reorder=shuffle and `seed`."""
     sandbox = FaceitSandbox(
-        api_key=API_KEY, webhook_options=fast_options(reorder="shuffle", seed=seed)
+        api_key=API_KEY,
+        webhook_options=fast_options(reorder="shuffle", seed=seed, concurrency=1),
     )
     hook_receiver = Receiver()
     await sandbox.start()
@@ -293,7 +294,7 @@ async def test_switching_reorder_off_releases_held_in_original_order(
     control: FaceitSandboxClient, receiver: Receiver
 ) -> None:
     """Turning reorder back to none sends the held events oldest first."""
-    await control.set_faults(webhooks={"reorder": "reverse"})
+    await control.set_faults(webhooks={"reorder": "reverse", "concurrency": 1})
     await control.subscribe(receiver.url)
     created = await make_match(control)
     await control.set_status(created["match_id"], "CONFIGURING")
@@ -301,3 +302,69 @@ async def test_switching_reorder_off_releases_held_in_original_order(
     snapshot = await control.wait_for_deliveries()
     assert snapshot["held"] == 0
     assert receiver.events() == ["match_object_created", "match_status_configuring"]
+
+
+async def test_no_retries_means_one_attempt(
+    control: FaceitSandboxClient, receiver: Receiver
+) -> None:
+    """With retries 0 a failed delivery is attempted once, then counted as failed."""
+    receiver.statuses = [500]
+    await control.set_faults(webhooks={"retries": 0})
+    await control.subscribe(receiver.url)
+    await make_match(control)
+    snapshot = await control.wait_for_deliveries()
+    assert [(a["retry_count"], a["status"]) for a in snapshot["attempts"]] == [(0, 500)]
+    assert (snapshot["failed"], receiver.events()) == (1, ["match_object_created"])
+
+
+async def test_a_retry_waits_for_the_backoff(
+    control: FaceitSandboxClient, receiver: Receiver
+) -> None:
+    """The first retry of a failed delivery comes no sooner than `backoff_ms` after it."""
+    receiver.statuses = [500]
+    await control.set_faults(webhooks={"retries": 1, "backoff_ms": 200})
+    await control.subscribe(receiver.url)
+    await make_match(control)
+    first, retry = (await control.wait_for_deliveries())["attempts"]
+    assert (first["status"], retry["status"]) == (500, 200)
+    assert retry["at"] - first["at"] >= 0.2
+
+
+async def test_deliveries_to_one_subscription_run_concurrently_up_to_the_bound(
+    control: FaceitSandboxClient, receiver: Receiver
+) -> None:
+    """With concurrency 3 and a slow receiver, three of five deliveries are in flight at once."""
+    receiver.gate = asyncio.Event()
+    await control.set_faults(webhooks={"concurrency": 3})
+    await control.subscribe(receiver.url)
+    for _ in range(5):
+        await make_match(control)
+
+    async def three_in_flight() -> bool:
+        return receiver.in_flight == 3
+
+    await eventually(three_in_flight, what="three deliveries in flight")
+    assert (await control.deliveries())["pending"] == 5
+    receiver.gate.set()
+    snapshot = await control.wait_for_deliveries()
+    assert (len(snapshot["attempts"]), receiver.most_in_flight) == (5, 3)
+
+
+async def test_a_higher_concurrency_applies_to_waiting_deliveries(
+    control: FaceitSandboxClient, receiver: Receiver
+) -> None:
+    """Raising the bound at runtime lets deliveries already waiting for a slot go out."""
+    receiver.gate = asyncio.Event()
+    await control.set_faults(webhooks={"concurrency": 1})
+    await control.subscribe(receiver.url)
+    for _ in range(3):
+        await make_match(control)
+
+    async def in_flight(count: int) -> bool:
+        return receiver.in_flight == count
+
+    await eventually(lambda: in_flight(1), what="one delivery in flight")
+    await control.set_faults(webhooks={"concurrency": 3})
+    await eventually(lambda: in_flight(3), what="three deliveries in flight")
+    receiver.gate.set()
+    await control.wait_for_deliveries()

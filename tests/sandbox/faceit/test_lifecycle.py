@@ -17,7 +17,8 @@ async def test_in_process_lifecycle_sends_webhooks(
     match, created = faceit.lifecycle.create_match([[a], [b]])
     step = faceit.lifecycle.set_status(match, "READY")
     assert [w["event"] for w in created] == ["match_object_created"]
-    assert (step["event"], step["version"]) == ("match_status_ready", match.version)
+    assert (step["event"], step["version"]) == ("match_status_ready", match.webhook_version)
+    assert step["api_version"] == match.api_version == 2
     await control.wait_for_deliveries()
     assert receiver.events() == ["match_object_created", "match_status_ready"]
     assert receiver.received[1].body["payload"]["teams"][1]["roster"][0]["id"] == b

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 async def test_cli_prints_ready_line_serves_and_stops_on_sigterm(receiver: Receiver) -> None:
-    """`--port 0` prints one ready JSON line, serves both APIs, webhooks go to --subscribe."""
+    """`--port 0` prints a ready line, serves both APIs with the flags' options, sends webhooks."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -32,6 +32,11 @@ async def test_cli_prints_ready_line_serves_and_stops_on_sigterm(receiver: Recei
         "X-Faceit-Signature",
         "--webhook-secret",
         "cli-secret",
+        "--webhook-retries",
+        "0",
+        "--webhook-concurrency",
+        "2",
+        "--fill-rosters",
         cwd=REPO,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
@@ -58,6 +63,10 @@ async def test_cli_prints_ready_line_serves_and_stops_on_sigterm(receiver: Recei
                 json={"teams": [[player["player_id"]], [other["player_id"]]]},
             ) as response:
                 assert response.status == 201
+                assert (await response.json())["fill_rosters"] is True
+            async with http.get(ready["url"] + "/_sandbox/faults") as response:
+                webhooks = (await response.json())["webhooks"]
+            assert (webhooks["retries"], webhooks["concurrency"]) == (0, 2)
 
         async def got_webhook() -> bool:
             return len(receiver.received) == 1
@@ -73,10 +82,12 @@ async def test_cli_prints_ready_line_serves_and_stops_on_sigterm(receiver: Recei
 
 
 async def test_cli_refuses_inconsistent_flags() -> None:
-    """A header without a secret, or a duplicate count of 0, exits with usage status 2."""
+    """A header without a secret, or a bad duplicate, retry or concurrency count, exits 2."""
     for flags in (
         ["--subscribe", "http://x/y", "--webhook-header", "X"],
         ["--webhook-duplicate", "0"],
+        ["--webhook-retries", "-1"],
+        ["--webhook-concurrency", "0"],
     ):
         process = await asyncio.create_subprocess_exec(
             sys.executable,

@@ -9,6 +9,7 @@ import pytest
 from sandbox.faceit.model import (
     ConflictError,
     Hub,
+    Match,
     SandboxError,
     World,
     elo_for_skill_level,
@@ -77,11 +78,11 @@ def test_duplicate_nickname_is_a_conflict() -> None:
 
 
 def test_create_match_starts_in_check_in_with_version_one() -> None:
-    """A new match is CHECK_IN, version 1, id `1-<uuid>`, teams led by their first player."""
+    """A new match is CHECK_IN, both versions 1, id `1-<uuid>`, teams led by their first player."""
     world = make_world()
     a, b = world.add_player("a"), world.add_player("b")
     match = world.create_match([[a.player_id], [b.player_id]])
-    assert (match.status, match.version) == ("CHECK_IN", 1)
+    assert (match.status, match.webhook_version, match.api_version) == ("CHECK_IN", 1, 1)
     assert match.match_id.startswith("1-") and len(match.match_id) == 38
     assert match.teams[0].leader_id == a.player_id
     assert match.teams[1].name == "team_b"
@@ -105,14 +106,14 @@ def test_create_match_refuses_a_player_twice() -> None:
 
 
 def test_set_status_grows_version_and_stamps_times() -> None:
-    """Each status change grows the version and sets configured/started/finished times."""
+    """Each status change grows the webhook version and sets configured/started/finished times."""
     world = make_world()
     a, b = world.add_player("a"), world.add_player("b")
     match = world.create_match([[a.player_id], [b.player_id]])
-    versions = [match.version]
+    versions = [match.webhook_version]
     for status in ("CONFIGURING", "READY", "FINISHED"):
         world.set_status(match, status)
-        versions.append(match.version)
+        versions.append(match.webhook_version)
     assert versions == sorted(set(versions))
     assert match.configured_at and match.started_at and match.finished_at
     assert match.winner == "faction1"
@@ -148,3 +149,68 @@ def test_subscription_secret_parts_go_together() -> None:
     sub = world.add_subscription("http://x/hook", query_param="token", query_value="s")
     assert world.subscriptions() == [sub]
     assert world.remove_subscription(sub.subscription_id)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_data_api_version_is_its_own_small_counter(seed: int) -> None:
+    """Data API version: 1 in CHECK_IN, then 2 for good; the webhook's never equals it again.
+
+    Real captures of one match: `GET /matches/{id}` says 2 where its webhooks say 71 (READY)
+    and 12 (CANCELLED); a FINISHED match from the Data API says 2 as well.
+    """
+    hub = Hub(hub_id="hub-1", name="Hub", organizer_id="org-1", game="cs2", region="EU")
+    world = World(clock=lambda: 0.0, rng=random.Random(seed), default_hub=hub)
+    a, b = world.add_player("a"), world.add_player("b")
+    match = world.create_match([[a.player_id], [b.player_id]])
+    api_versions = [match.api_version]
+    for status in ("CAPTAIN_PICK", "CONFIGURING", "READY", "ONGOING", "FINISHED", "CANCELLED"):
+        world.set_status(match, status)
+        api_versions.append(match.api_version)
+        assert match.webhook_version > match.api_version
+    assert api_versions == [1, 2, 2, 2, 2, 2, 2]
+
+
+def filling_match(world: World, size: int = 4) -> Match:
+    """A match of two teams of `size` new players whose rosters fill step by step."""
+    teams = [[world.add_player(f"{side}{n}").player_id for n in range(size)] for side in ("x", "y")]
+    return world.create_match(teams, fill_rosters=True)
+
+
+def test_filling_rosters_start_with_the_captains_and_grow_each_step() -> None:
+    """Filling rosters: captains first, one more pick per team per step, full at CONFIGURING."""
+    world = make_world()
+    match = filling_match(world)
+    seen = [[len(team.roster) for team in match.teams]]
+    for status in ("CAPTAIN_PICK", "CAPTAIN_PICK", "CONFIGURING", "READY"):
+        world.set_status(match, status)
+        seen.append([len(team.roster) for team in match.teams])
+    assert seen == [[1, 1], [2, 2], [3, 3], [4, 4], [4, 4]]
+    assert match.teams[0].player_ids[:1] == [match.teams[0].leader_id]
+
+
+def test_a_match_cancelled_during_captain_pick_keeps_its_partial_rosters() -> None:
+    """An over status does not fill the rosters; `player_ids()` lists only the seated players."""
+    world = make_world()
+    match = filling_match(world)
+    world.set_status(match, "VOTING")
+    world.set_status(match, "CANCELLED")
+    assert [len(team.roster) for team in match.teams] == [2, 2]
+    assert match.player_ids() == [*match.teams[0].roster, *match.teams[1].roster]
+
+
+def test_rosters_are_full_from_the_start_without_fill() -> None:
+    """By default every player is seated at creation, as before."""
+    world = make_world()
+    teams = [[world.add_player(f"{side}{n}").player_id for n in range(3)] for side in "pq"]
+    match = world.create_match(teams)
+    assert [team.roster for team in match.teams] == teams
+
+
+def test_the_world_default_decides_whether_rosters_fill() -> None:
+    """`World(fill_rosters=True)` fills every match not told otherwise."""
+    hub = Hub(hub_id="hub-1", name="Hub", organizer_id="org-1", game="cs2", region="EU")
+    world = World(clock=lambda: 0.0, rng=random.Random(1), default_hub=hub, fill_rosters=True)
+    teams = [[world.add_player(f"{side}{n}").player_id for n in range(3)] for side in "pq"]
+    filling = world.create_match(teams)
+    assert [len(team.roster) for team in filling.teams] == [1, 1]
+    assert world.create_match(teams, fill_rosters=False).player_ids() == [*teams[0], *teams[1]]

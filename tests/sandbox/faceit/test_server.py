@@ -63,3 +63,14 @@ async def test_clearing_faults_restores_the_start_settings() -> None:
         cleared = await control.clear_faults()
         assert cleared["latency_ms"] == 10
         assert (cleared["webhooks"]["duplicate"], cleared["webhooks"]["reorder"]) == (2, "reverse")
+
+
+async def test_fill_rosters_at_start_applies_to_every_new_match() -> None:
+    """`FaceitSandbox(fill_rosters=True)` makes matches start with their captains only."""
+    async with (
+        FaceitSandbox(api_key=API_KEY, fill_rosters=True) as sandbox,
+        FaceitSandboxClient(sandbox.url) as control,
+    ):
+        ids = [(await control.create_player(name))["player_id"] for name in ("s1", "s2", "s3")]
+        created = await control.create_match([ids[:2], ids[2:]])
+    assert (created["fill_rosters"], created["rosters"]) == (True, [ids[:1], ids[2:]])

@@ -131,3 +131,18 @@ def test_teams_follow_faction_order_with_leader_as_id() -> None:
     assert [t["id"] for t in teams] == [t.leader_id for t in match.teams]
     assert [r["id"] for r in teams[1]["roster"]] == match.teams[1].player_ids
     assert teams[0]["roster"][0]["game_skill_level"] == 5
+
+
+def test_a_filling_match_sends_only_the_players_seated_so_far() -> None:
+    """Cancelled during captain pick: teams and `players` list only the players picked so far."""
+    hub = Hub(hub_id="hub-1", name="Hub One", organizer_id="org-1", game="cs2", region="EU")
+    world = World(clock=lambda: NOW, rng=random.Random(3), default_hub=hub, fill_rosters=True)
+    ids = [world.add_player(name).player_id for name in "abcdef"]
+    match = world.create_match([ids[:3], ids[3:]])
+    world.set_status(match, "CAPTAIN_PICK")
+    world.set_status(match, "CANCELLED", reason="AFK")
+    players = {p.player_id: p for p in world.players()}
+    payload = match_payload("match_status_cancelled", match, players, hub)
+    rosters = [[entry["id"] for entry in team["roster"]] for team in payload["teams"]]
+    assert rosters == [ids[:2], ids[3:5]]
+    assert payload["players"] == [*ids[:2], *ids[3:5]]

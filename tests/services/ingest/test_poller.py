@@ -136,7 +136,7 @@ async def test_run_poll_heals_dropped_webhooks(world: World) -> None:
     assert list(report.errors) == []
     await eventually(lambda: _opened(world, match_id), what="OpenMatch from the poll")
     (call,) = world.voice.calls_of(match_id)
-    assert call.version == ready["version"]
+    assert call.version == ready["api_version"]  # a poll carries the Data API version
     assert [len(t.roster) for t in call.request.match.teams] == [5, 5]  # type: ignore[attr-defined]
     (event,) = await world.inbox(match_id)
     assert (event.source, event.event) == (

@@ -1,0 +1,16 @@
+"""Tests of the `python -m sandbox` command line's options (the system itself: test_system.py)."""
+
+from __future__ import annotations
+
+from sandbox.__main__ import build_parser, system_options
+
+
+def test_faceit_flags_are_passed_to_the_faceit_sandbox() -> None:
+    """`--webhook-retries 0 --fill-rosters` start the FACEIT sandbox with those flags."""
+    args = build_parser().parse_args(["--webhook-retries", "0", "--fill-rosters"])
+    assert system_options(args).faceit_args == ("--webhook-retries", "0", "--fill-rosters")
+
+
+def test_without_faceit_flags_the_faceit_sandbox_keeps_its_defaults() -> None:
+    """No FACEIT flags given: the FACEIT sandbox gets no extra arguments."""
+    assert system_options(build_parser().parse_args([])).faceit_args == ()
