@@ -1,7 +1,7 @@
 """Attacks on POST /faceit-webhook over real HTTP: forged secrets, hostile bodies, slow clients.
 
-Each runs against ingest served as production serves it (`server_config`: the guarded h11
-protocol) on a free port, with a real Postgres and the VoiceService double.
+Each runs against ingest served as production serves it (its uvicorn config, with the guarded
+h11 protocol) on a free port, with a real Postgres and the VoiceService double.
 """
 
 from __future__ import annotations
@@ -11,79 +11,41 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import psutil
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.ingest.app import IngestDeps, create_app
-from services.ingest.deps import Runtime
-from services.ingest.http_server import server_config
-from tests.services.ingest.harness import HEADER, SECRET, ingest_settings, real_delivery
+from tests.services.ingest.harness import HEADER, SECRET, ServedIngest, real_delivery, served_ingest
 from tests.services.ingest.voice_double import VoiceDoubleServer
 from tests.support import eventually
 
 FOUR_BYTES = "\U0001f600"
 
 
-@dataclass
-class Target:
-    """ingest under uvicorn on 127.0.0.1: where it listens, and what its lifespan started."""
+async def _stored(target: ServedIngest) -> int:
+    """How many events the inbox holds."""
+    count: int = await target.runtime.pool.fetchval("SELECT count(*) FROM ingest.events")
+    return count
 
-    app: FastAPI
-    server: uvicorn.Server
-    port: int
 
-    @property
-    def url(self) -> str:
-        """The base URL of the server."""
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def runtime(self) -> Runtime:
-        """What the lifespan started."""
-        runtime: Runtime = self.app.state.runtime
-        return runtime
-
-    async def stored(self) -> int:
-        """How many events the inbox holds."""
-        count: int = await self.runtime.pool.fetchval("SELECT count(*) FROM ingest.events")
-        return count
-
-    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        """A raw TCP connection to the server."""
-        return await asyncio.open_connection("127.0.0.1", self.port)
+async def _connect(target: ServedIngest) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw TCP connection to the server."""
+    return await asyncio.open_connection("127.0.0.1", target.port)
 
 
 @asynccontextmanager
-async def attacked_ingest(database_url: str, **overrides: Any) -> AsyncIterator[Target]:
-    """ingest with its production uvicorn configuration on a free port; stopped on exit."""
+async def attacked_ingest(database_url: str, **overrides: Any) -> AsyncIterator[ServedIngest]:
+    """ingest with its production uvicorn configuration on a free port, and a voice double."""
     voice = VoiceDoubleServer()
     await voice.start()
-    settings_ = ingest_settings(
-        voice.address, INGEST_HTTP_HOST="127.0.0.1", INGEST_HTTP_PORT=0, **overrides
-    )
-    app = create_app(settings_, IngestDeps(database_url=database_url))
-    server = uvicorn.Server(server_config(app, settings_))
-    task = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        if task.done():
-            task.result()
-        return server.started
-
     try:
-        await eventually(started, what="uvicorn started")
-        yield Target(app, server, server.servers[0].sockets[0].getsockname()[1])
+        async with served_ingest(database_url, voice.address, **overrides) as target:
+            yield target
     finally:
-        server.should_exit = True
-        await task
         await voice.stop()
 
 
@@ -123,13 +85,13 @@ def _raw(value: str | bytes) -> bytes:
     return value if isinstance(value, bytes) else value.encode()
 
 
-async def _raw_post(target: Target, headers: dict[str, str | bytes], query: str) -> int:
+async def _raw_post(target: ServedIngest, headers: dict[str, str | bytes], query: str) -> int:
     """POST the real delivery over a raw socket (no client-side checks); the status answered."""
     body = _body()
     lines = [f"POST /faceit-webhook{query} HTTP/1.1".encode(), b"Host: ingest"]
     lines += [key.encode() + b": " + _raw(value) for key, value in headers.items()]
     lines += [f"Content-Length: {len(body)}".encode(), b"Connection: close", b"", body]
-    reader, writer = await target.connect()
+    reader, writer = await _connect(target)
     writer.write(b"\r\n".join(lines))
     received, _ = await _closed_within(reader, 10.0)
     writer.close()
@@ -143,7 +105,7 @@ async def test_forged_secrets_are_refused_and_nothing_is_stored(fresh_database: 
             name: (await _raw_post(target, headers, query), expected)
             for name, headers, query, expected in AUTH_VARIANTS
         }
-        stored = await target.stored()
+        stored = await _stored(target)
         right = await _raw_post(target, {HEADER: SECRET}, "")
     assert {name: got for name, got in answers.items() if got[0] != got[1]} == {}
     assert stored == 0
@@ -219,7 +181,7 @@ async def test_hostile_bodies_are_refused_without_a_5xx_or_an_echo(fresh_databas
                 "/faceit-webhook", content=content, headers={HEADER: SECRET}
             )
             answers[name] = (response.status_code, len(response.content))
-        stored = await target.stored()
+        stored = await _stored(target)
     assert {n: a for n, a in answers.items() if a[0] not in (400, 413, 422)} == {}
     assert {n: a for n, a in answers.items() if a[1] > 400} == {}
     assert stored == 0
@@ -283,7 +245,7 @@ MUTATIONS = 300
 
 
 @pytest.fixture
-async def target(fresh_database: str) -> AsyncIterator[Target]:
+async def target(fresh_database: str) -> AsyncIterator[ServedIngest]:
     """ingest served for a whole test; its events are stored IGNORED (no hub matches)."""
     async with attacked_ingest(fresh_database, FACEIT_HUB_IDS="no-hub") as served:
         yield served
@@ -296,16 +258,18 @@ async def target(fresh_database: str) -> AsyncIterator[Target]:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(body=_mutated_deliveries())
-async def test_mutations_of_the_real_delivery_never_get_a_5xx(target: Target, body: Any) -> None:
+async def test_mutations_of_the_real_delivery_never_get_a_5xx(
+    target: ServedIngest, body: Any
+) -> None:
     """Mutations of the real FACEIT delivery are stored (200) or refused (4xx) and not stored."""
-    before = await target.stored()
+    before = await _stored(target)
     content = json.dumps(body).encode("utf-8", "surrogatepass")
     async with httpx.AsyncClient(base_url=target.url, timeout=30.0) as client:
         response = await client.post("/faceit-webhook", content=content, headers={HEADER: SECRET})
     assert response.status_code in (200, 400, 413, 422), response.text[:300]
     assert len(response.content) <= 400
     if response.status_code != 200:
-        assert await target.stored() == before
+        assert await _stored(target) == before
 
 
 async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> tuple[bytes, float]:
@@ -331,7 +295,7 @@ async def test_half_sent_headers_are_dropped_at_the_header_timeout(fresh_databas
         attackers = []
         connected_at = []
         for _ in range(300):
-            attackers.append(await target.connect())
+            attackers.append(await _connect(target))
             connected_at.append(time.monotonic())
         for number, (_, writer) in enumerate(attackers):
             if number % 2:
@@ -365,7 +329,7 @@ async def test_a_dribbled_body_is_dropped_at_the_body_timeout(fresh_database: st
     async with attacked_ingest(
         fresh_database, INGEST_HTTP_HEADER_TIMEOUT_S=30.0, INGEST_HTTP_BODY_TIMEOUT_S=1.0
     ) as target:
-        reader, writer = await target.connect()
+        reader, writer = await _connect(target)
         body = _body()
         writer.write(
             b"POST /faceit-webhook HTTP/1.1\r\nHost: ingest\r\n"
@@ -381,7 +345,7 @@ async def test_a_dribbled_body_is_dropped_at_the_body_timeout(fresh_database: st
         received, closed_at = await closed
         waited = closed_at - began
         writer.close()
-        stored = await target.stored()
+        stored = await _stored(target)
     assert received == b""
     assert 0.9 <= waited <= 3.0, waited
     assert stored == 0
@@ -392,12 +356,12 @@ async def test_connections_past_the_bound_are_closed_at_once(fresh_database: str
     async with attacked_ingest(
         fresh_database, INGEST_HTTP_MAX_CONNECTIONS=20, INGEST_HTTP_HEADER_TIMEOUT_S=30.0
     ) as target:
-        holders = [await target.connect() for _ in range(20)]
+        holders = [await _connect(target) for _ in range(20)]
         await eventually(
             lambda: _true(len(target.server.server_state.connections) == 20),
             what="20 connections held",
         )
-        surplus = [await target.connect() for _ in range(50)]
+        surplus = [await _connect(target) for _ in range(50)]
         began = time.monotonic()
         refusals = await asyncio.gather(*(_closed_within(r, 5.0) for r, _ in surplus))
         for _, writer in holders + surplus:

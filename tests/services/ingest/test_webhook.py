@@ -17,7 +17,6 @@ from services.ingest.settings import IngestSettings
 from services.ingest.webhook import MAX_BODY_BYTES
 from services.kit.logging import ContextFilter
 from services.kit.settings import ConfigurationError, load_settings
-from tests.services.ingest.database_proxy import database_proxy
 from tests.services.ingest.harness import (
     HEADER,
     SECRET,
@@ -27,6 +26,7 @@ from tests.services.ingest.harness import (
     simple_event,
 )
 from tests.services.ingest.voice_double import VoiceDouble, VoiceDoubleServer
+from tests.services.voice.tcp_proxy import TcpProxy
 from tests.support import eventually
 
 
@@ -240,33 +240,35 @@ async def test_database_down_is_503_and_nothing_half_written(
 ) -> None:
     """While the database cannot be reached the webhook answers 503; a retry after stores once."""
     voice = voice_server.double
-    async with (
-        database_proxy(fresh_database) as (proxy, proxied),
-        running_ingest(proxied, voice_server.address) as ingest,
-    ):
-        await proxy.cut()
-        body = simple_event("match_status_ready", "m-down", version=1)
-        for _ in range(3):
-            response = await ingest.post(body)
-            assert response.status_code == 503
-            assert "could not be stored" in response.json()["error"]
-        ready = await ingest.http.get("/readyz")
-        assert ready.status_code == 503
-        assert ready.json()["checks"]["database"].startswith("unreachable")
-        assert ready.json()["checks"]["voice"] == "ok"
-        unavailable = ingest.runtime.webhook.metrics.webhook_events.labels(
-            event="match_status_ready", outcome="unavailable"
-        )
-        assert unavailable._value.get() == 3
-        await proxy.start(proxy.port)
-        response = await eventually(
-            lambda: _stored(ingest, body), what="the retried webhook stored"
-        )
-        assert response.json() == {"status": "success", "event": "match_status_ready"}
-        events = await ingest.events()
-        assert [e.match_id for e in events] == ["m-down"]
-        await eventually(lambda: _calls(voice), what="the event delivered after the outage")
-        assert [(c.rpc, c.match_id) for c in voice.calls] == [("OpenMatch", "m-down")]
+    proxy = TcpProxy.for_dsn(fresh_database)
+    await proxy.up()
+    try:
+        async with running_ingest(proxy.dsn(fresh_database), voice_server.address) as ingest:
+            await proxy.down()
+            body = simple_event("match_status_ready", "m-down", version=1)
+            for _ in range(3):
+                response = await ingest.post(body)
+                assert response.status_code == 503
+                assert "could not be stored" in response.json()["error"]
+            ready = await ingest.http.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json()["checks"]["database"].startswith("unreachable")
+            assert ready.json()["checks"]["voice"] == "ok"
+            unavailable = ingest.runtime.webhook.metrics.webhook_events.labels(
+                event="match_status_ready", outcome="unavailable"
+            )
+            assert unavailable._value.get() == 3
+            await proxy.up()
+            response = await eventually(
+                lambda: _stored(ingest, body), what="the retried webhook stored"
+            )
+            assert response.json() == {"status": "success", "event": "match_status_ready"}
+            events = await ingest.events()
+            assert [e.match_id for e in events] == ["m-down"]
+            await eventually(lambda: _calls(voice), what="the event delivered after the outage")
+            assert [(c.rpc, c.match_id) for c in voice.calls] == [("OpenMatch", "m-down")]
+    finally:
+        await proxy.down()
 
 
 async def _stored(ingest: IngestHarness, body: dict[str, Any]) -> Any:
