@@ -7,6 +7,7 @@ h11 protocol) on a free port, with a real Postgres and the VoiceService double.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -230,9 +231,14 @@ def _mutate(body: Any, path: tuple[Any, ...], kind: str, value: Any) -> Any:
     return body
 
 
+_numbers = itertools.count()
+
+
 @st.composite
 def _mutated_deliveries(draw: Callable[..., Any]) -> Any:
-    body: Any = real_delivery()
+    # A fresh event and match id, so that what is accepted is stored, not a duplicate.
+    unique = f"mutation-{next(_numbers)}"
+    body: Any = real_delivery(event_id=unique, payload={"id": f"1-{unique}"})
     for _ in range(draw(st.integers(min_value=1, max_value=4))):
         paths = _paths(body)
         path = draw(st.sampled_from(paths))
