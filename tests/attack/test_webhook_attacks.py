@@ -383,3 +383,28 @@ async def test_connections_past_the_bound_are_closed_at_once(fresh_database: str
         await eventually(webhook_accepted, what="a webhook accepted after the attackers left")
     assert all(received == b"" for received, _ in refusals)
     assert max(closed for _, closed in refusals) - began < 1.0
+
+
+async def test_a_kept_alive_connection_has_the_header_deadline_again(fresh_database: str) -> None:
+    """After a response, a connection that sends nothing more is dropped at the header timeout."""
+    async with attacked_ingest(fresh_database, INGEST_HTTP_HEADER_TIMEOUT_S=1.0) as target:
+        reader, writer = await _connect(target)
+        body = _body()
+        writer.write(
+            b"POST /faceit-webhook HTTP/1.1\r\nHost: ingest\r\n"
+            + f"{HEADER}: {SECRET}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        await reader.readexactly(length)
+        answered = time.monotonic()
+        received, closed_at = await _closed_within(reader, 5.0)
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 200")
+    assert received == b""
+    assert 0.9 <= closed_at - answered <= 3.0, closed_at - answered
