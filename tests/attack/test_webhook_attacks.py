@@ -301,8 +301,8 @@ async def test_half_sent_headers_are_dropped_at_the_header_timeout(fresh_databas
         attackers = []
         connected_at = []
         for _ in range(300):
+            connected_at.append(time.monotonic())  # before: the server's clock starts later
             attackers.append(await _connect(target))
-            connected_at.append(time.monotonic())
         for number, (_, writer) in enumerate(attackers):
             if number % 2:
                 writer.write(b"POST /faceit-webhook HTTP/1.1\r\nHost: ingest\r\nX-Faceit-")
@@ -407,4 +407,4 @@ async def test_a_kept_alive_connection_has_the_header_deadline_again(fresh_datab
         writer.close()
     assert head.startswith(b"HTTP/1.1 200")
     assert received == b""
-    assert 0.9 <= closed_at - answered <= 3.0, closed_at - answered
+    assert 0.5 <= closed_at - answered <= 3.0, closed_at - answered  # keep-alive: 5 s
