@@ -7,6 +7,7 @@ from types import FrameType
 import uvicorn
 
 from services.ingest.app import IngestDeps, create_app
+from services.ingest.http_server import server_config
 from services.ingest.log_filters import DropColorMessage
 from services.ingest.settings import IngestSettings
 from services.kit.collector import settle_after_startup
@@ -35,14 +36,7 @@ def main() -> None:
     handler.addFilter(DropColorMessage())
     database_url = resolve_database_url(settings)
     app = create_app(settings, IngestDeps(database_url=database_url))
-    config = uvicorn.Config(
-        app,
-        host=settings.ingest_http_host,
-        port=settings.ingest_http_port,
-        log_config=None,
-        lifespan="on",
-        access_log=False,
-    )
+    config = server_config(app, settings)
     settle_after_startup()
     IngestServer(config).run()
 

@@ -6,14 +6,22 @@ import enum
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from faceitvoice.v1 import match_pb2
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
 
 from services.ingest.match_json import STATUS_NAMES, MatchJson, present
+from services.kit.limits import (
+    MAX_ID_BYTES,
+    MAX_NAME_CHARS,
+    MAX_PLAYERS_PER_TEAM,
+    MAX_TEAMS_PER_MATCH,
+    MAX_TEXT_CHARS,
+)
 
 MAX_VERSION = 2**63 - 1
 
@@ -68,9 +76,32 @@ class NotAFaceitEvent(ValueError):
 # Postgres text and jsonb cannot hold NUL, and UTF-8 cannot hold lone surrogates: a pattern
 # refuses both inside pydantic-core (its regex needs valid UTF-8), no Python call per string.
 _STORABLE = r"^[^\x00]*$"
-Text = Annotated[str, Field(max_length=1000, pattern=_STORABLE)]
-Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+
+
+def _within_id_bytes(value: str) -> str:
+    # max_length (in characters) has bounded an ASCII id already; isascii() is a flag read, so
+    # only an id with other characters pays for encoding it.
+    if not value.isascii() and len(value.encode()) > MAX_ID_BYTES:
+        raise PydanticCustomError(
+            "id_too_long", "must be at most {max_bytes} bytes in UTF-8", {"max_bytes": MAX_ID_BYTES}
+        )
+    return value
+
+
+Id = Annotated[
+    str, Field(max_length=MAX_ID_BYTES, pattern=_STORABLE), AfterValidator(_within_id_bytes)
+]
+RequiredId = Annotated[Id, Field(min_length=1)]
+Name = Annotated[str, Field(max_length=MAX_NAME_CHARS, pattern=_STORABLE)]
+Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS, pattern=_STORABLE)]
+EventName = Annotated[
+    str, Field(min_length=1, max_length=MAX_ID_BYTES, pattern=r"^[A-Za-z0-9_.:\-]+$")
+]
 Version = Annotated[int, Field(ge=0, le=MAX_VERSION)]
+
+# A team beyond faction1 and faction2 is dropped (one odd team must not fail the match), but a
+# list far longer than any match could have is refused: it bounds the work and the warning.
+MAX_TEAMS_LISTED = 4 * MAX_TEAMS_PER_MATCH
 
 
 class _Model(BaseModel):
@@ -78,48 +109,48 @@ class _Model(BaseModel):
 
 
 class RosterEntry(_Model):
-    """One player of a webhook team (`id` is the FACEIT player id)."""
+    """One player of a webhook team (`id` is the FACEIT player id; a blank one is dropped)."""
 
-    id: Annotated[Text, Field(min_length=1)]
-    nickname: Text | None = None
+    id: Id | None = None
+    nickname: Name | None = None
 
 
 class WebhookTeam(_Model):
     """One team of the real payload's `teams` list."""
 
-    id: Text | None = None
-    name: Text | None = None
-    roster: list[RosterEntry] | None = None
+    id: Id | None = None
+    name: Name | None = None
+    roster: Annotated[list[RosterEntry], Field(max_length=MAX_PLAYERS_PER_TEAM)] | None = None
 
 
 class WebhookEntity(_Model):
     """The competition of a match payload."""
 
-    id: Text | None = None
-    name: Text | None = None
+    id: Id | None = None
+    name: Name | None = None
     type: Text | None = None
 
 
 class MatchPayload(_Model):
     """The `payload` of a real `match_*` webhook."""
 
-    id: Annotated[Text, Field(min_length=1)]
-    organizer_id: Text | None = None
+    id: RequiredId
+    organizer_id: Id | None = None
     region: Text | None = None
     game: Text | None = None
     version: Version = 0
     entity: WebhookEntity | None = None
-    teams: list[WebhookTeam] | None = None
+    teams: Annotated[list[WebhookTeam], Field(max_length=MAX_TEAMS_LISTED)] | None = None
 
 
 class Envelope(_Model):
     """FACEIT's real webhook envelope; `payload` is parsed by event kind."""
 
-    event: Name
-    event_id: Annotated[Text, Field(min_length=1, max_length=200)]
-    transaction_id: Text | None = None
-    third_party_id: Text | None = None
-    app_id: Text | None = None
+    event: EventName
+    event_id: RequiredId
+    transaction_id: Id | None = None
+    third_party_id: Id | None = None
+    app_id: Id | None = None
     timestamp: Text | None = None
     retry_count: int | None = None
     version: int | None = None
@@ -127,35 +158,35 @@ class Envelope(_Model):
 
 
 class SimplePlayer(_Model):
-    """A roster entry of the simplified shape."""
+    """A roster entry of the simplified shape (a blank `player_id` is dropped)."""
 
-    player_id: Annotated[Text, Field(min_length=1)]
-    nickname: Text | None = None
+    id: Id | None = Field(default=None, validation_alias="player_id")
+    nickname: Name | None = None
 
 
 class SimpleFaction(_Model):
     """A faction of the simplified shape."""
 
-    name: Text | None = None
-    roster: list[SimplePlayer] | None = None
+    name: Name | None = None
+    roster: Annotated[list[SimplePlayer], Field(max_length=MAX_PLAYERS_PER_TEAM)] | None = None
 
 
 class SimpleEntity(_Model):
     """The `entity` of the simplified shape: its teams keyed by faction."""
 
-    id: Text | None = None
-    name: Text | None = None
+    id: Id | None = None
+    name: Name | None = None
     type: Text | None = None
-    teams: dict[Annotated[Text, Field(max_length=100)], SimpleFaction] | None = None
+    teams: Annotated[dict[Name, SimpleFaction], Field(max_length=MAX_TEAMS_LISTED)] | None = None
 
 
 class SimpleEvent(_Model):
     """The flat body the original design notes assumed; event_id and version are optional."""
 
-    event: Name
-    match_id: Annotated[Text, Field(min_length=1, max_length=200)]
-    organizer_id: Text | None = None
-    event_id: Annotated[Text, Field(min_length=1, max_length=200)] | None = None
+    event: EventName
+    match_id: RequiredId
+    organizer_id: Id | None = None
+    event_id: RequiredId | None = None
     version: Version | None = None
     entity: SimpleEntity | None = None
 
@@ -177,6 +208,8 @@ class InboundEvent:
     organizer_id: str = ""
     hub_id: str = ""
     match_json: MatchJson | None = field(default=None, compare=False)
+    dropped: tuple[str, ...] = field(default=(), compare=False)
+    """What normalising the rosters left out (blank ids, repeats, a third team), for a warning."""
 
 
 def action_for(event: str) -> Action:
@@ -188,9 +221,15 @@ def action_for(event: str) -> Action:
     return Action.NONE
 
 
+def _short(text: str, limit: int = 40) -> str:
+    """`text` cut to `limit` characters: an error names where the problem is, never echoes it."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _first_error(error: ValidationError) -> str:
-    problem = error.errors()[0]
-    where = ".".join(str(part) for part in problem["loc"]) or "body"
+    problem = error.errors(include_url=False, include_input=False)[0]
+    # A location may hold a key of the body (a faction of the simplified shape), unbounded.
+    where = ".".join(_short(str(part)) for part in problem["loc"]) or "body"
     message = problem["msg"]
     if problem["type"] == "string_unicode":
         message = "must be valid unicode (no lone surrogates)"
@@ -244,12 +283,29 @@ def _team_json(
     return present(faction=faction, name=name, roster=roster, team_id=team_id)
 
 
-def _player_json(player_id: str, nickname: str | None) -> MatchJson:
-    # A player id is never empty (min_length=1): only the nickname may be left out. Dicts
-    # written out, as this runs for every player of every webhook.
-    if nickname:
-        return {"faceit_player_id": player_id, "nickname": nickname}
-    return {"faceit_player_id": player_id}
+def _roster_json(
+    faction: str, entries: Sequence[RosterEntry | SimplePlayer], dropped: list[str]
+) -> list[MatchJson]:
+    """A team's players as stored: a blank id left out, a repeated player kept once.
+
+    Voice refuses a whole match for one blank id, so one bad entry would cost every player
+    their channel. Dicts written out, as this runs for every player of every webhook.
+    """
+    roster: list[MatchJson] = []
+    seen: set[str] = set()
+    for position, entry in enumerate(entries, 1):
+        player_id = entry.id
+        if not player_id or player_id.isspace():
+            dropped.append(f"{faction} player {position}: blank id")
+        elif player_id in seen:
+            dropped.append(f"{faction} player {position}: {player_id} again")
+        else:
+            seen.add(player_id)
+            if entry.nickname:
+                roster.append({"faceit_player_id": player_id, "nickname": entry.nickname})
+            else:
+                roster.append({"faceit_player_id": player_id})
+    return roster
 
 
 def _from_envelope(envelope: Envelope) -> InboundEvent:
@@ -262,15 +318,16 @@ def _from_envelope(envelope: Envelope) -> InboundEvent:
         payload = MatchPayload.model_validate(envelope.payload)
     except ValidationError as error:
         raise NotAFaceitEvent(f"not a FACEIT match payload: {_first_error(error)}") from None
+    _refuse_blank("payload.id", payload.id)
     entity = payload.entity or WebhookEntity()
+    listed = payload.teams or []
+    dropped: list[str] = [
+        f"team {index + 1} (id {team.id or '(none)'}, {len(team.roster or ())} players)"
+        for index, team in enumerate(listed[len(FACTIONS) :], len(FACTIONS))
+    ]
     teams = [
-        _team_json(
-            FACTIONS[index] if index < len(FACTIONS) else f"faction{index + 1}",
-            team.name,
-            team.id,
-            [_player_json(player.id, player.nickname) for player in team.roster or ()],
-        )
-        for index, team in enumerate(payload.teams or ())
+        _team_json(faction, team.name, team.id, _roster_json(faction, team.roster or (), dropped))
+        for faction, team in zip(FACTIONS, listed, strict=False)
     ]
     return InboundEvent(
         event_id=envelope.event_id,
@@ -291,7 +348,14 @@ def _from_envelope(envelope: Envelope) -> InboundEvent:
             game=payload.game,
             region=payload.region,
         ),
+        dropped=tuple(dropped),
     )
+
+
+def _refuse_blank(where: str, value: str) -> None:
+    # Not in the pattern: Python's idea of whitespace (what voice strips) is not the regex's.
+    if value.isspace():
+        raise NotAFaceitEvent(f"{where}: must not be blank")
 
 
 def simple_event_id(body: Mapping[str, Any]) -> str:
@@ -301,16 +365,14 @@ def simple_event_id(body: Mapping[str, Any]) -> str:
 
 
 def _from_simple(simple: SimpleEvent, body: Mapping[str, Any]) -> InboundEvent:
+    _refuse_blank("match_id", simple.match_id)
     entity = simple.entity or SimpleEntity()
     factions = entity.teams or {}
+    dropped: list[str] = [f"team {faction!r}" for faction in factions if faction not in FACTIONS]
     teams = [
-        _team_json(
-            faction,
-            team.name,
-            None,
-            [_player_json(player.player_id, player.nickname) for player in team.roster or ()],
-        )
-        for faction, team in sorted(factions.items(), key=lambda item: item[0])
+        _team_json(faction, team.name, None, _roster_json(faction, team.roster or (), dropped))
+        for faction in FACTIONS
+        if (team := factions.get(faction)) is not None
     ]
     version = simple.version or 0
     return InboundEvent(
@@ -325,6 +387,7 @@ def _from_simple(simple: SimpleEvent, body: Mapping[str, Any]) -> InboundEvent:
         match_json=_match_json(
             simple.event, simple.match_id, version, simple.organizer_id, entity, teams
         ),
+        dropped=tuple(dropped),
     )
 
 

@@ -58,6 +58,15 @@ class IngestSettings(ServiceSettings):
     delivery_concurrency: int = Field(
         default=4, validation_alias="INGEST_DELIVERY_CONCURRENCY", ge=1
     )
+    ingest_http_header_timeout_s: float = Field(
+        default=10.0, validation_alias="INGEST_HTTP_HEADER_TIMEOUT_S", gt=0
+    )
+    ingest_http_body_timeout_s: float = Field(
+        default=10.0, validation_alias="INGEST_HTTP_BODY_TIMEOUT_S", gt=0
+    )
+    ingest_http_max_connections: int = Field(
+        default=1000, validation_alias="INGEST_HTTP_MAX_CONNECTIONS", ge=1
+    )
 
     @field_validator("faceit_hub_ids", "faceit_organizer_ids", mode="before")
     @classmethod

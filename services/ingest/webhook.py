@@ -15,14 +15,17 @@ from starlette.requests import ClientDisconnect
 from services.ingest.deps import WebhookParts, webhook_parts
 from services.ingest.events import Action, Envelope, InboundEvent, NotAFaceitEvent, SimpleEvent
 from services.ingest.events import parse_webhook as parse_body
-from services.ingest.inbox import DATABASE_ERRORS, StoreBusy
+from services.ingest.inbox import StoreBusy
 from services.ingest.log_throttle import LogThrottle
 from services.ingest.settings import IngestSettings
+from services.kit.database import DATABASE_UNAVAILABLE
 from services.kit.logging import log_context
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
+# How many of an event's dropped roster entries its warning names (it counts the rest).
+DROPPED_NAMED = 5
 
 
 class BodyTooLarge(Exception):
@@ -112,8 +115,9 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "The body is not JSON, or not a JSON object."},
     401: {"description": "The webhook secret is missing or wrong."},
     413: {"description": "The body is over 1 MiB."},
-    422: {"description": "JSON that is no FACEIT event."},
-    503: {"description": "The event could not be stored; FACEIT should retry."},
+    422: {"description": "JSON that is no FACEIT event, or a value beyond the input limits."},
+    500: {"description": "The event could not be stored for a reason other than an outage."},
+    503: {"description": "The database is unreachable or busy; FACEIT should retry."},
 }
 
 router = APIRouter()
@@ -173,14 +177,20 @@ async def _receive(request: Request, parts: WebhookParts) -> tuple[JSONResponse,
         return _error(422, str(error)), "unknown", "invalid"
     ignored = ignore_reason(event, settings)
     with log_context(match_id=event.match_id, event_id=event.event_id):
+        if event.dropped:
+            _log_dropped(event)
         try:
             result = await inbox.store(event, ignored=ignored, body=raw)
         except StoreBusy as error:
             return _busy(error, event.event), event.event, "busy"
-        except DATABASE_ERRORS as error:
+        except DATABASE_UNAVAILABLE as error:
             logger.error("could not store %s (version %s): %r", event.event, event.version, error)
             message = "the event could not be stored (database unavailable); retry later"
             return _error(503, message), event.event, "unavailable"
+        except Exception:
+            # Not the database being away: a retry would fail the same way, so no 503.
+            logger.exception("could not store %s (version %s)", event.event, event.version)
+            return _error(500, "the event could not be stored"), event.event, "error"
         content: dict[str, Any] = {"status": "success", "event": event.event}
         if result.duplicate:
             content["duplicate"] = True
@@ -193,6 +203,19 @@ async def _receive(request: Request, parts: WebhookParts) -> tuple[JSONResponse,
         # Accepted events are the bulk of the traffic, and the delivery logs them at INFO.
         logger.debug("webhook %s (version %s) accepted", event.event, event.version)
     return JSONResponse(content), event.event, "accepted"
+
+
+def _log_dropped(event: InboundEvent) -> None:
+    """One warning naming what normalising the rosters left out (the first few of it)."""
+    named = "; ".join(event.dropped[:DROPPED_NAMED])
+    more = len(event.dropped) - DROPPED_NAMED
+    logger.warning(
+        "webhook %s (version %s): dropped from the rosters: %s%s",
+        event.event,
+        event.version,
+        named,
+        f" (and {more} more)" if more > 0 else "",
+    )
 
 
 def _log_ignored(event: InboundEvent, reason: str, throttle: LogThrottle) -> None:

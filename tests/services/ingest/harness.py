@@ -19,6 +19,7 @@ from fastapi import FastAPI
 
 from services.ingest.app import IngestDeps, create_app
 from services.ingest.deps import Runtime
+from services.ingest.http_server import server_config
 from services.ingest.settings import IngestSettings
 from services.kit.faceit_api import FaceitApiClient
 from services.kit.settings import load_settings
@@ -139,8 +140,14 @@ class ServedIngest:
     """The ingest app behind a real uvicorn server on 127.0.0.1."""
 
     app: FastAPI
-    url: str
+    server: uvicorn.Server
+    port: int
     ingest: ingest_service_pb2_grpc.IngestServiceStub
+
+    @property
+    def url(self) -> str:
+        """The server's base URL."""
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def runtime(self) -> Runtime:
@@ -153,11 +160,12 @@ class ServedIngest:
 async def served_ingest(
     database_url: str, voice_address: str, **overrides: Any
 ) -> AsyncIterator[ServedIngest]:
-    """Run the app under uvicorn on a free port (lifespan included); stop it on exit."""
-    settings = ingest_settings(voice_address, **overrides)
+    """Run the app as production does (its uvicorn config) on a free port; stop it on exit."""
+    settings = ingest_settings(
+        voice_address, INGEST_HTTP_HOST="127.0.0.1", INGEST_HTTP_PORT=0, **overrides
+    )
     app = create_app(settings, IngestDeps(database_url=database_url))
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(app, settings))
     task = asyncio.create_task(server.serve())
 
     async def started() -> bool:
@@ -172,7 +180,8 @@ async def served_ingest(
         async with grpc.aio.insecure_channel(f"127.0.0.1:{runtime.grpc_port}") as channel:
             yield ServedIngest(
                 app=app,
-                url=f"http://127.0.0.1:{port}",
+                server=server,
+                port=port,
                 ingest=ingest_service_pb2_grpc.IngestServiceStub(channel),
             )
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
@@ -203,3 +204,167 @@ def test_unstorable_strings_are_refused_saying_why(payload: dict[str, Any], mess
     body["payload"] = payload
     with pytest.raises(NotAFaceitEvent, match=re.escape(message)):
         parse_webhook(body)
+
+
+def _roster_ids(match: match_pb2.Match) -> list[list[str]]:
+    return [[player.faceit_player_id for player in team.roster] for team in match.teams]
+
+
+def test_blank_and_repeated_players_of_the_real_delivery_are_dropped() -> None:
+    """Empty, whitespace, null and missing ids are left out, a repeat kept once, the rest kept."""
+    body = real_delivery()
+    first, second = body["payload"]["teams"]
+    first["roster"][1]["id"] = ""
+    first["roster"][2]["id"] = " \t"
+    first["roster"][3]["id"] = None
+    del second["roster"][1]["id"]
+    second["roster"].append(dict(second["roster"][0], nickname="again"))
+    parsed = parse_webhook(body)
+    match = _stored_match(parsed.match_json)
+    assert _roster_ids(match) == [
+        [FIRST_PLAYER, "8961f0be-54ef-4815-9f05-87a95c13b47c"],
+        [
+            SECOND_TEAM_FIRST_PLAYER,
+            "284091f7-2e87-449a-9190-afc5a21f862a",
+            "dc5427a4-e279-4f69-94e9-383bbc8ebcba",
+            "5dbc3ca1-baf4-4a5a-992d-a22486fc2505",
+        ],
+    ]
+    assert match.teams[1].roster[0].nickname == "Ragged-"
+    assert parsed.dropped == (
+        "faction1 player 2: blank id",
+        "faction1 player 3: blank id",
+        "faction1 player 4: blank id",
+        "faction2 player 2: blank id",
+        f"faction2 player 6: {SECOND_TEAM_FIRST_PLAYER} again",
+    )
+
+
+def test_a_third_team_of_the_real_delivery_is_dropped() -> None:
+    """A team listed after faction1 and faction2 is left out; the two factions are kept whole."""
+    body = real_delivery()
+    third = copy.deepcopy(body["payload"]["teams"][0])
+    third["id"] = "team-three"
+    body["payload"]["teams"].append(third)
+    parsed = parse_webhook(body)
+    match = _stored_match(parsed.match_json)
+    assert [team.faction for team in match.teams] == ["faction1", "faction2"]
+    assert [len(team.roster) for team in match.teams] == [5, 5]
+    assert parsed.dropped == ("team 3 (id team-three, 5 players)",)
+
+
+def test_the_simplified_shape_drops_other_factions_and_blank_players() -> None:
+    """Only faction1 and faction2 are kept, blank player ids and repeats are left out."""
+    body = simple_event("match_status_ready", "m-odd", players=2)
+    teams = body["entity"]["teams"]
+    teams["faction3"] = {"roster": [{"player_id": "p-three"}]}
+    teams["faction1"]["roster"].append({"player_id": "  "})
+    teams["faction2"]["roster"].append({"player_id": "m-odd-faction2-p0"})
+    parsed = parse_webhook(body)
+    match = _stored_match(parsed.match_json)
+    assert _roster_ids(match) == [
+        ["m-odd-faction1-p0", "m-odd-faction1-p1"],
+        ["m-odd-faction2-p0", "m-odd-faction2-p1"],
+    ]
+    assert parsed.dropped == (
+        "team 'faction3'",
+        "faction1 player 3: blank id",
+        "faction2 player 3: m-odd-faction2-p0 again",
+    )
+
+
+def test_a_clean_delivery_drops_nothing() -> None:
+    """The real delivery as FACEIT sent it is kept whole."""
+    assert parse_webhook(real_delivery()).dropped == ()
+
+
+FOUR_BYTES = "\U0001f600"
+
+
+def _real_with(**payload: Any) -> dict[str, Any]:
+    return real_delivery(event_id="e-limits", payload=payload)
+
+
+def _with_roster(size: int) -> dict[str, Any]:
+    body = real_delivery(event_id="e-roster")
+    body["payload"]["teams"][0]["roster"] = [{"id": f"p-{n}"} for n in range(size)]
+    return body
+
+
+def _with_teams(count: int) -> dict[str, Any]:
+    body = real_delivery(event_id="e-teams")
+    body["payload"]["teams"] = [{"id": f"t-{n}"} for n in range(count)]
+    return body
+
+
+def _with_player(**entry: Any) -> dict[str, Any]:
+    body = real_delivery(event_id="e-player")
+    body["payload"]["teams"][1]["roster"][0].update(entry)
+    return body
+
+
+OVER_LIMITS = {
+    "match id of 1,000 four-byte characters": _real_with(id=FOUR_BYTES * 1000),
+    "match id of 33 four-byte characters": _real_with(id=FOUR_BYTES * 33),
+    "match id of 129 bytes": _real_with(id="m" * 129),
+    "blank match id": _real_with(id=" \t "),
+    "simplified blank match id": {"event": "match_status_ready", "match_id": "  "},
+    "event id of 129 bytes": real_delivery(event_id="e" * 129),
+    "event name of 129 bytes": real_delivery(event="m" * 129),
+    "organizer id of 129 bytes": _real_with(organizer_id="o" * 129),
+    "hub id of 33 four-byte characters": _real_with(entity={"id": FOUR_BYTES * 33}),
+    "competition name of 101 characters": _real_with(entity={"name": "n" * 101}),
+    "competition type of 1,001 characters": _real_with(entity={"type": "t" * 1001}),
+    "region of 1,001 characters": _real_with(region="r" * 1001),
+    "player id of 129 bytes": _with_player(id="p" * 129),
+    "player id of 33 four-byte characters": _with_player(id=FOUR_BYTES * 33),
+    "nickname of 101 characters": _with_player(nickname="n" * 101),
+    "team id of 129 bytes": _real_with(teams=[{"id": "t" * 129}]),
+    "team name of 101 characters": _real_with(teams=[{"name": "n" * 101}]),
+    "roster of 100 players": _with_roster(100),
+    "roster of 12,000 players": _with_roster(12_000),
+    "9 teams": _with_teams(9),
+    "simplified roster of 100 players": simple_event("match_status_ready", "m", players=100),
+    "simplified faction key of 101 characters": {
+        "event": "match_status_ready",
+        "match_id": "m",
+        "entity": {"teams": {"f" * 101: {"roster": []}}},
+    },
+    "simplified player id of 129 bytes": {
+        "event": "match_status_ready",
+        "match_id": "m",
+        "entity": {"teams": {"faction1": {"roster": [{"player_id": "p" * 129}]}}},
+    },
+}
+
+
+@pytest.mark.parametrize("body", OVER_LIMITS.values(), ids=OVER_LIMITS.keys())
+def test_values_beyond_the_input_limits_are_refused_without_echoing_them(
+    body: dict[str, Any],
+) -> None:
+    """Ids over 128 UTF-8 bytes, names over 100, text over 1,000, rosters over 99 are refused."""
+    with pytest.raises(NotAFaceitEvent) as refused:
+        parse_webhook(body)
+    message = str(refused.value)
+    assert len(message) < 300
+    for echoed in (FOUR_BYTES * 2, "x" * 41, "p" * 41, "n" * 41, "r" * 41, "t" * 41, "f" * 41):
+        assert echoed not in message
+
+
+def test_values_at_the_input_limits_are_accepted() -> None:
+    """Ids of exactly 128 bytes (ASCII or four-byte), names of 100, 99 players and 8 teams pass."""
+    body = _with_roster(99)
+    payload = body["payload"]
+    payload["id"] = FOUR_BYTES * 32
+    payload["organizer_id"] = "o" * 128
+    payload["region"] = "r" * 1000
+    payload["entity"]["name"] = "n" * 100
+    payload["teams"][1]["name"] = "n" * 100
+    payload["teams"][1]["roster"][0]["id"] = "é" * 64
+    payload["teams"].extend({"id": f"t-{n}"} for n in range(6))
+    parsed = parse_webhook(body)
+    match = _stored_match(parsed.match_json)
+    assert match.match_id == FOUR_BYTES * 32
+    assert [len(team.roster) for team in match.teams] == [99, 5]
+    assert match.teams[1].roster[0].faceit_player_id == "é" * 64
+    assert len(parsed.dropped) == 6

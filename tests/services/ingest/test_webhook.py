@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from services.ingest.settings import IngestSettings
 from services.ingest.webhook import MAX_BODY_BYTES
+from services.kit.logging import ContextFilter
 from services.kit.settings import ConfigurationError, load_settings
 from tests.services.ingest.harness import (
     HEADER,
@@ -25,6 +26,7 @@ from tests.services.ingest.harness import (
     simple_event,
 )
 from tests.services.ingest.voice_double import VoiceDouble, VoiceDoubleServer
+from tests.services.voice.tcp_proxy import TcpProxy
 from tests.support import eventually
 
 
@@ -234,34 +236,39 @@ async def test_unauthenticated_mode_accepts_anything_and_warns_at_start(
 
 
 async def test_database_down_is_503_and_nothing_half_written(
-    ingest: IngestHarness, fresh_database: str, database_url: str, voice: VoiceDouble
+    fresh_database: str, voice_server: VoiceDoubleServer
 ) -> None:
-    """While the database refuses connections the webhook answers 503; a retry after stores once."""
-    name = fresh_database.rsplit("/", 1)[1].split("?")[0]
-    admin = await asyncpg.connect(database_url)
+    """While the database cannot be reached the webhook answers 503; a retry after stores once."""
+    voice = voice_server.double
+    proxy = TcpProxy.for_dsn(fresh_database)
+    await proxy.up()
     try:
-        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
-        )
-        body = simple_event("match_status_ready", "m-down", version=1)
-        for _ in range(3):
-            response = await ingest.post(body)
-            assert response.status_code == 503
-            assert "could not be stored" in response.json()["error"]
-        ready = await ingest.http.get("/readyz")
-        assert ready.status_code == 503
-        assert ready.json()["checks"]["database"].startswith("unreachable")
-        assert ready.json()["checks"]["voice"] == "ok"
+        async with running_ingest(proxy.dsn(fresh_database), voice_server.address) as ingest:
+            await proxy.down()
+            body = simple_event("match_status_ready", "m-down", version=1)
+            for _ in range(3):
+                response = await ingest.post(body)
+                assert response.status_code == 503
+                assert "could not be stored" in response.json()["error"]
+            ready = await ingest.http.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json()["checks"]["database"].startswith("unreachable")
+            assert ready.json()["checks"]["voice"] == "ok"
+            unavailable = ingest.runtime.webhook.metrics.webhook_events.labels(
+                event="match_status_ready", outcome="unavailable"
+            )
+            assert unavailable._value.get() == 3
+            await proxy.up()
+            response = await eventually(
+                lambda: _stored(ingest, body), what="the retried webhook stored"
+            )
+            assert response.json() == {"status": "success", "event": "match_status_ready"}
+            events = await ingest.events()
+            assert [e.match_id for e in events] == ["m-down"]
+            await eventually(lambda: _calls(voice), what="the event delivered after the outage")
+            assert [(c.rpc, c.match_id) for c in voice.calls] == [("OpenMatch", "m-down")]
     finally:
-        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-        await admin.close()
-    response = await eventually(lambda: _stored(ingest, body), what="the retried webhook stored")
-    assert response.json() == {"status": "success", "event": "match_status_ready"}
-    events = await ingest.events()
-    assert [e.match_id for e in events] == ["m-down"]
-    await eventually(lambda: _calls(voice), what="the event delivered after the outage")
-    assert [(c.rpc, c.match_id) for c in voice.calls] == [("OpenMatch", "m-down")]
+        await proxy.down()
 
 
 async def _stored(ingest: IngestHarness, body: dict[str, Any]) -> Any:
@@ -332,3 +339,76 @@ async def test_no_json_body_gets_a_5xx(ingest: IngestHarness, body: Any) -> None
     """Whatever JSON is posted (with the right secret), the answer is never a server error."""
     response = await ingest.post(body)
     assert response.status_code in (200, 400, 422), response.text
+
+
+async def test_a_bad_roster_entry_is_dropped_with_a_warning_and_the_rest_delivered(
+    ingest: IngestHarness, voice: VoiceDouble, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A blank player id and a third team are left out with a warning; the match is delivered."""
+    caplog.set_level(logging.WARNING, logger="services.ingest.webhook")
+    caplog.handler.addFilter(ContextFilter())
+    body = real_delivery()
+    teams = body["payload"]["teams"]
+    teams[0]["roster"][0]["id"] = "  "
+    teams.append({"id": "team-three", "roster": [{"id": "p-three"}]})
+    response = await ingest.post(body)
+    assert response.status_code == 200
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.match_id == body["payload"]["id"]  # type: ignore[attr-defined]
+    assert "faction1 player 1: blank id" in warning.getMessage()
+    assert "team 3 (id team-three, 1 players)" in warning.getMessage()
+    await eventually(lambda: _calls(voice), what="OpenMatch")
+    (call,) = voice.calls
+    teams = call.request.match.teams  # type: ignore[attr-defined]
+    assert [team.faction for team in teams] == ["faction1", "faction2"]
+    assert [len(team.roster) for team in teams] == [4, 5]
+    assert all(player.faceit_player_id.strip() for team in teams for player in team.roster)
+
+
+async def test_a_match_id_over_the_index_limit_is_422_and_nothing_stored(
+    ingest: IngestHarness,
+) -> None:
+    """A match id of 1,000 four-byte characters is refused with 422, not echoed, not stored."""
+    match_id = "\U0001f600" * 1000
+    response = await ingest.post(real_delivery(payload={"id": match_id}))
+    assert response.status_code == 422
+    assert response.json()["error"] == (
+        "not a FACEIT match payload: id: String should have at most 128 characters"
+    )
+    assert await ingest.events() == []
+
+
+async def test_a_roster_of_12000_players_is_422_and_nothing_stored(ingest: IngestHarness) -> None:
+    """A team of 12,000 players is refused with 422 and nothing is stored."""
+    body = real_delivery()
+    body["payload"]["teams"][0]["roster"] = [{"id": f"p-{n}"} for n in range(12_000)]
+    response = await ingest.post(body)
+    assert response.status_code == 422
+    assert "at most 99 items" in response.json()["error"]
+    assert await ingest.events() == []
+
+
+async def test_a_statement_refused_for_another_reason_is_500_logged_once(
+    ingest: IngestHarness, fresh_database: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A store Postgres refuses (not an outage) is 500, one ERROR with traceback, no 503 metric."""
+    admin = await asyncpg.connect(fresh_database)
+    try:
+        await admin.execute(
+            "ALTER TABLE ingest.events ADD CONSTRAINT refuses_one CHECK (match_id <> 'm-refused')"
+        )
+    finally:
+        await admin.close()
+    caplog.set_level(logging.ERROR)
+    response = await ingest.post(simple_event("match_status_ready", "m-refused", version=1))
+    assert response.status_code == 500
+    assert response.json() == {"status": "error", "error": "the event could not be stored"}
+    (error,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert error.exc_info is not None
+    assert isinstance(error.exc_info[1], asyncpg.CheckViolationError)
+    counted = ingest.runtime.webhook.metrics.webhook_events
+    assert counted.labels(event="match_status_ready", outcome="error")._value.get() == 1
+    assert counted.labels(event="match_status_ready", outcome="unavailable")._value.get() == 0
+    assert await ingest.events() == []
+    accepted = await ingest.post(simple_event("match_status_ready", "m-fine", version=1))
+    assert accepted.status_code == 200
