@@ -18,9 +18,10 @@ from sandbox.discord.audit import AuditLog
 from sandbox.discord.config import SandboxConfig
 from sandbox.discord.faults import ErrorFault, FaultInjector, Latency
 from sandbox.discord.gateway import Gateway
+from sandbox.discord.parsers import parse_overwrites
 from sandbox.discord.ratelimit import RateLimiter, RouteLimit
 from sandbox.discord.responses import DiscordError, json_response
-from sandbox.discord.rest import API_PREFIX, parse_overwrites
+from sandbox.discord.rest import API_PREFIX
 from sandbox.discord.state import CATEGORY, CREATABLE_TYPES, Channel, Guild, SandboxState
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -15,6 +14,14 @@ from sandbox.discord import permissions as perm
 from sandbox.discord.actions import Actions
 from sandbox.discord.config import SandboxConfig
 from sandbox.discord.event_order import EventOrder
+from sandbox.discord.parsers import (
+    check_name,
+    parse_overwrites,
+    read_json,
+    read_object,
+    read_payload,
+    snowflake,
+)
 from sandbox.discord.permissions import Overwrite
 from sandbox.discord.responses import (
     DiscordError,
@@ -45,103 +52,6 @@ CHANNEL_MESSAGE = 4
 DEFERRED_CHANNEL_MESSAGE = 5
 DEFERRED_UPDATE = 6
 UPDATE_MESSAGE = 7
-
-
-def snowflake(value: Any, field: str) -> int:
-    """Parse a snowflake (int or digit string) or fail with 50035."""
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise invalid_form(
-            field, "NUMBER_TYPE_COERCE", f'Value "{value}" is not snowflake.'
-        ) from None
-    if number < 0 or number >= 1 << 64:
-        raise invalid_form(field, "NUMBER_TYPE_COERCE", f'Value "{value}" is not snowflake.')
-    return number
-
-
-def bits(value: Any, field: str) -> int:
-    """Parse a permission bit set given as int, digit string or null."""
-    if value is None:
-        return 0
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise invalid_form(field, "NUMBER_TYPE_COERCE", f'Value "{value}" is not int.') from None
-
-
-def check_name(body: dict[str, Any], *, required: bool) -> str | None:
-    """A channel name of 1 to 100 characters (50035 otherwise)."""
-    if "name" not in body:
-        if required:
-            raise invalid_form("name", "BASE_TYPE_REQUIRED", "This field is required")
-        return None
-    name = body["name"]
-    if not isinstance(name, str):
-        raise invalid_form("name", "BASE_TYPE_STRING", "Must be a string.")
-    if not 1 <= len(name) <= 100:
-        raise invalid_form("name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
-    return name
-
-
-def parse_overwrites(raw: Any) -> list[Overwrite]:
-    """Overwrites from a request (ids and bits as ints or strings)."""
-    if not isinstance(raw, list):
-        raise invalid_form("permission_overwrites", "BASE_TYPE_LIST", "Must be a list.")
-    overwrites = []
-    for index, item in enumerate(raw):
-        field = f"permission_overwrites.{index}"
-        if not isinstance(item, dict):
-            raise invalid_form(field, "DICT_TYPE_CONVERT", "Only dictionaries may be used.")
-        ow_type = item.get("type")
-        if ow_type not in (perm.ROLE_OVERWRITE, perm.MEMBER_OVERWRITE):
-            raise invalid_form(f"{field}.type", "BASE_TYPE_CHOICES", "Value must be one of (0, 1).")
-        overwrites.append(
-            Overwrite(
-                id=snowflake(item.get("id"), f"{field}.id"),
-                type=ow_type,
-                allow=bits(item.get("allow"), f"{field}.allow"),
-                deny=bits(item.get("deny"), f"{field}.deny"),
-            )
-        )
-    return overwrites
-
-
-async def read_payload(request: web.Request) -> dict[str, Any]:
-    """A JSON body, or the `payload_json` field of a urlencoded or multipart form."""
-    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.post()
-        raw = form.get("payload_json")
-        if raw is None:
-            raise invalid_form("payload_json", "BASE_TYPE_REQUIRED", "This field is required")
-        if isinstance(raw, str):
-            text = raw
-        elif isinstance(raw, bytes | bytearray):
-            text = bytes(raw).decode()
-        else:
-            text = raw.file.read().decode()
-    else:
-        text = await request.text()
-    if not text:
-        return {}
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        raise DiscordError(400, 50109, "The request body contains invalid JSON.") from None
-    if not isinstance(data, dict):
-        raise DiscordError(400, 50109, "The request body contains invalid JSON.")
-    return data
-
-
-async def read_json(request: web.Request) -> Any:
-    """The JSON body of a request (50109 if it is not JSON)."""
-    text = await request.text()
-    if not text:
-        return {}
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        raise DiscordError(400, 50109, "The request body contains invalid JSON.") from None
 
 
 class RestApi:
@@ -598,9 +508,7 @@ class RestApi:
     async def create_channel(self, request: web.Request) -> web.Response:
         """POST /guilds/{gid}/channels: MANAGE_CHANNELS, limits, overwrite rules; CHANNEL_CREATE."""
         guild = self._guild(request)
-        body = await read_json(request)
-        if not isinstance(body, dict):
-            raise DiscordError(400, 50109, "The request body contains invalid JSON.")
+        body = await read_object(request)
         name = check_name(body, required=True)
         assert name is not None
         channel_type = body.get("type") if body.get("type") is not None else 0
@@ -653,9 +561,7 @@ class RestApi:
     async def edit_channel(self, request: web.Request) -> web.Response:
         """PATCH /channels/{cid}: MANAGE_CHANNELS on the channel itself; CHANNEL_UPDATE."""
         guild, channel = self._channel(request)
-        body = await read_json(request)
-        if not isinstance(body, dict):
-            raise DiscordError(400, 50109, "The request body contains invalid JSON.")
+        body = await read_object(request)
         in_channel = self._bot_in(guild, channel)
         if not in_channel & perm.MANAGE_CHANNELS:
             raise missing_permissions()
@@ -696,9 +602,7 @@ class RestApi:
     async def put_overwrite(self, request: web.Request) -> web.Response:
         """PUT /channels/{cid}/permissions/{oid}: needs MANAGE_ROLES there; 204."""
         guild, channel = self._channel(request)
-        body = await read_json(request)
-        if not isinstance(body, dict):
-            raise DiscordError(400, 50109, "The request body contains invalid JSON.")
+        body = await read_object(request)
         in_channel = self._bot_in(guild, channel)
         if not in_channel & perm.MANAGE_ROLES:
             raise missing_permissions()
@@ -744,9 +648,7 @@ class RestApi:
         """PATCH /guilds/{gid}/members/{uid}: move/disconnect, mute, deafen, nick, roles."""
         guild = self._guild(request)
         member = self._member(guild, request)
-        body = await read_json(request)
-        if not isinstance(body, dict):
-            raise DiscordError(400, 50109, "The request body contains invalid JSON.")
+        body = await read_object(request)
         base = self._bot_base(guild)
         current = guild.voice_states.get(member.user_id)
         move = "channel_id" in body
