@@ -69,6 +69,11 @@ def unknown(kind: str, code: int) -> DiscordError:
     return DiscordError(404, code, f"Unknown {kind}")
 
 
+def invalid_json() -> DiscordError:
+    """400 / 50109: the body is not the JSON the route takes."""
+    return DiscordError(400, 50109, "The request body contains invalid JSON.")
+
+
 def invalid_form(field: str, code: str, message: str) -> DiscordError:
     """400 / 50035 Invalid Form Body with one field error."""
     return DiscordError(
