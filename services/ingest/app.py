@@ -20,7 +20,7 @@ from services.ingest.deps import Runtime, WebhookParts
 from services.ingest.grpc_api import IngestServiceServicer
 from services.ingest.inbox import Inbox, create_store_pool
 from services.ingest.metrics import IngestMetrics
-from services.ingest.poller import Poller
+from services.ingest.poller import PollCursor, Poller
 from services.ingest.rosters import RosterCompleter
 from services.ingest.settings import IngestSettings
 from services.ingest.voice_client import VoiceClient
@@ -152,12 +152,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             retry_base_s=settings.delivery_retry_base_s,
             retry_cap_s=settings.delivery_retry_cap_s,
             concurrency=settings.delivery_concurrency,
+            lease_s=settings.delivery_lease_s,
         )
         poller = Poller(
             faceit,
             voice,
             inbox,
             deps.metrics,
+            PollCursor(pool),
             hub_ids=settings.faceit_hub_ids,
             max_requests=settings.faceit_poll_max_requests,
         )

@@ -58,6 +58,7 @@ class IngestSettings(ServiceSettings):
     delivery_concurrency: int = Field(
         default=4, validation_alias="INGEST_DELIVERY_CONCURRENCY", ge=1
     )
+    delivery_lease_s: float = Field(default=60.0, validation_alias="INGEST_DELIVERY_LEASE_S", gt=0)
 
     @field_validator("faceit_hub_ids", "faceit_organizer_ids", mode="before")
     @classmethod

@@ -15,9 +15,10 @@ from starlette.requests import ClientDisconnect
 from services.ingest.deps import WebhookParts, webhook_parts
 from services.ingest.events import Action, Envelope, InboundEvent, NotAFaceitEvent, SimpleEvent
 from services.ingest.events import parse_webhook as parse_body
-from services.ingest.inbox import DATABASE_ERRORS, StoreBusy
+from services.ingest.inbox import StoreBusy
 from services.ingest.log_throttle import LogThrottle
 from services.ingest.settings import IngestSettings
+from services.kit.database import DATABASE_UNAVAILABLE as DATABASE_ERRORS
 from services.kit.logging import log_context
 
 logger = logging.getLogger(__name__)
