@@ -1,0 +1,1 @@
+"""Attacks on the running system: each test tries to break a security property."""
