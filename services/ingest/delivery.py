@@ -159,6 +159,7 @@ class DeliveryWorker:
         self._concurrency = concurrency
         self._lease_s = lease_s
         self._wake = asyncio.Event()
+        self._stopped: BaseException | None = None
         self._listening = True
         """False while LISTEN is down (after its first failure was logged as a warning)."""
         self._join: Callable[[], None] | None = None
@@ -174,11 +175,22 @@ class DeliveryWorker:
         """The capped exponential delay after the `attempts`-th failed attempt."""
         return min(self._retry_cap_s, self._retry_base_s * 2 ** max(attempts - 1, 0))
 
+    @property
+    def stopped(self) -> BaseException | None:
+        """Why `run()` ended other than by being cancelled (None while it runs, or never ran)."""
+        return self._stopped
+
     async def run(self) -> None:
         """Listen and deliver until cancelled."""
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._listen())
-            group.create_task(self._deliver_loop())
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._listen())
+                group.create_task(self._deliver_loop())
+        except asyncio.CancelledError:
+            raise
+        except BaseException as error:
+            self._stopped = error
+            raise
 
     def _unexpected(self, error: Exception, what: str, *args: object) -> None:
         """Log `error` once, with its traceback, and count it."""

@@ -50,20 +50,31 @@ async def _check_voice(runtime: RuntimeDep) -> str:
     return "ok"
 
 
+def _check_delivery(runtime: RuntimeDep) -> str:
+    stopped = runtime.worker.stopped
+    return "ok" if stopped is None else f"stopped: {stopped!r}"
+
+
 @router.get(
     "/readyz",
-    summary="Readiness: the database and the voice service are reachable",
-    responses={503: {"description": "The database or the voice service is not reachable."}},
+    summary="Readiness: the database and voice are reachable, the delivery worker runs",
+    responses={
+        503: {
+            "description": "The database or the voice service is not reachable, or the "
+            "delivery worker has stopped."
+        }
+    },
 )
 async def readyz(runtime: RuntimeDep, registry: MetricsDep) -> JSONResponse:
-    """200 when the database and voice answer; 503 naming the one that does not."""
+    """200 when the database and voice answer and events are delivered; 503 naming what fails."""
     database, voice = await asyncio.gather(
         _check_database(runtime, registry), _check_voice(runtime)
     )
-    checks = {"database": database, "voice": voice}
+    delivery = _check_delivery(runtime)
+    checks = {"database": database, "voice": voice, "delivery": delivery}
     ready = all(value == "ok" for value in checks.values())
     if not ready:
-        logger.warning("not ready: database %s, voice %s", database, voice)
+        logger.warning("not ready: database %s, voice %s, delivery %s", database, voice, delivery)
     return JSONResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks},
         status_code=200 if ready else 503,

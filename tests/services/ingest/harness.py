@@ -72,6 +72,8 @@ class IngestHarness:
     http: httpx.AsyncClient
     ingest: ingest_service_pb2_grpc.IngestServiceStub
     settings: IngestSettings
+    stop_requested: asyncio.Event
+    """Set when the app asked for the process to stop (a part it runs died)."""
 
     @property
     def runtime(self) -> Runtime:
@@ -118,7 +120,9 @@ async def running_ingest(
 ) -> AsyncIterator[IngestHarness]:
     """Run the app's lifespan and yield a harness; everything stops on exit."""
     settings = ingest_settings(voice_address, **overrides)
-    app = create_app(settings, IngestDeps(database_url=database_url, faceit=faceit))
+    stop_requested = asyncio.Event()
+    deps = IngestDeps(database_url=database_url, faceit=faceit, stop_process=stop_requested.set)
+    app = create_app(settings, deps)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         runtime: Runtime = app.state.runtime
@@ -131,6 +135,7 @@ async def running_ingest(
                 http=http,
                 ingest=ingest_service_pb2_grpc.IngestServiceStub(channel),
                 settings=settings,
+                stop_requested=stop_requested,
             )
 
 
@@ -155,7 +160,13 @@ async def served_ingest(
 ) -> AsyncIterator[ServedIngest]:
     """Run the app under uvicorn on a free port (lifespan included); stop it on exit."""
     settings = ingest_settings(voice_address, **overrides)
-    app = create_app(settings, IngestDeps(database_url=database_url))
+    server: uvicorn.Server | None = None
+
+    def stop() -> None:  # what SIGTERM does to the real process
+        assert server is not None
+        server.should_exit = True
+
+    app = create_app(settings, IngestDeps(database_url=database_url, stop_process=stop))
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

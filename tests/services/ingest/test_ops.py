@@ -24,7 +24,7 @@ async def test_readyz_names_the_voice_service_when_it_is_down(
     """GET /readyz is 200 with database and voice up, 503 naming voice when it is down."""
     ready = await ingest.http.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "voice": "ok"}
+    assert ready.json()["checks"] == {"database": "ok", "voice": "ok", "delivery": "ok"}
     await voice_server.stop()
     down = await ingest.http.get("/readyz")
     assert down.status_code == 503
