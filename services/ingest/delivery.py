@@ -316,19 +316,22 @@ class DeliveryWorker:
         matches have due events too.
         """
         token = uuid.uuid4()
-        candidate = await self._pool.fetchrow(_CLAIM, list(busy), token, self._lease_s)
-        if candidate is None:
-            return None
-        match_id = candidate["match_id"]
-        if not candidate["leased"]:
-            busy.add(match_id)
-            return 0
+        # One connection for the claim and the read (one pool reset, not two), given back
+        # before FACEIT or voice is called.
+        async with self._pool.acquire() as connection:
+            candidate = await connection.fetchrow(_CLAIM, list(busy), token, self._lease_s)
+            if candidate is None:
+                return None
+            match_id = candidate["match_id"]
+            if not candidate["leased"]:
+                busy.add(match_id)
+                return 0
+            record = await connection.fetchrow(_OLDEST_OF_MATCH, match_id)
+            if record is None or not record["due"]:
+                await connection.execute(_RELEASE, match_id, token)
+                busy.add(match_id)
+                return 0
         lease = _Lease(match_id, token)
-        record = await self._pool.fetchrow(_OLDEST_OF_MATCH, match_id)
-        if record is None or not record["due"]:
-            await self._pool.execute(_RELEASE, match_id, token)
-            busy.add(match_id)
-            return 0
         if candidate["more"]:
             found()
         row = row_from_record(record)
