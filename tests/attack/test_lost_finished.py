@@ -9,7 +9,7 @@ import pytest
 from faceitvoice.v1 import ingest_service_pb2, voice_service_pb2
 
 from tests.services.ingest.test_poller import World, faceit_world
-from tests.services.ingest.voice_double import VoiceDoubleServer
+from tests.services.ingest.voice_double import VoiceDoubleServer, served_voice_double
 from tests.support import eventually
 
 OPEN_MATCHES = 30
@@ -19,12 +19,8 @@ BUDGET = 4
 @pytest.fixture
 async def voice_server() -> AsyncIterator[VoiceDoubleServer]:
     """The VoiceService double, served on a free port."""
-    server = VoiceDoubleServer()
-    await server.start()
-    try:
+    async with served_voice_double() as server:
         yield server
-    finally:
-        await server.stop()
 
 
 async def _open_by_webhook(world: World, n: int) -> str:

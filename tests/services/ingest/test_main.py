@@ -26,6 +26,19 @@ def _env(**values: str) -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **values}
 
 
+def _serving_env(database_url: str, voice_address: str) -> dict[str, str]:
+    """What the entrypoint needs to serve: the database, a secret, voice, free local ports."""
+    return _env(
+        DATABASE_URL=database_url,
+        FACEIT_WEBHOOK_SECRET="entrypoint-test-value",
+        VOICE_SERVICE_ADDR=voice_address,
+        INGEST_HTTP_HOST="127.0.0.1",
+        INGEST_HTTP_PORT="0",
+        INGEST_GRPC_HOST="127.0.0.1",
+        INGEST_GRPC_PORT="0",
+    )
+
+
 async def test_missing_secret_refuses_to_start() -> None:
     """Without FACEIT_WEBHOOK_SECRET the process exits 1 naming the variable and the opt-out."""
     process = await asyncio.create_subprocess_exec(
@@ -52,15 +65,7 @@ async def test_serves_http_and_stops_on_sigterm(
         "-m",
         "services.ingest",
         cwd=ROOT,
-        env=_env(
-            DATABASE_URL=fresh_database,
-            FACEIT_WEBHOOK_SECRET="entrypoint-test-value",
-            VOICE_SERVICE_ADDR=voice_server.address,
-            INGEST_HTTP_HOST="127.0.0.1",
-            INGEST_HTTP_PORT="0",
-            INGEST_GRPC_HOST="127.0.0.1",
-            INGEST_GRPC_PORT="0",
-        ),
+        env=_serving_env(fresh_database, voice_server.address),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -138,15 +143,7 @@ async def test_the_process_exits_non_zero_when_the_delivery_worker_dies(
         "-c",
         _DYING_ENTRYPOINT,
         cwd=ROOT,
-        env=_env(
-            DATABASE_URL=fresh_database,
-            FACEIT_WEBHOOK_SECRET="entrypoint-test-value",
-            VOICE_SERVICE_ADDR=voice_server.address,
-            INGEST_HTTP_HOST="127.0.0.1",
-            INGEST_HTTP_PORT="0",
-            INGEST_GRPC_HOST="127.0.0.1",
-            INGEST_GRPC_PORT="0",
-        ),
+        env=_serving_env(fresh_database, voice_server.address),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import grpc
@@ -149,3 +151,14 @@ class VoiceDoubleServer:
         if self._server is not None:
             await self._server.stop(None)
             self._server = None
+
+
+@asynccontextmanager
+async def served_voice_double() -> AsyncIterator[VoiceDoubleServer]:
+    """A VoiceDouble served on a free port until the block ends."""
+    server = VoiceDoubleServer()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
