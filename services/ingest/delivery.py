@@ -160,6 +160,8 @@ class DeliveryWorker:
         self._lease_s = lease_s
         self._wake = asyncio.Event()
         self._stopped: BaseException | None = None
+        self._unreleased: set[uuid.UUID] = set()
+        """Claim tokens whose lease may be held: the database went away during the delivery."""
         self._listening = True
         """False while LISTEN is down (after its first failure was logged as a warning)."""
         self._join: Callable[[], None] | None = None
@@ -245,6 +247,7 @@ class DeliveryWorker:
             self._wake.clear()
             wait = self._sweep_interval_s
             try:
+                await self._release_unreleased()
                 await self.drain()
                 due_in = await self._pool.fetchval(_NEXT_DUE)
                 if due_in is not None:
@@ -258,6 +261,24 @@ class DeliveryWorker:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._wake.wait()
+
+    async def _release_unreleased(self) -> None:
+        """Give up the leases whose claim or outcome the database may have missed.
+
+        Their events are still pending: delivered again now (voice applies a version once),
+        not only when the leases would have run out.
+        """
+        if not self._unreleased:
+            return
+        tokens = list(self._unreleased)
+        released = await self._pool.fetchval(
+            "WITH gone AS (DELETE FROM ingest.match_leases"
+            " WHERE claim_token = ANY($1::uuid[]) RETURNING 1) SELECT count(*) FROM gone",
+            tokens,
+        )
+        self._unreleased.difference_update(tokens)
+        if released:
+            logger.info("released %s leases taken while the database went away", released)
 
     async def drain(self) -> int:
         """Deliver every due event that no other worker holds; return how many were handled.
@@ -316,6 +337,17 @@ class DeliveryWorker:
         matches have due events too.
         """
         token = uuid.uuid4()
+        try:
+            return await self._claim_and_handle(token, busy, found)
+        except DATABASE_UNAVAILABLE:
+            # Whether the lease was taken, or its outcome recorded, is unknown: whatever
+            # the token holds is released once the database is back.
+            self._unreleased.add(token)
+            raise
+
+    async def _claim_and_handle(
+        self, token: uuid.UUID, busy: set[str], found: Callable[[], None]
+    ) -> int | None:
         # One connection for the claim and the read (one pool reset, not two), given back
         # before FACEIT or voice is called.
         async with self._pool.acquire() as connection:
@@ -331,14 +363,13 @@ class DeliveryWorker:
                 await connection.execute(_RELEASE, match_id, token)
                 busy.add(match_id)
                 return 0
-        lease = _Lease(match_id, token)
         if candidate["more"]:
             found()
         row = row_from_record(record)
         earlier = [m for m in map(match_from_json, record["earlier"] or []) if m is not None]
         with log_context(match_id=row.match_id, event_id=row.event_id):
             try:
-                await self._handle(lease, row, record["newer"], earlier)
+                await self._handle(_Lease(match_id, token), row, record["newer"], earlier)
             except DATABASE_UNAVAILABLE:
                 raise
             except Exception as error:
