@@ -163,14 +163,23 @@ class Poller:
             )
             logger.warning("%s", message)
             report.errors.append(message)
-        except DATABASE_UNAVAILABLE as error:
-            report.errors.append(f"the database is unavailable: {error!r}")
+        except Exception as error:
+            self._failed(error, report)
             return
         if checked:
             try:
                 await self._cursor.save(checked)
-            except DATABASE_UNAVAILABLE as error:
-                report.errors.append(f"the database is unavailable: {error!r}")
+            except Exception as error:
+                self._failed(error, report)
+
+    def _failed(self, error: Exception, report: PollReport) -> None:
+        """Report why the poll stopped; unless the database is down, log it once and count it."""
+        if isinstance(error, DATABASE_UNAVAILABLE):
+            report.errors.append(f"the database is unavailable: {error!r}")
+            return
+        logger.error("poll failed unexpectedly", exc_info=error)
+        self._metrics.internal_errors.labels(component="poll").inc()
+        report.errors.append(f"poll failed: {error!r}")
 
     def _spend(self, report: PollReport) -> None:
         if report.api_requests >= self._max_requests:

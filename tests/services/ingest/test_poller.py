@@ -313,3 +313,20 @@ async def test_a_refused_poll_event_is_an_error_and_the_poll_goes_on(
     (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert record.exc_info is not None
     assert record.match_id == refused  # type: ignore[attr-defined]
+
+
+async def test_a_poll_whose_cursor_statement_fails_reports_and_counts_it(
+    fresh_database: str, voice_server: VoiceDoubleServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refused statement of the poll itself is in its report, logged once and counted."""
+    caplog.set_level(logging.WARNING, logger="services.ingest.poller")
+    async with faceit_world(fresh_database, voice_server, FACEIT_HUB_IDS="") as world:
+        await _open_in_voice(world, 1)
+        await world.ingest.runtime.pool.execute("DROP TABLE ingest.poll_cursor")
+        report = await world.run_poll()
+        async with httpx.AsyncClient() as client:
+            text = (await client.get(world.ingest.url + "/metrics")).text
+    assert any("poll_cursor" in error for error in report.errors)
+    assert 'ingest_internal_errors_total{component="poll"} 1.0' in text
+    (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert record.exc_info is not None
