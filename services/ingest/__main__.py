@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from types import FrameType
 
 import uvicorn
 
-from services.ingest.app import IngestDeps, create_app
+from services.ingest.app import IngestDeps, create_app, exit_status
 from services.ingest.http_server import server_config
 from services.ingest.log_filters import DropColorMessage
 from services.ingest.settings import IngestSettings
@@ -39,6 +40,7 @@ def main() -> None:
     config = server_config(app, settings)
     settle_after_startup()
     IngestServer(config).run()
+    sys.exit(exit_status(app))
 
 
 if __name__ == "__main__":

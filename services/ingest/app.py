@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
+import signal
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +20,7 @@ from services.ingest.deps import Runtime, WebhookParts
 from services.ingest.grpc_api import IngestServiceServicer
 from services.ingest.inbox import Inbox, create_store_pool
 from services.ingest.metrics import IngestMetrics
-from services.ingest.poller import Poller
+from services.ingest.poller import PollCursor, Poller
 from services.ingest.rosters import RosterCompleter
 from services.ingest.settings import IngestSettings
 from services.ingest.voice_client import VoiceClient
@@ -47,17 +47,24 @@ STORE_ACQUIRE_TIMEOUT_S = 2.0
 STORE_MAX_WAITING = 128
 
 
+def stop_this_process() -> None:
+    """Stop the process as SIGTERM does: uvicorn shuts the app down gracefully, then exits."""
+    signal.raise_signal(signal.SIGTERM)
+
+
 @dataclass
 class IngestDeps:
     """What the app takes from outside: where the database is, and optional ready-made parts.
 
     `faceit` defaults to a FaceitApiClient built from FACEIT_API_KEY / FACEIT_API_BASE (none
-    without a key); `metrics` to a fresh registry.
+    without a key); `metrics` to a fresh registry; `stop_process` is called when a part the
+    app runs (the delivery worker) has died.
     """
 
     database_url: str
     faceit: FaceitApiClient | None = None
     metrics: IngestMetrics = field(default_factory=IngestMetrics)
+    stop_process: Callable[[], None] = stop_this_process
 
 
 def _faceit_client(
@@ -94,19 +101,30 @@ def _start_scheduler(settings: IngestSettings, poller: Poller, stack: AsyncExitS
     logger.info("FACEIT poll every %ss for hubs %s", interval, list(settings.faceit_hub_ids))
 
 
-def _run_worker(worker: DeliveryWorker, stack: AsyncExitStack) -> None:
+def _run_worker(worker: DeliveryWorker, stack: AsyncExitStack, app: FastAPI) -> None:
+    """Run the worker for as long as the app runs; if it dies, the whole process stops.
+
+    An ingest that accepts webhooks nobody delivers is worse than one that is down: FACEIT
+    retries refused webhooks, and the orchestrator restarts a process that exited.
+    """
+    deps: IngestDeps = app.state.deps
     task = asyncio.create_task(worker.run(), name="ingest-delivery-worker")
 
-    def report_end(done: asyncio.Task[None]) -> None:
-        if not done.cancelled() and done.exception() is not None:
-            logger.error("delivery worker stopped", exc_info=done.exception())
+    def supervise(done: asyncio.Task[None]) -> None:
+        if done.cancelled():
+            return
+        logger.error(
+            "the delivery worker died: ingest stops (exit status 1)", exc_info=done.exception()
+        )
+        app.state.crashed = True
+        deps.stop_process()
 
-    task.add_done_callback(report_end)
+    task.add_done_callback(supervise)
 
     async def stop() -> None:
+        task.remove_done_callback(supervise)
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await asyncio.wait([task])  # not `await task`: a death was reported by supervise()
 
     stack.push_async_callback(stop)
 
@@ -152,12 +170,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             retry_base_s=settings.delivery_retry_base_s,
             retry_cap_s=settings.delivery_retry_cap_s,
             concurrency=settings.delivery_concurrency,
+            lease_s=settings.delivery_lease_s,
         )
         poller = Poller(
             faceit,
             voice,
             inbox,
             deps.metrics,
+            PollCursor(pool),
             hub_ids=settings.faceit_hub_ids,
             max_requests=settings.faceit_poll_max_requests,
         )
@@ -175,7 +195,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
         await grpc_server.start()
         stack.push_async_callback(grpc_server.stop)
-        _run_worker(worker, stack)
+        _run_worker(worker, stack, app)
         if faceit is not None:
             _start_scheduler(settings, poller, stack)
         app.state.runtime = Runtime(
@@ -193,6 +213,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         logger.info("ingest stopping")
 
 
+def exit_status(app: FastAPI) -> int:
+    """The process's exit status once `app` has stopped: 1 if a part it ran had died."""
+    return 1 if app.state.crashed else 0
+
+
 def create_app(settings: IngestSettings, deps: IngestDeps) -> FastAPI:
     """The ingest app; its lifespan opens and starts everything, and stops it in order."""
     app = FastAPI(
@@ -203,6 +228,7 @@ def create_app(settings: IngestSettings, deps: IngestDeps) -> FastAPI:
     )
     app.state.settings = settings
     app.state.deps = deps
+    app.state.crashed = False
     app.state.metrics = deps.metrics
     app.include_router(webhook.router)
     app.include_router(ops.router)

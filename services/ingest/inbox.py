@@ -19,17 +19,6 @@ from services.kit.errors import FailedPrecondition, InvalidArgument, NotFound
 
 NOTIFY_CHANNEL = "ingest_events"
 
-# What a database that is down, refusing or restarting raises through asyncpg; an idle
-# connection whose server process was terminated can surface as an InternalClientError
-# ("another operation is in progress") on its next use.
-DATABASE_ERRORS: tuple[type[Exception], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,
-)
-
 EVENT_COLUMNS = (
     "id, event_id, event, match_id, version, action, status, source, attempts, last_error,"
     " match, received_at, processed_at, next_attempt_at"

@@ -54,6 +54,14 @@ class IngestMetrics:
             registry=self.registry,
         )
 
+        self.internal_errors = Counter(
+            "ingest_internal_errors",
+            "Failures that are not an outage (a statement Postgres refused, a bug), by component"
+            " (delivery, poll, readyz, metrics); each is logged once with its traceback.",
+            ["component"],
+            registry=self.registry,
+        )
+
     def count_faceit_call(self, endpoint: str, outcome: str) -> None:
         """The FaceitApiClient call hook: one request to `endpoint` ended with `outcome`."""
         self.faceit_api_calls.labels(endpoint=endpoint, status=outcome).inc()

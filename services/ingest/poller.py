@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import asyncpg
 import grpc
 from faceitvoice.v1 import voice_service_pb2
 
@@ -20,10 +22,11 @@ from services.ingest.faceit_matches import (
     has_roster,
     match_from_api,
 )
-from services.ingest.inbox import DATABASE_ERRORS, Inbox
+from services.ingest.inbox import Inbox
 from services.ingest.match_json import match_to_json
 from services.ingest.metrics import IngestMetrics
 from services.ingest.voice_client import VoiceClient
+from services.kit.database import DATABASE_UNAVAILABLE
 from services.kit.faceit_api import MAX_PAGE_SIZE, FaceitApiClient, FaceitApiError, FaceitMatch
 from services.kit.logging import log_context
 
@@ -32,6 +35,36 @@ logger = logging.getLogger(__name__)
 
 class BudgetExhausted(Exception):
     """The poll used every FACEIT request it may make in one run."""
+
+
+class PollCursor:
+    """The last open match a poll checked (`ingest.poll_cursor`): where the next one starts."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def load(self) -> str:
+        """The match id the last poll checked last ("" before the first)."""
+        value: str | None = await self._pool.fetchval(
+            "SELECT last_checked_match_id FROM ingest.poll_cursor"
+        )
+        return value or ""
+
+    async def save(self, match_id: str) -> None:
+        """Remember `match_id` as the last one checked."""
+        await self._pool.execute(
+            "INSERT INTO ingest.poll_cursor (last_checked_match_id) VALUES ($1)"
+            " ON CONFLICT (singleton)"
+            " DO UPDATE SET last_checked_match_id = excluded.last_checked_match_id",
+            match_id,
+        )
+
+
+def rotation(match_ids: Iterable[str], after: str) -> list[str]:
+    """`match_ids` in id order, starting after `after` and wrapping around to the ones before."""
+    ordered = sorted(set(match_ids))
+    start = bisect.bisect_right(ordered, after)
+    return ordered[start:] + ordered[:start]
 
 
 @dataclass
@@ -53,7 +86,8 @@ class Poller:
     """Queues open events for live hub matches voice lacks and close events for ended ones.
 
     One poll runs at a time (the scheduler and RunPoll share a lock); each makes at most
-    `max_requests` Data API requests and reports when that budget ran out.
+    `max_requests` Data API requests and reports when that budget ran out. The open matches
+    are checked in a rotation kept by `cursor`: each poll goes on where the last one stopped.
     """
 
     def __init__(
@@ -62,6 +96,7 @@ class Poller:
         voice: VoiceClient,
         inbox: Inbox,
         metrics: IngestMetrics,
+        cursor: PollCursor,
         *,
         hub_ids: Sequence[str],
         max_requests: int,
@@ -70,6 +105,7 @@ class Poller:
         self._voice = voice
         self._inbox = inbox
         self._metrics = metrics
+        self._cursor = cursor
         self._hub_ids = tuple(hub_ids)
         self._max_requests = max_requests
         self._lock = asyncio.Lock()
@@ -112,12 +148,14 @@ class Poller:
         except grpc.aio.AioRpcError as error:
             report.errors.append(f"voice ListMatches failed: {error.code().name} {error.details()}")
             open_in_voice = None
+        checked = ""
         try:
             for hub_id in self._hub_ids:
                 await self._poll_hub(self._faceit, hub_id, open_in_voice or {}, report)
             if open_in_voice is not None:
-                for match_id in open_in_voice:
+                for match_id in rotation(open_in_voice, await self._cursor.load()):
                     await self._check_open(self._faceit, match_id, report)
+                    checked = match_id
         except BudgetExhausted:
             message = (
                 f"request budget of {self._max_requests} FACEIT requests "
@@ -125,8 +163,23 @@ class Poller:
             )
             logger.warning("%s", message)
             report.errors.append(message)
-        except DATABASE_ERRORS as error:
-            report.errors.append(f"the inbox could not store poll events: {error!r}")
+        except Exception as error:
+            self._failed(error, report)
+            return
+        if checked:
+            try:
+                await self._cursor.save(checked)
+            except Exception as error:
+                self._failed(error, report)
+
+    def _failed(self, error: Exception, report: PollReport) -> None:
+        """Report why the poll stopped; unless the database is down, log it once and count it."""
+        if isinstance(error, DATABASE_UNAVAILABLE):
+            report.errors.append(f"the database is unavailable: {error!r}")
+            return
+        logger.error("poll failed unexpectedly", exc_info=error)
+        self._metrics.internal_errors.labels(component="poll").inc()
+        report.errors.append(f"poll failed: {error!r}")
 
     def _spend(self, report: PollReport) -> None:
         if report.api_requests >= self._max_requests:
@@ -181,7 +234,7 @@ class Poller:
             hub_id=hub_id,
             match_json=match_to_json(normalised),
         )
-        if await self._queue(event):
+        if await self._queue(event, report):
             report.open_events_queued += 1
 
     async def _check_open(self, faceit: FaceitApiClient, match_id: str, report: PollReport) -> None:
@@ -205,12 +258,21 @@ class Poller:
             organizer_id=match.organizer_id,
             match_json=match_to_json(match_from_api(match)),
         )
-        if await self._queue(event):
+        if await self._queue(event, report):
             report.close_events_queued += 1
 
-    async def _queue(self, event: InboundEvent) -> bool:
+    async def _queue(self, event: InboundEvent, report: PollReport) -> bool:
+        """Store `event`; whether it is new. Only the database being unavailable ends the poll."""
         with log_context(match_id=event.match_id, event_id=event.event_id):
-            result = await self._inbox.store(event)
+            try:
+                result = await self._inbox.store(event)
+            except DATABASE_UNAVAILABLE:
+                raise
+            except Exception as error:
+                logger.exception("poll could not queue %s (version %s)", event.event, event.version)
+                self._metrics.internal_errors.labels(component="poll").inc()
+                report.errors.append(f"match {event.match_id}: not queued: {error!r}")
+                return False
             if not result.duplicate:
                 logger.info("poll queued %s (version %s)", event.event, event.version)
         return not result.duplicate

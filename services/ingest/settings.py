@@ -67,6 +67,7 @@ class IngestSettings(ServiceSettings):
     ingest_http_max_connections: int = Field(
         default=1000, validation_alias="INGEST_HTTP_MAX_CONNECTIONS", ge=1
     )
+    delivery_lease_s: float = Field(default=60.0, validation_alias="INGEST_DELIVERY_LEASE_S", gt=0)
 
     @field_validator("faceit_hub_ids", "faceit_organizer_ids", mode="before")
     @classmethod

@@ -11,18 +11,14 @@ from services.ingest.app import MIGRATIONS, SCHEMA
 from services.kit.database import create_pool
 from services.kit.migrations import apply_migrations
 from tests.services.ingest.harness import IngestHarness, running_ingest
-from tests.services.ingest.voice_double import VoiceDouble, VoiceDoubleServer
+from tests.services.ingest.voice_double import VoiceDouble, VoiceDoubleServer, served_voice_double
 
 
 @pytest.fixture
 async def voice_server() -> AsyncIterator[VoiceDoubleServer]:
     """The VoiceService double, served on a free port."""
-    server = VoiceDoubleServer()
-    await server.start()
-    try:
+    async with served_voice_double() as server:
         yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture

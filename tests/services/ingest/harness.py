@@ -73,6 +73,8 @@ class IngestHarness:
     http: httpx.AsyncClient
     ingest: ingest_service_pb2_grpc.IngestServiceStub
     settings: IngestSettings
+    stop_requested: asyncio.Event
+    """Set when the app asked for the process to stop (a part it runs died)."""
 
     @property
     def runtime(self) -> Runtime:
@@ -119,7 +121,9 @@ async def running_ingest(
 ) -> AsyncIterator[IngestHarness]:
     """Run the app's lifespan and yield a harness; everything stops on exit."""
     settings = ingest_settings(voice_address, **overrides)
-    app = create_app(settings, IngestDeps(database_url=database_url, faceit=faceit))
+    stop_requested = asyncio.Event()
+    deps = IngestDeps(database_url=database_url, faceit=faceit, stop_process=stop_requested.set)
+    app = create_app(settings, deps)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         runtime: Runtime = app.state.runtime
@@ -132,6 +136,7 @@ async def running_ingest(
                 http=http,
                 ingest=ingest_service_pb2_grpc.IngestServiceStub(channel),
                 settings=settings,
+                stop_requested=stop_requested,
             )
 
 
@@ -164,7 +169,13 @@ async def served_ingest(
     settings = ingest_settings(
         voice_address, INGEST_HTTP_HOST="127.0.0.1", INGEST_HTTP_PORT=0, **overrides
     )
-    app = create_app(settings, IngestDeps(database_url=database_url))
+    server: uvicorn.Server | None = None
+
+    def stop() -> None:  # what SIGTERM does to the real process
+        assert server is not None
+        server.should_exit = True
+
+    app = create_app(settings, IngestDeps(database_url=database_url, stop_process=stop))
     server = uvicorn.Server(server_config(app, settings))
     task = asyncio.create_task(server.serve())
 

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 
+import asyncpg
 import grpc
 import pytest
-from faceitvoice.v1 import ingest_service_pb2
+from faceitvoice.v1 import ingest_service_pb2, voice_service_pb2_grpc
 
+from services.ingest.delivery import DeliveryWorker
+from services.ingest.metrics import IngestMetrics
+from services.ingest.rosters import RosterCompleter
+from services.ingest.voice_client import VoiceClient
 from services.kit.logging import ContextFilter
 from tests.services.ingest.harness import IngestHarness, real_delivery, running_ingest, simple_event
 from tests.services.ingest.voice_double import VoiceDouble, VoiceDoubleServer
@@ -277,3 +284,70 @@ async def test_a_burst_of_matches_is_delivered_concurrently(
         double.gate.set()
         await eventually(lambda: settled(harness, count=6), what="all six delivered")
     assert sorted(c.match_id for c in double.calls) == sorted(f"m-par-{n}" for n in range(6))
+
+
+async def test_a_database_outage_logs_one_warning_per_sweep(
+    voice_server: VoiceDoubleServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the database unreachable the worker logs a WARNING per sweep, never an ERROR."""
+    caplog.set_level(logging.DEBUG, logger="services.ingest.delivery")
+    # A socket directory that does not exist: every connection attempt fails at once.
+    pool = await asyncpg.create_pool(
+        "postgresql://ingest@/ingest?host=/nonexistent-faceit-voice-socket-dir", min_size=0
+    )
+    interval = 0.1
+    async with grpc.aio.insecure_channel(voice_server.address) as channel:
+        worker = DeliveryWorker(
+            pool,
+            VoiceClient(voice_service_pb2_grpc.VoiceServiceStub(channel), deadline_s=1),
+            RosterCompleter(None),
+            IngestMetrics(),
+            sweep_interval_s=interval,
+        )
+        started = time.monotonic()
+        task = asyncio.create_task(worker.run())
+
+        async def five_sweeps() -> bool:
+            return sum("delivery sweep failed" in r.getMessage() for r in caplog.records) >= 5
+
+        try:
+            await eventually(five_sweeps, what="five failed sweeps")
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        elapsed = time.monotonic() - started
+    await pool.close()
+    records = [r for r in caplog.records if r.name == "services.ingest.delivery"]
+    assert [r for r in records if r.levelno >= logging.ERROR or r.exc_info] == []
+    warnings = [r for r in records if r.levelno == logging.WARNING]
+    assert len(warnings) <= elapsed / interval + 2
+
+
+async def test_a_failing_statement_is_an_error_not_an_outage(
+    ingest: IngestHarness, voice: VoiceDouble, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A delivery whose statement Postgres refuses is logged once with its traceback and counted."""
+    caplog.set_level(logging.WARNING, logger="services.ingest.delivery")
+    caplog.handler.addFilter(ContextFilter())
+    await ingest.runtime.pool.execute(
+        "ALTER TABLE ingest.events ADD CONSTRAINT no_delivery"
+        " CHECK (status <> 'DELIVERED') NOT VALID"
+    )
+    await ingest.post(simple_event("match_status_ready", "m-refused", version=1))
+    await eventually(lambda: _opened(voice, "m-refused"), what="the OpenMatch call")
+
+    async def counted() -> bool:
+        text = (await ingest.http.get("/metrics")).text
+        return 'ingest_internal_errors_total{component="delivery"} 1.0' in text
+
+    await eventually(counted, what="the error counted")
+    (error,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert error.exc_info is not None
+    assert "no_delivery" in str(error.exc_info[1])
+    assert error.match_id == "m-refused"  # type: ignore[attr-defined]
+    assert not any("sweep failed" in r.getMessage() for r in caplog.records)
+
+
+async def _opened(voice: VoiceDouble, match_id: str) -> bool:
+    return any(call.rpc == "OpenMatch" for call in voice.calls_of(match_id))

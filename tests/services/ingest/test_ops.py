@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from faceitvoice.v1 import ingest_service_pb2
 
 from tests.services.ingest.harness import IngestHarness, real_delivery
@@ -21,7 +24,7 @@ async def test_readyz_names_the_voice_service_when_it_is_down(
     """GET /readyz is 200 with database and voice up, 503 naming voice when it is down."""
     ready = await ingest.http.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "voice": "ok"}
+    assert ready.json()["checks"] == {"database": "ok", "voice": "ok", "delivery": "ok"}
     await voice_server.stop()
     down = await ingest.http.get("/readyz")
     assert down.status_code == 503
@@ -78,3 +81,16 @@ async def test_openapi_documents_the_webhook_body(ingest: IngestHarness) -> None
     assert "/readyz" in spec["paths"] and "/metrics" in spec["paths"]
     docs = await ingest.http.get("/docs")
     assert docs.status_code == 200
+
+
+async def test_a_failing_depth_query_is_an_error_not_an_outage(
+    ingest: IngestHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """/metrics still answers when its inbox query fails; the failure is an ERROR and counted."""
+    caplog.set_level(logging.WARNING, logger="services.ingest.ops")
+    await ingest.runtime.pool.execute("ALTER TABLE ingest.events RENAME TO events_elsewhere")
+    response = await ingest.http.get("/metrics")
+    assert response.status_code == 200
+    assert 'ingest_internal_errors_total{component="metrics"} 1.0' in response.text
+    (record,) = [r for r in caplog.records if r.name == "services.ingest.ops"]
+    assert (record.levelno, record.exc_info is not None) == (logging.ERROR, True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -13,6 +14,10 @@ from faceitvoice.v1 import ingest_service_pb2, voice_service_pb2
 
 from sandbox.faceit.client import FaceitSandboxClient
 from sandbox.faceit.server import FaceitSandbox
+from services.ingest.metrics import IngestMetrics
+from services.ingest.poller import PollCursor, Poller
+from services.kit.faceit_api import FaceitApiClient
+from services.kit.logging import ContextFilter
 from tests.services.ingest.harness import HEADER, SECRET, ServedIngest, served_ingest
 from tests.services.ingest.voice_double import VoiceDouble, VoiceDoubleServer
 from tests.support import eventually
@@ -216,3 +221,112 @@ async def test_scheduled_poll_heals_within_one_interval(
         match_id = await fast.new_match()
         await fast.control.set_status(match_id, "READY")
         await eventually(lambda: _opened(fast, match_id), timeout=10, what="scheduled poll")
+
+
+async def _open_in_voice(world: World, count: int) -> list[str]:
+    """`count` READY matches in the sandbox (one player a team, no webhook) that voice holds."""
+    match_ids = []
+    for n in range(count):
+        teams = [
+            [(await world.control.create_player(f"rot{n}-{side}"))["player_id"]] for side in "ab"
+        ]
+        match = await world.control.create_match(teams, webhook=False)
+        ready = await world.control.set_status(match["match_id"], "READY", webhook=False)
+        world.voice.matches[match["match_id"]] = voice_service_pb2.VoiceMatch(
+            match_id=match["match_id"],
+            version=ready["version"],
+            state=voice_service_pb2.VOICE_MATCH_STATE_OPEN,
+        )
+        match_ids.append(match["match_id"])
+    return match_ids
+
+
+def _checked(world: World) -> list[str]:
+    """The match ids the poller asked `GET /matches/{id}` about, in order."""
+    return [
+        entry.path.rsplit("/", 1)[1]
+        for entry in world.sandbox.request_log.entries()
+        if entry.route == "match"
+    ]
+
+
+async def test_every_open_match_is_checked_within_ceil_open_over_budget_polls(
+    fresh_database: str, voice_server: VoiceDoubleServer
+) -> None:
+    """7 open matches, a budget of 3 requests: ceil(7/3) = 3 polls check every one of them."""
+    async with faceit_world(
+        fresh_database, voice_server, FACEIT_HUB_IDS="", FACEIT_POLL_MAX_REQUESTS=3
+    ) as world:
+        match_ids = await _open_in_voice(world, 7)
+        reports = [await world.run_poll() for _ in range(3)]
+        checked = _checked(world)
+    assert [report.api_requests for report in reports] == [3, 3, 3]
+    assert set(checked) == set(match_ids)
+    assert len(set(checked[:7])) == 7  # no match checked twice before all were checked once
+
+
+async def test_the_rotation_resumes_where_the_last_process_stopped(
+    fresh_database: str, voice_server: VoiceDoubleServer
+) -> None:
+    """A restarted ingest (a new poller on the same inbox) checks the matches not checked yet."""
+    async with faceit_world(
+        fresh_database, voice_server, FACEIT_HUB_IDS="", FACEIT_POLL_MAX_REQUESTS=2
+    ) as world:
+        match_ids = await _open_in_voice(world, 4)
+        await world.run_poll()
+        runtime = world.ingest.runtime
+        async with FaceitApiClient(API_KEY, base_url=world.sandbox.api_base) as faceit:
+            restarted = Poller(
+                faceit,
+                runtime.voice,
+                runtime.inbox,
+                IngestMetrics(),
+                PollCursor(runtime.pool),
+                hub_ids=(),
+                max_requests=2,
+            )
+            await restarted.run()
+        checked = _checked(world)
+    assert sorted(checked) == sorted(match_ids)
+
+
+async def test_a_refused_poll_event_is_an_error_and_the_poll_goes_on(
+    fresh_database: str, voice_server: VoiceDoubleServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A close event Postgres refuses is logged with its traceback and counted; others queue."""
+    caplog.set_level(logging.WARNING, logger="services.ingest.poller")
+    caplog.handler.addFilter(ContextFilter())
+    async with faceit_world(fresh_database, voice_server, FACEIT_HUB_IDS="") as world:
+        refused, other = await _open_in_voice(world, 2)
+        for match_id in (refused, other):
+            await world.control.set_status(match_id, "FINISHED", webhook=False)
+        await world.ingest.runtime.pool.execute(
+            "ALTER TABLE ingest.events ADD CONSTRAINT refused"
+            f" CHECK (match_id <> '{refused}' OR source <> 'POLL') NOT VALID"
+        )
+        report = await world.run_poll()
+        async with httpx.AsyncClient() as client:
+            text = (await client.get(world.ingest.url + "/metrics")).text
+    assert report.close_events_queued == 1
+    assert any(refused in error for error in report.errors)
+    assert 'ingest_internal_errors_total{component="poll"} 1.0' in text
+    (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert record.exc_info is not None
+    assert record.match_id == refused  # type: ignore[attr-defined]
+
+
+async def test_a_poll_whose_cursor_statement_fails_reports_and_counts_it(
+    fresh_database: str, voice_server: VoiceDoubleServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refused statement of the poll itself is in its report, logged once and counted."""
+    caplog.set_level(logging.WARNING, logger="services.ingest.poller")
+    async with faceit_world(fresh_database, voice_server, FACEIT_HUB_IDS="") as world:
+        await _open_in_voice(world, 1)
+        await world.ingest.runtime.pool.execute("DROP TABLE ingest.poll_cursor")
+        report = await world.run_poll()
+        async with httpx.AsyncClient() as client:
+            text = (await client.get(world.ingest.url + "/metrics")).text
+    assert any("poll_cursor" in error for error in report.errors)
+    assert 'ingest_internal_errors_total{component="poll"} 1.0' in text
+    (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert record.exc_info is not None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import grpc
@@ -23,7 +25,8 @@ class VoiceCall:
 class VoiceDouble(voice_service_pb2_grpc.VoiceServiceServicer):
     """Keeps open matches in memory; `fail_with` makes every mutating call fail with that code.
 
-    While `gate` is set to an unset event, OpenMatch calls wait for it; `in_flight` counts them.
+    While `gate` is set to an unset event, OpenMatch and CloseMatch calls wait for it; with
+    `delay_s` each takes that long (a slow voice service); `in_flight` counts the waiting ones.
     """
 
     def __init__(self) -> None:
@@ -31,6 +34,7 @@ class VoiceDouble(voice_service_pb2_grpc.VoiceServiceServicer):
         self.matches: dict[str, voice_service_pb2.VoiceMatch] = {}
         self.fail_with: grpc.StatusCode | None = None
         self.gate: asyncio.Event | None = None
+        self.delay_s = 0.0
         self.in_flight = 0
 
     def calls_of(self, match_id: str) -> list[VoiceCall]:
@@ -41,16 +45,22 @@ class VoiceDouble(voice_service_pb2_grpc.VoiceServiceServicer):
         if self.fail_with is not None:
             await context.abort(self.fail_with, f"told to answer {self.fail_with.name}")
 
+    async def _hold(self) -> None:
+        if self.gate is None and not self.delay_s:
+            return
+        self.in_flight += 1
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+            await asyncio.sleep(self.delay_s)  # the slow voice service this double plays
+        finally:
+            self.in_flight -= 1
+
     async def OpenMatch(
         self, request: voice_service_pb2.OpenMatchRequest, context: grpc.aio.ServicerContext
     ) -> voice_service_pb2.OpenMatchResponse:
         await self._refuse(context)
-        if self.gate is not None:
-            self.in_flight += 1
-            try:
-                await self.gate.wait()
-            finally:
-                self.in_flight -= 1
+        await self._hold()
         match = request.match
         self.calls.append(VoiceCall("OpenMatch", match.match_id, match.version, request))
         current = self.matches.get(match.match_id)
@@ -76,6 +86,7 @@ class VoiceDouble(voice_service_pb2_grpc.VoiceServiceServicer):
         self, request: voice_service_pb2.CloseMatchRequest, context: grpc.aio.ServicerContext
     ) -> voice_service_pb2.CloseMatchResponse:
         await self._refuse(context)
+        await self._hold()
         self.calls.append(VoiceCall("CloseMatch", request.match_id, request.version, request))
         self.matches[request.match_id] = voice_service_pb2.VoiceMatch(
             match_id=request.match_id,
@@ -140,3 +151,14 @@ class VoiceDoubleServer:
         if self._server is not None:
             await self._server.stop(None)
             self._server = None
+
+
+@asynccontextmanager
+async def served_voice_double() -> AsyncIterator[VoiceDoubleServer]:
+    """A VoiceDouble served on a free port until the block ends."""
+    server = VoiceDoubleServer()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
