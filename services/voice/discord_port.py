@@ -12,6 +12,7 @@ import discord
 
 from services.kit.errors import DomainError, FailedPrecondition, PermissionDenied, Unavailable
 from services.voice.discord_rest import DiscordRest
+from services.voice.gateway_lag import DEFAULT_LAG_S, GatewayLag
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +134,7 @@ class PycordDiscord:
         category_id: int | None,
         *,
         category_limit: int = MAX_CHANNELS_PER_CATEGORY,
+        gateway_lag_s: float = DEFAULT_LAG_S,
     ) -> None:
         self._client = client
         self._guild_id = guild_id
@@ -144,6 +146,17 @@ class PycordDiscord:
         self._full_at: int | None = None
         """The category's channel count when Discord last said it was full (50035)."""
         self._rest = DiscordRest(client.http)
+        self._lag = GatewayLag(lag_s=gateway_lag_s)
+        client.add_listener(self._channel_created, "on_guild_channel_create")
+        client.add_listener(self._voice_state_updated, "on_voice_state_update")
+
+    async def _channel_created(self, channel: discord.abc.GuildChannel) -> None:
+        self._lag.announced(channel.id)
+
+    async def _voice_state_updated(
+        self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
+    ) -> None:
+        self._lag.voice_reported(member.id, after.channel.id if after.channel else None)
 
     async def close(self) -> None:
         """Close the concurrent REST path's HTTP session."""
@@ -190,15 +203,13 @@ class PycordDiscord:
         # the members GUILD_CREATE lists, so after a (re)connect a player already waiting in
         # voice has a voice state but no cached member. Member.voice reads this same map.
         state = self._guild()._voice_state_for(user_id)
-        if state is None or state.channel is None:
-            return None
-        return state.channel.id
+        cached = None if state is None or state.channel is None else state.channel.id
+        return self._lag.voice_channel_of(user_id, cached)
 
     def occupants(self, channel_id: int) -> list[int]:
         channel = self._guild().get_channel(channel_id)
-        if not isinstance(channel, discord.VoiceChannel):
-            return []
-        return sorted(channel.voice_states)
+        cached = channel.voice_states if isinstance(channel, discord.VoiceChannel) else ()
+        return self._lag.occupants(channel_id, cached)
 
     def may_join(self, user_id: int, channel_id: int) -> bool:
         # py-cord caches the members it sees in voice (with their roles), so for a member who
@@ -294,7 +305,8 @@ class PycordDiscord:
         """`guild.create_voice_channel`, but sent beside py-cord's per-bucket lock.
 
         The channel joins py-cord's cache at once, as `create_voice_channel` does, so
-        `guild.get_channel` and the category's channel count see it before CHANNEL_CREATE.
+        `guild.get_channel` and the category's channel count see it before CHANNEL_CREATE;
+        moves into it wait for that event, unless it already came.
         """
         payload: dict[str, Any] = {
             "type": discord.ChannelType.voice.value,
@@ -305,6 +317,8 @@ class PycordDiscord:
             payload["parent_id"] = category.id
         data = await self._rest.create_channel(guild.id, payload, "FACEIT match started")
         channel = discord.VoiceChannel(state=guild._state, guild=guild, data=data)  # type: ignore[arg-type]
+        if guild.get_channel(channel.id) is None:
+            self._lag.created(channel.id)
         guild._add_channel(channel)
         return channel
 
@@ -358,6 +372,17 @@ class PycordDiscord:
         return True
 
     async def move(self, user_id: int, channel_id: int | None) -> None:
+        if channel_id is not None:
+            await self._lag.until_announced(channel_id)
+        self._lag.moving(user_id, channel_id)
+        try:
+            await self._send_move(user_id, channel_id)
+        except BaseException:
+            self._lag.move_failed(user_id)
+            raise
+        self._lag.moved(user_id)
+
+    async def _send_move(self, user_id: int, channel_id: int | None) -> None:
         try:
             await self._rest.edit_member(
                 self._guild_id, user_id, {"channel_id": channel_id}, "FACEIT match channel"
