@@ -32,7 +32,7 @@ from services.voice.model import (
     players_on_both_teams,
 )
 from services.voice.naming import channel_name
-from services.voice.state import VoiceStore, decode_page_token, encode_page_token
+from services.voice.store import VoiceStore, decode_page_token, encode_page_token
 
 logger = logging.getLogger(__name__)
 

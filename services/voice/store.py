@@ -6,13 +6,11 @@ import base64
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 
 from services.kit.errors import InvalidArgument
-from services.kit.migrations import apply_migrations
 from services.voice.model import (
     ChannelState,
     MatchRecord,
@@ -21,9 +19,6 @@ from services.voice.model import (
     Team,
     TeamChannel,
 )
-
-SCHEMA = "voice"
-MIGRATIONS = Path(__file__).parent / "migrations"
 
 _MATCH_COLUMNS = (
     "match_id, guild_id, state, version, teams, opened_at, closed_at, close_reason, delete_after"
@@ -64,11 +59,6 @@ _ADD_INTENT = (
     " VALUES ($1, $2, $3, $4, NULL, 'creating', $5)"
     " ON CONFLICT (match_id, faction) DO NOTHING"
 )
-
-
-async def migrate(pool: asyncpg.Pool) -> list[str]:
-    """Apply the voice schema's pending migrations; return the files applied."""
-    return await apply_migrations(pool, SCHEMA, MIGRATIONS)
 
 
 def teams_to_json(teams: Iterable[Team]) -> list[dict[str, Any]]:
