@@ -1,16 +1,20 @@
-"""The thin seam between match logic and Discord; the only module doing channel work via py-cord."""
+"""The seam between match logic and Discord: the DiscordPort protocol and its py-cord form."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Collection
 from typing import Any, Protocol
 
-import aiohttp
 import discord
 
-from services.kit.errors import DomainError, FailedPrecondition, PermissionDenied, Unavailable
+from services.kit.errors import FailedPrecondition, Unavailable
+from services.voice.discord_errors import (
+    DISCORD_ERRORS,
+    NOT_CONNECTED_TO_VOICE,
+    category_full,
+    translate,
+)
 from services.voice.discord_rest import DiscordRest
 from services.voice.gateway_lag import DEFAULT_LAG_S, GatewayLag
 
@@ -22,9 +26,7 @@ ALLOW_BOT = discord.PermissionOverwrite(
 )
 ALLOW_PLAYER = discord.PermissionOverwrite(view_channel=True, connect=True, speak=True)
 
-NOT_CONNECTED_TO_VOICE = 40032
 MAX_CHANNELS_PER_CATEGORY = 50
-INVALID_FORM_BODY = 50035
 ROLE_OVERWRITE = 0
 MEMBER_OVERWRITE = 1
 
@@ -83,35 +85,6 @@ class DiscordPort(Protocol):
     async def delete_channel(self, channel_id: int) -> bool:
         """Delete a channel; False when it was already gone (404 counts as done)."""
         ...
-
-
-def translate(error: Exception, action: str, needs: str) -> DomainError:
-    """A Discord failure as the domain error the gRPC boundary reports."""
-    if isinstance(error, discord.Forbidden):
-        return PermissionDenied(
-            f"Discord refused to {action} (403/{error.code}): the bot needs {needs}"
-        )
-    if isinstance(error, discord.DiscordServerError) or (
-        isinstance(error, discord.HTTPException) and error.status == 429
-    ):
-        return Unavailable(f"Discord failed to {action} ({error.status}): {error.text}")
-    if isinstance(error, discord.HTTPException):
-        return FailedPrecondition(
-            f"Discord refused to {action} ({error.status}/{error.code}): {error.text}"
-        )
-    return Unavailable(f"Discord could not be reached to {action}: {error!r}")
-
-
-_DISCORD_ERRORS = (discord.HTTPException, aiohttp.ClientError, OSError, asyncio.TimeoutError)
-
-
-def _category_full(error: discord.HTTPException) -> bool:
-    text = error.text or ""
-    return (
-        error.status == 400
-        and error.code == INVALID_FORM_BODY
-        and ("CHANNEL_PARENT_MAX_CHANNELS" in text or "parent_id" in text)
-    )
 
 
 def _overwrites_payload(overwrites: dict[Any, discord.PermissionOverwrite]) -> list[dict[str, Any]]:
@@ -194,7 +167,7 @@ class PycordDiscord:
             await guild.fetch_member(user_id)
         except discord.NotFound:
             return False
-        except _DISCORD_ERRORS as error:
+        except DISCORD_ERRORS as error:
             raise translate(error, "look up a guild member", "VIEW_CHANNEL") from error
         return True
 
@@ -230,7 +203,7 @@ class PycordDiscord:
             channel = await self._client.fetch_channel(channel_id)
         except discord.NotFound:
             return False
-        except _DISCORD_ERRORS as error:
+        except DISCORD_ERRORS as error:
             raise translate(error, "look up a channel", "VIEW_CHANNEL") from error
         return getattr(channel, "guild", None) is not None and channel.guild.id == guild.id  # type: ignore[union-attr]
 
@@ -291,7 +264,7 @@ class PycordDiscord:
                 if channel is not None:
                     return channel.id
             channel = await self._create_voice_channel(guild, name, overwrites, None)
-        except _DISCORD_ERRORS as error:
+        except DISCORD_ERRORS as error:
             raise translate(error, "create a voice channel", needs) from error
         return channel.id
 
@@ -334,7 +307,7 @@ class PycordDiscord:
         try:
             channel = await self._create_voice_channel(guild, name, overwrites, category)
         except discord.HTTPException as error:
-            if not _category_full(error):
+            if not category_full(error):
                 raise
             self._full_at = self._category_count(category)
             logger.warning(
@@ -363,7 +336,7 @@ class PycordDiscord:
             await channel.edit(
                 overwrites=self._overwrites(guild, member_ids), reason="FACEIT roster changed"
             )
-        except _DISCORD_ERRORS as error:
+        except DISCORD_ERRORS as error:
             raise translate(
                 error,
                 "update the channel's member access",
@@ -391,7 +364,7 @@ class PycordDiscord:
             if error.code == NOT_CONNECTED_TO_VOICE:
                 raise NotInVoice(str(user_id)) from error
             raise translate(error, "move a member", "MOVE_MEMBERS and CONNECT") from error
-        except _DISCORD_ERRORS as error:
+        except DISCORD_ERRORS as error:
             raise translate(error, "move a member", "MOVE_MEMBERS and CONNECT") from error
 
     async def delete_channel(self, channel_id: int) -> bool:
@@ -400,6 +373,6 @@ class PycordDiscord:
             await self._client.http.delete_channel(channel_id, reason="FACEIT match ended")
         except discord.NotFound:
             return False
-        except _DISCORD_ERRORS as error:
+        except DISCORD_ERRORS as error:
             raise translate(error, "delete a voice channel", "MANAGE_CHANNELS") from error
         return True
