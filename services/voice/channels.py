@@ -88,9 +88,7 @@ class ChannelLifecycle:
             else:
                 await self._ensure(match_id, existing, plan.members)
         if new:
-            await self._store.add_channel_intents(
-                match_id, [(p.faction, p.team.name, p.name, p.members) for p in new]
-            )
+            await self._store.add_channel_intents(match_id, [p.intent for p in new])
             await self.complete(match_id, await self.create(match_id, new))
         record = await self._store.get_match(match_id)
         assert record is not None

@@ -369,6 +369,7 @@ class PycordDiscord:
 
     async def delete_channel(self, channel_id: int) -> bool:
         self._made_in_category.discard(channel_id)
+        self._lag.announced(channel_id)  # nothing to wait for in a channel that is going
         try:
             await self._client.http.delete_channel(channel_id, reason="FACEIT match ended")
         except discord.NotFound:

@@ -44,7 +44,7 @@ class GatewayLag:
         self._unannounced.setdefault(channel_id, asyncio.Event())
 
     def announced(self, channel_id: int) -> None:
-        """The gateway sent the channel's CHANNEL_CREATE."""
+        """The gateway sent the channel's CHANNEL_CREATE, or voice deleted the channel."""
         event = self._unannounced.pop(channel_id, None)
         if event is not None:
             event.set()

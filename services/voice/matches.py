@@ -155,7 +155,7 @@ class MatchService:
             self._guild_id,
             spec.version,
             spec.teams,
-            [(p.faction, p.team.name, p.name, p.members) for p in plans],
+            [p.intent for p in plans],
         )
         created = await self._channels.create(spec.match_id, plans)
         record = opened_record(spec, self._guild_id, opened_at, created)

@@ -37,6 +37,11 @@ class ChannelPlan:
         """The team's faction."""
         return self.team.faction
 
+    @property
+    def intent(self) -> tuple[str, str, str, frozenset[int]]:
+        """The row stored before the channel is created: faction, team, channel name, members."""
+        return self.team.faction, self.team.name, self.name, self.members
+
 
 def validate_spec(spec: MatchSpec) -> None:
     """Raise InvalidArgument when the match cannot be acted on."""
