@@ -73,15 +73,17 @@ class ChannelLifecycle:
         )
 
     async def sync(
-        self, match_id: str, teams: Sequence[Team], links: Mapping[str, int]
+        self, stored: MatchRecord, teams: Sequence[Team], links: Mapping[str, int]
     ) -> MatchRecord:
-        """Bring the channels of an open match in line with its rosters and links."""
+        """Bring the channels of an open match in line with `teams` and `links`; the new record.
+
+        `stored` is the match as read under its lock: its channels are those that exist.
+        """
+        match_id = stored.match_id
         in_guild = await self.in_guild(teams, links)
-        record = await self._store.get_match(match_id)
-        assert record is not None
         new: list[ChannelPlan] = []
         for plan in plan_channels(match_id, teams, links, in_guild):
-            existing = record.channel(plan.faction)
+            existing = stored.channel(plan.faction)
             if existing is None:
                 if plan.members:
                     new.append(plan)

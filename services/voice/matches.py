@@ -129,7 +129,7 @@ class MatchService:
                     await self._store.record_open(
                         spec.match_id, self._guild_id, spec.version, spec.teams
                     )
-                    record = await self._channels.sync(spec.match_id, spec.teams, links)
+                    record = await self._channels.sync(current, spec.teams, links)
                     placements = await self._placement.place(record, spec.teams, links)
                 outcome = OpenOutcome.OPENED if opened else OpenOutcome.UPDATED
                 logger.info(
@@ -173,7 +173,7 @@ class MatchService:
 
         async def link(record: MatchRecord, links: dict[str, int]) -> MatchRecord:
             links[faceit_player_id] = discord_user_id
-            record = await self._channels.sync(record.match_id, record.teams, links)
+            record = await self._channels.sync(record, record.teams, links)
             await self._placement.place(record, record.teams, {faceit_player_id: discord_user_id})
             logger.info("player %s linked during the match: access given", discord_user_id)
             return record
@@ -185,7 +185,7 @@ class MatchService:
 
         async def unlink(record: MatchRecord, links: dict[str, int]) -> MatchRecord:
             links.pop(faceit_player_id, None)
-            record = await self._channels.sync(record.match_id, record.teams, links)
+            record = await self._channels.sync(record, record.teams, links)
             logger.info("player %s unlinked during the match: access taken", faceit_player_id)
             return record
 
