@@ -64,7 +64,7 @@ class SystemSettings:
     @property
     def voice_target(self) -> str:
         """Where the voice gRPC server is reached on this machine."""
-        return local_target(self.voice.voice_grpc_host, self.voice.voice_grpc_port)
+        return local_target(self.voice.grpc_host, self.voice.grpc_port)
 
     @property
     def ingest_target(self) -> str:
@@ -97,16 +97,14 @@ def _settings_problems(
 
 
 def _ports(instance: BaseSettings | None) -> dict[str, int]:
-    if isinstance(instance, RegistrySettings):
-        return {"REGISTRY_GRPC_PORT": instance.grpc_port}
-    if isinstance(instance, VoiceSettings):
-        return {"VOICE_GRPC_PORT": instance.voice_grpc_port}
-    if isinstance(instance, IngestSettings):
-        return {
-            "INGEST_GRPC_PORT": instance.ingest_grpc_port,
-            "INGEST_HTTP_PORT": instance.ingest_http_port,
-        }
-    return {}
+    """The service's listening ports by their environment names (e.g. VOICE_GRPC_PORT)."""
+    if instance is None:
+        return {}
+    return {
+        str(field.validation_alias): getattr(instance, name)
+        for name, field in type(instance).model_fields.items()
+        if name.endswith("_port")
+    }
 
 
 def _port_problems(ports: Mapping[str, int]) -> list[str]:

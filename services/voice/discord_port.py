@@ -1,17 +1,22 @@
-"""The thin seam between match logic and Discord; the only module doing channel work via py-cord."""
+"""The seam between match logic and Discord: the DiscordPort protocol and its py-cord form."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Collection
 from typing import Any, Protocol
 
-import aiohttp
 import discord
 
-from services.kit.errors import DomainError, FailedPrecondition, PermissionDenied, Unavailable
+from services.kit.errors import FailedPrecondition, Unavailable
+from services.voice.discord_errors import (
+    DISCORD_ERRORS,
+    NOT_CONNECTED_TO_VOICE,
+    category_full,
+    translate,
+)
 from services.voice.discord_rest import DiscordRest
+from services.voice.gateway_lag import DEFAULT_LAG_S, GatewayLag
 
 logger = logging.getLogger(__name__)
 
@@ -21,9 +26,7 @@ ALLOW_BOT = discord.PermissionOverwrite(
 )
 ALLOW_PLAYER = discord.PermissionOverwrite(view_channel=True, connect=True, speak=True)
 
-NOT_CONNECTED_TO_VOICE = 40032
 MAX_CHANNELS_PER_CATEGORY = 50
-INVALID_FORM_BODY = 50035
 ROLE_OVERWRITE = 0
 MEMBER_OVERWRITE = 1
 
@@ -84,35 +87,6 @@ class DiscordPort(Protocol):
         ...
 
 
-def translate(error: Exception, action: str, needs: str) -> DomainError:
-    """A Discord failure as the domain error the gRPC boundary reports."""
-    if isinstance(error, discord.Forbidden):
-        return PermissionDenied(
-            f"Discord refused to {action} (403/{error.code}): the bot needs {needs}"
-        )
-    if isinstance(error, discord.DiscordServerError) or (
-        isinstance(error, discord.HTTPException) and error.status == 429
-    ):
-        return Unavailable(f"Discord failed to {action} ({error.status}): {error.text}")
-    if isinstance(error, discord.HTTPException):
-        return FailedPrecondition(
-            f"Discord refused to {action} ({error.status}/{error.code}): {error.text}"
-        )
-    return Unavailable(f"Discord could not be reached to {action}: {error!r}")
-
-
-_DISCORD_ERRORS = (discord.HTTPException, aiohttp.ClientError, OSError, asyncio.TimeoutError)
-
-
-def _category_full(error: discord.HTTPException) -> bool:
-    text = error.text or ""
-    return (
-        error.status == 400
-        and error.code == INVALID_FORM_BODY
-        and ("CHANNEL_PARENT_MAX_CHANNELS" in text or "parent_id" in text)
-    )
-
-
 def _overwrites_payload(overwrites: dict[Any, discord.PermissionOverwrite]) -> list[dict[str, Any]]:
     """Overwrites as Discord's JSON, the way py-cord's `Guild._create_channel` writes them."""
     payload = []
@@ -133,6 +107,7 @@ class PycordDiscord:
         category_id: int | None,
         *,
         category_limit: int = MAX_CHANNELS_PER_CATEGORY,
+        gateway_lag_s: float = DEFAULT_LAG_S,
     ) -> None:
         self._client = client
         self._guild_id = guild_id
@@ -144,6 +119,17 @@ class PycordDiscord:
         self._full_at: int | None = None
         """The category's channel count when Discord last said it was full (50035)."""
         self._rest = DiscordRest(client.http)
+        self._lag = GatewayLag(lag_s=gateway_lag_s)
+        client.add_listener(self._channel_created, "on_guild_channel_create")
+        client.add_listener(self._voice_state_updated, "on_voice_state_update")
+
+    async def _channel_created(self, channel: discord.abc.GuildChannel) -> None:
+        self._lag.announced(channel.id)
+
+    async def _voice_state_updated(
+        self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
+    ) -> None:
+        self._lag.voice_reported(member.id, after.channel.id if after.channel else None)
 
     async def close(self) -> None:
         """Close the concurrent REST path's HTTP session."""
@@ -181,7 +167,7 @@ class PycordDiscord:
             await guild.fetch_member(user_id)
         except discord.NotFound:
             return False
-        except _DISCORD_ERRORS as error:
+        except DISCORD_ERRORS as error:
             raise translate(error, "look up a guild member", "VIEW_CHANNEL") from error
         return True
 
@@ -190,15 +176,13 @@ class PycordDiscord:
         # the members GUILD_CREATE lists, so after a (re)connect a player already waiting in
         # voice has a voice state but no cached member. Member.voice reads this same map.
         state = self._guild()._voice_state_for(user_id)
-        if state is None or state.channel is None:
-            return None
-        return state.channel.id
+        cached = None if state is None or state.channel is None else state.channel.id
+        return self._lag.voice_channel_of(user_id, cached)
 
     def occupants(self, channel_id: int) -> list[int]:
         channel = self._guild().get_channel(channel_id)
-        if not isinstance(channel, discord.VoiceChannel):
-            return []
-        return sorted(channel.voice_states)
+        cached = channel.voice_states if isinstance(channel, discord.VoiceChannel) else ()
+        return self._lag.occupants(channel_id, cached)
 
     def may_join(self, user_id: int, channel_id: int) -> bool:
         # py-cord caches the members it sees in voice (with their roles), so for a member who
@@ -219,7 +203,7 @@ class PycordDiscord:
             channel = await self._client.fetch_channel(channel_id)
         except discord.NotFound:
             return False
-        except _DISCORD_ERRORS as error:
+        except DISCORD_ERRORS as error:
             raise translate(error, "look up a channel", "VIEW_CHANNEL") from error
         return getattr(channel, "guild", None) is not None and channel.guild.id == guild.id  # type: ignore[union-attr]
 
@@ -280,7 +264,7 @@ class PycordDiscord:
                 if channel is not None:
                     return channel.id
             channel = await self._create_voice_channel(guild, name, overwrites, None)
-        except _DISCORD_ERRORS as error:
+        except DISCORD_ERRORS as error:
             raise translate(error, "create a voice channel", needs) from error
         return channel.id
 
@@ -294,7 +278,8 @@ class PycordDiscord:
         """`guild.create_voice_channel`, but sent beside py-cord's per-bucket lock.
 
         The channel joins py-cord's cache at once, as `create_voice_channel` does, so
-        `guild.get_channel` and the category's channel count see it before CHANNEL_CREATE.
+        `guild.get_channel` and the category's channel count see it before CHANNEL_CREATE;
+        moves into it wait for that event, unless it already came.
         """
         payload: dict[str, Any] = {
             "type": discord.ChannelType.voice.value,
@@ -305,6 +290,8 @@ class PycordDiscord:
             payload["parent_id"] = category.id
         data = await self._rest.create_channel(guild.id, payload, "FACEIT match started")
         channel = discord.VoiceChannel(state=guild._state, guild=guild, data=data)  # type: ignore[arg-type]
+        if guild.get_channel(channel.id) is None:
+            self._lag.created(channel.id)
         guild._add_channel(channel)
         return channel
 
@@ -320,7 +307,7 @@ class PycordDiscord:
         try:
             channel = await self._create_voice_channel(guild, name, overwrites, category)
         except discord.HTTPException as error:
-            if not _category_full(error):
+            if not category_full(error):
                 raise
             self._full_at = self._category_count(category)
             logger.warning(
@@ -349,7 +336,7 @@ class PycordDiscord:
             await channel.edit(
                 overwrites=self._overwrites(guild, member_ids), reason="FACEIT roster changed"
             )
-        except _DISCORD_ERRORS as error:
+        except DISCORD_ERRORS as error:
             raise translate(
                 error,
                 "update the channel's member access",
@@ -358,6 +345,17 @@ class PycordDiscord:
         return True
 
     async def move(self, user_id: int, channel_id: int | None) -> None:
+        if channel_id is not None:
+            await self._lag.until_announced(channel_id)
+        self._lag.moving(user_id, channel_id)
+        try:
+            await self._send_move(user_id, channel_id)
+        except BaseException:
+            self._lag.move_failed(user_id)
+            raise
+        self._lag.moved(user_id)
+
+    async def _send_move(self, user_id: int, channel_id: int | None) -> None:
         try:
             await self._rest.edit_member(
                 self._guild_id, user_id, {"channel_id": channel_id}, "FACEIT match channel"
@@ -366,15 +364,16 @@ class PycordDiscord:
             if error.code == NOT_CONNECTED_TO_VOICE:
                 raise NotInVoice(str(user_id)) from error
             raise translate(error, "move a member", "MOVE_MEMBERS and CONNECT") from error
-        except _DISCORD_ERRORS as error:
+        except DISCORD_ERRORS as error:
             raise translate(error, "move a member", "MOVE_MEMBERS and CONNECT") from error
 
     async def delete_channel(self, channel_id: int) -> bool:
         self._made_in_category.discard(channel_id)
+        self._lag.announced(channel_id)  # nothing to wait for in a channel that is going
         try:
             await self._client.http.delete_channel(channel_id, reason="FACEIT match ended")
         except discord.NotFound:
             return False
-        except _DISCORD_ERRORS as error:
+        except DISCORD_ERRORS as error:
             raise translate(error, "delete a voice channel", "MANAGE_CHANNELS") from error
         return True

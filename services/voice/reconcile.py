@@ -9,7 +9,7 @@ from services.kit.database import DATABASE_UNAVAILABLE
 from services.kit.logging import log_context
 from services.voice.cache import ActiveMatchCache
 from services.voice.matches import MatchService
-from services.voice.state import VoiceStore
+from services.voice.store import VoiceStore
 
 logger = logging.getLogger(__name__)
 

@@ -1,9 +1,10 @@
-"""Wiring of the voice service: the py-cord bot and the gRPC server, siblings in one TaskGroup."""
+"""Wiring of the voice service (bot, gRPC server, deletions in one TaskGroup) and `serve()`."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 import asyncpg
 import discord
@@ -11,7 +12,11 @@ import discord.http
 from faceitvoice.v1 import voice_service_pb2, voice_service_pb2_grpc
 from grpc_health.v1 import health_pb2
 
+from services.kit.database import create_pool, wait_for_database
+from services.kit.embedded_postgres import resolve_database_url
+from services.kit.grpc_client import GrpcClients
 from services.kit.grpc_server import GrpcServer
+from services.kit.migrations import apply_migrations
 from services.voice.bot import VoiceBot
 from services.voice.cache import ActiveMatchCache
 from services.voice.commands import PlayerCommands, add_commands
@@ -23,12 +28,42 @@ from services.voice.reconcile import Reconciler
 from services.voice.registry_client import RegistryClient
 from services.voice.servicer import VoiceServiceServicer
 from services.voice.settings import VoiceSettings
-from services.voice.startup import login_and_check
-from services.voice.state import VoiceStore
+from services.voice.startup import StartupError, login_and_check
+from services.voice.store import VoiceStore
 
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME = voice_service_pb2.DESCRIPTOR.services_by_name["VoiceService"].full_name
+SCHEMA = "voice"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+async def migrate(pool: asyncpg.Pool) -> list[str]:
+    """Apply the voice schema's pending migrations; return the files applied."""
+    return await apply_migrations(pool, SCHEMA, MIGRATIONS)
+
+
+async def serve(settings: VoiceSettings) -> None:
+    """Database, migrations, registry channel, Discord checks, then the service until it stops."""
+    dsn = await asyncio.to_thread(resolve_database_url, settings)
+    clients = GrpcClients(token=settings.grpc_auth_token, timeout=settings.registry_timeout_s)
+    try:
+        await wait_for_database(dsn)
+        pool = await create_pool(dsn)
+        try:
+            await migrate(pool)
+            registry = RegistryClient(clients.channel(settings.registry_service_addr))
+            service = VoiceService(settings, pool, registry)
+            try:
+                await service.check_discord()
+            except StartupError:
+                await service.bot.close()
+                raise
+            await service.run()
+        finally:
+            await pool.close()
+    finally:
+        await clients.close()
 
 
 class DiscordConnectionEnded(Exception):
@@ -76,8 +111,8 @@ class VoiceService:
                 )
             ],
             service_names=[SERVICE_NAME],
-            host=settings.voice_grpc_host,
-            port=settings.voice_grpc_port,
+            host=settings.grpc_host,
+            port=settings.grpc_port,
             auth_token=settings.grpc_auth_token,
         )
 

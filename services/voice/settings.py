@@ -21,8 +21,8 @@ class VoiceSettings(ServiceSettings):
     discord_api_base: str = Field(
         default=DEFAULT_DISCORD_API_BASE, validation_alias="DISCORD_API_BASE"
     )
-    voice_grpc_host: str = Field(default="127.0.0.1", validation_alias="VOICE_GRPC_HOST")
-    voice_grpc_port: int = Field(default=50052, validation_alias="VOICE_GRPC_PORT", ge=0)
+    grpc_host: str = Field(default="127.0.0.1", validation_alias="VOICE_GRPC_HOST")
+    grpc_port: int = Field(default=50052, validation_alias="VOICE_GRPC_PORT", ge=0)
     registry_service_addr: str = Field(
         default="127.0.0.1:50053", validation_alias="REGISTRY_SERVICE_ADDR"
     )

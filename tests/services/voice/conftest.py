@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 
 from services.kit.database import create_pool
-from services.voice.state import migrate
+from services.voice.server import migrate
 
 
 @pytest.fixture

@@ -31,8 +31,8 @@ from services.registry.server import build_server
 from services.registry.settings import RegistrySettings
 from services.voice.registry_client import RegistryClient
 from services.voice.server import VoiceService
+from services.voice.server import migrate as migrate_voice
 from services.voice.settings import VoiceSettings
-from services.voice.state import migrate as migrate_voice
 from tests.support import eventually
 
 BOT_TOKEN = "voice-e2e-bot-token"
@@ -66,8 +66,8 @@ class VoiceSystem:
             "discord_guild_id": self.guild_id,
             "discord_lobby_channel_id": self.lobby_id,
             "discord_api_base": self.discord.url + "/api",
-            "voice_grpc_host": "127.0.0.1",
-            "voice_grpc_port": 0,
+            "grpc_host": "127.0.0.1",
+            "grpc_port": 0,
             "registry_service_addr": self.registry_addr,
             "grpc_auth_token": GRPC_TOKEN,
         }

@@ -14,6 +14,7 @@ from tests.support import eventually
 MATCH = "1-5b0c7e9e-7d0f-4f58-9c1e-2b6c1f0a9d41"
 CREATE = "/guilds/{guild_id}/channels"
 DELETE = "/channels/{channel_id}"
+MEMBER = "/guilds/{guild_id}/members/{user_id}"
 
 
 @pytest.fixture
@@ -57,12 +58,6 @@ async def _close(system: VoiceSystem) -> None:
     await eventually(closed, what="CloseMatch to succeed")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 16 point 3, open: voice moves players into a channel the gateway has not "
-    "announced yet (the moves fail), and with late events alone it deletes the channel without "
-    "moving its occupant back to the lobby (its cache has not seen the move yet)",
-)
 async def test_a_match_plays_when_gateway_events_follow_the_rest_answers(
     system: VoiceSystem,
 ) -> None:
@@ -85,12 +80,51 @@ async def test_a_match_plays_when_gateway_events_follow_the_rest_answers(
     assert await system.voice_of(bob) == channels["faction2"]
     creates = await system.control.audit_log(method="POST", route=CREATE)
     assert [c["status"] for c in creates] == [201, 201]
+    moves = await system.control.audit_log(method="PATCH", route=MEMBER)
+    assert [m["status"] for m in moves] == [200, 200], "a move was sent before the announcement"
 
     await _close(system)
     await eventually(
         lambda: _names_are(system, []), what="the match channels to be deleted exactly once"
     )
     assert await system.voice_of(alice) == system.lobby_id
+
+
+async def test_a_player_moved_in_is_moved_out_at_close_before_the_gateway_reports_the_move(
+    system: VoiceSystem,
+) -> None:
+    """Late events alone: a close right after the open moves the player inside back to the lobby."""
+    await system.start_voice()
+    assert system.stub is not None
+    (alice,) = await _in_lobby(system, "alice")
+    await system.control.delay_gateway_events(1.0)
+
+    opened = await system.stub.OpenMatch(match(MATCH, 1, ["p-alice"]))
+    assert [p.outcome for p in opened.placements] == [voice_pb.PLACEMENT_OUTCOME_MOVED]
+    await system.control.clear_audit_log()
+    await _close(system)
+
+    assert await system.voice_of(alice) == system.lobby_id
+    calls = [(c["method"], c["status"]) for c in await system.control.audit_log()]
+    assert calls == [("PATCH", 200), ("DELETE", 200)]
+    await eventually(lambda: _names_are(system, []), what="the match channel to be deleted")
+
+
+async def test_a_second_open_before_the_gateway_reports_the_move_moves_nobody_twice(
+    system: VoiceSystem,
+) -> None:
+    """Late events alone: an update right after the open finds the player already in place."""
+    await system.start_voice()
+    assert system.stub is not None
+    await _in_lobby(system, "alice")
+    await system.control.delay_gateway_events(1.0)
+    await system.stub.OpenMatch(match(MATCH, 1, ["p-alice"]))
+    await system.control.clear_audit_log()
+
+    again = await system.stub.OpenMatch(match(MATCH, 2, ["p-alice"]))
+
+    assert [p.outcome for p in again.placements] == [voice_pb.PLACEMENT_OUTCOME_ALREADY_THERE]
+    assert await system.control.audit_log(method="PATCH", route=MEMBER) == []
 
 
 async def test_a_cloudflare_429_on_a_channel_create_loses_no_channel(system: VoiceSystem) -> None:

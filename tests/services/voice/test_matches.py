@@ -22,7 +22,7 @@ from services.voice.model import (
     Player,
     Team,
 )
-from services.voice.state import VoiceStore
+from services.voice.store import VoiceStore
 from tests.services.voice.fakes import FakeDiscord, FakeResolver
 from tests.support import eventually
 

@@ -12,7 +12,7 @@ from faceitvoice.v1 import voice_service_pb2 as voice_pb
 from sandbox.discord import SandboxConfig
 from services.voice.convert import match_from_pb
 from services.voice.startup import StartupError
-from services.voice.state import VoiceStore
+from services.voice.store import VoiceStore
 from tests.services.voice.system import VoiceSystem, match, voice_system
 from tests.services.voice.tcp_proxy import TcpProxy
 from tests.support import eventually

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from services.kit.errors import InvalidArgument
-from services.kit.migrations import apply_migrations
 from services.voice.model import (
     ChannelState,
     MatchRecord,
@@ -21,9 +16,6 @@ from services.voice.model import (
     Team,
     TeamChannel,
 )
-
-SCHEMA = "voice"
-MIGRATIONS = Path(__file__).parent / "migrations"
 
 _MATCH_COLUMNS = (
     "match_id, guild_id, state, version, teams, opened_at, closed_at, close_reason, delete_after"
@@ -66,11 +58,6 @@ _ADD_INTENT = (
 )
 
 
-async def migrate(pool: asyncpg.Pool) -> list[str]:
-    """Apply the voice schema's pending migrations; return the files applied."""
-    return await apply_migrations(pool, SCHEMA, MIGRATIONS)
-
-
 def teams_to_json(teams: Iterable[Team]) -> list[dict[str, Any]]:
     """The JSON stored in `active_matches.teams`."""
     return [
@@ -108,21 +95,6 @@ def _channel(row: asyncpg.Record) -> TeamChannel:
         member_ids=frozenset(row["member_ids"]),
         previous_channel_id=row["previous_channel_id"],
     )
-
-
-def encode_page_token(opened_at: datetime, match_id: str) -> str:
-    """An opaque token for the page after (opened_at, match_id)."""
-    raw = json.dumps([opened_at.isoformat(), match_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def decode_page_token(token: str) -> tuple[datetime, str]:
-    """The (opened_at, match_id) a page token stands for; InvalidArgument when malformed."""
-    try:
-        opened_at, match_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return datetime.fromisoformat(opened_at), str(match_id)
-    except (ValueError, TypeError) as error:
-        raise InvalidArgument("page_token is malformed") from error
 
 
 class VoiceStore:

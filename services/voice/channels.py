@@ -1,0 +1,222 @@
+"""The team channels' lifecycle: created from intents, kept in line with rosters, deleted."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Collection, Mapping, Sequence
+
+from services.voice.cache import ActiveMatchCache
+from services.voice.discord_port import DiscordPort
+from services.voice.model import MatchRecord, Team, TeamChannel
+from services.voice.placement import PlayerPlacement
+from services.voice.planning import ChannelPlan, plan_channels, player_ids
+from services.voice.store import VoiceStore
+
+logger = logging.getLogger(__name__)
+
+
+class ChannelLifecycle:
+    """Creates, repairs and deletes a match's channels; the caller holds the match's lock.
+
+    Every channel is written as an intent before Discord creates it and completed after, so
+    a crash in between leaves something reconciliation can finish.
+    """
+
+    def __init__(
+        self,
+        store: VoiceStore,
+        cache: ActiveMatchCache,
+        discord: DiscordPort,
+        placement: PlayerPlacement,
+    ) -> None:
+        self._store = store
+        self._cache = cache
+        self._discord = discord
+        self._placement = placement
+
+    async def in_guild(self, teams: Sequence[Team], links: Mapping[str, int]) -> set[int]:
+        """The linked players of the teams who are members of the guild."""
+        linked = sorted({links[p] for p in player_ids(teams) if p in links})
+        found = await asyncio.gather(*(self._discord.is_member(uid) for uid in linked))
+        return {uid for uid, present in zip(linked, found, strict=True) if present}
+
+    async def create(
+        self, match_id: str, plans: Sequence[ChannelPlan]
+    ) -> list[tuple[ChannelPlan, int]]:
+        """Create the planned channels (their intents stored) concurrently; the ids made.
+
+        When one create fails, the channels made are stored as complete, then it is raised.
+        """
+        results = await asyncio.gather(
+            *(self._discord.create_private_channel(p.name, p.members) for p in plans),
+            return_exceptions=True,
+        )
+        created = [
+            (plan, result)
+            for plan, result in zip(plans, results, strict=True)
+            if isinstance(result, int)
+        ]
+        for plan, channel_id in created:
+            logger.info("created channel %s for %s", channel_id, plan.faction)
+        failure = next((r for r in results if isinstance(r, BaseException)), None)
+        if failure is not None:
+            if created:
+                await self.complete(match_id, created)
+            raise failure
+        return created
+
+    async def complete(self, match_id: str, created: Sequence[tuple[ChannelPlan, int]]) -> None:
+        """Store the channels created for intents."""
+        await self._store.complete_channels(
+            match_id, [(plan.faction, channel_id, plan.members) for plan, channel_id in created]
+        )
+
+    async def sync(
+        self, stored: MatchRecord, teams: Sequence[Team], links: Mapping[str, int]
+    ) -> MatchRecord:
+        """Bring the channels of an open match in line with `teams` and `links`; the new record.
+
+        `stored` is the match as read under its lock: its channels are those that exist.
+        """
+        match_id = stored.match_id
+        in_guild = await self.in_guild(teams, links)
+        new: list[ChannelPlan] = []
+        for plan in plan_channels(match_id, teams, links, in_guild):
+            existing = stored.channel(plan.faction)
+            if existing is None:
+                if plan.members:
+                    new.append(plan)
+            else:
+                await self._ensure(match_id, existing, plan.members)
+        if new:
+            await self._store.add_channel_intents(match_id, [p.intent for p in new])
+            await self.complete(match_id, await self.create(match_id, new))
+        record = await self._store.get_match(match_id)
+        assert record is not None
+        self._cache.put(record)
+        return record
+
+    async def _ensure(self, match_id: str, existing: TeamChannel, members: frozenset[int]) -> None:
+        if existing.channel_id is None:
+            kept = members or set(existing.member_ids)
+            await self._finish_intent(match_id, existing, kept)
+        elif not await self._discord.channel_exists(existing.channel_id):
+            await self._recreate(match_id, existing, members)
+        elif members != existing.member_ids:
+            if await self._discord.set_members(existing.channel_id, members):
+                await self._store.set_channel_members(match_id, existing.faction, members)
+                await self._cache_from_store(match_id)
+                await self._placement.move_out(existing.channel_id, existing.member_ids - members)
+            else:
+                await self._replace(match_id, existing, members)
+            logger.info("channel of %s now allows %s players", existing.faction, len(members))
+
+    async def repair(self, record: MatchRecord) -> None:
+        """Finish intents, recreate lost channels and end replacements of an open match."""
+        match_id = record.match_id
+        for channel in record.channels:
+            if channel.channel_id is None:
+                await self._finish_intent(match_id, channel, channel.member_ids)
+            elif not await self._discord.channel_exists(channel.channel_id):
+                await self._recreate(match_id, channel, channel.member_ids)
+            elif channel.previous_channel_id is not None:
+                await self._finish_replacement(
+                    match_id,
+                    channel.faction,
+                    channel.previous_channel_id,
+                    channel.channel_id,
+                    channel.member_ids,
+                )
+
+    async def _finish_intent(
+        self, match_id: str, intent: TeamChannel, members: Collection[int]
+    ) -> None:
+        """Complete an intent whose channel may or may not exist: adopt it, or create it."""
+        leftovers = await self._untracked_named(intent.channel_name)
+        channel_id = None
+        lost: Collection[int] = ()
+        if leftovers:
+            if set(members) == intent.member_ids or await self._discord.set_members(
+                leftovers[0], members
+            ):
+                channel_id = leftovers[0]
+                lost = intent.member_ids - set(members)
+                logger.warning("adopted channel %s left by an interrupted create", channel_id)
+            else:
+                await self._discord.delete_channel(leftovers[0])
+        if channel_id is None:
+            channel_id = await self._discord.create_private_channel(intent.channel_name, members)
+            logger.info("created channel %s for an unfinished intent", channel_id)
+        await self._store.complete_channel(match_id, intent.faction, channel_id, members)
+        await self._cache_from_store(match_id)
+        await self._placement.move_out(channel_id, lost)
+        if intent.previous_channel_id is not None:
+            await self._finish_replacement(
+                match_id, intent.faction, intent.previous_channel_id, channel_id, members
+            )
+
+    async def _untracked_named(self, name: str) -> list[int]:
+        """The bot's channels with this name that the database does not know."""
+        tracked = await self._store.tracked_channel_ids()
+        return [c for c in self._discord.bot_channels_named(name) if c not in tracked]
+
+    async def _replace(self, match_id: str, channel: TeamChannel, members: Collection[int]) -> None:
+        """Swap a channel whose overwrites the bot may not edit for a new one with `members`."""
+        assert channel.channel_id is not None
+        await self._store.begin_replacement(match_id, channel.faction, members)
+        new_id = await self._discord.create_private_channel(channel.channel_name, members)
+        await self._store.complete_channel(match_id, channel.faction, new_id, members)
+        await self._cache_from_store(match_id)
+        await self._finish_replacement(
+            match_id, channel.faction, channel.channel_id, new_id, members
+        )
+        logger.info("replaced channel %s by %s to change access", channel.channel_id, new_id)
+
+    async def _finish_replacement(
+        self, match_id: str, faction: str, previous: int, current: int, allowed: Collection[int]
+    ) -> None:
+        """Move the occupants of `previous` on (into `current` if allowed there); delete it."""
+        await self._placement.replace_occupants(previous, current, allowed)
+        await self._discord.delete_channel(previous)
+        await self._store.end_replacement(match_id, faction)
+
+    async def _cache_from_store(self, match_id: str) -> None:
+        # The live handler must see who is allowed where before anyone is moved in or out.
+        record = await self._store.get_match(match_id)
+        if record is not None:
+            self._cache.put(record)
+
+    async def _recreate(self, match_id: str, lost: TeamChannel, members: Collection[int]) -> None:
+        logger.warning("channel %s of %s is gone from Discord", lost.channel_id, lost.faction)
+        if not members:
+            await self._store.remove_channel(match_id, lost.faction)
+            return
+        channel_id = await self._discord.create_private_channel(lost.channel_name, members)
+        await self._store.complete_channel(match_id, lost.faction, channel_id, members)
+        logger.info("recreated channel %s for %s", channel_id, lost.faction)
+
+    async def delete_all(self, record: MatchRecord) -> tuple[tuple[int, ...], int]:
+        """Occupants to the lobby, then delete every channel of the match (and any replaced
+        or orphaned namesake); the ids deleted and how many players were moved."""
+        match_id = record.match_id
+        deleted: list[int] = []
+        moved = 0
+        for channel in record.channels:
+            if channel.previous_channel_id is not None:
+                moved += await self._placement.to_lobby(channel.previous_channel_id)
+                if await self._discord.delete_channel(channel.previous_channel_id):
+                    deleted.append(channel.previous_channel_id)
+            if channel.channel_id is None:
+                for leftover in await self._untracked_named(channel.channel_name):
+                    if await self._discord.delete_channel(leftover):
+                        deleted.append(leftover)
+                await self._store.remove_channel(match_id, channel.faction)
+                continue
+            moved += await self._placement.to_lobby(channel.channel_id)
+            if await self._discord.delete_channel(channel.channel_id):
+                deleted.append(channel.channel_id)
+            else:
+                logger.info("channel %s was already gone", channel.channel_id)
+            await self._store.remove_channel(match_id, channel.faction)
+        return tuple(deleted), moved
