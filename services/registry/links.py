@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from services.kit.faceit_api import FaceitPlayer
 
@@ -29,6 +30,13 @@ class PlayerLink:
     discord_user_id: int
     account: FaceitAccount
     linked_at: datetime
+    verified_at: datetime | None = None
+    """When the Discord user proved they own the account (FACEIT Connect); None: by nickname."""
+
+    @property
+    def verified(self) -> bool:
+        """Whether the Discord user proved they own the FACEIT account."""
+        return self.verified_at is not None
 
 
 def account_from_player(player: FaceitPlayer, game: str) -> FaceitAccount:
@@ -44,3 +52,20 @@ def account_from_player(player: FaceitPlayer, game: str) -> FaceitAccount:
         faceit_elo=profile.faceit_elo if profile else 0,
         faceit_url=player.profile_url(),
     )
+
+
+class ChangeKind(StrEnum):
+    """Whether a change made a link or removed one (the value stored in link_changes.kind)."""
+
+    LINKED = "linked"
+    UNLINKED = "unlinked"
+
+
+@dataclass(frozen=True)
+class LinkChange:
+    """One entry of the change log: a link made, or a link removed (as it was)."""
+
+    sequence: int
+    kind: ChangeKind
+    link: PlayerLink
+    changed_at: datetime
