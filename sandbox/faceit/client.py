@@ -251,6 +251,45 @@ class FaceitSandboxClient:
         """`DELETE /_sandbox/requests`."""
         await self._call("DELETE", "/_sandbox/requests")
 
+    async def register_oauth_client(
+        self, client_id: str, client_secret: str, redirect_uris: Sequence[str]
+    ) -> dict[str, Any]:
+        """`POST /_sandbox/oauth/clients`: registers (or replaces) a FACEIT Connect client."""
+        body = {
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "redirect_uris": list(redirect_uris),
+        }
+        result: dict[str, Any] = await self._call("POST", "/_sandbox/oauth/clients", body)
+        return result
+
+    async def add_oauth_fault(
+        self,
+        endpoint: str,
+        kind: str,
+        *,
+        count: int = 1,
+        status: int | None = None,
+        delay_ms: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """`POST /_sandbox/oauth/faults`: the next `count` calls of `endpoint` (`token` or
+        `userinfo`) go wrong as `kind` says (`status`, `delay`, `garbage`, `empty`, `no_guid`).
+        """
+        body = _without_none(
+            endpoint=endpoint, kind=kind, count=count, status=status, delay_ms=delay_ms
+        )
+        result = await self._call("POST", "/_sandbox/oauth/faults", body)
+        return list(result["faults"])
+
+    async def oauth_faults(self) -> list[dict[str, Any]]:
+        """`GET /_sandbox/oauth/faults`: the queued FACEIT Connect faults."""
+        result = await self._call("GET", "/_sandbox/oauth/faults")
+        return list(result["faults"])
+
+    async def clear_oauth_faults(self) -> None:
+        """`DELETE /_sandbox/oauth/faults`."""
+        await self._call("DELETE", "/_sandbox/oauth/faults")
+
 
 def _without_none(**fields: Any) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value is not None}

@@ -11,6 +11,7 @@ from types import TracebackType
 
 from aiohttp import web
 
+from sandbox.faceit.connect import DEFAULT_CODE_TTL_S, FaceitConnect
 from sandbox.faceit.control_api import ControlApi
 from sandbox.faceit.data_api import DataApi
 from sandbox.faceit.deliverer import WebhookDeliverer, WebhookOptions
@@ -24,7 +25,7 @@ DATA_API_PREFIX = "/data/v4"
 
 
 class FaceitSandbox:
-    """A local FACEIT: Data API under `/data/v4`, control API under `/_sandbox/`, webhooks.
+    """A local FACEIT: Data API under `/data/v4`, FACEIT Connect, control API under `/_sandbox/`.
 
     Runs in the caller's event loop: `url = await sandbox.start()`, then `await sandbox.stop()`.
     """
@@ -40,6 +41,7 @@ class FaceitSandbox:
         organizer_id: str | None = None,
         app_id: str | None = None,
         clock: Callable[[], float] = time.time,
+        oauth_code_ttl_s: float = DEFAULT_CODE_TTL_S,
     ) -> None:
         if not api_key:
             raise ValueError("api_key is required")
@@ -73,6 +75,7 @@ class FaceitSandbox:
             faults=self.faults,
             request_log=self.request_log,
         )
+        self.connect = FaceitConnect(world=self.world, clock=clock, code_ttl_s=oauth_code_ttl_s)
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
 
@@ -80,6 +83,7 @@ class FaceitSandbox:
         """The aiohttp application (the Data API is a sub-application)."""
         app = web.Application(middlewares=[self._control_api.errors])
         app.add_routes(self._control_api.routes())
+        app.add_routes(self.connect.routes())
         app.add_subapp(DATA_API_PREFIX, self._data_api.build_app())
         return app
 

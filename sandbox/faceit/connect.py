@@ -1,0 +1,558 @@
+"""FACEIT Connect in the sandbox: OAuth2 code flow with PKCE, userinfo, discovery and faults."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from aiohttp import BasicAuth, web
+from yarl import URL
+
+from sandbox.faceit.connect_pages import error_page, sign_in_page
+from sandbox.faceit.control_api import _body
+from sandbox.faceit.model import SandboxError, World
+
+logger = logging.getLogger(__name__)
+
+# FACEIT's own paths (reference: faceit.md); the authorization page is on accounts.faceit.com
+# there, here it is `/accounts` on the same server.
+DISCOVERY_PATH = "/auth/v1/openid_configuration"
+AUTHORIZE_PATH = "/accounts"
+TOKEN_PATH = "/auth/v1/oauth/token"
+USERINFO_PATH = "/auth/v1/resources/userinfo"
+JWKS_PATH = "/auth/v1/oauth/certs"
+ISSUER_PATH = "/auth"
+
+DEFAULT_CODE_TTL_S = 60.0
+ACCESS_TOKEN_TTL_S = 3600
+SCOPES = ("openid", "profile", "email", "membership")
+# The parameters of an authorization request that the sign-in form carries to its POST.
+AUTHORIZE_PARAMS = (
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+)
+# RFC 7636: a verifier is 43..128 unreserved characters; an S256 challenge is 43 base64url ones.
+_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
+_CHALLENGE = re.compile(r"[A-Za-z0-9\-_]{43}")
+
+FAULT_ENDPOINTS = ("token", "userinfo")
+FAULT_KINDS = ("status", "delay", "garbage", "empty", "no_guid")
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def s256(verifier: str) -> str:
+    """The PKCE S256 challenge of a verifier: base64url(sha256(verifier)) without padding."""
+    return _b64url(hashlib.sha256(verifier.encode()).digest())
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwt_hs256(claims: dict[str, Any], key: str) -> str:
+    """A compact JWT of `claims`, signed HS256 with `key` (OIDC's choice for a client secret)."""
+    header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    payload = _b64url(json.dumps(claims, separators=(",", ":")).encode())
+    signing_input = f"{header}.{payload}"
+    signature = hmac.new(key.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64url(signature)}"
+
+
+@dataclass(frozen=True)
+class OAuthClient:
+    """A registered FACEIT Connect client (App Studio's OAuth2 client)."""
+
+    client_id: str
+    client_secret: str
+    redirect_uris: tuple[str, ...]
+
+
+@dataclass
+class Grant:
+    """What an authorization code stands for, until it is redeemed or expires."""
+
+    client_id: str
+    redirect_uri: str
+    player_id: str
+    code_challenge: str
+    scope: str
+    nonce: str | None
+    expires_at: float
+    used: bool = False
+    access_tokens: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AccessToken:
+    """An issued access token: whose it is and until when it is good."""
+
+    client_id: str
+    player_id: str
+    expires_at: float
+
+
+@dataclass
+class ConnectFault:
+    """The next `remaining` requests to `endpoint` go wrong in the way `kind` says."""
+
+    endpoint: str
+    kind: str
+    remaining: int
+    status: int = 503
+    delay_ms: float = 0.0
+
+
+class ConnectFaults:
+    """Queued faults of the token and userinfo endpoints, consumed in the order added.
+
+    Kept apart from the Data API's `ApiFaults`, whose rules only know statuses and whose
+    latency is global: a consumer of FACEIT Connect also has to survive one slow endpoint and
+    answers that are not what it expects.
+    """
+
+    def __init__(self) -> None:
+        self._faults: list[ConnectFault] = []
+
+    def add(
+        self, endpoint: str, kind: str, count: int = 1, *, status: int = 503, delay_ms: float = 0
+    ) -> ConnectFault:
+        """Queue a fault for the next `count` requests to `endpoint`."""
+        if endpoint not in FAULT_ENDPOINTS:
+            raise SandboxError(f"endpoint must be one of {', '.join(FAULT_ENDPOINTS)}")
+        if kind not in FAULT_KINDS:
+            raise SandboxError(f"kind must be one of {', '.join(FAULT_KINDS)}")
+        if kind == "no_guid" and endpoint != "userinfo":
+            raise SandboxError("no_guid is a userinfo fault")
+        if count < 1:
+            raise SandboxError("count must be at least 1")
+        if not 400 <= status <= 599:
+            raise SandboxError(f"status must be 4xx or 5xx, got {status}")
+        if delay_ms < 0:
+            raise SandboxError("delay_ms must be >= 0")
+        fault = ConnectFault(endpoint, kind, count, status=status, delay_ms=delay_ms)
+        self._faults.append(fault)
+        return fault
+
+    def take(self, endpoint: str) -> ConnectFault | None:
+        """The fault that hits this request to `endpoint`, counting it down, or None."""
+        for fault in self._faults:
+            if fault.endpoint == endpoint:
+                fault.remaining -= 1
+                if fault.remaining == 0:
+                    self._faults.remove(fault)
+                return fault
+        return None
+
+    def reset(self) -> None:
+        """No queued faults."""
+        self._faults.clear()
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """The queued faults as JSON."""
+        return [asdict(fault) for fault in self._faults]
+
+
+def _oauth_error(status: int, error: str, description: str, **headers: str) -> web.Response:
+    return web.json_response(
+        {"error": error, "error_description": description},
+        status=status,
+        headers={**_NO_STORE, **headers},
+    )
+
+
+def _redirect(target: str, **query: str | None) -> web.Response:
+    url = URL(target).update_query({k: v for k, v in query.items() if v is not None})
+    return web.Response(
+        status=302,
+        headers={
+            "Location": str(url),
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
+
+
+def _params(*sources: Iterable[tuple[str, Any]]) -> dict[str, str] | None:
+    """The request's parameters, or None when one is given twice (RFC 6749 3.1)."""
+    params: dict[str, str] = {}
+    for source in sources:
+        for key, value in source:
+            if key in params:
+                return None
+            if isinstance(value, str):
+                params[key] = value
+    return params
+
+
+def _number(body: dict[str, Any], name: str, default: float) -> float:
+    value = body.get(name, default)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise SandboxError(f"{name} must be a number")
+    return float(value)
+
+
+def _valid_redirect_uri(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    url = URL(value)
+    return url.absolute and url.scheme in ("http", "https") and not url.fragment
+
+
+class FaceitConnect:
+    """FACEIT Connect endpoints and their `/_sandbox/oauth/` control routes.
+
+    Players come from the shared `World`; clients, codes and tokens live here.
+    """
+
+    def __init__(
+        self,
+        *,
+        world: World,
+        clock: Callable[[], float] = time.time,
+        code_ttl_s: float = DEFAULT_CODE_TTL_S,
+    ) -> None:
+        self._world = world
+        self._clock = clock
+        self._code_ttl_s = code_ttl_s
+        self._clients: dict[str, OAuthClient] = {}
+        self._grants: dict[str, Grant] = {}
+        self._tokens: dict[str, AccessToken] = {}
+        self.faults = ConnectFaults()
+
+    def routes(self) -> list[web.RouteDef]:
+        """The Connect and control routes, to add to the top-level application."""
+        return [
+            web.get(DISCOVERY_PATH, self.discovery),
+            web.get(AUTHORIZE_PATH, self.authorize_page),
+            web.post(AUTHORIZE_PATH, self.authorize),
+            web.post(TOKEN_PATH, self.token),
+            web.get(USERINFO_PATH, self.userinfo),
+            web.get(JWKS_PATH, self.jwks),
+            web.post("/_sandbox/oauth/clients", self.register_client),
+            web.get("/_sandbox/oauth/faults", self.get_faults),
+            web.post("/_sandbox/oauth/faults", self.add_fault),
+            web.delete("/_sandbox/oauth/faults", self.clear_faults),
+        ]
+
+    def register(self, client: OAuthClient) -> bool:
+        """Register or replace a client (a new secret invalidates the old one); True if new."""
+        is_new = client.client_id not in self._clients
+        self._clients[client.client_id] = client
+        return is_new
+
+    async def discovery(self, request: web.Request) -> web.Response:
+        """`GET /auth/v1/openid_configuration`: endpoints on this server."""
+        base = str(request.url.origin())
+        return web.json_response(
+            {
+                "issuer": base + ISSUER_PATH,
+                "authorization_endpoint": base + AUTHORIZE_PATH,
+                "token_endpoint": base + TOKEN_PATH,
+                "userinfo_endpoint": base + USERINFO_PATH,
+                "jwks_uri": base + JWKS_PATH,
+                "response_types_supported": ["code"],
+                "response_modes_supported": ["query"],
+                "grant_types_supported": ["authorization_code"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["HS256"],
+                "scopes_supported": list(SCOPES),
+                "claims_supported": ["sub", "guid", "nickname", "picture"],
+                "code_challenge_methods_supported": ["S256"],
+                "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+            }
+        )
+
+    def _refusal(self, params: dict[str, str]) -> web.Response | None:
+        """Why an authorization request is refused, or None when it is acceptable.
+
+        An unknown client or redirect_uri gets a page here and is never redirected to
+        (RFC 6749 4.1.2.1); other mistakes are sent back to the client's redirect_uri.
+        """
+        client = self._clients.get(params.get("client_id", ""))
+        if client is None:
+            return error_page("Unknown client_id.")
+        redirect_uri = params.get("redirect_uri", "")
+        if redirect_uri not in client.redirect_uris:
+            return error_page("redirect_uri is not registered for this client.")
+        state = params.get("state")
+        if params.get("response_type") != "code":
+            return _redirect(
+                redirect_uri,
+                error="unsupported_response_type",
+                error_description="response_type must be code",
+                state=state,
+            )
+        if not _CHALLENGE.fullmatch(params.get("code_challenge", "")):
+            problem = "code_challenge (S256, 43 characters) is required"
+        elif params.get("code_challenge_method") != "S256":
+            problem = "code_challenge_method must be S256"
+        else:
+            return None
+        return _redirect(
+            redirect_uri, error="invalid_request", error_description=problem, state=state
+        )
+
+    async def authorize_page(self, request: web.Request) -> web.Response:
+        """`GET /accounts?client_id&redirect_uri&response_type=code&code_challenge...`."""
+        params = _params(request.query.items())
+        if params is None:
+            return error_page("A parameter is given more than once.")
+        refusal = self._refusal(params)
+        if refusal is not None:
+            return refusal
+        return sign_in_page(
+            action=AUTHORIZE_PATH,
+            client_id=params["client_id"],
+            params={key: params[key] for key in AUTHORIZE_PARAMS if key in params},
+            players=self._world.players(),
+        )
+
+    async def authorize(self, request: web.Request) -> web.Response:
+        """`POST /accounts`: the request's parameters plus `player_id` and `decision`."""
+        form = await request.post()
+        params = _params(request.query.items(), form.items())
+        if params is None:
+            return error_page("A parameter is given more than once.")
+        refusal = self._refusal(params)
+        if refusal is not None:
+            return refusal
+        redirect_uri, state = params["redirect_uri"], params.get("state")
+        decision = params.get("decision")
+        if decision == "deny":
+            logger.info("FACEIT Connect: consent denied to client %s", params["client_id"])
+            return _redirect(
+                redirect_uri,
+                error="access_denied",
+                error_description="The user denied access",
+                state=state,
+            )
+        if decision != "allow":
+            return error_page("decision must be allow or deny.")
+        player = self._world.player(params.get("player_id", ""))
+        if player is None:
+            return error_page("Choose a player to sign in as.")
+        code = secrets.token_urlsafe(32)
+        self._grants[code] = Grant(
+            client_id=params["client_id"],
+            redirect_uri=redirect_uri,
+            player_id=player.player_id,
+            code_challenge=params["code_challenge"],
+            scope=params.get("scope", "openid profile"),
+            nonce=params.get("nonce"),
+            expires_at=self._clock() + self._code_ttl_s,
+        )
+        logger.info(
+            "FACEIT Connect: player %s signed in to client %s",
+            player.player_id,
+            params["client_id"],
+        )
+        return _redirect(redirect_uri, code=code, state=state)
+
+    async def _early_fault(self, fault: ConnectFault | None) -> web.Response | None:
+        """The answer an injected fault gives instead of the real one (None: answer normally)."""
+        if fault is None:
+            return None
+        logger.info("FACEIT Connect: injecting %s on %s", fault.kind, fault.endpoint)
+        if fault.kind == "delay":
+            await asyncio.sleep(fault.delay_ms / 1000)  # injected slowness, on purpose
+            return None
+        if fault.kind == "status":
+            return _oauth_error(fault.status, "server_error", "injected failure")
+        if fault.kind == "garbage":
+            return web.Response(
+                text="<html><body>502 Bad Gateway</body></html>", content_type="text/html"
+            )
+        if fault.kind == "empty":
+            return web.json_response({})
+        return None
+
+    def _client(self, request: web.Request) -> OAuthClient | None:
+        """The client authenticated by HTTP Basic, or None."""
+        try:
+            credentials = BasicAuth.decode(request.headers.get("Authorization", ""))
+        except ValueError:
+            return None
+        client = self._clients.get(credentials.login)
+        if client is None or not hmac.compare_digest(
+            credentials.password.encode(), client.client_secret.encode()
+        ):
+            return None
+        return client
+
+    async def token(self, request: web.Request) -> web.Response:
+        """`POST /auth/v1/oauth/token`: a code (with Basic client auth and PKCE) for tokens."""
+        early = await self._early_fault(self.faults.take("token"))
+        if early is not None:
+            return early
+        client = self._client(request)
+        if client is None:
+            return _oauth_error(
+                401,
+                "invalid_client",
+                "client authentication failed",
+                **{"WWW-Authenticate": 'Basic realm="FACEIT Connect"'},
+            )
+        form = await request.post()
+        if form.get("grant_type") != "authorization_code":
+            return _oauth_error(
+                400, "unsupported_grant_type", "grant_type must be authorization_code"
+            )
+        code, redirect_uri, verifier = (
+            form.get("code"),
+            form.get("redirect_uri"),
+            form.get("code_verifier"),
+        )
+        if not (
+            isinstance(code, str) and isinstance(redirect_uri, str) and isinstance(verifier, str)
+        ):
+            return _oauth_error(
+                400, "invalid_request", "code, redirect_uri and code_verifier are required"
+            )
+        grant = self._grants.get(code)
+        problem = self._grant_problem(grant, client, redirect_uri, verifier)
+        if problem is not None or grant is None:
+            return _oauth_error(400, "invalid_grant", problem or "unknown code")
+        return self._issue(grant, client, base=str(request.url.origin()))
+
+    def _grant_problem(
+        self, grant: Grant | None, client: OAuthClient, redirect_uri: str, verifier: str
+    ) -> str | None:
+        """Why a code cannot be redeemed, or None. Any attempt uses the code up."""
+        if grant is None or grant.client_id != client.client_id:
+            return "unknown code"
+        if grant.used:
+            # RFC 6749 4.1.2: a replayed code revokes what it was exchanged for.
+            for token in grant.access_tokens:
+                self._tokens.pop(token, None)
+            return "code already used"
+        grant.used = True
+        if self._clock() >= grant.expires_at:
+            return "code expired"
+        if redirect_uri != grant.redirect_uri:
+            return "redirect_uri does not match the authorization request"
+        if not _VERIFIER.fullmatch(verifier) or not hmac.compare_digest(
+            s256(verifier), grant.code_challenge
+        ):
+            return "code_verifier does not match the code_challenge"
+        return None
+
+    def _issue(self, grant: Grant, client: OAuthClient, *, base: str) -> web.Response:
+        now = self._clock()
+        access_token = secrets.token_urlsafe(32)
+        self._tokens[access_token] = AccessToken(
+            client.client_id, grant.player_id, now + ACCESS_TOKEN_TTL_S
+        )
+        grant.access_tokens.append(access_token)
+        player = self._world.player(grant.player_id)
+        claims: dict[str, Any] = {
+            "iss": base + ISSUER_PATH,
+            "sub": grant.player_id,
+            "aud": client.client_id,
+            "iat": int(now),
+            "exp": int(now) + ACCESS_TOKEN_TTL_S,
+            "guid": grant.player_id,
+            "nickname": player.nickname if player else "",
+            "picture": player.avatar if player else "",
+        }
+        if grant.nonce is not None:
+            claims["nonce"] = grant.nonce
+        logger.info("FACEIT Connect: tokens issued to client %s", client.client_id)
+        return web.json_response(
+            {
+                "access_token": access_token,
+                "token_type": "Bearer",
+                "expires_in": ACCESS_TOKEN_TTL_S,
+                "scope": grant.scope,
+                "id_token": jwt_hs256(claims, client.client_secret),
+            },
+            headers=_NO_STORE,
+        )
+
+    async def userinfo(self, request: web.Request) -> web.Response:
+        """`GET /auth/v1/resources/userinfo` with `Authorization: Bearer <access_token>`."""
+        fault = self.faults.take("userinfo")
+        early = await self._early_fault(fault)
+        if early is not None:
+            return early
+        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        token = self._tokens.get(value.strip()) if scheme.lower() == "bearer" else None
+        player = self._world.player(token.player_id) if token else None
+        if token is None or player is None or self._clock() >= token.expires_at:
+            return _oauth_error(
+                401,
+                "invalid_token",
+                "the access token is missing, unknown or expired",
+                **{"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        info = {
+            "guid": player.player_id,
+            "sub": player.player_id,
+            "nickname": player.nickname,
+            "picture": player.avatar,
+        }
+        if fault is not None and fault.kind == "no_guid":
+            del info["guid"]
+        return web.json_response(info, headers=_NO_STORE)
+
+    async def jwks(self, request: web.Request) -> web.Response:
+        """`GET /auth/v1/oauth/certs`: no public keys (id tokens are HS256, see the README)."""
+        return web.json_response({"keys": []})
+
+    async def register_client(self, request: web.Request) -> web.Response:
+        """`POST /_sandbox/oauth/clients {"client_id", "client_secret", "redirect_uris"}`."""
+        body = await _body(request)
+        client_id, secret, uris = (
+            body.get("client_id"),
+            body.get("client_secret"),
+            body.get("redirect_uris"),
+        )
+        if not (isinstance(client_id, str) and client_id):
+            raise SandboxError("client_id is required")
+        if not (isinstance(secret, str) and secret):
+            raise SandboxError("client_secret is required")
+        if not (isinstance(uris, list) and uris and all(_valid_redirect_uri(u) for u in uris)):
+            raise SandboxError("redirect_uris must be absolute http(s) URLs without a fragment")
+        is_new = self.register(OAuthClient(client_id, secret, tuple(uris)))
+        return web.json_response(
+            {"client_id": client_id, "redirect_uris": uris}, status=201 if is_new else 200
+        )
+
+    async def get_faults(self, request: web.Request) -> web.Response:
+        """`GET /_sandbox/oauth/faults`: the queued Connect faults."""
+        return web.json_response({"faults": self.faults.snapshot()})
+
+    async def add_fault(self, request: web.Request) -> web.Response:
+        """`POST /_sandbox/oauth/faults {"endpoint", "kind", "count"?, "status"?, "delay_ms"?}`."""
+        body = await _body(request)
+        endpoint, kind = body.get("endpoint"), body.get("kind")
+        if not (isinstance(endpoint, str) and isinstance(kind, str)):
+            raise SandboxError("endpoint and kind are required")
+        self.faults.add(
+            endpoint,
+            kind,
+            int(_number(body, "count", 1)),
+            status=int(_number(body, "status", 503)),
+            delay_ms=_number(body, "delay_ms", 0),
+        )
+        return web.json_response({"faults": self.faults.snapshot()}, status=201)
+
+    async def clear_faults(self, request: web.Request) -> web.Response:
+        """`DELETE /_sandbox/oauth/faults`: no Connect faults."""
+        self.faults.reset()
+        return web.json_response({"faults": []})
