@@ -136,7 +136,9 @@ class FaceitConnectClient:
     ) -> None:
         self.client_id = client_id
         self._discovery_url = discovery_url
-        self._auth = aiohttp.BasicAuth(client_id, client_secret.get_secret_value())
+        credentials = f"{client_id}:{client_secret.get_secret_value()}".encode()
+        # HTTP Basic of client_id:client_secret, as FACEIT's staff describe the token request.
+        self._basic = "Basic " + base64.b64encode(credentials).decode("ascii")
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
         self._session: aiohttp.ClientSession | None = None
         self._endpoints: ConnectEndpoints | None = None
@@ -185,8 +187,9 @@ class FaceitConnectClient:
             "redirect_uri": redirect_uri,
             "code_verifier": verifier,
         }
+        headers = {"Authorization": self._basic}
         status, body = await self._call(
-            "token", "POST", endpoints.token_endpoint, data=form, auth=self._auth
+            "token", "POST", endpoints.token_endpoint, headers=headers, form=form
         )
         if status == 400 and body.get("error") in ("invalid_grant", "invalid_request"):
             raise ConnectRefused(f"FACEIT refused the code ({body.get('error')})")
@@ -216,12 +219,21 @@ class FaceitConnectClient:
         return FaceitIdentity(guid=guid, nickname=nickname or guid, picture=picture)
 
     async def _call(
-        self, step: str, method: str, url: str, **kwargs: object
+        self,
+        step: str,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        form: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, object]]:
         """(status, JSON object body) of one request; failures to reach FACEIT and bodies that
         are not a JSON object (of any status but 5xx) raise."""
+        request = self._http().request(
+            method, url, headers=headers, data=form, allow_redirects=False
+        )
         try:
-            async with self._http().request(method, url, allow_redirects=False, **kwargs) as answer:  # type: ignore[arg-type]
+            async with request as answer:
                 raw = await answer.content.read(MAX_ANSWER_BYTES + 1)
                 status = answer.status
         except TimeoutError:

@@ -121,11 +121,9 @@ class HttpServer:
     Signals are left to the gRPC server, which stops this one first among its cleanups.
     """
 
-    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int) -> None:
         self._address = (host, port)
-        self._server = _QuietUvicorn(
-            uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
-        )
+        self._server: _QuietUvicorn | None = None
         self._socket: socket.socket | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -137,12 +135,21 @@ class HttpServer:
         port: int = self._socket.getsockname()[1]
         return port
 
-    async def start(self) -> int:
-        """Bind, serve in a task; return the port once uvicorn accepts connections."""
-        self._socket = socket.create_server(self._address)
-        self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]))
+    def bind(self) -> int:
+        """Bind the socket (once) and return its port: the app may need its own URL."""
+        if self._socket is None:
+            self._socket = socket.create_server(self._address)
+        return self.port
+
+    async def start(self, app: FastAPI) -> int:
+        """Serve `app` in a task; return the port once uvicorn accepts connections."""
+        self.bind()
+        assert self._socket is not None
+        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
+        server = self._server = _QuietUvicorn(config)
+        self._task = asyncio.create_task(server.serve(sockets=[self._socket]))
         async with asyncio.timeout(HTTP_START_TIMEOUT_S):
-            while not self._server.started:
+            while not server.started:
                 if self._task.done():
                     await self._task
                     raise RuntimeError("the HTTP server stopped while starting")
@@ -152,15 +159,15 @@ class HttpServer:
 
     async def wait(self) -> None:
         """Until the server stops; RuntimeError if it stopped without being asked to."""
-        assert self._task is not None
+        assert self._task is not None and self._server is not None
         await self._task
         if not self._server.should_exit:
             raise RuntimeError("the HTTP server stopped on its own")
 
     async def stop(self) -> None:
         """Stop accepting, let open requests finish, close the socket."""
-        self._server.should_exit = True
-        if self._task is not None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
             await self._task
         if self._socket is not None:
             self._socket.close()
@@ -202,17 +209,13 @@ async def serve(settings: RegistrySettings) -> None:
         connect = connect_client(settings)
         flow = build_link_flow(settings, pool, faceit, connect)
     server = build_server(settings, pool, faceit, flow)
-    http = HttpServer(
-        create_app(pool, flow, link_state_ttl_s=settings.link_state_ttl_s),
-        settings.http_host,
-        settings.http_port,
-    )
+    http = HttpServer(settings.http_host, settings.http_port)
     server.add_cleanup(pool.close)
     server.add_cleanup(faceit.close)
     if connect is not None:
         server.add_cleanup(connect.close)
     server.add_cleanup(http.stop)  # cleanups run last-added first: HTTP stops before the pool
-    await http.start()
+    await http.start(create_app(pool, flow, link_state_ttl_s=settings.link_state_ttl_s))
     async with asyncio.TaskGroup() as group:
         group.create_task(http.wait())
         await server.serve()
