@@ -38,9 +38,10 @@ INSERT INTO registry.link_changes (
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 """
 
+# now() is when this transaction began: the changes it is writing are never pruned by it.
 _PRUNE = """
 WITH pruned AS (
-    DELETE FROM registry.link_changes WHERE changed_at < clock_timestamp() - $1::interval
+    DELETE FROM registry.link_changes WHERE changed_at < now() - $1::interval
     RETURNING sequence
 )
 UPDATE registry.link_changes_horizon

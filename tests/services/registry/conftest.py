@@ -55,6 +55,8 @@ def repository(pool: asyncpg.Pool) -> PlayerLinkRepository:
 
 API_KEY = "registry-sandbox-key"
 TOKEN = "T"
+CLIENT_ID = "0f8e4d3c-2b1a-4c5d-9e8f-7a6b5c4d3e2f"
+CLIENT_SECRET = "registry-test-oauth-secret"
 
 
 @dataclass
@@ -74,13 +76,24 @@ class Registry:
 
 @pytest.fixture
 async def registry(registry_database: str) -> AsyncIterator[Registry]:
-    """A registry on port 0 over a statement-logging pool and a fresh FACEIT sandbox."""
+    """A registry (nickname mode) on port 0 over a statement-logging pool and a fresh FACEIT
+    sandbox."""
+    async with running_registry(registry_database) as running:
+        yield running
+
+
+@asynccontextmanager
+async def running_registry(
+    dsn: str, *, link_verification: str = "nickname"
+) -> AsyncIterator[Registry]:
+    """A registry on port 0 over a statement-logging pool on `dsn` and a fresh FACEIT sandbox
+    (gRPC only: in faceit_oauth mode it has no link flow, so StartLink is refused)."""
     statements: list[str] = []
 
     async def log_queries(connection: asyncpg.Connection) -> None:
         connection.add_query_logger(lambda record: statements.append(record.query))
 
-    pool = await asyncpg.create_pool(registry_database, min_size=1, max_size=20, init=log_queries)
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=20, init=log_queries)
     async with FaceitSandbox(api_key=API_KEY) as sandbox:
         settings = load_settings(
             RegistrySettings,
@@ -90,7 +103,10 @@ async def registry(registry_database: str) -> AsyncIterator[Registry]:
             grpc_auth_token=TOKEN,
             faceit_api_key=API_KEY,
             faceit_api_base=sandbox.api_base,
-            link_verification="nickname",
+            link_verification=link_verification,
+            faceit_oauth_client_id=CLIENT_ID,
+            faceit_oauth_client_secret=CLIENT_SECRET,
+            link_public_base_url="https://voice.example.com",
         )
         faceit = FaceitApiClient(
             API_KEY,
@@ -109,10 +125,6 @@ async def registry(registry_database: str) -> AsyncIterator[Registry]:
             await server.stop(0)
             await faceit.close()
             await pool.close()
-
-
-CLIENT_ID = "0f8e4d3c-2b1a-4c5d-9e8f-7a6b5c4d3e2f"
-CLIENT_SECRET = "registry-test-oauth-secret"
 
 
 @dataclass
