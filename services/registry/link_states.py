@@ -38,8 +38,6 @@ WHERE state = $1 AND browser_hash = $2 AND code_verifier IS NOT NULL
 RETURNING {_COLUMNS}
 """
 
-_DROP = "DELETE FROM registry.link_states WHERE state = $1 AND browser_hash = $2"
-
 
 @dataclass(frozen=True)
 class LinkState:
@@ -107,8 +105,3 @@ class LinkStateRepository:
         """Consume the state if it is live, left for FACEIT, and comes back in that browser."""
         row = await self._pool.fetchrow(_FINISH, state, browser_hash)
         return _state(row) if row is not None else None
-
-    async def drop(self, state: str, browser_hash: str) -> bool:
-        """Remove the state the browser came back with (the user declined at FACEIT)."""
-        result: str = await self._pool.execute(_DROP, state, browser_hash)
-        return result != "DELETE 0"

@@ -210,12 +210,16 @@ async def serve(settings: RegistrySettings) -> None:
         flow = build_link_flow(settings, pool, faceit, connect)
     server = build_server(settings, pool, faceit, flow)
     http = HttpServer(settings.http_host, settings.http_port)
-    server.add_cleanup(pool.close)
-    server.add_cleanup(faceit.close)
-    if connect is not None:
-        server.add_cleanup(connect.close)
-    server.add_cleanup(http.stop)  # cleanups run last-added first: HTTP stops before the pool
-    await http.start(create_app(pool, flow, link_state_ttl_s=settings.link_state_ttl_s))
-    async with asyncio.TaskGroup() as group:
-        group.create_task(http.wait())
-        await server.serve()
+    # Signals reach the gRPC server; the link pages stop with it. The clients and the pool
+    # close after it stopped (its own cleanups give back the pool connection a watch held).
+    server.add_cleanup(http.stop)
+    try:
+        await http.start(create_app(pool, flow, link_state_ttl_s=settings.link_state_ttl_s))
+        async with asyncio.TaskGroup() as group:
+            group.create_task(http.wait())
+            await server.serve()
+    finally:
+        if connect is not None:
+            await connect.close()
+        await faceit.close()
+        await pool.close()

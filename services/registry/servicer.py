@@ -178,6 +178,8 @@ class RegistryServiceServicer(pb_grpc.RegistryServiceServicer):
                 f"changes up to {pruned} were pruned, so those after {after} are incomplete: "
                 "reread every link with ListPlayerLinks and watch from 0"
             )
+        # Headers now, not with the first change: the caller knows the stream is established.
+        await context.send_initial_metadata(())
         while True:
             notified = await self._changes.notifier.next_notification()
             batch = await self._changes.reader.after(after, CHANGE_BATCH)

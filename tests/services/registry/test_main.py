@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import asyncpg
+import grpc
 import httpx
 from faceitvoice.v1 import registry_service_pb2 as pb
 from faceitvoice.v1 import registry_service_pb2_grpc as pb_grpc
@@ -153,20 +154,27 @@ async def test_entrypoint_serves_link_pages_beside_grpc(
     )
     assert process.stdout is not None
     seen: list[dict[str, str]] = []
+    clients = GrpcClients(token=TOKEN, timeout=60)
     try:
-        await asyncio.wait_for(listening_port(process.stdout, seen), timeout=60)
+        port = await asyncio.wait_for(listening_port(process.stdout, seen), timeout=60)
         rest = asyncio.create_task(process.stdout.read())
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port(seen)}") as client:
             alive = await client.get("/healthz")
             ready = await client.get("/readyz")
+        stub = pb_grpc.RegistryServiceStub(clients.channel(f"127.0.0.1:{port}"))
+        watch = stub.WatchLinkChanges(pb.WatchLinkChangesRequest())
+        await watch.initial_metadata()  # the stream is open and waiting for changes
         process.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(process.wait(), timeout=30)
         await rest
+        ended = await watch.code()
     finally:
+        await clients.close()
         if process.returncode is None:
             process.kill()
             await process.wait()
 
+    assert ended is not grpc.StatusCode.OK
     assert alive.status_code == 200
     assert ready.json() == {"status": "ready"}
     assert code == 0
