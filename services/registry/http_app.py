@@ -97,7 +97,9 @@ def create_app(pool: asyncpg.Pool, flow: LinkFlow | None, *, link_state_ttl_s: f
 
     @app.exception_handler(LinkFlowError)
     async def refused(request: Request, error: LinkFlowError) -> Response:
-        logger.info("link page %s answered %s: %s", request.url.path, error.status, error.title)
+        logger.info(
+            "%s %s answered %s: %s", request.method, _route(request), error.status, error.message
+        )
         return _flow_error(error)
 
     @app.exception_handler(StarletteHTTPException)
@@ -113,10 +115,10 @@ def create_app(pool: asyncpg.Pool, flow: LinkFlow | None, *, link_state_ttl_s: f
     @app.exception_handler(Exception)
     async def failed(request: Request, error: Exception) -> Response:
         if isinstance(error, DATABASE_UNAVAILABLE):
-            logger.warning("link page %s: database unavailable: %r", request.url.path, error)
+            logger.warning("%s: database unavailable: %r", _route(request), error)
             message = "The registry's database is not reachable. Try again in a minute."
             return _html(plain_page("Try again shortly", message), 503)
-        logger.error("link page %s failed", request.url.path, exc_info=error)
+        logger.error("%s %s failed", request.method, _route(request), exc_info=error)
         message = "Something went wrong on our side. Run /register in Discord again."
         return _html(plain_page("Something went wrong", message), 500)
 
@@ -189,6 +191,12 @@ def create_app(pool: asyncpg.Pool, flow: LinkFlow | None, *, link_state_ttl_s: f
         return RedirectResponse(location, status_code=302)
 
     return app
+
+
+def _route(request: Request) -> str:
+    """The route's template (`/link/{state}`): a path would put a live state in the log."""
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "an unknown path"))
 
 
 async def _small_body(request: Request) -> str:

@@ -368,3 +368,25 @@ async def test_every_answer_forbids_framing_caching_sniffing_and_referrers(
     assert answers["result"].status_code == 200
     cookie = answers["link page"].headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "path=/link" in cookie
+
+
+async def test_no_registry_log_line_holds_a_state_or_a_code(
+    linking: LinkingRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A finished flow and a refused replay log neither the state nor FACEIT's code (either
+    would let a log reader finish or hijack a live flow)."""
+    caplog.set_level("DEBUG", logger="services")
+    alice_fc = linking.sandbox.world.add_player("alice_fc")
+    async with browser() as alice:
+        authorize = await depart(linking, alice, ALICE, "Alice")
+        callback = await alice.sign_in(authorize, alice_fc.player_id)
+        assert (await alice.open(callback)).status == 200
+        assert (await alice.open(callback)).status == 400
+        query = parse_qs(urlsplit(callback).query)
+        used_page = f"{linking.public_base_url}/link/{query['state'][0]}"
+        assert (await alice.open(used_page)).status == 404
+    secrets_seen = (query["state"][0], query["code"][0])
+
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("services.")]
+    assert any("verified FACEIT alice_fc" in line for line in lines)
+    assert not [line for line in lines if any(secret in line for secret in secrets_seen)]
