@@ -17,7 +17,13 @@ from datetime import timedelta
 
 import asyncpg
 
-from services.registry.links import ChangeKind, FaceitAccount, LinkChange, PlayerLink
+from services.registry.links import (
+    ChangeKind,
+    LinkChange,
+    PlayerLink,
+    link_from_row,
+    profile_columns,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -90,13 +96,7 @@ async def record_changes(
                 kind.value,
                 link.discord_user_id,
                 link.account.player_id,
-                link.account.nickname,
-                link.account.avatar_url,
-                link.account.country,
-                link.account.game,
-                link.account.skill_level,
-                link.account.faceit_elo,
-                link.account.faceit_url,
+                *profile_columns(link.account),
                 link.linked_at,
                 link.verified_at,
             )
@@ -108,26 +108,10 @@ async def record_changes(
 
 
 def _change(row: asyncpg.Record) -> LinkChange:
-    account = FaceitAccount(
-        player_id=row["faceit_player_id"],
-        nickname=row["faceit_nickname"],
-        avatar_url=row["avatar_url"],
-        country=row["country"],
-        game=row["game"],
-        skill_level=row["skill_level"],
-        faceit_elo=row["faceit_elo"],
-        faceit_url=row["faceit_url"],
-    )
-    link = PlayerLink(
-        discord_user_id=row["discord_user_id"],
-        account=account,
-        linked_at=row["linked_at"],
-        verified_at=row["verified_at"],
-    )
     return LinkChange(
         sequence=row["sequence"],
         kind=ChangeKind(row["kind"]),
-        link=link,
+        link=link_from_row(row),
         changed_at=row["changed_at"],
     )
 

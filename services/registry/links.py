@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from services.kit.faceit_api import FaceitPlayer
 
@@ -37,6 +39,38 @@ class PlayerLink:
     def verified(self) -> bool:
         """Whether the Discord user proved they own the FACEIT account."""
         return self.verified_at is not None
+
+
+def link_from_row(row: Mapping[str, Any]) -> PlayerLink:
+    """A link from a row with player_links' column names (player_links or link_changes)."""
+    return PlayerLink(
+        discord_user_id=row["discord_user_id"],
+        account=FaceitAccount(
+            player_id=row["faceit_player_id"],
+            nickname=row["faceit_nickname"],
+            avatar_url=row["avatar_url"],
+            country=row["country"],
+            game=row["game"],
+            skill_level=row["skill_level"],
+            faceit_elo=row["faceit_elo"],
+            faceit_url=row["faceit_url"],
+        ),
+        linked_at=row["linked_at"],
+        verified_at=row["verified_at"],
+    )
+
+
+def profile_columns(account: FaceitAccount) -> tuple[str, str, str, str, int, int, str]:
+    """The profile columns of `account` (those after faceit_player_id), in table order."""
+    return (
+        account.nickname,
+        account.avatar_url,
+        account.country,
+        account.game,
+        account.skill_level,
+        account.faceit_elo,
+        account.faceit_url,
+    )
 
 
 def account_from_player(player: FaceitPlayer, game: str) -> FaceitAccount:

@@ -10,7 +10,13 @@ from datetime import timedelta
 import asyncpg
 
 from services.registry.change_log import DEFAULT_RETENTION, lock_links, record_changes
-from services.registry.links import ChangeKind, FaceitAccount, PlayerLink
+from services.registry.links import (
+    ChangeKind,
+    FaceitAccount,
+    PlayerLink,
+    link_from_row,
+    profile_columns,
+)
 from services.registry.paging import Cursor
 
 _COLUMNS = """discord_user_id, faceit_player_id, faceit_nickname, avatar_url, country, game,
@@ -81,37 +87,6 @@ class AccountTaken(Exception):
     """The FACEIT account is linked to another Discord user (the unique constraint said so)."""
 
 
-def _link(row: asyncpg.Record) -> PlayerLink:
-    return PlayerLink(
-        discord_user_id=row["discord_user_id"],
-        account=FaceitAccount(
-            player_id=row["faceit_player_id"],
-            nickname=row["faceit_nickname"],
-            avatar_url=row["avatar_url"],
-            country=row["country"],
-            game=row["game"],
-            skill_level=row["skill_level"],
-            faceit_elo=row["faceit_elo"],
-            faceit_url=row["faceit_url"],
-        ),
-        linked_at=row["linked_at"],
-        verified_at=row["verified_at"],
-    )
-
-
-def _account_values(account: FaceitAccount) -> tuple[str, str, str, str, int, int, str]:
-    """The profile columns of `account` after faceit_player_id, in table order."""
-    return (
-        account.nickname,
-        account.avatar_url,
-        account.country,
-        account.game,
-        account.skill_level,
-        account.faceit_elo,
-        account.faceit_url,
-    )
-
-
 @dataclass(frozen=True)
 class VerifiedOutcome:
     """A verified link as it now stands, and the links it removed (the user's previous link
@@ -137,7 +112,7 @@ class PlayerLinkRepository:
             await lock_links(connection)
             try:
                 row = await connection.fetchrow(
-                    _INSERT, discord_user_id, account.player_id, *_account_values(account)
+                    _INSERT, discord_user_id, account.player_id, *profile_columns(account)
                 )
             except asyncpg.UniqueViolationError as error:
                 if error.constraint_name == ACCOUNT_UNIQUE_CONSTRAINT:
@@ -145,7 +120,7 @@ class PlayerLinkRepository:
                 raise
             if row is None:
                 return None
-            link = _link(row)
+            link = link_from_row(row)
             await record_changes(connection, [(ChangeKind.LINKED, link)], self._retention)
             return link
 
@@ -159,8 +134,8 @@ class PlayerLinkRepository:
             await lock_links(connection)
             holder_row = await connection.fetchrow(_BY_FACEIT_PLAYER, account.player_id)
             own_row = await connection.fetchrow(_BY_DISCORD_USER, discord_user_id)
-            holder = _link(holder_row) if holder_row is not None else None
-            own = _link(own_row) if own_row is not None else None
+            holder = link_from_row(holder_row) if holder_row is not None else None
+            own = link_from_row(own_row) if own_row is not None else None
             removed: list[PlayerLink] = []
             if holder is not None and holder.discord_user_id != discord_user_id:
                 if holder.verified:
@@ -170,7 +145,7 @@ class PlayerLinkRepository:
                 removed.append(own)
             for link in removed:
                 await connection.execute(_DELETE, link.discord_user_id)
-            values = _account_values(account)
+            values = profile_columns(account)
             if own is not None and own.account.player_id == account.player_id:
                 row = await connection.fetchrow(_VERIFY, discord_user_id, *values)
             else:
@@ -178,7 +153,7 @@ class PlayerLinkRepository:
                     _INSERT_VERIFIED, discord_user_id, account.player_id, *values
                 )
             assert row is not None  # the advisory lock keeps other writers out
-            made = _link(row)
+            made = link_from_row(row)
             changes = [(ChangeKind.UNLINKED, link) for link in removed]
             await record_changes(connection, [*changes, (ChangeKind.LINKED, made)], self._retention)
             return VerifiedOutcome(made, tuple(removed))
@@ -186,12 +161,12 @@ class PlayerLinkRepository:
     async def by_discord_user(self, discord_user_id: int) -> PlayerLink | None:
         """The Discord user's link, if any."""
         row = await self._pool.fetchrow(_BY_DISCORD_USER, discord_user_id)
-        return _link(row) if row is not None else None
+        return link_from_row(row) if row is not None else None
 
     async def by_faceit_player(self, faceit_player_id: str) -> PlayerLink | None:
         """The link of a FACEIT player, if any."""
         row = await self._pool.fetchrow(_BY_FACEIT_PLAYER, faceit_player_id)
-        return _link(row) if row is not None else None
+        return link_from_row(row) if row is not None else None
 
     async def resolve(
         self, faceit_player_ids: Sequence[str], *, verified_only: bool = False
@@ -201,7 +176,7 @@ class PlayerLinkRepository:
         if not faceit_player_ids:
             return []
         rows = await self._pool.fetch(_BY_FACEIT_PLAYERS, list(faceit_player_ids), verified_only)
-        return [_link(row) for row in rows]
+        return [link_from_row(row) for row in rows]
 
     async def delete(self, discord_user_id: int) -> PlayerLink | None:
         """Remove the Discord user's link and return it; None when there was none."""
@@ -210,7 +185,7 @@ class PlayerLinkRepository:
             row = await connection.fetchrow(_DELETE, discord_user_id)
             if row is None:
                 return None
-            link = _link(row)
+            link = link_from_row(row)
             await record_changes(connection, [(ChangeKind.UNLINKED, link)], self._retention)
             return link
 
@@ -220,4 +195,4 @@ class PlayerLinkRepository:
             rows = await self._pool.fetch(_FIRST_PAGE, limit)
         else:
             rows = await self._pool.fetch(_NEXT_PAGE, after.linked_at, after.discord_user_id, limit)
-        return [_link(row) for row in rows]
+        return [link_from_row(row) for row in rows]

@@ -68,6 +68,11 @@ async def depart(linking: LinkingRegistry, user: Browser, discord_user_id: int, 
     return location
 
 
+async def signed_in(linking: LinkingRegistry, user: Browser, player_id: str) -> str:
+    """Alice's flow in `user`'s browser up to FACEIT's redirect back: the callback URL."""
+    return await user.sign_in(await depart(linking, user, ALICE, "Alice"), player_id)
+
+
 def assert_refused(page: Page, status: int, heading: str) -> None:
     """A refusal page: its status, its heading, and how to start again."""
     assert page.status == status, page.html
@@ -100,8 +105,7 @@ async def test_an_expired_state_is_refused(linking: LinkingRegistry) -> None:
     """Past LINK_STATE_TTL_S the link page and the callback answer 410 and nothing is linked."""
     player = linking.sandbox.world.add_player("alice_fc")
     async with browser() as alice:
-        authorize = await depart(linking, alice, ALICE, "Alice")
-        callback = await alice.sign_in(authorize, player.player_id)
+        callback = await signed_in(linking, alice, player.player_id)
         state = parse_qs(urlsplit(callback).query)["state"][0]
         await linking.pool.execute(
             "UPDATE registry.link_states SET expires_at = clock_timestamp() - interval '1 second'"
@@ -118,8 +122,7 @@ async def test_a_replayed_callback_changes_nothing(linking: LinkingRegistry) -> 
     """The callback works once: replaying it (same state, same code) is refused, link unchanged."""
     player = linking.sandbox.world.add_player("alice_fc")
     async with browser() as alice:
-        authorize = await depart(linking, alice, ALICE, "Alice")
-        callback = await alice.sign_in(authorize, player.player_id)
+        callback = await signed_in(linking, alice, player.player_id)
         first = await alice.open(callback)
         before = await link_of(linking, ALICE)
         replayed = await alice.open(callback)
@@ -157,8 +160,7 @@ async def test_another_browser_can_neither_finish_nor_burn_a_state(
     """Alice's callback opened in Mallory's browser is 403; Alice then finishes normally."""
     alice_fc = linking.sandbox.world.add_player("alice_fc")
     async with browser() as alice, browser() as mallory:
-        authorize = await depart(linking, alice, ALICE, "Alice")
-        callback = await alice.sign_in(authorize, alice_fc.player_id)
+        callback = await signed_in(linking, alice, alice_fc.player_id)
         stolen = await mallory.open(callback)
         assert await link_of(linking, ALICE) is None
         finished = await alice.open(callback)
@@ -252,8 +254,7 @@ async def test_a_tampered_pkce_verifier_is_refused(linking: LinkingRegistry) -> 
     """With the stored PKCE verifier changed, FACEIT refuses the code: 400, nothing linked."""
     alice_fc = linking.sandbox.world.add_player("alice_fc")
     async with browser() as alice:
-        authorize = await depart(linking, alice, ALICE, "Alice")
-        callback = await alice.sign_in(authorize, alice_fc.player_id)
+        callback = await signed_in(linking, alice, alice_fc.player_id)
         await linking.pool.execute(
             "UPDATE registry.link_states SET code_verifier = $1", secrets.token_urlsafe(32)
         )
@@ -378,8 +379,7 @@ async def test_no_registry_log_line_holds_a_state_or_a_code(
     caplog.set_level("DEBUG", logger="services")
     alice_fc = linking.sandbox.world.add_player("alice_fc")
     async with browser() as alice:
-        authorize = await depart(linking, alice, ALICE, "Alice")
-        callback = await alice.sign_in(authorize, alice_fc.player_id)
+        callback = await signed_in(linking, alice, alice_fc.player_id)
         assert (await alice.open(callback)).status == 200
         assert (await alice.open(callback)).status == 400
         query = parse_qs(urlsplit(callback).query)

@@ -74,6 +74,23 @@ class Registry:
         return [query for query in self.statements if "registry." in query]
 
 
+def registry_settings(sandbox: FaceitSandbox, **overrides: object) -> RegistrySettings:
+    """Settings of a test registry on port 0 talking to `sandbox` (Data API and Connect)."""
+    return load_settings(
+        RegistrySettings,
+        _env_file=None,
+        grpc_host="127.0.0.1",
+        grpc_port=0,
+        grpc_auth_token=TOKEN,
+        faceit_api_key=API_KEY,
+        faceit_api_base=sandbox.api_base,
+        faceit_oauth_client_id=CLIENT_ID,
+        faceit_oauth_client_secret=CLIENT_SECRET,
+        faceit_oauth_discovery_url=f"{sandbox.url}{DISCOVERY_PATH}",
+        **overrides,
+    )
+
+
 @pytest.fixture
 async def registry(registry_database: str) -> AsyncIterator[Registry]:
     """A registry (nickname mode) on port 0 over a statement-logging pool and a fresh FACEIT
@@ -95,17 +112,9 @@ async def running_registry(
 
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=20, init=log_queries)
     async with FaceitSandbox(api_key=API_KEY) as sandbox:
-        settings = load_settings(
-            RegistrySettings,
-            _env_file=None,
-            grpc_host="127.0.0.1",
-            grpc_port=0,
-            grpc_auth_token=TOKEN,
-            faceit_api_key=API_KEY,
-            faceit_api_base=sandbox.api_base,
+        settings = registry_settings(
+            sandbox,
             link_verification=link_verification,
-            faceit_oauth_client_id=CLIENT_ID,
-            faceit_oauth_client_secret=CLIENT_SECRET,
             link_public_base_url="https://voice.example.com",
         )
         faceit = FaceitApiClient(
@@ -181,19 +190,10 @@ async def linking_registry(
     http = HttpServer("127.0.0.1", 0)
     http_url = f"http://127.0.0.1:{http.bind()}"
     base = public_base_url or http_url
-    settings = load_settings(
-        RegistrySettings,
-        _env_file=None,
-        grpc_host="127.0.0.1",
-        grpc_port=0,
-        grpc_auth_token=TOKEN,
-        faceit_api_key=API_KEY,
-        faceit_api_base=sandbox.api_base,
+    settings = registry_settings(
+        sandbox,
         faceit_timeout_s=timeout_s,
         link_verification="faceit_oauth",
-        faceit_oauth_client_id=CLIENT_ID,
-        faceit_oauth_client_secret=CLIENT_SECRET,
-        faceit_oauth_discovery_url=f"{sandbox.url}{DISCOVERY_PATH}",
         link_public_base_url=base,
         link_state_ttl_s=state_ttl_s,
     )

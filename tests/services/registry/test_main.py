@@ -7,6 +7,9 @@ import json
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -47,6 +50,44 @@ async def listening_port(
             return int(message[len(LISTENING) :].split()[0])
 
 
+@dataclass
+class Running:
+    """A registry process that logged it listens: its gRPC port and the log lines so far."""
+
+    process: asyncio.subprocess.Process
+    grpc_port: int
+    seen: list[dict[str, str]]
+
+    async def stop(self) -> int:
+        """SIGTERM, then its exit code."""
+        self.process.send_signal(signal.SIGTERM)
+        return await asyncio.wait_for(self.process.wait(), timeout=30)
+
+
+@asynccontextmanager
+async def registry_process(tmp_path: Path, env: dict[str, str]) -> AsyncIterator[Running]:
+    """`python -m services.registry` with `env`, once it listens; killed if still running."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.registry",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    seen: list[dict[str, str]] = []
+    try:
+        port = await asyncio.wait_for(listening_port(process.stdout, seen), timeout=60)
+        rest = asyncio.create_task(process.stdout.read())
+        yield Running(process, port, seen)
+        await rest
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
 def http_port(entries: list[dict[str, str]]) -> int:
     """The port the HTTP server logged it bound."""
     for entry in entries:
@@ -71,38 +112,21 @@ async def test_entrypoint_migrates_serves_and_stops_on_sigterm(
             REGISTRY_HTTP_PORT="0",
             LINK_VERIFICATION="nickname",
         )
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "services.registry",
-            cwd=tmp_path,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        assert process.stdout is not None
-        seen: list[dict[str, str]] = []
-        try:
-            port = await asyncio.wait_for(listening_port(process.stdout, seen), timeout=60)
-            rest = asyncio.create_task(process.stdout.read())
+        async with registry_process(tmp_path, env) as running:
             clients = GrpcClients(token=TOKEN, timeout=20)
             try:
-                stub = pb_grpc.RegistryServiceStub(clients.channel(f"127.0.0.1:{port}"))
+                target = f"127.0.0.1:{running.grpc_port}"
+                stub = pb_grpc.RegistryServiceStub(clients.channel(target))
                 response = await stub.LinkPlayer(
                     pb.LinkPlayerRequest(discord_user_id=42, faceit_nickname="s1mple")
                 )
             finally:
                 await clients.close()
-            process.send_signal(signal.SIGTERM)
-            code = await asyncio.wait_for(process.wait(), timeout=30)
-            await rest
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+            code = await running.stop()
 
     assert response.created is True
     assert code == 0
-    warnings = [entry["msg"] for entry in seen if entry["level"] == "WARNING"]
+    warnings = [entry["msg"] for entry in running.seen if entry["level"] == "WARNING"]
     assert any("LINK_VERIFICATION=nickname: links are NOT verified" in m for m in warnings)
     connection = await asyncpg.connect(fresh_database)
     try:
@@ -144,38 +168,25 @@ async def test_entrypoint_serves_link_pages_beside_grpc(
         FACEIT_OAUTH_CLIENT_SECRET=CLIENT_SECRET,
         LINK_PUBLIC_BASE_URL="https://voice.example.com",
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "services.registry",
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert process.stdout is not None
-    seen: list[dict[str, str]] = []
     clients = GrpcClients(token=TOKEN, timeout=60)
     try:
-        port = await asyncio.wait_for(listening_port(process.stdout, seen), timeout=60)
-        rest = asyncio.create_task(process.stdout.read())
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port(seen)}") as client:
-            alive = await client.get("/healthz")
-            ready = await client.get("/readyz")
-        stub = pb_grpc.RegistryServiceStub(clients.channel(f"127.0.0.1:{port}"))
-        watch = stub.WatchLinkChanges(pb.WatchLinkChangesRequest())
-        await watch.initial_metadata()  # the stream is open and waiting for changes
-        process.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(process.wait(), timeout=30)
-        await rest
-        ended = await watch.code()
+        async with registry_process(tmp_path, env) as running:
+            base_url = f"http://127.0.0.1:{http_port(running.seen)}"
+            async with httpx.AsyncClient(base_url=base_url) as client:
+                alive = await client.get("/healthz")
+                ready = await client.get("/readyz")
+            target = f"127.0.0.1:{running.grpc_port}"
+            watch = pb_grpc.RegistryServiceStub(clients.channel(target)).WatchLinkChanges(
+                pb.WatchLinkChangesRequest()
+            )
+            await watch.initial_metadata()  # the stream is open and waiting for changes
+            code = await running.stop()
+            ended = await watch.code()
     finally:
         await clients.close()
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
     assert ended is not grpc.StatusCode.OK
     assert alive.status_code == 200
     assert ready.json() == {"status": "ready"}
     assert code == 0
-    assert not [entry for entry in seen if entry["level"] == "WARNING"]
+    assert not [entry for entry in running.seen if entry["level"] == "WARNING"]
