@@ -156,6 +156,17 @@ def _connect_failure(error: ConnectError) -> LinkFlowError:
     return FaceitBroken(error.message)
 
 
+def _authorization_error(error: str, discord_user_id: int) -> LinkFlowError:
+    """The page for an OAuth `error` FACEIT sent back; its text is never shown (anyone can put
+    words in a URL), only logged, cut short."""
+    logger.info("link flow: FACEIT answered Discord user %s with %r", discord_user_id, error[:40])
+    if error == "access_denied":
+        return ConsentDenied("you chose not to share your FACEIT account, so nothing was linked")
+    if error in ("temporarily_unavailable", "server_error"):
+        return FaceitDown("FACEIT could not sign you in just now")
+    return BadCallback("FACEIT refused the sign-in request")
+
+
 class LinkFlow:
     """The steps of a verified link; every dependency is passed in."""
 
@@ -220,7 +231,9 @@ class LinkFlow:
         anywhere but that page (another site, another browser) does not carry both.
         """
         await self.pending(state)
-        if not cookie_token or not secrets.compare_digest(page_token, cookie_token):
+        if not cookie_token or not secrets.compare_digest(
+            page_token.encode(), cookie_token.encode()
+        ):
             raise NotFromLinkPage("the button was not pressed on the link page in this browser")
         endpoints = await self._endpoints()
         pkce = Pkce.new()
@@ -240,8 +253,7 @@ class LinkFlow:
         """Consume the state, then code -> token -> userinfo -> a verified link."""
         taken = await self._consume(state, browser_token)
         if error:
-            logger.info("link flow: Discord user %s declined at FACEIT", taken.discord_user_id)
-            raise ConsentDenied("you chose not to share your FACEIT account, so nothing was linked")
+            raise _authorization_error(error, taken.discord_user_id)
         if not code:
             raise BadCallback("FACEIT sent the browser back without a code")
         assert taken.code_verifier is not None  # finish() only consumes departed states

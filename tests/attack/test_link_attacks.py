@@ -178,7 +178,9 @@ async def test_a_continue_form_posted_from_elsewhere_is_refused(linking: Linking
         forged = await victim.http.post(started.url, data={"page_token": "guessed"})
         page = await victim.open(started.url)
         wrong_token = await victim.http.post(started.url, data={"page_token": "guessed"})
+        not_ascii = await victim.http.post(started.url, data={"page_token": "gu\u00e9ss\u00e9d"})
 
+    assert not_ascii.status_code == 403
     assert forged.status_code == 403
     assert "location" not in forged.headers
     assert page.status == 200
@@ -248,6 +250,32 @@ async def test_declined_consent_links_nothing_and_a_new_link_works(
 
     assert_refused(declined, 403, "FACEIT sign-in was cancelled")
     assert again.status == 200
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "heading"),
+    [
+        ("temporarily_unavailable", 503, "FACEIT is not answering"),
+        ("server_error", 503, "FACEIT is not answering"),
+        ("Call+0800+to+restore+your+account", 400, "The sign-in could not be finished"),
+    ],
+)
+async def test_other_errors_from_faceit_are_explained_without_echoing_them(
+    linking: LinkingRegistry, error: str, status: int, heading: str
+) -> None:
+    """An OAuth error other than a refusal answers 503 (FACEIT's trouble) or 400, and the page
+    never repeats the error text (a link could carry any words to show on our page)."""
+    alice_fc = linking.sandbox.world.add_player("alice_fc")
+    async with browser() as alice:
+        callback = await signed_in(linking, alice, alice_fc.player_id)
+        state = parse_qs(urlsplit(callback).query)["state"][0]
+        page = await alice.open(
+            f"{linking.public_base_url}/link/callback?state={state}&error={error}"
+        )
+
+    assert_refused(page, status, heading)
+    assert "0800" not in page.html and "_" not in page.heading
+    assert await link_of(linking, ALICE) is None
 
 
 async def test_a_tampered_pkce_verifier_is_refused(linking: LinkingRegistry) -> None:
