@@ -418,3 +418,19 @@ async def test_no_registry_log_line_holds_a_state_or_a_code(
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("services.")]
     assert any("verified FACEIT alice_fc" in line for line in lines)
     assert not [line for line in lines if any(secret in line for secret in secrets_seen)]
+
+
+async def test_faceit_unreachable_before_sign_in_answers_503(linking: LinkingRegistry) -> None:
+    """With FACEIT's discovery document unreachable the link page answers 503 saying so, and
+    the link still works once FACEIT is back."""
+    alice_fc = linking.sandbox.world.add_player("alice_fc")
+    started = await linking.start_link(ALICE, "Alice")
+    address = urlsplit(linking.sandbox.url)
+    await linking.sandbox.stop()
+    async with browser() as alice:
+        down = await alice.open(started.url)
+        await linking.sandbox.start(address.hostname or "", address.port or 0)
+        again = await alice.link(started.url, alice_fc.player_id)
+
+    assert_refused(down, 503, "FACEIT is not answering")
+    assert again.status == 200, again.html
