@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -235,35 +237,35 @@ async def test_proving_ones_unverified_link_verifies_it_in_place(
     assert after.faceit_nickname == "alice_fc"  # userinfo's nickname, not the claimed one
 
 
+@asynccontextmanager
+async def two_replicas(
+    dsn: str,
+) -> AsyncIterator[tuple[LinkingRegistry, LinkingRegistry, str]]:
+    """Two registries on one database and one FACEIT sandbox, behind the first one's public
+    URL (as behind a load balancer), and the player id of a FACEIT account to sign in with."""
+    async with FaceitSandbox(api_key="replicas") as sandbox:
+        player_id = sandbox.world.add_player("alice_fc").player_id
+        async with (
+            linking_registry(dsn, sandbox) as first,
+            linking_registry(dsn, sandbox, public_base_url=first.public_base_url) as second,
+        ):
+            register_oauth_client(sandbox, first.public_base_url)
+            yield first, second, player_id
+
+
 async def test_one_replica_starts_the_link_and_another_finishes_it(
     registry_database: str,
 ) -> None:
     """Two registries on one database behind one public URL: the callback reaching the other
     replica finishes the flow, and the first then refuses the replayed callback."""
-    async with FaceitSandbox(api_key="replicas") as sandbox:
-        alice_fc = sandbox.world.add_player("alice_fc")
-        async with (
-            linking_registry(registry_database, sandbox) as first,
-            linking_registry(
-                registry_database, sandbox, public_base_url=first.public_base_url
-            ) as second,
-        ):
-            register_oauth_client(sandbox, first.public_base_url)
-            started = await first.start_link(ALICE)
-            async with browser() as alice:
-                finished = await alice.link(
-                    started.url, alice_fc.player_id, finish_on=second.http_url
-                )
-                link = await link_of(second.stub, ALICE)
-                assert finished.status == 200, finished.html
-                replay_state = started.url.rsplit("/", 1)[1]
-                replayed = await alice.open(
-                    on(
-                        f"{first.public_base_url}/link/callback?state={replay_state}&code=x",
-                        first.http_url,
-                    )
-                )
+    async with two_replicas(registry_database) as (first, second, alice_fc), browser() as alice:
+        started = await first.start_link(ALICE)
+        finished = await alice.link(started.url, alice_fc, finish_on=second.http_url)
+        link = await link_of(second.stub, ALICE)
+        state = started.url.rsplit("/", 1)[1]
+        replayed = await alice.open(f"{first.http_url}/link/callback?state={state}&code=x")
 
+    assert finished.status == 200, finished.html
     assert link is not None and link.verified
     assert replayed.status == 400
 
@@ -294,3 +296,19 @@ async def test_links_existing_before_verification_are_migrated_unverified(
     assert applied == ["0002_verified_links.sql"]
     assert link is not None and link.verified is False and not link.HasField("verified_at")
     assert list(resolved.links) == []
+
+
+async def test_a_callback_raced_on_two_replicas_links_once(registry_database: str) -> None:
+    """Ten simultaneous callbacks of one sign-in, split over two replicas: exactly one links
+    (the state is consumed in one statement), the others answer 400, one change is written."""
+    async with two_replicas(registry_database) as (first, second, alice_fc), browser() as alice:
+        started = await first.start_link(ALICE)
+        page = await alice.open(started.url)
+        departed = await alice.press_continue(started.url, page)
+        callback = await alice.sign_in(departed.headers["location"], alice_fc)
+        replicas = [first.http_url, second.http_url] * 5
+        pages = await asyncio.gather(*(alice.open(on(callback, replica)) for replica in replicas))
+        changes = await first.pool.fetchval("SELECT count(*) FROM registry.link_changes")
+
+    assert sorted(page.status for page in pages) == [200] + [400] * 9
+    assert changes == 1
