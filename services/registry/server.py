@@ -139,6 +139,9 @@ class HttpServer:
         """Bind the socket (once) and return its port: the app may need its own URL."""
         if self._socket is None:
             self._socket = socket.create_server(self._address)
+            # Accepted connections inherit it. asyncio sets it on sockets it creates, not on one
+            # handed over; without it each answer (headers, then body) waits ~40 ms for an ACK.
+            self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return self.port
 
     async def start(self, app: FastAPI) -> int:

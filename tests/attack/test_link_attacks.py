@@ -434,3 +434,27 @@ async def test_faceit_unreachable_before_sign_in_answers_503(linking: LinkingReg
 
     assert_refused(down, 503, "FACEIT is not answering")
     assert again.status == 200, again.html
+
+
+FORGED_TRIES = 300
+
+
+async def test_guessing_states_finds_nothing(linking: LinkingRegistry) -> None:
+    """300 random well-formed states against the link page, the continue form and the callback,
+    beside a live one, all answer 4xx and leave the live state untouched (a state has 256
+    random bits)."""
+    started = await linking.start_link(ALICE, "Alice")
+    statuses: set[int] = set()
+    async with browser() as mallory:
+        for _ in range(FORGED_TRIES):
+            state = secrets.token_urlsafe(32)
+            statuses.add((await mallory.open(f"{linking.http_url}/link/{state}")).status)
+            posted = await mallory.http.post(f"{linking.http_url}/link/{state}", data={})
+            statuses.add(posted.status_code)
+            callback = f"{linking.http_url}/link/callback?state={state}&code=c"
+            statuses.add((await mallory.open(callback)).status)
+        live = await mallory.open(started.url)
+
+    assert statuses == {400, 404}
+    assert live.status == 200
+    assert await linking.pool.fetchval("SELECT count(*) FROM registry.link_states") == 1
