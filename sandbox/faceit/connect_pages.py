@@ -10,9 +10,11 @@ from aiohttp import web
 from sandbox.faceit.model import Player
 
 # A sign-in page must never be framed (clickjacking) nor cached (it carries the PKCE challenge).
+# No `form-action`: Chromium applies it to the redirect after the POST, which leaves for the
+# client's redirect_uri on another origin.
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "form-action 'self'; frame-ancestors 'none'",
+    "frame-ancestors 'none'",
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",

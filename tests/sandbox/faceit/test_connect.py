@@ -143,6 +143,16 @@ async def sign_in(
     return await http.post(AUTHORIZE, data=form)
 
 
+async def send_authorization(
+    http: httpx.AsyncClient, method: str, params: dict[str, str], player_id: str
+) -> httpx.Response:
+    """The authorization request as the page's GET, or as the form's POST allowing `player_id`."""
+    if method == "GET":
+        return await http.get(AUTHORIZE, params=params)
+    form = {**params, "player_id": player_id, "decision": "allow"}
+    return await http.post(AUTHORIZE, data=form)
+
+
 async def get_code(http: httpx.AsyncClient, player_id: str, pkce: Pkce) -> str:
     """An authorization code for `player_id`."""
     return redirect_query(await sign_in(http, player_id, pkce))["code"]
@@ -155,6 +165,7 @@ async def exchange(
     *,
     auth: tuple[str, str] | None = (CLIENT_ID, CLIENT_SECRET),
     redirect_uri: str = REDIRECT_URI,
+    timeout: float = 5.0,
 ) -> httpx.Response:
     """The token request: Basic client auth, code, redirect_uri and verifier."""
     form = {
@@ -163,7 +174,7 @@ async def exchange(
         "redirect_uri": redirect_uri,
         "code_verifier": verifier,
     }
-    return await http.post(TOKEN, data=form, auth=auth)
+    return await http.post(TOKEN, data=form, auth=auth, timeout=timeout)
 
 
 def jwt_parts(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
@@ -275,10 +286,8 @@ async def test_unknown_client_or_redirect_uri_gets_a_page_never_a_redirect(
     message: str,
 ) -> None:
     """An unregistered redirect_uri (even one character off) or client is never redirected to."""
-    if method == "GET":
-        response = await http.get(AUTHORIZE, params=authorize_params(Pkce(), **change))
-    else:
-        response = await sign_in(http, players[0]["player_id"], Pkce(), **change)
+    params = authorize_params(Pkce(), **change)
+    response = await send_authorization(http, method, params, players[0]["player_id"])
     assert response.status_code == 400
     assert "location" not in response.headers
     assert message in response.text
@@ -303,14 +312,8 @@ async def test_a_request_without_s256_pkce_or_code_is_sent_back_with_an_error(
     error: str,
 ) -> None:
     """A registered client's bad request goes back to its redirect_uri with error and state."""
-    pkce = Pkce()
-    params = authorize_params(pkce, **change)
-    if method == "GET":
-        response = await http.get(AUTHORIZE, params=params)
-    else:
-        response = await sign_in(
-            http, players[0]["player_id"], pkce, **change, state=params["state"]
-        )
+    params = authorize_params(Pkce(), **change)
+    response = await send_authorization(http, method, params, players[0]["player_id"])
     query = redirect_query(response)
     assert (query["error"], query["state"]) == (error, params["state"])
     assert "code" not in query
@@ -515,66 +518,59 @@ async def bearer_for(http: httpx.AsyncClient, player_id: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
-@pytest.mark.parametrize("endpoint", ["token", "userinfo"])
+@dataclass
+class Caller:
+    """Makes a valid call of one endpoint: a fresh code's exchange, or userinfo with a token."""
+
+    http: httpx.AsyncClient
+    endpoint: str
+    player_id: str
+    bearer: dict[str, str]
+
+    async def __call__(self, timeout: float = 5.0) -> httpx.Response:
+        if self.endpoint == "userinfo":
+            return await self.http.get(USERINFO, headers=self.bearer, timeout=timeout)
+        pkce = Pkce()
+        code = await get_code(self.http, self.player_id, pkce)
+        return await exchange(self.http, code, pkce.verifier, timeout=timeout)
+
+
+@pytest.fixture(params=["token", "userinfo"])
+async def call(
+    request: pytest.FixtureRequest, http: httpx.AsyncClient, players: list[dict[str, Any]]
+) -> Caller:
+    """A caller of the token or the userinfo endpoint (its token taken before any fault)."""
+    player_id = players[0]["player_id"]
+    return Caller(http, request.param, player_id, await bearer_for(http, player_id))
+
+
 async def test_an_injected_status_fails_the_endpoint_once(
-    http: httpx.AsyncClient,
-    control: FaceitSandboxClient,
-    players: list[dict[str, Any]],
-    endpoint: str,
+    call: Caller, control: FaceitSandboxClient
 ) -> None:
     """A `status` fault answers that 5xx for `count` calls, then the endpoint works again."""
-    alice = players[0]["player_id"]
-    bearer = await bearer_for(http, alice)
-    pkce = Pkce()
-    code = await get_code(http, alice, pkce)
-    await control.add_oauth_fault(endpoint, "status", status=503)
-    assert [f["endpoint"] for f in await control.oauth_faults()] == [endpoint]
-
-    async def call() -> httpx.Response:
-        if endpoint == "token":
-            return await exchange(http, code, pkce.verifier)
-        return await http.get(USERINFO, headers=bearer)
-
+    await control.add_oauth_fault(call.endpoint, "status", status=503)
+    assert [f["endpoint"] for f in await control.oauth_faults()] == [call.endpoint]
     assert (await call()).status_code == 503
     assert await control.oauth_faults() == []
     assert (await call()).status_code == 200
 
 
-@pytest.mark.parametrize("endpoint", ["token", "userinfo"])
 async def test_a_delay_fault_makes_the_endpoint_slower_than_a_client_timeout(
-    http: httpx.AsyncClient,
-    control: FaceitSandboxClient,
-    players: list[dict[str, Any]],
-    endpoint: str,
+    call: Caller, control: FaceitSandboxClient
 ) -> None:
     """A `delay` fault holds the answer back, so a consumer's short timeout fires."""
-    bearer = await bearer_for(http, players[0]["player_id"])
-    await control.add_oauth_fault(endpoint, "delay", delay_ms=2000)
+    await control.add_oauth_fault(call.endpoint, "delay", delay_ms=2000)
     with pytest.raises(httpx.ReadTimeout):
-        if endpoint == "token":
-            await http.post(TOKEN, data={}, timeout=0.2)
-        else:
-            await http.get(USERINFO, headers=bearer, timeout=0.2)
+        await call(timeout=0.2)
 
 
-@pytest.mark.parametrize("endpoint", ["token", "userinfo"])
 async def test_garbage_and_empty_faults_answer_200_without_the_fields(
-    http: httpx.AsyncClient,
-    control: FaceitSandboxClient,
-    players: list[dict[str, Any]],
-    endpoint: str,
+    call: Caller, control: FaceitSandboxClient
 ) -> None:
     """`garbage` answers 200 HTML instead of JSON, `empty` answers 200 `{}`."""
-    bearer = await bearer_for(http, players[0]["player_id"])
-    await control.add_oauth_fault(endpoint, "garbage")
-    await control.add_oauth_fault(endpoint, "empty")
-    answers = []
-    for _ in range(2):
-        if endpoint == "token":
-            answers.append(await http.post(TOKEN, data={}))
-        else:
-            answers.append(await http.get(USERINFO, headers=bearer))
-    garbage, empty = answers
+    await control.add_oauth_fault(call.endpoint, "garbage")
+    await control.add_oauth_fault(call.endpoint, "empty")
+    garbage, empty = await call(), await call()
     assert garbage.status_code == 200
     with pytest.raises(json.JSONDecodeError):
         json.loads(garbage.text)
