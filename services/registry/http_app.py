@@ -66,7 +66,9 @@ def content_security_policy(form_target: str | None = None) -> str:
 
 
 def _html(body: str, status: int, form_target: str | None = None) -> HTMLResponse:
-    response = HTMLResponse(body, status_code=status)
+    # The headers are set here too, not only by the middleware: the answer to an unexpected
+    # error is made outside every middleware.
+    response = HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
     response.headers["Content-Security-Policy"] = content_security_policy(form_target)
     return response
 

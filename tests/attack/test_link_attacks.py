@@ -458,3 +458,21 @@ async def test_guessing_states_finds_nothing(linking: LinkingRegistry) -> None:
     assert statuses == {400, 404}
     assert live.status == 200
     assert await linking.pool.fetchval("SELECT count(*) FROM registry.link_states") == 1
+
+
+async def test_a_failure_inside_the_registry_still_answers_with_the_headers(
+    linking: LinkingRegistry,
+) -> None:
+    """With the database gone, the link page is a 5xx page carrying every security header."""
+    started = await linking.start_link(ALICE, "Alice")
+    await linking.pool.close()
+    async with browser() as alice:
+        page = await alice.open(started.url)
+
+    assert page.status >= 500
+    assert "/register" in page.html
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["cache-control"] == "no-store"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
