@@ -65,6 +65,7 @@ async def run(where: Where, sizes: RegistrySizes) -> dict[str, Any]:
             grpc_auth_token=TOKEN,
             faceit_api_key=info["faceit_api_key"],
             faceit_api_base=info["faceit_api_base"],
+            link_verification="nickname",
         )
         faceit = FaceitApiClient(info["faceit_api_key"], base_url=info["faceit_api_base"])
         server = build_server(settings, pool, faceit)

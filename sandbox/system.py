@@ -105,7 +105,10 @@ class System:
             category = await client.create_channel(guild_id, "Matches", type=4)
             lobby = await client.create_channel(guild_id, "Lobby", type=2)
 
-        ports = {name: free_port() for name in ("registry", "voice", "ingest_grpc", "ingest")}
+        ports = {
+            name: free_port()
+            for name in ("registry", "registry_http", "voice", "ingest_grpc", "ingest")
+        }
         common = {
             "DATABASE_URL": database_url,
             "GRPC_AUTH_TOKEN": self.secrets.grpc_token,
@@ -114,7 +117,13 @@ class System:
             "FACEIT_API_BASE": faceit["api_base"],
         }
         self._service_env = {
-            "registry": {**common, "REGISTRY_GRPC_PORT": str(ports["registry"])},
+            "registry": {
+                **common,
+                "REGISTRY_GRPC_PORT": str(ports["registry"]),
+                "REGISTRY_HTTP_PORT": str(ports["registry_http"]),
+                # Until the demo links through FACEIT Connect: the registry warns at start.
+                "LINK_VERIFICATION": "nickname",
+            },
             "voice": {
                 **common,
                 "VOICE_GRPC_PORT": str(ports["voice"]),

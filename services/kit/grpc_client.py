@@ -16,12 +16,7 @@ from pydantic import SecretStr
 logger = logging.getLogger(__name__)
 
 
-class CallDefaultsInterceptor(
-    grpc.aio.UnaryUnaryClientInterceptor,
-    grpc.aio.UnaryStreamClientInterceptor,
-    grpc.aio.StreamUnaryClientInterceptor,
-    grpc.aio.StreamStreamClientInterceptor,
-):
+class _CallDefaults:
     """Adds `authorization: Bearer <token>` (when set) and a deadline to calls that lack them."""
 
     def __init__(self, *, token: str | None, timeout: float | None) -> None:
@@ -38,17 +33,33 @@ class CallDefaultsInterceptor(
             call.method, timeout, metadata, call.credentials, call.wait_for_ready
         )
 
+
+# One class per call kind: grpc.aio files each interceptor under the first kind it is an
+# instance of, so one object of all four kinds would only ever see unary-unary calls.
+class _UnaryUnaryDefaults(_CallDefaults, grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(self, continuation: Any, call: Any, request: Any) -> Any:
         return await continuation(self.details(call), request)
 
+
+class _UnaryStreamDefaults(_CallDefaults, grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(self, continuation: Any, call: Any, request: Any) -> Any:
         return await continuation(self.details(call), request)
 
+
+class _StreamUnaryDefaults(_CallDefaults, grpc.aio.StreamUnaryClientInterceptor):
     async def intercept_stream_unary(self, continuation: Any, call: Any, requests: Any) -> Any:
         return await continuation(self.details(call), requests)
 
+
+class _StreamStreamDefaults(_CallDefaults, grpc.aio.StreamStreamClientInterceptor):
     async def intercept_stream_stream(self, continuation: Any, call: Any, requests: Any) -> Any:
         return await continuation(self.details(call), requests)
+
+
+def call_defaults(*, token: str | None, timeout: float | None) -> list[grpc.aio.ClientInterceptor]:
+    """Interceptors adding the bearer token and default deadline to calls of every kind."""
+    kinds = (_UnaryUnaryDefaults, _UnaryStreamDefaults, _StreamUnaryDefaults, _StreamStreamDefaults)
+    return [kind(token=token, timeout=timeout) for kind in kinds]
 
 
 class GrpcClients:
@@ -67,7 +78,7 @@ class GrpcClients:
         options: Sequence[tuple[str, Any]] = (),
     ) -> None:
         plain = token.get_secret_value() if isinstance(token, SecretStr) else token
-        self._interceptor = CallDefaultsInterceptor(token=plain or None, timeout=timeout)
+        self._interceptors = call_defaults(token=plain or None, timeout=timeout)
         self._options = tuple(options)
         self._channels: dict[str, grpc.aio.Channel] = {}
 
@@ -76,7 +87,7 @@ class GrpcClients:
         channel = self._channels.get(target)
         if channel is None:
             channel = grpc.aio.insecure_channel(
-                target, options=self._options, interceptors=[self._interceptor]
+                target, options=self._options, interceptors=self._interceptors
             )
             self._channels[target] = channel
         return channel

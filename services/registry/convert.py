@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from faceitvoice.v1 import registry_service_pb2 as pb
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.registry.links import FaceitAccount, PlayerLink
+from services.registry.links import ChangeKind, FaceitAccount, LinkChange, PlayerLink
+
+_KINDS = {
+    ChangeKind.LINKED: pb.LinkChange.KIND_LINKED,
+    ChangeKind.UNLINKED: pb.LinkChange.KIND_UNLINKED,
+}
 
 
 def profile_to_pb(account: FaceitAccount) -> pb.FaceitProfile:
@@ -20,14 +27,33 @@ def profile_to_pb(account: FaceitAccount) -> pb.FaceitProfile:
     )
 
 
+def timestamp(moment: datetime) -> Timestamp:
+    """`moment` as a protobuf Timestamp."""
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
 def link_to_pb(link: PlayerLink) -> pb.PlayerLink:
-    """A link as the `PlayerLink` message."""
-    linked_at = Timestamp()
-    linked_at.FromDatetime(link.linked_at)
-    return pb.PlayerLink(
+    """A link as the `PlayerLink` message (verified_at unset when the link is not verified)."""
+    message = pb.PlayerLink(
         discord_user_id=link.discord_user_id,
         faceit_player_id=link.account.player_id,
         faceit_nickname=link.account.nickname,
         profile=profile_to_pb(link.account),
-        linked_at=linked_at,
+        linked_at=timestamp(link.linked_at),
+        verified=link.verified,
+    )
+    if link.verified_at is not None:
+        message.verified_at.CopyFrom(timestamp(link.verified_at))
+    return message
+
+
+def change_to_pb(change: LinkChange) -> pb.LinkChange:
+    """A change of the change log as the `LinkChange` message."""
+    return pb.LinkChange(
+        sequence=change.sequence,
+        kind=_KINDS[change.kind],
+        link=link_to_pb(change.link),
+        changed_at=timestamp(change.changed_at),
     )

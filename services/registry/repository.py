@@ -1,16 +1,26 @@
-"""SQL for `registry.player_links`; the database's constraints enforce the linking rules."""
+"""SQL for `registry.player_links`; the database's constraints enforce the linking rules, and
+every write appends its changes to the change log in the same transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 
 import asyncpg
 
-from services.registry.links import FaceitAccount, PlayerLink
+from services.registry.change_log import DEFAULT_RETENTION, lock_links, record_changes
+from services.registry.links import (
+    ChangeKind,
+    FaceitAccount,
+    PlayerLink,
+    link_from_row,
+    profile_columns,
+)
 from services.registry.paging import Cursor
 
 _COLUMNS = """discord_user_id, faceit_player_id, faceit_nickname, avatar_url, country, game,
-    skill_level, faceit_elo, faceit_url, linked_at"""
+    skill_level, faceit_elo, faceit_url, linked_at, verified_at"""
 
 # ON CONFLICT covers only the Discord user's own row: another user's link to the same FACEIT
 # account is a unique violation of player_links_faceit_player_id_key, raised to the caller.
@@ -32,7 +42,25 @@ SELECT {_COLUMNS} FROM registry.player_links WHERE faceit_player_id = $1
 """
 
 _BY_FACEIT_PLAYERS = f"""
-SELECT {_COLUMNS} FROM registry.player_links WHERE faceit_player_id = ANY($1::text[])
+SELECT {_COLUMNS} FROM registry.player_links
+WHERE faceit_player_id = ANY($1::text[]) AND (verified_at IS NOT NULL OR NOT $2)
+"""
+
+_INSERT_VERIFIED = f"""
+INSERT INTO registry.player_links (
+    discord_user_id, faceit_player_id, faceit_nickname, avatar_url, country, game,
+    skill_level, faceit_elo, faceit_url, verified_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, clock_timestamp())
+RETURNING {_COLUMNS}
+"""
+
+# Proving the account one is linked to keeps when the link was made.
+_VERIFY = f"""
+UPDATE registry.player_links
+SET faceit_nickname = $2, avatar_url = $3, country = $4, game = $5, skill_level = $6,
+    faceit_elo = $7, faceit_url = $8, verified_at = clock_timestamp()
+WHERE discord_user_id = $1
+RETURNING {_COLUMNS}
 """
 
 _DELETE = f"""
@@ -59,74 +87,107 @@ class AccountTaken(Exception):
     """The FACEIT account is linked to another Discord user (the unique constraint said so)."""
 
 
-def _link(row: asyncpg.Record) -> PlayerLink:
-    return PlayerLink(
-        discord_user_id=row["discord_user_id"],
-        account=FaceitAccount(
-            player_id=row["faceit_player_id"],
-            nickname=row["faceit_nickname"],
-            avatar_url=row["avatar_url"],
-            country=row["country"],
-            game=row["game"],
-            skill_level=row["skill_level"],
-            faceit_elo=row["faceit_elo"],
-            faceit_url=row["faceit_url"],
-        ),
-        linked_at=row["linked_at"],
-    )
+@dataclass(frozen=True)
+class VerifiedOutcome:
+    """A verified link as it now stands, and the links it removed (the user's previous link
+    of another account, another user's unverified claim of this one)."""
+
+    link: PlayerLink
+    removed: tuple[PlayerLink, ...]
 
 
 class PlayerLinkRepository:
-    """Reads and writes player links through an asyncpg pool."""
+    """Reads and writes player links through an asyncpg pool; every write logs its changes."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, retention: timedelta = DEFAULT_RETENTION) -> None:
         self._pool = pool
+        self._retention = retention
 
     async def insert(self, discord_user_id: int, account: FaceitAccount) -> PlayerLink | None:
         """Insert a link; None when the Discord user already has one (of any account).
 
         Raises AccountTaken when another Discord user holds the FACEIT account.
         """
-        try:
-            row = await self._pool.fetchrow(
-                _INSERT,
-                discord_user_id,
-                account.player_id,
-                account.nickname,
-                account.avatar_url,
-                account.country,
-                account.game,
-                account.skill_level,
-                account.faceit_elo,
-                account.faceit_url,
-            )
-        except asyncpg.UniqueViolationError as error:
-            if error.constraint_name == ACCOUNT_UNIQUE_CONSTRAINT:
-                raise AccountTaken(account.player_id) from error
-            raise
-        return _link(row) if row is not None else None
+        async with self._pool.acquire() as connection, connection.transaction():
+            await lock_links(connection)
+            try:
+                row = await connection.fetchrow(
+                    _INSERT, discord_user_id, account.player_id, *profile_columns(account)
+                )
+            except asyncpg.UniqueViolationError as error:
+                if error.constraint_name == ACCOUNT_UNIQUE_CONSTRAINT:
+                    raise AccountTaken(account.player_id) from error
+                raise
+            if row is None:
+                return None
+            link = link_from_row(row)
+            await record_changes(connection, [(ChangeKind.LINKED, link)], self._retention)
+            return link
+
+    async def link_verified(self, discord_user_id: int, account: FaceitAccount) -> VerifiedOutcome:
+        """Link the user to the account they proved is theirs, in one transaction.
+
+        Replaces the user's link of another account and another user's unverified claim of
+        this one; raises AccountTaken when another user holds this account verified.
+        """
+        async with self._pool.acquire() as connection, connection.transaction():
+            await lock_links(connection)
+            holder_row = await connection.fetchrow(_BY_FACEIT_PLAYER, account.player_id)
+            own_row = await connection.fetchrow(_BY_DISCORD_USER, discord_user_id)
+            holder = link_from_row(holder_row) if holder_row is not None else None
+            own = link_from_row(own_row) if own_row is not None else None
+            removed: list[PlayerLink] = []
+            if holder is not None and holder.discord_user_id != discord_user_id:
+                if holder.verified:
+                    raise AccountTaken(account.player_id)
+                removed.append(holder)
+            if own is not None and own.account.player_id != account.player_id:
+                removed.append(own)
+            for link in removed:
+                await connection.execute(_DELETE, link.discord_user_id)
+            values = profile_columns(account)
+            if own is not None and own.account.player_id == account.player_id:
+                row = await connection.fetchrow(_VERIFY, discord_user_id, *values)
+            else:
+                row = await connection.fetchrow(
+                    _INSERT_VERIFIED, discord_user_id, account.player_id, *values
+                )
+            assert row is not None  # the advisory lock keeps other writers out
+            made = link_from_row(row)
+            changes = [(ChangeKind.UNLINKED, link) for link in removed]
+            await record_changes(connection, [*changes, (ChangeKind.LINKED, made)], self._retention)
+            return VerifiedOutcome(made, tuple(removed))
 
     async def by_discord_user(self, discord_user_id: int) -> PlayerLink | None:
         """The Discord user's link, if any."""
         row = await self._pool.fetchrow(_BY_DISCORD_USER, discord_user_id)
-        return _link(row) if row is not None else None
+        return link_from_row(row) if row is not None else None
 
     async def by_faceit_player(self, faceit_player_id: str) -> PlayerLink | None:
         """The link of a FACEIT player, if any."""
         row = await self._pool.fetchrow(_BY_FACEIT_PLAYER, faceit_player_id)
-        return _link(row) if row is not None else None
+        return link_from_row(row) if row is not None else None
 
-    async def resolve(self, faceit_player_ids: Sequence[str]) -> list[PlayerLink]:
-        """The links of these FACEIT players, in one statement; unlinked players are absent."""
+    async def resolve(
+        self, faceit_player_ids: Sequence[str], *, verified_only: bool = False
+    ) -> list[PlayerLink]:
+        """The links of these FACEIT players, in one statement; unlinked players are absent,
+        and so are unverified links when `verified_only`."""
         if not faceit_player_ids:
             return []
-        rows = await self._pool.fetch(_BY_FACEIT_PLAYERS, list(faceit_player_ids))
-        return [_link(row) for row in rows]
+        rows = await self._pool.fetch(_BY_FACEIT_PLAYERS, list(faceit_player_ids), verified_only)
+        return [link_from_row(row) for row in rows]
 
     async def delete(self, discord_user_id: int) -> PlayerLink | None:
         """Remove the Discord user's link and return it; None when there was none."""
-        row = await self._pool.fetchrow(_DELETE, discord_user_id)
-        return _link(row) if row is not None else None
+        async with self._pool.acquire() as connection, connection.transaction():
+            await lock_links(connection)
+            row = await connection.fetchrow(_DELETE, discord_user_id)
+            if row is None:
+                return None
+            link = link_from_row(row)
+            await record_changes(connection, [(ChangeKind.UNLINKED, link)], self._retention)
+            return link
 
     async def page(self, after: Cursor | None, limit: int) -> list[PlayerLink]:
         """Up to `limit` links, oldest first, strictly after `after` (from the start if None)."""
@@ -134,4 +195,4 @@ class PlayerLinkRepository:
             rows = await self._pool.fetch(_FIRST_PAGE, limit)
         else:
             rows = await self._pool.fetch(_NEXT_PAGE, after.linked_at, after.discord_user_id, limit)
-        return [_link(row) for row in rows]
+        return [link_from_row(row) for row in rows]

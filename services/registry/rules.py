@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 
-from services.kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from services.kit.limits import MAX_IDS_PER_CALL
+import grpc
+
+from services.kit.errors import (
+    AlreadyExists,
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
+from services.kit.limits import MAX_IDS_PER_CALL, MAX_NAME_CHARS
 from services.kit.validation import check_count, check_id, preview
 
 NICKNAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{2,32}")
@@ -15,6 +24,10 @@ MAX_DISCORD_ID = 2**63 - 1
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500
 SUGGESTIONS_METADATA_KEY = "faceitvoice-suggestions"
+# Bidirectional overrides could make the link page show a name other than the account's.
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
 
 
 class NicknameNotFound(NotFound):
@@ -54,6 +67,45 @@ class UnlinkFirst(FailedPrecondition):
 
 class LinkNotFound(NotFound):
     """No link exists for the Discord user or FACEIT player asked about."""
+
+
+class ChangesOutOfRange(DomainError):
+    """WatchLinkChanges cannot resume from the sequence asked: its changes were pruned, or it
+    was never issued (another database). The caller rereads every link and watches from 0."""
+
+    status = grpc.StatusCode.OUT_OF_RANGE
+
+
+class VerificationRequired(FailedPrecondition):
+    """LinkPlayer by nickname while links must be verified."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "links must be verified (LINK_VERIFICATION=faceit_oauth): a FACEIT account is "
+            "linked by signing in with FACEIT (StartLink), not by nickname"
+        )
+
+
+class VerificationOff(FailedPrecondition):
+    """StartLink while links are made by nickname."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "link verification is off (LINK_VERIFICATION=nickname): link by nickname (LinkPlayer)"
+        )
+
+
+def validate_discord_name(name: str, field: str, *, required: bool) -> str:
+    """A Discord display name or username: at most MAX_NAME_CHARS characters, no control or
+    bidirectional-override characters; InvalidArgument otherwise."""
+    text = name.strip()
+    if required and not text:
+        raise InvalidArgument(f"{field} is required")
+    if len(text) > MAX_NAME_CHARS:
+        raise InvalidArgument(f"{field} is longer than {MAX_NAME_CHARS} characters")
+    if any(unicodedata.category(char) == "Cc" or char in _BIDI_CONTROLS for char in text):
+        raise InvalidArgument(f"{field} {preview(text)} has control characters")
+    return text
 
 
 def validate_nickname(nickname: str) -> str:

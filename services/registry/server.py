@@ -1,26 +1,38 @@
-"""Wiring of the registry's gRPC server, and `serve(settings)` that runs it with real parts."""
+"""Wiring of the registry: its gRPC server and its HTTP app (link pages, probes), and
+`serve(settings)` that runs both in one TaskGroup with real parts."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
+from collections.abc import Iterator
 
 import asyncpg
+import uvicorn
 from faceitvoice.v1 import registry_service_pb2, registry_service_pb2_grpc
+from fastapi import FastAPI
 
 from services.kit.database import create_pool, wait_for_database
 from services.kit.embedded_postgres import resolve_database_url
 from services.kit.faceit_api import CallHook, FaceitApiClient, RetryPolicy
 from services.kit.grpc_server import GrpcServer
+from services.registry.change_log import ChangeLogReader, ChangeNotifier
+from services.registry.faceit_connect import FaceitConnectClient
+from services.registry.http_app import create_app
+from services.registry.link_flow import LinkFlow
+from services.registry.link_states import LinkStateRepository
 from services.registry.linking import PlayerLinker
 from services.registry.repository import PlayerLinkRepository
 from services.registry.schema import migrate
-from services.registry.servicer import RegistryServiceServicer
-from services.registry.settings import RegistrySettings
+from services.registry.servicer import LinkChangeFeed, RegistryServiceServicer
+from services.registry.settings import LinkVerification, RegistrySettings
 
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME: str = registry_service_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name
+HTTP_START_TIMEOUT_S = 30.0
 
 
 def faceit_client(settings: RegistrySettings, on_call: CallHook | None = None) -> FaceitApiClient:
@@ -35,16 +47,60 @@ def faceit_client(settings: RegistrySettings, on_call: CallHook | None = None) -
     )
 
 
+def connect_client(settings: RegistrySettings) -> FaceitConnectClient:
+    """The FACEIT Connect (OAuth) client the settings describe (faceit_oauth mode)."""
+    assert settings.faceit_oauth_client_id is not None
+    return FaceitConnectClient(
+        settings.faceit_oauth_discovery_url,
+        settings.faceit_oauth_client_id,
+        settings.oauth_client_secret,
+        timeout=settings.faceit_timeout_s,
+        connect_timeout=settings.faceit_connect_timeout_s,
+    )
+
+
+def build_link_flow(
+    settings: RegistrySettings,
+    pool: asyncpg.Pool,
+    faceit: FaceitApiClient,
+    connect: FaceitConnectClient,
+) -> LinkFlow:
+    """The verified-link flow over `pool`, FACEIT Connect and the Data API (for profiles)."""
+    assert settings.link_public_base_url is not None
+    return LinkFlow(
+        LinkStateRepository(pool),
+        PlayerLinkRepository(pool),
+        connect,
+        faceit,
+        public_base_url=settings.link_public_base_url,
+        state_ttl_s=settings.link_state_ttl_s,
+        game=settings.faceit_game,
+    )
+
+
 def build_server(
-    settings: RegistrySettings, pool: asyncpg.Pool, faceit: FaceitApiClient
+    settings: RegistrySettings,
+    pool: asyncpg.Pool,
+    faceit: FaceitApiClient,
+    flow: LinkFlow | None = None,
 ) -> GrpcServer:
-    """A registry gRPC server (not started) over `pool` and `faceit`, bound as configured."""
+    """A registry gRPC server (not started) over `pool` and `faceit`, bound as configured.
+
+    `flow` serves StartLink; without one StartLink is FAILED_PRECONDITION.
+    """
     repository = PlayerLinkRepository(pool)
     linker = PlayerLinker(
         repository, faceit, game=settings.faceit_game, suggestion_limit=settings.faceit_suggestions
     )
-    servicer = RegistryServiceServicer(repository, linker)
-    return GrpcServer(
+    notifier = ChangeNotifier(pool)
+    servicer = RegistryServiceServicer(
+        repository,
+        linker,
+        verification=settings.link_verification,
+        flow=flow,
+        changes=LinkChangeFeed(ChangeLogReader(pool), notifier),
+    )
+    server = GrpcServer(
         registrars=[
             lambda server: registry_service_pb2_grpc.add_RegistryServiceServicer_to_server(
                 servicer, server
@@ -55,13 +111,91 @@ def build_server(
         host=settings.grpc_host,
         auth_token=settings.grpc_auth_token,
     )
+    server.add_cleanup(notifier.close)
+    return server
+
+
+class HttpServer:
+    """uvicorn serving an app on a socket bound by `start()` (port 0 picks a free one).
+
+    Signals are left to the gRPC server, which stops this one first among its cleanups.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self._address = (host, port)
+        self._server: _QuietUvicorn | None = None
+        self._socket: socket.socket | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port; only after start()."""
+        if self._socket is None:
+            raise RuntimeError("the HTTP server has not been started")
+        port: int = self._socket.getsockname()[1]
+        return port
+
+    def bind(self) -> int:
+        """Bind the socket (once) and return its port: the app may need its own URL."""
+        if self._socket is None:
+            self._socket = socket.create_server(self._address)
+            # Accepted connections inherit it. asyncio sets it on sockets it creates, not on one
+            # handed over; without it each answer (headers, then body) waits ~40 ms for an ACK.
+            self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return self.port
+
+    async def start(self, app: FastAPI) -> int:
+        """Serve `app` in a task; return the port once uvicorn accepts connections."""
+        self.bind()
+        assert self._socket is not None
+        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
+        server = self._server = _QuietUvicorn(config)
+        self._task = asyncio.create_task(server.serve(sockets=[self._socket]))
+        async with asyncio.timeout(HTTP_START_TIMEOUT_S):
+            while not server.started:
+                if self._task.done():
+                    await self._task
+                    raise RuntimeError("the HTTP server stopped while starting")
+                await asyncio.sleep(0.01)
+        logger.info("HTTP server listening on port %s", self.port)
+        return self.port
+
+    async def wait(self) -> None:
+        """Until the server stops; RuntimeError if it stopped without being asked to."""
+        assert self._task is not None and self._server is not None
+        await self._task
+        if not self._server.should_exit:
+            raise RuntimeError("the HTTP server stopped on its own")
+
+    async def stop(self) -> None:
+        """Stop accepting, let open requests finish, close the socket."""
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await self._task
+        if self._socket is not None:
+            self._socket.close()
+
+
+class _QuietUvicorn(uvicorn.Server):
+    """uvicorn without its own signal handling: the gRPC server owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 async def serve(settings: RegistrySettings) -> None:
-    """Database (embedded if no DATABASE_URL), migrations, pool, FACEIT client, then serve.
+    """Database (embedded if no DATABASE_URL), migrations, pool, FACEIT clients, then serve
+    gRPC and HTTP side by side.
 
-    Runs until SIGTERM/SIGINT; then stops gracefully and closes the client and the pool.
+    Runs until SIGTERM/SIGINT; then stops HTTP and gRPC gracefully and closes the clients and
+    the pool. If either server dies, the other is stopped and the error propagates.
     """
+    if settings.link_verification is LinkVerification.NICKNAME:
+        logger.warning(
+            "LINK_VERIFICATION=nickname: links are NOT verified; anyone can /register any "
+            "FACEIT nickname and get that player's channel access. Use faceit_oauth."
+        )
     dsn = await asyncio.to_thread(resolve_database_url, settings)
     await wait_for_database(dsn, settings.database_timeout_s)
     connection = await asyncpg.connect(dsn)
@@ -72,7 +206,23 @@ async def serve(settings: RegistrySettings) -> None:
     logger.info("registry schema ready (%s migrations applied)", len(applied))
     pool = await create_pool(dsn)
     faceit = faceit_client(settings)
-    server = build_server(settings, pool, faceit)
-    server.add_cleanup(pool.close)
-    server.add_cleanup(faceit.close)
-    await server.serve()
+    connect = None
+    flow = None
+    if settings.link_verification is LinkVerification.FACEIT_OAUTH:
+        connect = connect_client(settings)
+        flow = build_link_flow(settings, pool, faceit, connect)
+    server = build_server(settings, pool, faceit, flow)
+    http = HttpServer(settings.http_host, settings.http_port)
+    # Signals reach the gRPC server; the link pages stop with it. The clients and the pool
+    # close after it stopped (its own cleanups give back the pool connection a watch held).
+    server.add_cleanup(http.stop)
+    try:
+        await http.start(create_app(pool, flow, link_state_ttl_s=settings.link_state_ttl_s))
+        async with asyncio.TaskGroup() as group:
+            group.create_task(http.wait())
+            await server.serve()
+    finally:
+        if connect is not None:
+            await connect.close()
+        await faceit.close()
+        await pool.close()

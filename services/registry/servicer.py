@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
 import grpc
 from faceitvoice.v1 import registry_service_pb2 as pb
 from faceitvoice.v1 import registry_service_pb2_grpc as pb_grpc
@@ -9,34 +14,70 @@ from faceitvoice.v1 import registry_service_pb2_grpc as pb_grpc
 from services.kit.errors import InvalidArgument
 from services.kit.limits import MAX_PAGE_TOKEN_BYTES
 from services.kit.validation import check_id
-from services.registry.convert import link_to_pb
+from services.registry.change_log import ChangeLogReader, ChangeNotifier
+from services.registry.convert import change_to_pb, link_to_pb, timestamp
+from services.registry.link_flow import LinkFlow
 from services.registry.linking import PlayerLinker
 from services.registry.paging import Cursor, decode_page_token, encode_page_token
 from services.registry.repository import PlayerLinkRepository
 from services.registry.rules import (
+    ChangesOutOfRange,
     LinkNotFound,
     NicknameNotFound,
+    VerificationOff,
+    VerificationRequired,
     distinct_player_ids,
     page_size,
+    validate_discord_name,
     validate_discord_user_id,
     validate_nickname,
     validate_player_id,
 )
+from services.registry.settings import LinkVerification
+
+CHANGE_BATCH = 500
+"""Changes read per query while a watcher catches up."""
+
+
+@dataclass(frozen=True)
+class LinkChangeFeed:
+    """What WatchLinkChanges reads and waits on, and its longest wait without a notification."""
+
+    reader: ChangeLogReader
+    notifier: ChangeNotifier
+    poll_interval_s: float = 5.0
 
 
 class RegistryServiceServicer(pb_grpc.RegistryServiceServicer):
     """The RegistryService RPCs; domain errors are mapped to status codes by the kit."""
 
-    def __init__(self, repository: PlayerLinkRepository, linker: PlayerLinker) -> None:
+    def __init__(
+        self,
+        repository: PlayerLinkRepository,
+        linker: PlayerLinker,
+        *,
+        verification: LinkVerification,
+        flow: LinkFlow | None,
+        changes: LinkChangeFeed,
+    ) -> None:
         self._repository = repository
         self._linker = linker
+        self._verification = verification
+        self._flow = flow
+        self._changes = changes
+
+    @property
+    def _verified_only(self) -> bool:
+        return self._verification is LinkVerification.FACEIT_OAUTH
 
     async def LinkPlayer(
         self, request: pb.LinkPlayerRequest, context: grpc.aio.ServicerContext
     ) -> pb.LinkPlayerResponse:
-        """Link a Discord user to the FACEIT account with the given nickname."""
+        """Link a Discord user to the FACEIT account with the given nickname (nickname mode)."""
         discord_user_id = validate_discord_user_id(request.discord_user_id)
         nickname = validate_nickname(request.faceit_nickname)
+        if self._verified_only:
+            raise VerificationRequired()
         try:
             outcome = await self._linker.link(discord_user_id, nickname)
         except NicknameNotFound as error:
@@ -77,11 +118,11 @@ class RegistryServiceServicer(pb_grpc.RegistryServiceServicer):
     async def ResolvePlayers(
         self, request: pb.ResolvePlayersRequest, context: grpc.aio.ServicerContext
     ) -> pb.ResolvePlayersResponse:
-        """The links of many FACEIT players, in the order first asked, in one SQL statement."""
+        """The links of many FACEIT players, in the order first asked, in one SQL statement;
+        only verified ones when links must be verified (only they give channel access)."""
         player_ids = distinct_player_ids(request.faceit_player_ids)
-        found = {
-            link.account.player_id: link for link in await self._repository.resolve(player_ids)
-        }
+        resolved = await self._repository.resolve(player_ids, verified_only=self._verified_only)
+        found = {link.account.player_id: link for link in resolved}
         links = [link_to_pb(found[player_id]) for player_id in player_ids if player_id in found]
         return pb.ResolvePlayersResponse(links=links)
 
@@ -102,3 +143,49 @@ class RegistryServiceServicer(pb_grpc.RegistryServiceServicer):
         return pb.ListPlayerLinksResponse(
             links=[link_to_pb(link) for link in page], next_page_token=next_token
         )
+
+    async def StartLink(
+        self, request: pb.StartLinkRequest, context: grpc.aio.ServicerContext
+    ) -> pb.StartLinkResponse:
+        """A one-time link page URL for the Discord user (faceit_oauth mode)."""
+        discord_user_id = validate_discord_user_id(request.discord_user_id)
+        display_name = validate_discord_name(
+            request.discord_display_name, "discord_display_name", required=True
+        )
+        username = validate_discord_name(
+            request.discord_username, "discord_username", required=False
+        )
+        if self._flow is None:
+            raise VerificationOff()
+        url, expires_at = await self._flow.start(discord_user_id, display_name, username)
+        return pb.StartLinkResponse(url=url, expires_at=timestamp(expires_at))
+
+    async def WatchLinkChanges(
+        self, request: pb.WatchLinkChangesRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.WatchLinkChangesResponse]:
+        """Every change after `after_sequence`, then each new one, until the caller cancels."""
+        after = request.after_sequence
+        if after < 0:
+            raise InvalidArgument(f"after_sequence must be 0 or more, got {after}")
+        pruned, latest = await self._changes.reader.bounds()
+        if after > latest:
+            raise ChangesOutOfRange(
+                f"after_sequence {after} was never issued (the last is {latest}): reread "
+                "every link with ListPlayerLinks and watch from 0"
+            )
+        if 0 < after < pruned:
+            raise ChangesOutOfRange(
+                f"changes up to {pruned} were pruned, so those after {after} are incomplete: "
+                "reread every link with ListPlayerLinks and watch from 0"
+            )
+        # Headers now, not with the first change: the caller knows the stream is established.
+        await context.send_initial_metadata(())
+        while True:
+            notified = await self._changes.notifier.next_notification()
+            batch = await self._changes.reader.after(after, CHANGE_BATCH)
+            for change in batch:
+                yield pb.WatchLinkChangesResponse(change=change_to_pb(change))
+                after = change.sequence
+            if len(batch) < CHANGE_BATCH:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(notified.wait(), self._changes.poll_interval_s)

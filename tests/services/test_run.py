@@ -172,6 +172,7 @@ def _complete_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     monkeypatch.setenv("DISCORD_TOKEN", "bot-token-123")
     monkeypatch.setenv("DISCORD_GUILD_ID", "42")
     monkeypatch.setenv("FACEIT_WEBHOOK_SECRET", "hook-secret-1")
+    monkeypatch.setenv("LINK_VERIFICATION", "nickname")
 
 
 def test_ports_the_runner_cannot_use_are_configuration_problems(

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%faceitvoice/v1/registry_service.proto\x12\x0e\x66\x61\x63\x65itvoice.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb7\x01\n\nPlayerLink\x12\x17\n\x0f\x64iscord_user_id\x18\x01 \x01(\x04\x12\x18\n\x10\x66\x61\x63\x65it_player_id\x18\x02 \x01(\t\x12\x17\n\x0f\x66\x61\x63\x65it_nickname\x18\x03 \x01(\t\x12.\n\x07profile\x18\x04 \x01(\x0b\x32\x1d.faceitvoice.v1.FaceitProfile\x12-\n\tlinked_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x7f\n\rFaceitProfile\x12\x12\n\navatar_url\x18\x01 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\x12\x0c\n\x04game\x18\x03 \x01(\t\x12\x13\n\x0bskill_level\x18\x04 \x01(\x05\x12\x12\n\nfaceit_elo\x18\x05 \x01(\x05\x12\x12\n\nfaceit_url\x18\x06 \x01(\t\"E\n\x11LinkPlayerRequest\x12\x17\n\x0f\x64iscord_user_id\x18\x01 \x01(\x04\x12\x17\n\x0f\x66\x61\x63\x65it_nickname\x18\x02 \x01(\t\"O\n\x12LinkPlayerResponse\x12(\n\x04link\x18\x01 \x01(\x0b\x32\x1a.faceitvoice.v1.PlayerLink\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\".\n\x13UnlinkPlayerRequest\x12\x17\n\x0f\x64iscord_user_id\x18\x01 \x01(\x04\"@\n\x14UnlinkPlayerResponse\x12(\n\x04link\x18\x01 \x01(\x0b\x32\x1a.faceitvoice.v1.PlayerLink\"T\n\x14GetPlayerLinkRequest\x12\x19\n\x0f\x64iscord_user_id\x18\x01 \x01(\x04H\x00\x12\x1a\n\x10\x66\x61\x63\x65it_player_id\x18\x02 \x01(\tH\x00\x42\x05\n\x03key\"A\n\x15GetPlayerLinkResponse\x12(\n\x04link\x18\x01 \x01(\x0b\x32\x1a.faceitvoice.v1.PlayerLink\"2\n\x15ResolvePlayersRequest\x12\x19\n\x11\x66\x61\x63\x65it_player_ids\x18\x01 \x03(\t\"C\n\x16ResolvePlayersResponse\x12)\n\x05links\x18\x01 \x03(\x0b\x32\x1a.faceitvoice.v1.PlayerLink\"?\n\x16ListPlayerLinksRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"]\n\x17ListPlayerLinksResponse\x12)\n\x05links\x18\x01 \x03(\x0b\x32\x1a.faceitvoice.v1.PlayerLink\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xe4\x03\n\x0fRegistryService\x12S\n\nLinkPlayer\x12!.faceitvoice.v1.LinkPlayerRequest\x1a\".faceitvoice.v1.LinkPlayerResponse\x12Y\n\x0cUnlinkPlayer\x12#.faceitvoice.v1.UnlinkPlayerRequest\x1a$.faceitvoice.v1.UnlinkPlayerResponse\x12\\\n\rGetPlayerLink\x12$.faceitvoice.v1.GetPlayerLinkRequest\x1a%.faceitvoice.v1.GetPlayerLinkResponse\x12_\n\x0eResolvePlayers\x12%.faceitvoice.v1.ResolvePlayersRequest\x1a&.faceitvoice.v1.ResolvePlayersResponse\x12\x62\n\x0fListPlayerLinks\x12&.faceitvoice.v1.ListPlayerLinksRequest\x1a\'.faceitvoice.v1.ListPlayerLinksResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%faceitvoice/v1/registry_service.proto\x12\x0e\x66\x61\x63\x65itvoice.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfa\x01\n\nPlayerLink\x12\x17\n\x0f\x64iscord_user_id\x18\x01 \x01(\x04\x12\x18\n\x10\x66\x61\x63\x65it_player_id\x18\x02 \x01(\t\x12\x17\n\x0f\x66\x61\x63\x65it_nickname\x18\x03 \x01(\t\x12.\n\x07profile\x18\x04 \x01(\x0b\x32\x1d.faceitvoice.v1.FaceitProfile\x12-\n\tlinked_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08verified\x18\x06 \x01(\x08\x12/\n\x0bverified_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x7f\n\rFaceitProfile\x12\x12\n\navatar_url\x18\x01 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x02 \x01(\t\x12\x0c\n\x04game\x18\x03 \x01(\t\x12\x13\n\x0bskill_level\x18\x04 \x01(\x05\x12\x12\n\nfaceit_elo\x18\x05 \x01(\x05\x12\x12\n\nfaceit_url\x18\x06 \x01(\t\"E\n\x11LinkPlayerRequest\x12\x17\n\x0f\x64iscord_user_id\x18\x01 \x01(\x04\x12\x17\n\x0f\x66\x61\x63\x65it_nickname\x18\x02 \x01(\t\"O\n\x12LinkPlayerResponse\x12(\n\x04link\x18\x01 \x01(\x0b\x32\x1a.faceitvoice.v1.PlayerLink\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\".\n\x13UnlinkPlayerRequest\x12\x17\n\x0f\x64iscord_user_id\x18\x01 \x01(\x04\"@\n\x14UnlinkPlayerResponse\x12(\n\x04link\x18\x01 \x01(\x0b\x32\x1a.faceitvoice.v1.PlayerLink\"T\n\x14GetPlayerLinkRequest\x12\x19\n\x0f\x64iscord_user_id\x18\x01 \x01(\x04H\x00\x12\x1a\n\x10\x66\x61\x63\x65it_player_id\x18\x02 \x01(\tH\x00\x42\x05\n\x03key\"A\n\x15GetPlayerLinkResponse\x12(\n\x04link\x18\x01 \x01(\x0b\x32\x1a.faceitvoice.v1.PlayerLink\"2\n\x15ResolvePlayersRequest\x12\x19\n\x11\x66\x61\x63\x65it_player_ids\x18\x01 \x03(\t\"C\n\x16ResolvePlayersResponse\x12)\n\x05links\x18\x01 \x03(\x0b\x32\x1a.faceitvoice.v1.PlayerLink\"?\n\x16ListPlayerLinksRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"]\n\x17ListPlayerLinksResponse\x12)\n\x05links\x18\x01 \x03(\x0b\x32\x1a.faceitvoice.v1.PlayerLink\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"c\n\x10StartLinkRequest\x12\x17\n\x0f\x64iscord_user_id\x18\x01 \x01(\x04\x12\x1c\n\x14\x64iscord_display_name\x18\x02 \x01(\t\x12\x18\n\x10\x64iscord_username\x18\x03 \x01(\t\"P\n\x11StartLinkResponse\x12\x0b\n\x03url\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"1\n\x17WatchLinkChangesRequest\x12\x16\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x03\"F\n\x18WatchLinkChangesResponse\x12*\n\x06\x63hange\x18\x01 \x01(\x0b\x32\x1a.faceitvoice.v1.LinkChange\"\xe9\x01\n\nLinkChange\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12-\n\x04kind\x18\x02 \x01(\x0e\x32\x1f.faceitvoice.v1.LinkChange.Kind\x12(\n\x04link\x18\x03 \x01(\x0b\x32\x1a.faceitvoice.v1.PlayerLink\x12.\n\nchanged_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"@\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0f\n\x0bKIND_LINKED\x10\x01\x12\x11\n\rKIND_UNLINKED\x10\x02\x32\x9f\x05\n\x0fRegistryService\x12S\n\nLinkPlayer\x12!.faceitvoice.v1.LinkPlayerRequest\x1a\".faceitvoice.v1.LinkPlayerResponse\x12Y\n\x0cUnlinkPlayer\x12#.faceitvoice.v1.UnlinkPlayerRequest\x1a$.faceitvoice.v1.UnlinkPlayerResponse\x12\\\n\rGetPlayerLink\x12$.faceitvoice.v1.GetPlayerLinkRequest\x1a%.faceitvoice.v1.GetPlayerLinkResponse\x12_\n\x0eResolvePlayers\x12%.faceitvoice.v1.ResolvePlayersRequest\x1a&.faceitvoice.v1.ResolvePlayersResponse\x12\x62\n\x0fListPlayerLinks\x12&.faceitvoice.v1.ListPlayerLinksRequest\x1a\'.faceitvoice.v1.ListPlayerLinksResponse\x12P\n\tStartLink\x12 .faceitvoice.v1.StartLinkRequest\x1a!.faceitvoice.v1.StartLinkResponse\x12g\n\x10WatchLinkChanges\x12\'.faceitvoice.v1.WatchLinkChangesRequest\x1a(.faceitvoice.v1.WatchLinkChangesResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,29 +33,41 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'faceitvoice.v1.registry_ser
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PLAYERLINK']._serialized_start=91
-  _globals['_PLAYERLINK']._serialized_end=274
-  _globals['_FACEITPROFILE']._serialized_start=276
-  _globals['_FACEITPROFILE']._serialized_end=403
-  _globals['_LINKPLAYERREQUEST']._serialized_start=405
-  _globals['_LINKPLAYERREQUEST']._serialized_end=474
-  _globals['_LINKPLAYERRESPONSE']._serialized_start=476
-  _globals['_LINKPLAYERRESPONSE']._serialized_end=555
-  _globals['_UNLINKPLAYERREQUEST']._serialized_start=557
-  _globals['_UNLINKPLAYERREQUEST']._serialized_end=603
-  _globals['_UNLINKPLAYERRESPONSE']._serialized_start=605
-  _globals['_UNLINKPLAYERRESPONSE']._serialized_end=669
-  _globals['_GETPLAYERLINKREQUEST']._serialized_start=671
-  _globals['_GETPLAYERLINKREQUEST']._serialized_end=755
-  _globals['_GETPLAYERLINKRESPONSE']._serialized_start=757
-  _globals['_GETPLAYERLINKRESPONSE']._serialized_end=822
-  _globals['_RESOLVEPLAYERSREQUEST']._serialized_start=824
-  _globals['_RESOLVEPLAYERSREQUEST']._serialized_end=874
-  _globals['_RESOLVEPLAYERSRESPONSE']._serialized_start=876
-  _globals['_RESOLVEPLAYERSRESPONSE']._serialized_end=943
-  _globals['_LISTPLAYERLINKSREQUEST']._serialized_start=945
-  _globals['_LISTPLAYERLINKSREQUEST']._serialized_end=1008
-  _globals['_LISTPLAYERLINKSRESPONSE']._serialized_start=1010
-  _globals['_LISTPLAYERLINKSRESPONSE']._serialized_end=1103
-  _globals['_REGISTRYSERVICE']._serialized_start=1106
-  _globals['_REGISTRYSERVICE']._serialized_end=1590
+  _globals['_PLAYERLINK']._serialized_end=341
+  _globals['_FACEITPROFILE']._serialized_start=343
+  _globals['_FACEITPROFILE']._serialized_end=470
+  _globals['_LINKPLAYERREQUEST']._serialized_start=472
+  _globals['_LINKPLAYERREQUEST']._serialized_end=541
+  _globals['_LINKPLAYERRESPONSE']._serialized_start=543
+  _globals['_LINKPLAYERRESPONSE']._serialized_end=622
+  _globals['_UNLINKPLAYERREQUEST']._serialized_start=624
+  _globals['_UNLINKPLAYERREQUEST']._serialized_end=670
+  _globals['_UNLINKPLAYERRESPONSE']._serialized_start=672
+  _globals['_UNLINKPLAYERRESPONSE']._serialized_end=736
+  _globals['_GETPLAYERLINKREQUEST']._serialized_start=738
+  _globals['_GETPLAYERLINKREQUEST']._serialized_end=822
+  _globals['_GETPLAYERLINKRESPONSE']._serialized_start=824
+  _globals['_GETPLAYERLINKRESPONSE']._serialized_end=889
+  _globals['_RESOLVEPLAYERSREQUEST']._serialized_start=891
+  _globals['_RESOLVEPLAYERSREQUEST']._serialized_end=941
+  _globals['_RESOLVEPLAYERSRESPONSE']._serialized_start=943
+  _globals['_RESOLVEPLAYERSRESPONSE']._serialized_end=1010
+  _globals['_LISTPLAYERLINKSREQUEST']._serialized_start=1012
+  _globals['_LISTPLAYERLINKSREQUEST']._serialized_end=1075
+  _globals['_LISTPLAYERLINKSRESPONSE']._serialized_start=1077
+  _globals['_LISTPLAYERLINKSRESPONSE']._serialized_end=1170
+  _globals['_STARTLINKREQUEST']._serialized_start=1172
+  _globals['_STARTLINKREQUEST']._serialized_end=1271
+  _globals['_STARTLINKRESPONSE']._serialized_start=1273
+  _globals['_STARTLINKRESPONSE']._serialized_end=1353
+  _globals['_WATCHLINKCHANGESREQUEST']._serialized_start=1355
+  _globals['_WATCHLINKCHANGESREQUEST']._serialized_end=1404
+  _globals['_WATCHLINKCHANGESRESPONSE']._serialized_start=1406
+  _globals['_WATCHLINKCHANGESRESPONSE']._serialized_end=1476
+  _globals['_LINKCHANGE']._serialized_start=1479
+  _globals['_LINKCHANGE']._serialized_end=1712
+  _globals['_LINKCHANGE_KIND']._serialized_start=1648
+  _globals['_LINKCHANGE_KIND']._serialized_end=1712
+  _globals['_REGISTRYSERVICE']._serialized_start=1715
+  _globals['_REGISTRYSERVICE']._serialized_end=2386
 # @@protoc_insertion_point(module_scope)

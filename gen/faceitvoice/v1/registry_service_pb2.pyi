@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -30,12 +31,18 @@ class PlayerLink(_message.Message):
     FACEIT_NICKNAME_FIELD_NUMBER: _builtins.int
     PROFILE_FIELD_NUMBER: _builtins.int
     LINKED_AT_FIELD_NUMBER: _builtins.int
+    VERIFIED_FIELD_NUMBER: _builtins.int
+    VERIFIED_AT_FIELD_NUMBER: _builtins.int
     discord_user_id: _builtins.int
     """The Discord user id (a snowflake)."""
     faceit_player_id: _builtins.str
     """The FACEIT player id (a uuid)."""
     faceit_nickname: _builtins.str
     """The FACEIT nickname as FACEIT spells it."""
+    verified: _builtins.bool
+    """True when the Discord user proved ownership of the FACEIT account by signing in with
+    FACEIT (FACEIT Connect); false for a link made by nickname alone.
+    """
     @_builtins.property
     def profile(self) -> Global___FaceitProfile:
         """The FACEIT profile seen when the link was made or refreshed."""
@@ -43,6 +50,10 @@ class PlayerLink(_message.Message):
     @_builtins.property
     def linked_at(self) -> _timestamp_pb2.Timestamp:
         """When the link was made."""
+
+    @_builtins.property
+    def verified_at(self) -> _timestamp_pb2.Timestamp:
+        """When ownership was proved; unset when verified is false."""
 
     def __init__(
         self,
@@ -52,10 +63,12 @@ class PlayerLink(_message.Message):
         faceit_nickname: _builtins.str = ...,
         profile: Global___FaceitProfile | None = ...,
         linked_at: _timestamp_pb2.Timestamp | None = ...,
+        verified: _builtins.bool = ...,
+        verified_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["linked_at", b"linked_at", "profile", b"profile"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["linked_at", b"linked_at", "profile", b"profile", "verified_at", b"verified_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["discord_user_id", b"discord_user_id", "faceit_nickname", b"faceit_nickname", "faceit_player_id", b"faceit_player_id", "linked_at", b"linked_at", "profile", b"profile"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["discord_user_id", b"discord_user_id", "faceit_nickname", b"faceit_nickname", "faceit_player_id", b"faceit_player_id", "linked_at", b"linked_at", "profile", b"profile", "verified", b"verified", "verified_at", b"verified_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -356,3 +369,181 @@ class ListPlayerLinksResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListPlayerLinksResponse: _TypeAlias = ListPlayerLinksResponse  # noqa: Y015
+
+@_typing.final
+class StartLinkRequest(_message.Message):
+    """StartLinkRequest names the Discord user who asked to link their FACEIT account."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DISCORD_USER_ID_FIELD_NUMBER: _builtins.int
+    DISCORD_DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    DISCORD_USERNAME_FIELD_NUMBER: _builtins.int
+    discord_user_id: _builtins.int
+    """The Discord user id; must not be 0."""
+    discord_display_name: _builtins.str
+    """The Discord account's name as people see it (display name, else username), 1 to 100
+    characters; the link page shows it so that whoever opens the page knows which Discord
+    account will be linked.
+    """
+    discord_username: _builtins.str
+    """The Discord username (unique, without discriminator), at most 100 characters; shown
+    beside the display name when given.
+    """
+    def __init__(
+        self,
+        *,
+        discord_user_id: _builtins.int = ...,
+        discord_display_name: _builtins.str = ...,
+        discord_username: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["discord_display_name", b"discord_display_name", "discord_user_id", b"discord_user_id", "discord_username", b"discord_username"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartLinkRequest: _TypeAlias = StartLinkRequest  # noqa: Y015
+
+@_typing.final
+class StartLinkResponse(_message.Message):
+    """StartLinkResponse is where the Discord user goes to prove ownership of a FACEIT account."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    URL_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    url: _builtins.str
+    """The one-time URL, {LINK_PUBLIC_BASE_URL}/link/{state}; to be shown to that user only."""
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp:
+        """When the URL stops working (LINK_STATE_TTL_S after the call)."""
+
+    def __init__(
+        self,
+        *,
+        url: _builtins.str = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartLinkResponse: _TypeAlias = StartLinkResponse  # noqa: Y015
+
+@_typing.final
+class WatchLinkChangesRequest(_message.Message):
+    """WatchLinkChangesRequest says where the stream of link changes starts."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
+    after_sequence: _builtins.int
+    """The sequence of the last change the caller handled; the stream starts with the next one.
+    0 starts with the oldest change kept. OUT_OF_RANGE when changes after it were pruned or
+    when it is beyond the last sequence issued (for example a database was replaced): the
+    caller then rereads every link (ListPlayerLinks) and watches from 0.
+    """
+    def __init__(
+        self,
+        *,
+        after_sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_sequence", b"after_sequence"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchLinkChangesRequest: _TypeAlias = WatchLinkChangesRequest  # noqa: Y015
+
+@_typing.final
+class WatchLinkChangesResponse(_message.Message):
+    """WatchLinkChangesResponse carries one change."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def change(self) -> Global___LinkChange:
+        """The change."""
+
+    def __init__(
+        self,
+        *,
+        change: Global___LinkChange | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["change", b"change"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchLinkChangesResponse: _TypeAlias = WatchLinkChangesResponse  # noqa: Y015
+
+@_typing.final
+class LinkChange(_message.Message):
+    """LinkChange is one link made or removed. A link replaced by another is two changes: the old
+    link UNLINKED, then the new one LINKED.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _Kind:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _KindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[LinkChange._Kind.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        KIND_UNSPECIFIED: LinkChange._Kind.ValueType  # 0
+        """Never sent; the default of an unset field."""
+        KIND_LINKED: LinkChange._Kind.ValueType  # 1
+        """The link was made (or made verified): it exists as `link` describes."""
+        KIND_UNLINKED: LinkChange._Kind.ValueType  # 2
+        """The link was removed: `link` is the link as it was."""
+
+    class Kind(_Kind, metaclass=_KindEnumTypeWrapper):
+        """Kind says whether the link now exists."""
+
+    KIND_UNSPECIFIED: LinkChange.Kind.ValueType  # 0
+    """Never sent; the default of an unset field."""
+    KIND_LINKED: LinkChange.Kind.ValueType  # 1
+    """The link was made (or made verified): it exists as `link` describes."""
+    KIND_UNLINKED: LinkChange.Kind.ValueType  # 2
+    """The link was removed: `link` is the link as it was."""
+
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    LINK_FIELD_NUMBER: _builtins.int
+    CHANGED_AT_FIELD_NUMBER: _builtins.int
+    sequence: _builtins.int
+    """The change's position in the registry's change log: increasing, not necessarily
+    consecutive.
+    """
+    kind: Global___LinkChange.Kind.ValueType
+    """Whether the link was made or removed."""
+    @_builtins.property
+    def link(self) -> Global___PlayerLink:
+        """The link made, or the link removed."""
+
+    @_builtins.property
+    def changed_at(self) -> _timestamp_pb2.Timestamp:
+        """When the change was committed."""
+
+    def __init__(
+        self,
+        *,
+        sequence: _builtins.int = ...,
+        kind: Global___LinkChange.Kind.ValueType = ...,
+        link: Global___PlayerLink | None = ...,
+        changed_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["changed_at", b"changed_at", "link", b"link"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed_at", b"changed_at", "kind", b"kind", "link", b"link", "sequence", b"sequence"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LinkChange: _TypeAlias = LinkChange  # noqa: Y015

@@ -32,7 +32,10 @@ class RegistryServiceStub:
     NOT_FOUND for an unknown nickname or link (LinkPlayer adds the trailing metadata
     "faceitvoice-suggestions": close nicknames separated by commas); ALREADY_EXISTS when the
     FACEIT account is linked to another Discord user; FAILED_PRECONDITION when the Discord user
-    is linked to another account ("unlink first"); UNAVAILABLE when FACEIT cannot be reached.
+    is linked to another account ("unlink first"), when LinkPlayer is called while links must be
+    verified, or StartLink while they need not be; OUT_OF_RANGE when WatchLinkChanges is asked to
+    resume from a sequence it no longer keeps or never issued; UNAVAILABLE when FACEIT cannot be
+    reached.
     """
 
     def __init__(self, channel):
@@ -66,6 +69,16 @@ class RegistryServiceStub:
                 request_serializer=faceitvoice_dot_v1_dot_registry__service__pb2.ListPlayerLinksRequest.SerializeToString,
                 response_deserializer=faceitvoice_dot_v1_dot_registry__service__pb2.ListPlayerLinksResponse.FromString,
                 _registered_method=True)
+        self.StartLink = channel.unary_unary(
+                '/faceitvoice.v1.RegistryService/StartLink',
+                request_serializer=faceitvoice_dot_v1_dot_registry__service__pb2.StartLinkRequest.SerializeToString,
+                response_deserializer=faceitvoice_dot_v1_dot_registry__service__pb2.StartLinkResponse.FromString,
+                _registered_method=True)
+        self.WatchLinkChanges = channel.unary_stream(
+                '/faceitvoice.v1.RegistryService/WatchLinkChanges',
+                request_serializer=faceitvoice_dot_v1_dot_registry__service__pb2.WatchLinkChangesRequest.SerializeToString,
+                response_deserializer=faceitvoice_dot_v1_dot_registry__service__pb2.WatchLinkChangesResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer:
@@ -75,12 +88,16 @@ class RegistryServiceServicer:
     NOT_FOUND for an unknown nickname or link (LinkPlayer adds the trailing metadata
     "faceitvoice-suggestions": close nicknames separated by commas); ALREADY_EXISTS when the
     FACEIT account is linked to another Discord user; FAILED_PRECONDITION when the Discord user
-    is linked to another account ("unlink first"); UNAVAILABLE when FACEIT cannot be reached.
+    is linked to another account ("unlink first"), when LinkPlayer is called while links must be
+    verified, or StartLink while they need not be; OUT_OF_RANGE when WatchLinkChanges is asked to
+    resume from a sequence it no longer keeps or never issued; UNAVAILABLE when FACEIT cannot be
+    reached.
     """
 
     def LinkPlayer(self, request, context):
-        """LinkPlayer links a Discord user to the FACEIT account with the given nickname.
-        Linking the same account again succeeds and changes nothing.
+        """LinkPlayer links a Discord user to the FACEIT account with the given nickname, unverified.
+        Linking the same account again succeeds and changes nothing. Only with
+        LINK_VERIFICATION=nickname; otherwise FAILED_PRECONDITION (use StartLink).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -102,6 +119,8 @@ class RegistryServiceServicer:
 
     def ResolvePlayers(self, request, context):
         """ResolvePlayers returns the links that exist for many FACEIT players in one SQL round trip.
+        With LINK_VERIFICATION=faceit_oauth only verified links are returned: only they give
+        access to a match's channels.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -109,6 +128,26 @@ class RegistryServiceServicer:
 
     def ListPlayerLinks(self, request, context):
         """ListPlayerLinks pages through every link, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartLink(self, request, context):
+        """StartLink begins a verified link for a Discord user: the URL of a page, on the registry's
+        HTTP server, that names the Discord account and leads to FACEIT's sign-in. The URL works
+        once, until expires_at; a new StartLink for the same user makes the previous URL stop
+        working. Only with LINK_VERIFICATION=faceit_oauth; otherwise FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchLinkChanges(self, request, context):
+        """WatchLinkChanges streams every link made, replaced or removed after a sequence number,
+        oldest first, then each new one as it is committed, until the caller cancels. A caller
+        that stores the sequence of the last change it handled resumes there without losing one,
+        across restarts of either side.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -142,6 +181,16 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     request_deserializer=faceitvoice_dot_v1_dot_registry__service__pb2.ListPlayerLinksRequest.FromString,
                     response_serializer=faceitvoice_dot_v1_dot_registry__service__pb2.ListPlayerLinksResponse.SerializeToString,
             ),
+            'StartLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartLink,
+                    request_deserializer=faceitvoice_dot_v1_dot_registry__service__pb2.StartLinkRequest.FromString,
+                    response_serializer=faceitvoice_dot_v1_dot_registry__service__pb2.StartLinkResponse.SerializeToString,
+            ),
+            'WatchLinkChanges': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchLinkChanges,
+                    request_deserializer=faceitvoice_dot_v1_dot_registry__service__pb2.WatchLinkChangesRequest.FromString,
+                    response_serializer=faceitvoice_dot_v1_dot_registry__service__pb2.WatchLinkChangesResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'faceitvoice.v1.RegistryService', rpc_method_handlers)
@@ -157,7 +206,10 @@ class RegistryService:
     NOT_FOUND for an unknown nickname or link (LinkPlayer adds the trailing metadata
     "faceitvoice-suggestions": close nicknames separated by commas); ALREADY_EXISTS when the
     FACEIT account is linked to another Discord user; FAILED_PRECONDITION when the Discord user
-    is linked to another account ("unlink first"); UNAVAILABLE when FACEIT cannot be reached.
+    is linked to another account ("unlink first"), when LinkPlayer is called while links must be
+    verified, or StartLink while they need not be; OUT_OF_RANGE when WatchLinkChanges is asked to
+    resume from a sequence it no longer keeps or never issued; UNAVAILABLE when FACEIT cannot be
+    reached.
     """
 
     @staticmethod
@@ -285,6 +337,60 @@ class RegistryService:
             '/faceitvoice.v1.RegistryService/ListPlayerLinks',
             faceitvoice_dot_v1_dot_registry__service__pb2.ListPlayerLinksRequest.SerializeToString,
             faceitvoice_dot_v1_dot_registry__service__pb2.ListPlayerLinksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/faceitvoice.v1.RegistryService/StartLink',
+            faceitvoice_dot_v1_dot_registry__service__pb2.StartLinkRequest.SerializeToString,
+            faceitvoice_dot_v1_dot_registry__service__pb2.StartLinkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchLinkChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/faceitvoice.v1.RegistryService/WatchLinkChanges',
+            faceitvoice_dot_v1_dot_registry__service__pb2.WatchLinkChangesRequest.SerializeToString,
+            faceitvoice_dot_v1_dot_registry__service__pb2.WatchLinkChangesResponse.FromString,
             options,
             channel_credentials,
             insecure,

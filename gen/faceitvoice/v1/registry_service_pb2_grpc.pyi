@@ -33,7 +33,10 @@ class RegistryServiceStub:
     NOT_FOUND for an unknown nickname or link (LinkPlayer adds the trailing metadata
     "faceitvoice-suggestions": close nicknames separated by commas); ALREADY_EXISTS when the
     FACEIT account is linked to another Discord user; FAILED_PRECONDITION when the Discord user
-    is linked to another account ("unlink first"); UNAVAILABLE when FACEIT cannot be reached.
+    is linked to another account ("unlink first"), when LinkPlayer is called while links must be
+    verified, or StartLink while they need not be; OUT_OF_RANGE when WatchLinkChanges is asked to
+    resume from a sequence it no longer keeps or never issued; UNAVAILABLE when FACEIT cannot be
+    reached.
     """
 
     @_typing.overload
@@ -41,17 +44,33 @@ class RegistryServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> RegistryServiceAsyncStub: ...
     LinkPlayer: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.LinkPlayerRequest, _registry_service_pb2.LinkPlayerResponse]
-    """LinkPlayer links a Discord user to the FACEIT account with the given nickname.
-    Linking the same account again succeeds and changes nothing.
+    """LinkPlayer links a Discord user to the FACEIT account with the given nickname, unverified.
+    Linking the same account again succeeds and changes nothing. Only with
+    LINK_VERIFICATION=nickname; otherwise FAILED_PRECONDITION (use StartLink).
     """
     UnlinkPlayer: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.UnlinkPlayerRequest, _registry_service_pb2.UnlinkPlayerResponse]
     """UnlinkPlayer removes a Discord user's link; NOT_FOUND when there is none."""
     GetPlayerLink: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.GetPlayerLinkRequest, _registry_service_pb2.GetPlayerLinkResponse]
     """GetPlayerLink returns one link, found by Discord user or by FACEIT player."""
     ResolvePlayers: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.ResolvePlayersRequest, _registry_service_pb2.ResolvePlayersResponse]
-    """ResolvePlayers returns the links that exist for many FACEIT players in one SQL round trip."""
+    """ResolvePlayers returns the links that exist for many FACEIT players in one SQL round trip.
+    With LINK_VERIFICATION=faceit_oauth only verified links are returned: only they give
+    access to a match's channels.
+    """
     ListPlayerLinks: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.ListPlayerLinksRequest, _registry_service_pb2.ListPlayerLinksResponse]
     """ListPlayerLinks pages through every link, oldest first."""
+    StartLink: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.StartLinkRequest, _registry_service_pb2.StartLinkResponse]
+    """StartLink begins a verified link for a Discord user: the URL of a page, on the registry's
+    HTTP server, that names the Discord account and leads to FACEIT's sign-in. The URL works
+    once, until expires_at; a new StartLink for the same user makes the previous URL stop
+    working. Only with LINK_VERIFICATION=faceit_oauth; otherwise FAILED_PRECONDITION.
+    """
+    WatchLinkChanges: _grpc.UnaryStreamMultiCallable[_registry_service_pb2.WatchLinkChangesRequest, _registry_service_pb2.WatchLinkChangesResponse]
+    """WatchLinkChanges streams every link made, replaced or removed after a sequence number,
+    oldest first, then each new one as it is committed, until the caller cancels. A caller
+    that stores the sequence of the last change it handled resumes there without losing one,
+    across restarts of either side.
+    """
 
 @_typing.type_check_only
 class RegistryServiceAsyncStub(RegistryServiceStub):
@@ -61,22 +80,41 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     NOT_FOUND for an unknown nickname or link (LinkPlayer adds the trailing metadata
     "faceitvoice-suggestions": close nicknames separated by commas); ALREADY_EXISTS when the
     FACEIT account is linked to another Discord user; FAILED_PRECONDITION when the Discord user
-    is linked to another account ("unlink first"); UNAVAILABLE when FACEIT cannot be reached.
+    is linked to another account ("unlink first"), when LinkPlayer is called while links must be
+    verified, or StartLink while they need not be; OUT_OF_RANGE when WatchLinkChanges is asked to
+    resume from a sequence it no longer keeps or never issued; UNAVAILABLE when FACEIT cannot be
+    reached.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     LinkPlayer: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.LinkPlayerRequest, _registry_service_pb2.LinkPlayerResponse]  # type: ignore[assignment]
-    """LinkPlayer links a Discord user to the FACEIT account with the given nickname.
-    Linking the same account again succeeds and changes nothing.
+    """LinkPlayer links a Discord user to the FACEIT account with the given nickname, unverified.
+    Linking the same account again succeeds and changes nothing. Only with
+    LINK_VERIFICATION=nickname; otherwise FAILED_PRECONDITION (use StartLink).
     """
     UnlinkPlayer: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.UnlinkPlayerRequest, _registry_service_pb2.UnlinkPlayerResponse]  # type: ignore[assignment]
     """UnlinkPlayer removes a Discord user's link; NOT_FOUND when there is none."""
     GetPlayerLink: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.GetPlayerLinkRequest, _registry_service_pb2.GetPlayerLinkResponse]  # type: ignore[assignment]
     """GetPlayerLink returns one link, found by Discord user or by FACEIT player."""
     ResolvePlayers: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.ResolvePlayersRequest, _registry_service_pb2.ResolvePlayersResponse]  # type: ignore[assignment]
-    """ResolvePlayers returns the links that exist for many FACEIT players in one SQL round trip."""
+    """ResolvePlayers returns the links that exist for many FACEIT players in one SQL round trip.
+    With LINK_VERIFICATION=faceit_oauth only verified links are returned: only they give
+    access to a match's channels.
+    """
     ListPlayerLinks: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.ListPlayerLinksRequest, _registry_service_pb2.ListPlayerLinksResponse]  # type: ignore[assignment]
     """ListPlayerLinks pages through every link, oldest first."""
+    StartLink: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.StartLinkRequest, _registry_service_pb2.StartLinkResponse]  # type: ignore[assignment]
+    """StartLink begins a verified link for a Discord user: the URL of a page, on the registry's
+    HTTP server, that names the Discord account and leads to FACEIT's sign-in. The URL works
+    once, until expires_at; a new StartLink for the same user makes the previous URL stop
+    working. Only with LINK_VERIFICATION=faceit_oauth; otherwise FAILED_PRECONDITION.
+    """
+    WatchLinkChanges: _aio.UnaryStreamMultiCallable[_registry_service_pb2.WatchLinkChangesRequest, _registry_service_pb2.WatchLinkChangesResponse]  # type: ignore[assignment]
+    """WatchLinkChanges streams every link made, replaced or removed after a sequence number,
+    oldest first, then each new one as it is committed, until the caller cancels. A caller
+    that stores the sequence of the last change it handled resumes there without losing one,
+    across restarts of either side.
+    """
 
 class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
     """RegistryService owns the links between Discord users and FACEIT accounts.
@@ -85,7 +123,10 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
     NOT_FOUND for an unknown nickname or link (LinkPlayer adds the trailing metadata
     "faceitvoice-suggestions": close nicknames separated by commas); ALREADY_EXISTS when the
     FACEIT account is linked to another Discord user; FAILED_PRECONDITION when the Discord user
-    is linked to another account ("unlink first"); UNAVAILABLE when FACEIT cannot be reached.
+    is linked to another account ("unlink first"), when LinkPlayer is called while links must be
+    verified, or StartLink while they need not be; OUT_OF_RANGE when WatchLinkChanges is asked to
+    resume from a sequence it no longer keeps or never issued; UNAVAILABLE when FACEIT cannot be
+    reached.
     """
 
     @_abc_1.abstractmethod
@@ -94,8 +135,9 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_service_pb2.LinkPlayerRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_service_pb2.LinkPlayerResponse, _abc.Awaitable[_registry_service_pb2.LinkPlayerResponse]]:
-        """LinkPlayer links a Discord user to the FACEIT account with the given nickname.
-        Linking the same account again succeeds and changes nothing.
+        """LinkPlayer links a Discord user to the FACEIT account with the given nickname, unverified.
+        Linking the same account again succeeds and changes nothing. Only with
+        LINK_VERIFICATION=nickname; otherwise FAILED_PRECONDITION (use StartLink).
         """
 
     @_abc_1.abstractmethod
@@ -120,7 +162,10 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_service_pb2.ResolvePlayersRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_service_pb2.ResolvePlayersResponse, _abc.Awaitable[_registry_service_pb2.ResolvePlayersResponse]]:
-        """ResolvePlayers returns the links that exist for many FACEIT players in one SQL round trip."""
+        """ResolvePlayers returns the links that exist for many FACEIT players in one SQL round trip.
+        With LINK_VERIFICATION=faceit_oauth only verified links are returned: only they give
+        access to a match's channels.
+        """
 
     @_abc_1.abstractmethod
     def ListPlayerLinks(
@@ -129,5 +174,29 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_registry_service_pb2.ListPlayerLinksResponse, _abc.Awaitable[_registry_service_pb2.ListPlayerLinksResponse]]:
         """ListPlayerLinks pages through every link, oldest first."""
+
+    @_abc_1.abstractmethod
+    def StartLink(
+        self,
+        request: _registry_service_pb2.StartLinkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_service_pb2.StartLinkResponse, _abc.Awaitable[_registry_service_pb2.StartLinkResponse]]:
+        """StartLink begins a verified link for a Discord user: the URL of a page, on the registry's
+        HTTP server, that names the Discord account and leads to FACEIT's sign-in. The URL works
+        once, until expires_at; a new StartLink for the same user makes the previous URL stop
+        working. Only with LINK_VERIFICATION=faceit_oauth; otherwise FAILED_PRECONDITION.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchLinkChanges(
+        self,
+        request: _registry_service_pb2.WatchLinkChangesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_registry_service_pb2.WatchLinkChangesResponse], _abc.AsyncIterator[_registry_service_pb2.WatchLinkChangesResponse]]:
+        """WatchLinkChanges streams every link made, replaced or removed after a sequence number,
+        oldest first, then each new one as it is committed, until the caller cancels. A caller
+        that stores the sequence of the last change it handled resumes there without losing one,
+        across restarts of either side.
+        """
 
 def add_RegistryServiceServicer_to_server(servicer: RegistryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -47,6 +47,21 @@ async def test_calls_carry_the_bearer_token(kit_server: GrpcServer) -> None:
     assert seen["authorization"] == f"Bearer {TOKEN}"
 
 
+async def test_streaming_calls_carry_the_bearer_token_too(kit_server: GrpcServer) -> None:
+    """A server-streaming call on a pooled channel is authenticated like a unary one."""
+    clients = GrpcClients(token=TOKEN)
+    try:
+        count = clients.channel(_target(kit_server)).unary_stream(method("Count"))
+        numbers = []
+        with pytest.raises(grpc.aio.AioRpcError) as ended:
+            async for number in count(b"2"):
+                numbers.append(number)
+    finally:
+        await clients.close()
+    assert numbers == [b"0", b"1"]
+    assert ended.value.code() == grpc.StatusCode.NOT_FOUND  # Count's own end, not UNAUTHENTICATED
+
+
 async def test_without_token_the_guarded_server_refuses(kit_server: GrpcServer) -> None:
     """With no token configured nothing is attached and the guarded server refuses."""
     clients = GrpcClients()

@@ -108,4 +108,10 @@ async def test_migrating_twice_applies_nothing_new(registry_database: str) -> No
     finally:
         await connection.close()
 
-    assert {row["table_name"] for row in tables} == {"player_links", "schema_migrations"}
+    assert {row["table_name"] for row in tables} == {
+        "player_links",
+        "link_states",
+        "link_changes",
+        "link_changes_horizon",
+        "schema_migrations",
+    }

@@ -268,6 +268,7 @@ async def voice_system(
             grpc_auth_token=GRPC_TOKEN,
             faceit_api_key=FACEIT_KEY,
             faceit_api_base=faceit_sandbox.api_base,
+            link_verification="nickname",
         )
         faceit_api = FaceitApiClient(
             FACEIT_KEY,

@@ -1,0 +1,184 @@
+"""The link change log: written in each link's own transaction, read by WatchLinkChanges.
+
+Every writer of links takes one transaction advisory lock first (`lock_links`), so link writes
+are serialized and change sequences become visible in increasing order: a reader that has seen
+sequence N never later finds a smaller one committed. Each change sends a NOTIFY at commit;
+`ChangeNotifier` wakes the waiting streams, and they also poll, so a lost notification (the
+listening connection dropped) delays a change by at most the poll interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from datetime import timedelta
+
+import asyncpg
+
+from services.registry.links import (
+    ChangeKind,
+    LinkChange,
+    PlayerLink,
+    link_from_row,
+    profile_columns,
+)
+
+logger = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "registry_link_changes"
+DEFAULT_RETENTION = timedelta(days=30)
+"""How long changes are kept: a watcher away longer rereads every link (ListPlayerLinks)."""
+
+_LOCK_KEY = int.from_bytes(
+    hashlib.sha256(b"faceit-voice registry link writes").digest()[:8], "big", signed=True
+)
+
+_LOCK = "SELECT pg_advisory_xact_lock($1)"
+
+_RECORD = """
+INSERT INTO registry.link_changes (
+    kind, discord_user_id, faceit_player_id, faceit_nickname, avatar_url, country, game,
+    skill_level, faceit_elo, faceit_url, linked_at, verified_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+"""
+
+# now() is when this transaction began: the changes it is writing are never pruned by it.
+_PRUNE = """
+WITH pruned AS (
+    DELETE FROM registry.link_changes WHERE changed_at < now() - $1::interval
+    RETURNING sequence
+)
+UPDATE registry.link_changes_horizon
+SET pruned_through = greatest(pruned_through, (SELECT max(sequence) FROM pruned))
+WHERE EXISTS (SELECT 1 FROM pruned)
+"""
+
+_NOTIFY = f"NOTIFY {NOTIFY_CHANNEL}"
+
+_AFTER = """
+SELECT sequence, kind, changed_at, discord_user_id, faceit_player_id, faceit_nickname,
+    avatar_url, country, game, skill_level, faceit_elo, faceit_url, linked_at, verified_at
+FROM registry.link_changes
+WHERE sequence > $1
+ORDER BY sequence
+LIMIT $2
+"""
+
+_BOUNDS = """
+SELECT h.pruned_through,
+    greatest(h.pruned_through, (SELECT max(sequence) FROM registry.link_changes)) AS latest
+FROM registry.link_changes_horizon h
+"""
+
+
+async def lock_links(connection: asyncpg.Connection) -> None:
+    """Serialize link writes until this transaction ends (see the module docstring)."""
+    await connection.execute(_LOCK, _LOCK_KEY)
+
+
+async def record_changes(
+    connection: asyncpg.Connection,
+    changes: list[tuple[ChangeKind, PlayerLink]],
+    retention: timedelta = DEFAULT_RETENTION,
+) -> None:
+    """Append `changes` in order, prune what is older than `retention`, notify at commit.
+
+    Call inside the transaction that changed the links, after `lock_links`.
+    """
+    if not changes:
+        return
+    await connection.executemany(
+        _RECORD,
+        [
+            (
+                kind.value,
+                link.discord_user_id,
+                link.account.player_id,
+                *profile_columns(link.account),
+                link.linked_at,
+                link.verified_at,
+            )
+            for kind, link in changes
+        ],
+    )
+    await connection.execute(_PRUNE, retention)
+    await connection.execute(_NOTIFY)
+
+
+def _change(row: asyncpg.Record) -> LinkChange:
+    return LinkChange(
+        sequence=row["sequence"],
+        kind=ChangeKind(row["kind"]),
+        link=link_from_row(row),
+        changed_at=row["changed_at"],
+    )
+
+
+class ChangeLogReader:
+    """Reads the change log through an asyncpg pool."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def after(self, sequence: int, limit: int) -> list[LinkChange]:
+        """Up to `limit` changes with a sequence above `sequence`, oldest first."""
+        rows = await self._pool.fetch(_AFTER, sequence, limit)
+        return [_change(row) for row in rows]
+
+    async def bounds(self) -> tuple[int, int]:
+        """(the highest sequence pruned, the highest sequence issued or pruned)."""
+        row = await self._pool.fetchrow(_BOUNDS)
+        assert row is not None  # the migration inserts the one row
+        return row["pruned_through"], row["latest"]
+
+
+class ChangeNotifier:
+    """Wakes waiting streams when another transaction commits a change (LISTEN/NOTIFY).
+
+    Listens on one pooled connection, taken on first use; `close()` gives it back.
+    """
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._connection: asyncpg.pool.PoolConnectionProxy | None = None
+        self._started = asyncio.Lock()
+        self._event = asyncio.Event()
+
+    async def next_notification(self) -> asyncio.Event:
+        """An event set by the next notification. Take it before reading the log, then wait on
+        it: a change committed in between sets it, so no wake-up is missed."""
+        await self._listen()
+        return self._event
+
+    async def _listen(self) -> None:
+        async with self._started:
+            if self._connection is not None:
+                if not self._connection.is_closed():
+                    return
+                stale, self._connection = self._connection, None
+                await self._pool.release(stale)
+            try:
+                connection = await self._pool.acquire()
+                await connection.add_listener(NOTIFY_CHANNEL, self._notified)
+            except (OSError, asyncpg.PostgresError) as error:
+                # Polling still finds every change; the next wait tries to listen again.
+                logger.warning("cannot listen for link changes, polling only: %r", error)
+                return
+            self._connection = connection
+
+    def _notified(self, *_args: object) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def close(self) -> None:
+        """Stop listening and give the connection back to the pool."""
+        async with self._started:
+            connection, self._connection = self._connection, None
+            if connection is None:
+                return
+            # A connection that is gone already has nothing to stop: releasing it is all.
+            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                await connection.remove_listener(NOTIFY_CHANNEL, self._notified)
+            await self._pool.release(connection)
