@@ -188,10 +188,13 @@ class MatchService:
         return await self._resync_open_matches_of(faceit_player_id, link)
 
     async def player_unlinked(self, faceit_player_id: str) -> list[MatchRecord]:
-        """Take an unlinked player's access to their open matches' channels away."""
+        """Take an unlinked player's access to their open matches' channels away.
+
+        The links resolved now decide: the account may already be linked to someone else (a
+        verified link that replaced an unverified claim), who keeps the access.
+        """
 
         async def unlink(record: MatchRecord, links: dict[str, int]) -> MatchRecord:
-            links.pop(faceit_player_id, None)
             record = await self._channels.sync(record, record.teams, links)
             logger.info("player %s unlinked during the match: access taken", faceit_player_id)
             return record

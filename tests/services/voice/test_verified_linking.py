@@ -75,6 +75,7 @@ async def test_signing_in_edits_the_reply_gives_access_and_moves_the_player_in(
         return seat.channel_id if seat is not None else None
 
     team = await eventually(channel_of_alice, what="alice's team channel")
+    assert team is not None
     await system.wait_in(alice, team)
     assert str(alice) in (await system.control.channel_access(team))["connect"]
 
@@ -177,3 +178,55 @@ async def test_a_registry_restart_under_an_open_stream_loses_no_change(
 
     await eventually(moved_in, what="alice moved into her team channel")
     assert service.link_watch.connections >= 2
+
+
+async def test_nickname_mode_keeps_register_with_a_nickname(fresh_database: str) -> None:
+    """With LINK_VERIFICATION=nickname, /register takes the nickname and links at once."""
+    async with voice_system(fresh_database, link_verification="nickname") as nickname:
+        await nickname.start_voice()
+        alice = await nickname.member("alice")
+        await nickname.faceit.create_player("alice", player_id="p-alice", skill_level=7)
+
+        reply = await nickname.control.run_command(
+            nickname.guild_id, alice, "register", {"faceit_nickname": "alice"}
+        )
+
+        commands = {c["name"]: c for c in await nickname.control.commands(nickname.guild_id)}
+    assert [o["name"] for o in commands["register"]["options"]] == ["faceit_nickname"]
+    (embed,) = reply["embeds"]
+    assert embed["title"] == "FACEIT account linked"
+    assert fields(embed)["Nickname"] == "alice"
+
+
+async def test_a_sequence_the_registry_never_issued_resyncs_and_watches_again(
+    fresh_database: str,
+) -> None:
+    """A saved sequence the registry does not know (OUT_OF_RANGE, e.g. another registry
+    database) makes voice resync its open matches from the registry and watch from the start."""
+    async with voice_system(fresh_database, link_verification="nickname") as nickname:
+        await nickname.start_voice()
+        assert nickname.stub is not None
+        ada = await nickname.member("ada")
+        await nickname.join_lobby(ada)
+        await nickname.stub.OpenMatch(match(MATCH, 1, ["p-ada"]))
+        await nickname.stop_voice()
+        await nickname.faceit.create_player("ada", player_id="p-ada", skill_level=7)
+        await nickname.registry.LinkPlayer(
+            registry_pb.LinkPlayerRequest(discord_user_id=ada, faceit_nickname="ada")
+        )
+        store = VoiceStore(nickname.pool)
+        await store.save_link_sequence(1_000_000)
+
+        service = await nickname.start_voice()
+
+        async def moved_in() -> bool:
+            seat = service.cache.seat_of(ada)
+            return seat is not None and await nickname.voice_of(ada) == seat.channel_id
+
+        await eventually(moved_in, what="ada moved into her team channel")
+
+        async def watching_again() -> int:
+            return service.link_watch.applied
+
+        await eventually(watching_again, what="the watch from the start")
+        assert 0 < await store.link_sequence() < 1_000_000
