@@ -4,6 +4,7 @@ import logging
 from dataclasses import dataclass
 
 import discord
+import discord.ui
 import grpc
 import grpc.aio
 from faceitvoice.v1 import registry_service_pb2 as registry_pb
@@ -11,7 +12,10 @@ from faceitvoice.v1 import registry_service_pb2 as registry_pb
 from services.kit.errors import DomainError
 from services.voice.cache import ActiveMatchCache
 from services.voice.matches import MatchService
+from services.voice.model import MatchRecord
+from services.voice.pending_replies import Edit, PendingReplies
 from services.voice.registry_client import RegistryClient, faceit_is_down, suggestions
+from services.voice.settings import LinkVerification
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +30,11 @@ class Reply:
 
     content: str | None = None
     embed: discord.Embed | None = None
+    link_url: str | None = None
+    """Shown as a link button under the text."""
+
+
+SIGN_IN_LABEL = "Sign in with FACEIT"
 
 
 def link_embed(link: registry_pb.PlayerLink, title: str) -> discord.Embed:
@@ -40,6 +49,15 @@ def link_embed(link: registry_pb.PlayerLink, title: str) -> discord.Embed:
     if profile.avatar_url:
         embed.set_thumbnail(url=profile.avatar_url)
     return embed
+
+
+def verification_text(link: registry_pb.PlayerLink, verification: LinkVerification) -> str:
+    """Whether the link is proved, and when; what an unproved one is worth in this mode."""
+    if link.verified:
+        return f"Yes: signed in with FACEIT <t:{link.verified_at.seconds}:f>"
+    if verification is LinkVerification.FACEIT_OAUTH:
+        return "No: registered by nickname only, which gives no channel access; use /register"
+    return "No: registered by nickname only"
 
 
 def explain_link_error(error: grpc.aio.AioRpcError, nickname: str) -> str:
@@ -70,11 +88,71 @@ class PlayerCommands:
     """The logic of the slash commands, apart from py-cord's context."""
 
     def __init__(
-        self, registry: RegistryClient, matches: MatchService, cache: ActiveMatchCache
+        self,
+        registry: RegistryClient,
+        matches: MatchService,
+        cache: ActiveMatchCache,
+        *,
+        verification: LinkVerification = LinkVerification.FACEIT_OAUTH,
+        pending: PendingReplies | None = None,
     ) -> None:
         self._registry = registry
         self._matches = matches
         self._cache = cache
+        self.verification = verification
+        self.pending = pending if pending is not None else PendingReplies()
+
+    async def start_link(self, user_id: int, display_name: str, username: str) -> Reply:
+        """A one-time link to sign in with FACEIT (faceit_oauth mode)."""
+        try:
+            started = await self._registry.start_link(user_id, display_name, username)
+        except grpc.aio.AioRpcError as error:
+            if error.code() in TRANSIENT:
+                return Reply(content=SERVICE_UNAVAILABLE_TEXT)
+            logger.warning("StartLink failed: %s %s", error.code().name, error.details())
+            return Reply(content="Registration failed unexpectedly; please try again later.")
+        expires = started.expires_at.seconds
+        return Reply(
+            content=(
+                "Sign in with FACEIT to prove the account is yours; your match channel opens "
+                f"to you once you have. This link is for you alone, works once and expires "
+                f"<t:{expires}:R> (at <t:{expires}:T>)."
+            ),
+            link_url=started.url,
+        )
+
+    async def link_changed(self, change: registry_pb.LinkChange) -> None:
+        """Apply a link change from the registry: access, moves, and the pending reply."""
+        link = change.link
+        if change.kind == registry_pb.LinkChange.KIND_UNLINKED:
+            await self._matches.player_unlinked(link.faceit_player_id)
+            return
+        if change.kind != registry_pb.LinkChange.KIND_LINKED:
+            return
+        updated = await self._matches.player_linked(link.discord_user_id, link.faceit_player_id)
+        edit = self.pending.take(link.discord_user_id)
+        if edit is None:
+            return
+        embed = link_embed(link, "FACEIT account linked")
+        embed.add_field(
+            name="Verified", value=verification_text(link, self.verification), inline=False
+        )
+        self._add_match_field(embed, link.discord_user_id, updated)
+        try:
+            await edit(embed)
+        except discord.HTTPException as error:
+            logger.info(
+                "the /register reply of %s could not be edited: %s", link.discord_user_id, error
+            )
+
+    def _add_match_field(
+        self, embed: discord.Embed, user_id: int, updated: list[MatchRecord]
+    ) -> None:
+        """The team channel the user was just given, if any."""
+        for record in updated:
+            seat = self._cache.seat_of(user_id)
+            if seat is not None and seat.match_id == record.match_id:
+                embed.add_field(name="Your match", value=f"<#{seat.channel_id}>", inline=False)
 
     async def register(self, user_id: int, nickname: str) -> Reply:
         """Link the user to the FACEIT account; give access to a running match at once."""
@@ -91,10 +169,7 @@ class PlayerCommands:
         except DomainError as error:
             logger.warning("could not give %s access to their match: %s", user_id, error.message)
         else:
-            for record in updated:
-                seat = self._cache.seat_of(user_id)
-                if seat is not None and seat.match_id == record.match_id:
-                    embed.add_field(name="Your match", value=f"<#{seat.channel_id}>", inline=False)
+            self._add_match_field(embed, user_id, updated)
         return Reply(embed=embed)
 
     async def unregister(self, user_id: int) -> Reply:
@@ -128,6 +203,9 @@ class PlayerCommands:
         if link is None:
             return Reply(content="You have no registered FACEIT account; use /register.")
         embed = link_embed(link, "Your FACEIT account")
+        embed.add_field(
+            name="Verified", value=verification_text(link, self.verification), inline=False
+        )
         seat = self._cache.seat_of(user_id)
         embed.add_field(
             name="Your match",
@@ -138,20 +216,50 @@ class PlayerCommands:
 
 
 async def _respond(ctx: discord.ApplicationContext, reply: Reply) -> None:
-    if reply.embed is not None:
+    if reply.link_url is not None:
+        view = discord.ui.View()
+        view.add_item(
+            discord.ui.Button(
+                label=SIGN_IN_LABEL, url=reply.link_url, style=discord.ButtonStyle.link
+            )
+        )
+        await ctx.respond(content=reply.content, view=view, ephemeral=True)
+    elif reply.embed is not None:
         await ctx.respond(content=reply.content, embed=reply.embed, ephemeral=True)
     else:
         await ctx.respond(content=reply.content, ephemeral=True)
 
 
-def add_commands(bot: discord.Bot, commands: PlayerCommands) -> None:
-    """Register the slash commands on `bot` (guild commands through its debug_guilds)."""
+def _edit_reply(ctx: discord.ApplicationContext) -> Edit:
+    """Replaces the command's reply (text and button) by an embed."""
 
-    @bot.slash_command(name="register", description="Link your FACEIT account to Discord")
-    @discord.option("faceit_nickname", str, description="Your FACEIT nickname")
-    async def register(ctx: discord.ApplicationContext, faceit_nickname: str) -> None:
-        await ctx.defer(ephemeral=True)
-        await _respond(ctx, await commands.register(ctx.author.id, faceit_nickname))
+    async def edit(embed: discord.Embed) -> None:
+        await ctx.interaction.edit_original_response(content=None, embed=embed, view=None)
+
+    return edit
+
+
+def add_commands(bot: discord.Bot, commands: PlayerCommands) -> None:
+    """Register the slash commands on `bot` (guild commands through its debug_guilds);
+    /register's shape follows the link verification mode."""
+    if commands.verification is LinkVerification.FACEIT_OAUTH:
+
+        @bot.slash_command(name="register", description="Link your FACEIT account by signing in")
+        async def register_verified(ctx: discord.ApplicationContext) -> None:
+            await ctx.defer(ephemeral=True)
+            author = ctx.author
+            reply = await commands.start_link(author.id, author.display_name, author.name)
+            await _respond(ctx, reply)
+            if reply.link_url is not None:
+                commands.pending.add(author.id, _edit_reply(ctx))
+
+    else:
+
+        @bot.slash_command(name="register", description="Link your FACEIT account to Discord")
+        @discord.option("faceit_nickname", str, description="Your FACEIT nickname")
+        async def register(ctx: discord.ApplicationContext, faceit_nickname: str) -> None:
+            await ctx.defer(ephemeral=True)
+            await _respond(ctx, await commands.register(ctx.author.id, faceit_nickname))
 
     @bot.slash_command(name="unregister", description="Unlink your FACEIT account")
     async def unregister(ctx: discord.ApplicationContext) -> None:

@@ -169,27 +169,50 @@ class MatchService:
         return record, placements
 
     async def player_linked(self, discord_user_id: int, faceit_player_id: str) -> list[MatchRecord]:
-        """Give a newly linked player access to their open matches and move them in."""
+        """Give a newly linked player access to their open matches and move them in.
+
+        Access follows what the registry resolves now, not the link given: a link it does not
+        resolve (unverified while links must be verified, or replaced since) gives nothing, so
+        applying an old or repeated change is harmless.
+        """
 
         async def link(record: MatchRecord, links: dict[str, int]) -> MatchRecord:
-            links[faceit_player_id] = discord_user_id
             record = await self._channels.sync(record, record.teams, links)
-            await self._placement.place(record, record.teams, {faceit_player_id: discord_user_id})
-            logger.info("player %s linked during the match: access given", discord_user_id)
+            if links.get(faceit_player_id) == discord_user_id:
+                await self._placement.place(
+                    record, record.teams, {faceit_player_id: discord_user_id}
+                )
+                logger.info("player %s linked during the match: access given", discord_user_id)
             return record
 
         return await self._resync_open_matches_of(faceit_player_id, link)
 
     async def player_unlinked(self, faceit_player_id: str) -> list[MatchRecord]:
-        """Take an unlinked player's access to their open matches' channels away."""
+        """Take an unlinked player's access to their open matches' channels away.
+
+        The links resolved now decide: the account may already be linked to someone else (a
+        verified link that replaced an unverified claim), who keeps the access.
+        """
 
         async def unlink(record: MatchRecord, links: dict[str, int]) -> MatchRecord:
-            links.pop(faceit_player_id, None)
             record = await self._channels.sync(record, record.teams, links)
             logger.info("player %s unlinked during the match: access taken", faceit_player_id)
             return record
 
         return await self._resync_open_matches_of(faceit_player_id, unlink)
+
+    async def resync_open_matches(self) -> list[MatchRecord]:
+        """Bring every open match's access in line with the links the registry resolves now
+        (after link changes were missed), moving in who waits in voice."""
+
+        async def resync(record: MatchRecord, links: dict[str, int]) -> MatchRecord:
+            record = await self._channels.sync(record, record.teams, links)
+            await self._placement.place(record, record.teams, links)
+            logger.info("match access resynchronised with the registry's links")
+            return record
+
+        match_ids = [record.match_id for record in await self._store.open_matches()]
+        return await self._resync(match_ids, resync)
 
     async def _resync_open_matches_of(
         self,
@@ -197,8 +220,18 @@ class MatchService:
         change: Callable[[MatchRecord, dict[str, int]], Awaitable[MatchRecord]],
     ) -> list[MatchRecord]:
         """Apply `change` (given the match and its current links) to each open match of a player."""
+        return await self._resync(
+            await self._store.open_matches_with_player(faceit_player_id), change
+        )
+
+    async def _resync(
+        self,
+        match_ids: Sequence[str],
+        change: Callable[[MatchRecord, dict[str, int]], Awaitable[MatchRecord]],
+    ) -> list[MatchRecord]:
+        """Apply `change` to each of these matches that is still open, under its lock."""
         updated = []
-        for match_id in await self._store.open_matches_with_player(faceit_player_id):
+        for match_id in match_ids:
             with log_context(match_id=match_id):
                 async with self._locks.hold(match_id):
                     record = await self._store.get_match(match_id)

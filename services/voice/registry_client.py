@@ -1,10 +1,11 @@
-"""The registry as the voice service uses it: resolving rosters, and /register's link calls."""
+"""The registry as the voice service uses it: resolving rosters, /register's link calls, and
+the stream of link changes."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 
 import grpc
 import grpc.aio
@@ -87,6 +88,33 @@ class RegistryClient:
         return await self._stub.UnlinkPlayer(
             pb.UnlinkPlayerRequest(discord_user_id=discord_user_id)
         )
+
+    async def start_link(
+        self, discord_user_id: int, display_name: str, username: str
+    ) -> pb.StartLinkResponse:
+        """StartLink; raises the registry's AioRpcError for the caller to explain."""
+        return await self._stub.StartLink(
+            pb.StartLinkRequest(
+                discord_user_id=discord_user_id,
+                discord_display_name=display_name,
+                discord_username=username,
+            )
+        )
+
+    async def watch_link_changes(
+        self, after_sequence: int, timeout: float
+    ) -> AsyncGenerator[pb.LinkChange]:
+        """The link changes after `after_sequence`, for at most `timeout` seconds (a stream
+        needs its own deadline: the channel's default is for single calls). Close it with
+        `contextlib.aclosing` so that the call ends with the caller; raises AioRpcError."""
+        call = self._stub.WatchLinkChanges(
+            pb.WatchLinkChangesRequest(after_sequence=after_sequence), timeout=timeout
+        )
+        try:
+            async for response in call:
+                yield response.change
+        finally:
+            call.cancel()
 
     async def get_link(self, discord_user_id: int) -> pb.PlayerLink | None:
         """The user's link, or None; raises the registry's AioRpcError on other failures."""

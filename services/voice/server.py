@@ -1,4 +1,5 @@
-"""Wiring of the voice service (bot, gRPC server, deletions in one TaskGroup) and `serve()`."""
+"""Wiring of the voice service (bot, gRPC server, deletions, link watch in one TaskGroup) and
+`serve()`."""
 
 from __future__ import annotations
 
@@ -22,12 +23,13 @@ from services.voice.cache import ActiveMatchCache
 from services.voice.commands import PlayerCommands, add_commands
 from services.voice.deletions import DeletionWorker
 from services.voice.discord_port import PycordDiscord
+from services.voice.link_watch import LinkWatcher
 from services.voice.matches import MatchService
 from services.voice.readiness import GatewayReadiness
 from services.voice.reconcile import Reconciler
 from services.voice.registry_client import RegistryClient
 from services.voice.servicer import VoiceServiceServicer
-from services.voice.settings import VoiceSettings
+from services.voice.settings import LinkVerification, VoiceSettings
 from services.voice.startup import StartupError, login_and_check
 from services.voice.store import VoiceStore
 
@@ -45,6 +47,11 @@ async def migrate(pool: asyncpg.Pool) -> list[str]:
 
 async def serve(settings: VoiceSettings) -> None:
     """Database, migrations, registry channel, Discord checks, then the service until it stops."""
+    if settings.link_verification is LinkVerification.NICKNAME:
+        logger.warning(
+            "LINK_VERIFICATION=nickname: /register <nickname> links any FACEIT account "
+            "unverified, with that player's channel access. Use faceit_oauth."
+        )
     dsn = await asyncio.to_thread(resolve_database_url, settings)
     clients = GrpcClients(token=settings.grpc_auth_token, timeout=settings.registry_timeout_s)
     try:
@@ -80,6 +87,7 @@ class VoiceService:
         registry: RegistryClient,
         *,
         gateway_wait_s: float = 10.0,
+        link_retry_s: float | None = None,
         **bot_options: object,
     ) -> None:
         self.settings = settings
@@ -102,7 +110,17 @@ class VoiceService:
         )
         self.reconciler = Reconciler(self.store, self.cache, self.matches)
         self.deletions = DeletionWorker(self.store, self.matches)
-        add_commands(self.bot, PlayerCommands(registry, self.matches, self.cache))
+        self.commands = PlayerCommands(
+            registry, self.matches, self.cache, verification=settings.link_verification
+        )
+        add_commands(self.bot, self.commands)
+        self.link_watch = LinkWatcher(
+            registry,
+            self.store,
+            apply=self.commands.link_changed,
+            resync=self.matches.resync_open_matches,
+            **({"first_retry_s": link_retry_s} if link_retry_s is not None else {}),
+        )
         servicer = VoiceServiceServicer(self.matches, self.readiness.wait)
         self.grpc = GrpcServer(
             registrars=[
@@ -152,7 +170,8 @@ class VoiceService:
         raise DiscordConnectionEnded("the Discord gateway connection ended")
 
     async def run(self) -> None:
-        """Run the bot, the gRPC server and the deletion worker until one stops or a signal.
+        """Run the bot, the gRPC server, the deletion worker and the watch of link changes until
+        one stops or a signal.
 
         A normal stop (SIGTERM/SIGINT) stops the gRPC server gracefully and closes the bot; a
         failure of any sibling cancels the others and propagates.
@@ -161,6 +180,7 @@ class VoiceService:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._gateway(), name="discord-gateway")
                 group.create_task(self.deletions.run(), name="channel-deletions")
+                group.create_task(self.link_watch.run(), name="link-changes")
                 group.create_task(self._serve(), name="grpc-server")
         except* _Stopped:
             logger.info("voice service stopped")

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from pydantic import Field
 
 from services.kit.settings import Secret, ServiceSettings
 
 DEFAULT_DISCORD_API_BASE = "https://discord.com/api"
+
+
+class LinkVerification(StrEnum):
+    """How /register links a FACEIT account; the registry's LINK_VERIFICATION must agree."""
+
+    FACEIT_OAUTH = "faceit_oauth"
+    """`/register` answers with a link to sign in with FACEIT (a verified link)."""
+    NICKNAME = "nickname"
+    """`/register <nickname>` links any account, unverified (the old behaviour)."""
 
 
 class VoiceSettings(ServiceSettings):
@@ -28,6 +39,9 @@ class VoiceSettings(ServiceSettings):
     )
     voice_close_delay_s: float = Field(default=0.0, validation_alias="VOICE_CLOSE_DELAY_S", ge=0)
     registry_timeout_s: float = Field(default=10.0, gt=0, validation_alias="REGISTRY_TIMEOUT_S")
+    link_verification: LinkVerification = Field(
+        default=LinkVerification.FACEIT_OAUTH, validation_alias="LINK_VERIFICATION"
+    )
 
     @property
     def discord_rest_base(self) -> str:

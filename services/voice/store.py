@@ -375,6 +375,19 @@ class VoiceStore:
         )
         return [row["match_id"] for row in rows]
 
+    async def link_sequence(self) -> int:
+        """The sequence of the last link change applied (0 before the first)."""
+        value = await self._pool.fetchval("SELECT after_sequence FROM voice.link_watch")
+        return int(value or 0)
+
+    async def save_link_sequence(self, sequence: int) -> None:
+        """Remember that the link changes up to `sequence` are applied."""
+        await self._pool.execute(
+            "INSERT INTO voice.link_watch (after_sequence) VALUES ($1)"
+            " ON CONFLICT (singleton) DO UPDATE SET after_sequence = EXCLUDED.after_sequence",
+            sequence,
+        )
+
     async def set_left_on_purpose(self, match_id: str, discord_user_id: int, left: bool) -> None:
         """Remember (or forget) that a player switched away from their team channel."""
         if left:

@@ -21,22 +21,29 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sandbox.discord import DiscordSandbox, DiscordSandboxClient, SandboxConfig
 from sandbox.discord import permissions as perm
 from sandbox.faceit.client import FaceitSandboxClient
+from sandbox.faceit.connect import DISCOVERY_PATH
 from sandbox.faceit.server import FaceitSandbox
 from services.kit.database import create_pool
 from services.kit.faceit_api import FaceitApiClient, RetryPolicy
 from services.kit.grpc_client import GrpcClients
 from services.kit.settings import load_settings
+from services.registry.http_app import create_app
 from services.registry.schema import migrate as migrate_registry
-from services.registry.server import build_server
+from services.registry.server import HttpServer, build_link_flow, build_server, connect_client
 from services.registry.settings import RegistrySettings
 from services.voice.registry_client import RegistryClient
 from services.voice.server import VoiceService
 from services.voice.server import migrate as migrate_voice
 from services.voice.settings import VoiceSettings
+from tests.services.registry.conftest import (
+    API_KEY,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    register_oauth_client,
+)
 from tests.support import eventually
 
 BOT_TOKEN = "voice-e2e-bot-token"
-FACEIT_KEY = "voice-e2e-faceit-key"
 GRPC_TOKEN = "voice-e2e-grpc-token"
 
 
@@ -54,6 +61,7 @@ class VoiceSystem:
     guild_id: int
     lobby_id: int
     bot_role_id: int
+    running_registry: RunningRegistry
     voice: VoiceService | None = None
     stub: voice_grpc.VoiceServiceStub | None = None
     health: health_pb2_grpc.HealthStub | None = None
@@ -70,6 +78,7 @@ class VoiceSystem:
             "grpc_port": 0,
             "registry_service_addr": self.registry_addr,
             "grpc_auth_token": GRPC_TOKEN,
+            "link_verification": self.running_registry.link_verification,
         }
         values.update(overrides)
         return load_settings(VoiceSettings, _env_file=None, **values)
@@ -230,17 +239,89 @@ def match(
     )
 
 
+class RunningRegistry:
+    """The real registry of a voice system: restartable on the same gRPC port, in either mode
+    (faceit_oauth with its link pages on HTTP and the OAuth client registered in the FACEIT
+    sandbox)."""
+
+    def __init__(self, pool: asyncpg.Pool, sandbox: FaceitSandbox, link_verification: str) -> None:
+        self._pool = pool
+        self._sandbox = sandbox
+        self.link_verification = link_verification
+        self.port = 0
+        self.http_port = 0
+        self._stack: contextlib.AsyncExitStack | None = None
+
+    async def start(self) -> int:
+        """Serve gRPC (on the same port as before, if any) and, in faceit_oauth mode, HTTP."""
+        stack = contextlib.AsyncExitStack()
+        oauth = self.link_verification == "faceit_oauth"
+        http = HttpServer("127.0.0.1", self.http_port)
+        overrides: dict[str, Any] = {
+            "grpc_port": self.port,
+            "link_verification": self.link_verification,
+        }
+        if oauth:
+            self.http_port = http.bind()
+            overrides["link_public_base_url"] = f"http://127.0.0.1:{self.http_port}"
+        settings = load_settings(
+            RegistrySettings,
+            _env_file=None,
+            grpc_host="127.0.0.1",
+            grpc_auth_token=GRPC_TOKEN,
+            faceit_api_key=API_KEY,
+            faceit_api_base=self._sandbox.api_base,
+            faceit_oauth_client_id=CLIENT_ID,
+            faceit_oauth_client_secret=CLIENT_SECRET,
+            faceit_oauth_discovery_url=f"{self._sandbox.url}{DISCOVERY_PATH}",
+            **overrides,
+        )
+        faceit_api = FaceitApiClient(
+            API_KEY,
+            base_url=self._sandbox.api_base,
+            timeout=2.0,
+            retry=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02),
+        )
+        stack.push_async_callback(faceit_api.close)
+        flow = None
+        if oauth:
+            connect = connect_client(settings)
+            stack.push_async_callback(connect.close)
+            flow = build_link_flow(settings, self._pool, faceit_api, connect)
+            await http.start(create_app(self._pool, flow, link_state_ttl_s=600))
+            stack.push_async_callback(http.stop)
+            register_oauth_client(self._sandbox, settings.link_public_base_url or "")
+        server = build_server(settings, self._pool, faceit_api, flow)
+        self.port = await server.start()
+        stack.push_async_callback(server.stop, 0)
+        self._stack = stack
+        return self.port
+
+    async def stop(self) -> None:
+        """Stop serving (the port stays this registry's for the next start)."""
+        if self._stack is not None:
+            await self._stack.aclose()
+            self._stack = None
+
+    async def restart(self) -> None:
+        """Stop, then serve again on the same port."""
+        await self.stop()
+        await self.start()
+
+
 @asynccontextmanager
 async def voice_system(
     database_url: str,
     config: SandboxConfig | None = None,
     *,
     registry_database_url: str | None = None,
+    link_verification: str = "nickname",
 ) -> AsyncIterator[VoiceSystem]:
     """Everything but the voice service running; `start_voice()` starts it.
 
     The registry shares the voice pool, or has its own on `registry_database_url` (a proxy
-    that a test can cut, for a registry database outage).
+    that a test can cut, for a registry database outage). Voice's LINK_VERIFICATION follows the
+    registry's.
     """
     connection = await asyncpg.connect(database_url)
     try:
@@ -256,29 +337,12 @@ async def voice_system(
     await discord.start()
     clients = GrpcClients(token=GRPC_TOKEN, timeout=30.0)
     async with (
-        FaceitSandbox(api_key=FACEIT_KEY) as faceit_sandbox,
+        FaceitSandbox(api_key=API_KEY) as faceit_sandbox,
         DiscordSandboxClient(discord.url) as control,
         FaceitSandboxClient(faceit_sandbox.url) as faceit,
     ):
-        registry_settings = load_settings(
-            RegistrySettings,
-            _env_file=None,
-            grpc_host="127.0.0.1",
-            grpc_port=0,
-            grpc_auth_token=GRPC_TOKEN,
-            faceit_api_key=FACEIT_KEY,
-            faceit_api_base=faceit_sandbox.api_base,
-            link_verification="nickname",
-        )
-        faceit_api = FaceitApiClient(
-            FACEIT_KEY,
-            base_url=faceit_sandbox.api_base,
-            timeout=2.0,
-            retry=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02),
-        )
-        registry_server = build_server(registry_settings, registry_pool, faceit_api)
-        port = await registry_server.start()
-        address = f"127.0.0.1:{port}"
+        registry = RunningRegistry(registry_pool, faceit_sandbox, link_verification)
+        address = f"127.0.0.1:{await registry.start()}"
         guild = await control.create_guild("FACEIT hub")
         bot_role = int(guild["bot_role_id"])
         guild_id = int(guild["guild_id"])
@@ -294,13 +358,13 @@ async def voice_system(
             guild_id=guild_id,
             lobby_id=int(lobby["channel_id"]),
             bot_role_id=bot_role,
+            running_registry=registry,
         )
         try:
             yield system
         finally:
             await system.stop_voice()
-            await registry_server.stop(0)
-            await faceit_api.close()
+            await registry.stop()
             await clients.close()
             await discord.stop()
             if registry_pool is not pool:
