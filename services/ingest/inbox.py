@@ -222,8 +222,8 @@ class Inbox:
     ) -> StoreResult:
         """Commit `event` (PENDING, or IGNORED with the reason); a repeat changes nothing.
 
-        A repeat is the same event_id, or the same match, event and version. The event is
-        committed when this returns (with the others of its batch), and a new pending event
+        A repeat is the same event_id, or for a webhook the same match, event and version. The
+        event is committed when this returns (with the others of its batch), and a new pending event
         wakes the delivery workers (NOTIFY, sent on commit). Raises StoreBusy at once when
         `max_waiting` stores already wait for a connection (the database is not keeping up),
         and when no connection is free within the acquire timeout.
@@ -265,6 +265,16 @@ class Inbox:
             limit,
         )
         return [row_from_record(record) for record in records]
+
+    async def last_open(self, match_id: str) -> match_pb2.Match | None:
+        """The Match of the match's latest open event delivered or on its way to voice."""
+        value = await self._pool.fetchval(
+            "SELECT match FROM ingest.events"
+            " WHERE match_id = $1 AND action = 'OPEN' AND status IN ('PENDING', 'DELIVERED')"
+            " AND match IS NOT NULL ORDER BY id DESC LIMIT 1",
+            match_id,
+        )
+        return match_from_json(value)
 
     async def retry(self, row_id: int) -> InboxRow:
         """Put a FAILED event back in the queue; FailedPrecondition for any other status."""

@@ -128,7 +128,7 @@ async def test_run_poll_heals_dropped_webhooks(world: World) -> None:
     await world.drop_webhooks()
     match_id = await world.new_match()
     await world.control.set_status(match_id, "CONFIGURING")
-    ready = await world.control.set_status(match_id, "READY")
+    await world.control.set_status(match_id, "READY")
 
     async def dropped() -> bool:
         return len((await world.control.deliveries())["dropped"]) >= 2
@@ -141,7 +141,7 @@ async def test_run_poll_heals_dropped_webhooks(world: World) -> None:
     assert list(report.errors) == []
     await eventually(lambda: _opened(world, match_id), what="OpenMatch from the poll")
     (call,) = world.voice.calls_of(match_id)
-    assert call.version == ready["api_version"]  # a poll carries the Data API version
+    assert call.version == 0  # what voice holds of a match it lacks: no Data API version
     assert [len(t.roster) for t in call.request.match.teams] == [5, 5]  # type: ignore[attr-defined]
     (event,) = await world.inbox(match_id)
     assert (event.source, event.event) == (
@@ -193,6 +193,22 @@ async def test_the_request_budget_bounds_a_poll(
     assert report.api_requests == 1
     assert report.open_matches_checked == 1
     assert any("budget of 1" in error for error in report.errors)
+
+
+async def test_the_request_budget_counts_every_attempt_sent(
+    fresh_database: str, voice_server: VoiceDoubleServer
+) -> None:
+    """A listing retried after a 429 spends two of a budget of 2: no third request is sent."""
+    voice_server.double.matches["open-1"] = voice_service_pb2.VoiceMatch(
+        match_id="open-1", version=1, state=voice_service_pb2.VOICE_MATCH_STATE_OPEN
+    )
+    async with faceit_world(fresh_database, voice_server, FACEIT_POLL_MAX_REQUESTS=2) as limited:
+        await limited.control.fail_next(429, 1)
+        report = await limited.run_poll()
+        sent = limited.sandbox.request_log.entries()
+    assert [entry.route for entry in sent] == ["hub_matches", "hub_matches"]
+    assert (report.api_requests, report.open_matches_checked) == (2, 1)
+    assert any("budget of 2" in error for error in report.errors)
 
 
 async def test_poll_rides_out_a_429(world: World) -> None:
