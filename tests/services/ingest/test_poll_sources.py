@@ -82,4 +82,3 @@ async def test_polls_follow_rosters_as_they_fill_at_one_data_api_version(world: 
         await eventually(another_open, timeout=10, what=f"OpenMatch for {status}")
         seen.append(rosters(calls(world, match_id, "OpenMatch")[-1]))
     assert seen == [[t[:2] for t in teams], [t[:3] for t in teams], teams]
-
