@@ -10,23 +10,21 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import asyncpg
 import grpc
-from faceitvoice.v1 import voice_service_pb2
+from faceitvoice.v1 import match_pb2, voice_service_pb2
 
 from services.ingest.events import Action, InboundEvent, Source
 from services.ingest.faceit_matches import (
     OVER_STATUSES,
-    Rosters,
     event_for_status,
     has_roster,
     match_from_api,
     poll_event_id,
     rosters_of,
 )
-from services.ingest.inbox import Inbox
 from services.ingest.match_json import match_to_json
 from services.ingest.metrics import IngestMetrics
+from services.ingest.store import Inbox, PollCursor
 from services.ingest.voice_client import VoiceClient
 from services.kit.database import DATABASE_UNAVAILABLE
 from services.kit.faceit_api import (
@@ -40,29 +38,6 @@ from services.kit.faceit_api import (
 from services.kit.logging import log_context
 
 logger = logging.getLogger(__name__)
-
-
-class PollCursor:
-    """The last open match a poll checked (`ingest.poll_cursor`): where the next one starts."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
-
-    async def load(self) -> str:
-        """The match id the last poll checked last ("" before the first)."""
-        value: str | None = await self._pool.fetchval(
-            "SELECT last_checked_match_id FROM ingest.poll_cursor"
-        )
-        return value or ""
-
-    async def save(self, match_id: str) -> None:
-        """Remember `match_id` as the last one checked."""
-        await self._pool.execute(
-            "INSERT INTO ingest.poll_cursor (last_checked_match_id) VALUES ($1)"
-            " ON CONFLICT (singleton)"
-            " DO UPDATE SET last_checked_match_id = excluded.last_checked_match_id",
-            match_id,
-        )
 
 
 def rotation(match_ids: Iterable[str], after: str) -> list[str]:
@@ -223,29 +198,14 @@ class Poller:
         if status in OVER_STATUSES or not has_roster(list(normalised.teams)):
             return
         report.live_matches_seen += 1
-        rosters = rosters_of(normalised.teams)
-        if known is not None and await self._sent_to_voice(match.match_id, rosters):
+        if known is not None and await self._sent_to_voice(normalised):
             return
-        event = event_for_status(status)
-        await self._queue(
-            InboundEvent(
-                event_id=poll_event_id(match.match_id, event, held, rosters),
-                event=event,
-                action=Action.OPEN,
-                source=Source.POLL,
-                match_id=match.match_id,
-                version=held,
-                organizer_id=match.organizer_id,
-                hub_id=hub_id,
-                match_json=match_to_json(normalised),
-            ),
-            report,
-        )
+        await self._queue(_poll_event(Action.OPEN, status, normalised, hub_id=hub_id), report)
 
-    async def _sent_to_voice(self, match_id: str, rosters: Rosters) -> bool:
-        """Whether the match's latest open on its way to voice has these rosters."""
-        sent = await self._inbox.last_open(match_id)
-        return sent is not None and rosters_of(sent.teams) == rosters
+    async def _sent_to_voice(self, match: match_pb2.Match) -> bool:
+        """Whether the match's latest open on its way to voice has the rosters of `match`."""
+        sent = await self._inbox.last_open(match.match_id)
+        return sent is not None and rosters_of(sent.teams) == rosters_of(match.teams)
 
     async def _check_open(
         self, faceit: FaceitApiClient, known: voice_service_pb2.VoiceMatch, report: PollReport
@@ -262,22 +222,7 @@ class Poller:
         # The ending closes the match whatever version either source gives: the close carries
         # the version voice holds, so neither the inbox nor voice finds it older than the open.
         normalised = match_from_api(match, version=known.version)
-        event = event_for_status(status)
-        await self._queue(
-            InboundEvent(
-                event_id=poll_event_id(
-                    known.match_id, event, known.version, rosters_of(normalised.teams)
-                ),
-                event=event,
-                action=Action.CLOSE,
-                source=Source.POLL,
-                match_id=known.match_id,
-                version=known.version,
-                organizer_id=match.organizer_id,
-                match_json=match_to_json(normalised),
-            ),
-            report,
-        )
+        await self._queue(_poll_event(Action.CLOSE, status, normalised), report)
 
     async def _queue(self, event: InboundEvent, report: PollReport) -> None:
         """Store `event`, counted when new; only the database being unavailable ends the poll."""
@@ -298,3 +243,21 @@ class Poller:
             report.open_events_queued += 1
         else:
             report.close_events_queued += 1
+
+
+def _poll_event(
+    action: Action, status: str, match: match_pb2.Match, *, hub_id: str = ""
+) -> InboundEvent:
+    """The inbox event of what a poll read: `match` at the version voice holds."""
+    event = event_for_status(status)
+    return InboundEvent(
+        event_id=poll_event_id(match.match_id, event, match.version, rosters_of(match.teams)),
+        event=event,
+        action=action,
+        source=Source.POLL,
+        match_id=match.match_id,
+        version=match.version,
+        organizer_id=match.organizer_id,
+        hub_id=hub_id,
+        match_json=match_to_json(match),
+    )

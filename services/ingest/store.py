@@ -1,4 +1,4 @@
-"""The durable inbox in schema `ingest`: storing events once, listing and re-queueing them."""
+"""Ingest's tables as SQL: the inbox (events stored once, listed, re-queued), the poll cursor."""
 
 from __future__ import annotations
 
@@ -306,6 +306,29 @@ class Inbox:
         for record in records:
             counts[Status(record["status"])] = record["n"]
         return counts
+
+
+class PollCursor:
+    """The last open match a poll checked (`ingest.poll_cursor`): where the next one starts."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def load(self) -> str:
+        """The match id the last poll checked last ("" before the first)."""
+        value: str | None = await self._pool.fetchval(
+            "SELECT last_checked_match_id FROM ingest.poll_cursor"
+        )
+        return value or ""
+
+    async def save(self, match_id: str) -> None:
+        """Remember `match_id` as the last one checked."""
+        await self._pool.execute(
+            "INSERT INTO ingest.poll_cursor (last_checked_match_id) VALUES ($1)"
+            " ON CONFLICT (singleton)"
+            " DO UPDATE SET last_checked_match_id = excluded.last_checked_match_id",
+            match_id,
+        )
 
 
 def parse_page_token(token: str) -> int | None:
