@@ -69,7 +69,7 @@ class SystemSettings:
     @property
     def ingest_target(self) -> str:
         """Where the ingest gRPC server is reached on this machine."""
-        return local_target(self.ingest.ingest_grpc_host, self.ingest.ingest_grpc_port)
+        return local_target(self.ingest.grpc_host, self.ingest.grpc_port)
 
     @property
     def webhook_url(self) -> str:

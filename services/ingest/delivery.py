@@ -13,104 +13,28 @@ import asyncpg
 import grpc
 from faceitvoice.v1 import match_pb2
 
+from services.ingest.delivery_sql import (
+    CLAIM,
+    NEXT_DUE,
+    OLDEST_OF_MATCH,
+    RELEASE,
+    RELEASE_TOKENS,
+    RETRY,
+    SETTLE,
+)
 from services.ingest.events import Action
 from services.ingest.faceit_matches import has_roster
-from services.ingest.inbox import EVENT_COLUMNS, NOTIFY_CHANNEL, InboxRow, Status, row_from_record
+from services.ingest.listener import NotifyListener
 from services.ingest.match_json import match_from_json
 from services.ingest.metrics import IngestMetrics
 from services.ingest.rosters import RosterCompleter
+from services.ingest.store import InboxRow, Status, row_from_record
 from services.ingest.voice_client import TRANSIENT_CODES, VoiceClient
 from services.kit.database import DATABASE_UNAVAILABLE
 from services.kit.faceit_api import FaceitUnavailable
 from services.kit.logging import log_context
 
 logger = logging.getLogger(__name__)
-
-# The oldest due pending event of a match that nobody leases (a match whose older event waits
-# for a retry is not touched, so events of one match apply in version order), and a lease on
-# its match, in one autocommitted statement. The lease's primary key makes two claims of one
-# match wait for each other, and the loser (its ON CONFLICT finding a lease still running)
-# returns `leased` false. `more` says whether another match has a due event too.
-_CLAIM = """
-WITH candidate AS (
-    SELECT e.match_id FROM ingest.events e
-    WHERE e.status = 'PENDING' AND e.next_attempt_at <= now()
-      AND NOT (e.match_id = ANY($1::text[]))
-      AND NOT EXISTS (
-        SELECT 1 FROM ingest.events o
-        WHERE o.match_id = e.match_id AND o.status = 'PENDING'
-          AND (o.version, o.id) < (e.version, e.id))
-      AND NOT EXISTS (
-        SELECT 1 FROM ingest.match_leases l
-        WHERE l.match_id = e.match_id AND l.claimed_until > now())
-    ORDER BY e.next_attempt_at, e.id
-    LIMIT 1
-), leased AS (
-    INSERT INTO ingest.match_leases AS l (match_id, claim_token, claimed_until)
-    SELECT match_id, $2, now() + make_interval(secs => $3) FROM candidate
-    ON CONFLICT (match_id) DO UPDATE
-        SET claim_token = excluded.claim_token, claimed_until = excluded.claimed_until
-        WHERE l.claimed_until <= now()
-    RETURNING match_id
-)
-SELECT c.match_id, EXISTS (SELECT 1 FROM leased) AS leased,
-  EXISTS (SELECT 1 FROM ingest.events m
-          WHERE m.status = 'PENDING' AND m.next_attempt_at <= now()
-            AND m.match_id <> c.match_id) AS more
-FROM candidate c
-"""
-
-# Once the match is leased, in a statement of its own (so it sees every event committed
-# before the lease): its oldest pending event, with the newest version of its other
-# open/close events (a newer one supersedes it) and the match objects of its 20 latest other
-# events (to complete a roster).
-_OLDEST_OF_MATCH = f"""
-SELECT {EVENT_COLUMNS}, next_attempt_at <= now() AS due,
-  (SELECT max(n.version) FROM ingest.events n
-   WHERE n.match_id = e.match_id AND n.id <> e.id AND n.action IN ('OPEN', 'CLOSE')
-     AND n.status IN ('PENDING', 'DELIVERED')) AS newer,
-  (SELECT jsonb_agg(m.match ORDER BY m.version DESC, m.id DESC) FROM (
-     SELECT o.match, o.version, o.id FROM ingest.events o
-     WHERE o.match_id = e.match_id AND o.id <> e.id AND o.match IS NOT NULL
-     ORDER BY o.version DESC, o.id DESC
-     LIMIT 20) m) AS earlier
-FROM ingest.events e
-WHERE match_id = $1 AND status = 'PENDING'
-ORDER BY version, id
-LIMIT 1
-"""
-
-# An outcome is recorded only by the holder of the lease, and releases it, in one statement;
-# a worker whose lease was taken over records nothing (the new holder handles the event).
-_RELEASE = "DELETE FROM ingest.match_leases WHERE match_id = $1 AND claim_token = $2"
-
-_SETTLE = """
-WITH lease AS (
-    DELETE FROM ingest.match_leases WHERE match_id = $5 AND claim_token = $6 RETURNING 1
-)
-UPDATE ingest.events SET status = $2, last_error = $3, processed_at = now(),
-    next_attempt_at = NULL, attempts = attempts + $4
-WHERE id = $1 AND EXISTS (SELECT 1 FROM lease)
-RETURNING id
-"""
-
-_RETRY = """
-WITH lease AS (
-    DELETE FROM ingest.match_leases WHERE match_id = $5 AND claim_token = $6 RETURNING 1
-)
-UPDATE ingest.events SET attempts = $2, last_error = $3,
-    next_attempt_at = now() + make_interval(secs => $4)
-WHERE id = $1 AND EXISTS (SELECT 1 FROM lease)
-RETURNING id
-"""
-
-# When the next pending event becomes deliverable: its retry time, or the end of a lease
-# (another replica's, or a dead worker's) that holds its match.
-_NEXT_DUE = """
-SELECT EXTRACT(EPOCH FROM min(GREATEST(e.next_attempt_at, l.claimed_until)) - now())::float8
-FROM ingest.events e LEFT JOIN ingest.match_leases l ON l.match_id = e.match_id
-WHERE e.status = 'PENDING' AND (e.next_attempt_at > now() OR l.claimed_until > now())
-"""
 
 # The share of a lease the calls to FACEIT and voice may take: the rest is left for the
 # statements around them, so a lease never runs out while its holder may still reach voice
@@ -162,8 +86,13 @@ class DeliveryWorker:
         self._stopped: BaseException | None = None
         self._unreleased: set[uuid.UUID] = set()
         """Claim tokens whose lease may be held: the database went away during the delivery."""
-        self._listening = True
-        """False while LISTEN is down (after its first failure was logged as a warning)."""
+        self._listener = NotifyListener(
+            pool,
+            on_notify=self.wake,
+            on_listening=self._wake.set,  # events may have arrived while nobody listened
+            pause_s=sweep_interval_s,
+            unexpected=self._unexpected,
+        )
         self._join: Callable[[], None] | None = None
         """While a drain runs: adds a claimer to it (up to `concurrency`)."""
 
@@ -186,7 +115,7 @@ class DeliveryWorker:
         """Listen and deliver until cancelled."""
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._listen())
+                group.create_task(self._listener.run())
                 group.create_task(self._deliver_loop())
         except asyncio.CancelledError:
             raise
@@ -199,49 +128,6 @@ class DeliveryWorker:
         logger.error(what, *args, exc_info=error)
         self._metrics.internal_errors.labels(component="delivery").inc()
 
-    async def _listen(self) -> None:
-        while True:
-            problem: str | None
-            try:
-                async with self._pool.acquire() as connection:
-                    await self._listen_on(connection)
-                problem = "the connection was lost"
-            except DATABASE_UNAVAILABLE as error:
-                problem = repr(error)
-            except Exception as error:
-                self._unexpected(error, "LISTEN for new inbox events failed; sweeping meanwhile")
-                problem = None
-            # One warning when listening stops, not one per attempt: during an outage the
-            # sweep says once per interval that the database is unavailable.
-            if problem is not None:
-                log = logger.warning if self._listening else logger.debug
-                log("cannot LISTEN for new inbox events (%s); sweeping meanwhile", problem)
-            self._listening = False
-            await asyncio.sleep(self._sweep_interval_s)  # pause before reconnecting
-
-    async def _listen_on(self, connection: asyncpg.Connection) -> None:
-        """Wake the worker on every NOTIFY until the connection is lost."""
-        lost = asyncio.Event()
-
-        def on_notify(*_: object) -> None:
-            self.wake()
-
-        connection.add_termination_listener(lambda _: lost.set())
-        await connection.add_listener(NOTIFY_CHANNEL, on_notify)
-        self._listening = True
-        self._wake.set()  # events may have arrived while nobody listened
-        try:
-            # Once lost, the pool has taken the connection back: no method may be called on it.
-            while not lost.is_set():
-                try:
-                    async with asyncio.timeout(self._sweep_interval_s):  # see _deliver_loop
-                        await lost.wait()
-                except TimeoutError:
-                    await connection.execute("SELECT 1")  # notices a dead connection
-        finally:
-            if not lost.is_set():
-                await connection.remove_listener(NOTIFY_CHANNEL, on_notify)
-
     async def _deliver_loop(self) -> None:
         while True:
             self._wake.clear()
@@ -249,7 +135,7 @@ class DeliveryWorker:
             try:
                 await self._release_unreleased()
                 await self.drain()
-                due_in = await self._pool.fetchval(_NEXT_DUE)
+                due_in = await self._pool.fetchval(NEXT_DUE)
                 if due_in is not None:
                     wait = min(wait, max(due_in, 0.0))
             except DATABASE_UNAVAILABLE as error:
@@ -272,8 +158,7 @@ class DeliveryWorker:
             return
         tokens = list(self._unreleased)
         released = await self._pool.fetchval(
-            "WITH gone AS (DELETE FROM ingest.match_leases"
-            " WHERE claim_token = ANY($1::uuid[]) RETURNING 1) SELECT count(*) FROM gone",
+            RELEASE_TOKENS,
             tokens,
         )
         self._unreleased.difference_update(tokens)
@@ -351,16 +236,16 @@ class DeliveryWorker:
         # One connection for the claim and the read (one pool reset, not two), given back
         # before FACEIT or voice is called.
         async with self._pool.acquire() as connection:
-            candidate = await connection.fetchrow(_CLAIM, list(busy), token, self._lease_s)
+            candidate = await connection.fetchrow(CLAIM, list(busy), token, self._lease_s)
             if candidate is None:
                 return None
             match_id = candidate["match_id"]
             if not candidate["leased"]:
                 busy.add(match_id)
                 return 0
-            record = await connection.fetchrow(_OLDEST_OF_MATCH, match_id)
+            record = await connection.fetchrow(OLDEST_OF_MATCH, match_id)
             if record is None or not record["due"]:
-                await connection.execute(_RELEASE, match_id, token)
+                await connection.execute(RELEASE, match_id, token)
                 busy.add(match_id)
                 return 0
         if candidate["more"]:
@@ -457,7 +342,7 @@ class DeliveryWorker:
         outcome: str | None = None,
     ) -> None:
         recorded = await self._pool.fetchval(
-            _SETTLE,
+            SETTLE,
             row.id,
             status.value,
             reason,
@@ -483,7 +368,7 @@ class DeliveryWorker:
         attempt = row.attempts + 1
         delay = self.retry_delay(attempt)
         recorded = await self._pool.fetchval(
-            _RETRY, row.id, attempt, reason, delay, lease.match_id, lease.token
+            RETRY, row.id, attempt, reason, delay, lease.match_id, lease.token
         )
         if recorded is None:
             self._lease_lost(row)

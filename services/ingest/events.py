@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -389,8 +388,3 @@ def _from_simple(simple: SimpleEvent, body: Mapping[str, Any]) -> InboundEvent:
         ),
         dropped=tuple(dropped),
     )
-
-
-def poll_event_id(match_id: str, event: str, version: int) -> str:
-    """The deterministic event id of a poller event, so two polls never insert it twice."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"faceit-voice:poll:{match_id}:{event}:{version}"))

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
+
 from faceitvoice.v1 import match_pb2
 
 from services.kit.faceit_api import FaceitMatch
 
-# Statuses in which a match has final rosters and is about to be or being played.
-LIVE_STATUSES = frozenset({"CONFIGURING", "READY", "ONGOING"})
-# Statuses after which a match is over (everything else counts as "not started").
+# Statuses after which a match is over; in any other, a match with players has channels for
+# the players picked so far (rosters fill up during captain pick and voting).
 OVER_STATUSES = frozenset({"FINISHED", "CANCELLED", "ABORTED"})
+
+Rosters = tuple[tuple[str, tuple[str, ...]], ...]
+"""Each team's faction with its players' FACEIT ids, both sorted: what channels are made of."""
 
 _STATUS = {
     "CONFIGURING": match_pb2.MATCH_STATUS_CONFIGURING,
@@ -47,12 +52,37 @@ def has_roster(teams: list[match_pb2.Team]) -> bool:
     return any(team.roster for team in teams)
 
 
-def match_from_api(match: FaceitMatch, *, hub_id: str = "") -> match_pb2.Match:
-    """A Data API match as the normalised Match (the entity is the hub it was listed in)."""
+def rosters_of(teams: Iterable[match_pb2.Team]) -> Rosters:
+    """The rosters of `teams`, in an order-free form two reads of a match can be compared by."""
+    return tuple(
+        sorted(
+            (team.faction, tuple(sorted(player.faceit_player_id for player in team.roster)))
+            for team in teams
+        )
+    )
+
+
+def poll_event_id(match_id: str, event: str, held_version: int, rosters: Rosters) -> str:
+    """The deterministic id of a poller event, so two polls that read the same insert it once.
+
+    It is what the poll read (status and rosters) and the version voice held: never the Data
+    API's version, which stays 2 while the status and rosters change.
+    """
+    teams = ";".join(f"{faction}={','.join(ids)}" for faction, ids in rosters)
+    name = f"faceit-voice:poll:{match_id}:{event}:{held_version}:{teams}"
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+
+
+def match_from_api(match: FaceitMatch, *, version: int, hub_id: str = "") -> match_pb2.Match:
+    """A Data API match as the normalised Match at `version` (the entity is its hub when given).
+
+    `version` is the event's, never the Data API's: that one counts apart from the webhooks'
+    `payload.version`, so the two cannot be compared.
+    """
     status = match.status.strip().upper()
     return match_pb2.Match(
         match_id=match.match_id,
-        version=match.version,
+        version=version,
         organizer_id=match.organizer_id,
         entity=match_pb2.Entity(
             id=hub_id or match.competition_id,

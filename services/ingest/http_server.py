@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any, ClassVar
 
 import h11
@@ -145,3 +146,16 @@ def server_config(app: Any, settings: IngestSettings) -> uvicorn.Config:
         lifespan="on",
         access_log=False,
     )
+
+
+class IngestServer(uvicorn.Server):
+    """uvicorn, but SIGTERM is a normal stop: exit 0 after the graceful shutdown.
+
+    Plain uvicorn re-raises the signal once shut down, so the process dies of SIGTERM (-15).
+    The first signal stops gracefully; a second one skips waiting for open connections.
+    """
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit:
+            self.force_exit = True
+        self.should_exit = True

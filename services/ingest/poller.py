@@ -10,54 +10,34 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import asyncpg
 import grpc
-from faceitvoice.v1 import voice_service_pb2
+from faceitvoice.v1 import match_pb2, voice_service_pb2
 
-from services.ingest.events import Action, InboundEvent, Source, poll_event_id
+from services.ingest.events import Action, InboundEvent, Source
 from services.ingest.faceit_matches import (
-    LIVE_STATUSES,
     OVER_STATUSES,
     event_for_status,
     has_roster,
     match_from_api,
+    poll_event_id,
+    rosters_of,
 )
-from services.ingest.inbox import Inbox
 from services.ingest.match_json import match_to_json
 from services.ingest.metrics import IngestMetrics
+from services.ingest.store import Inbox, PollCursor
 from services.ingest.voice_client import VoiceClient
 from services.kit.database import DATABASE_UNAVAILABLE
-from services.kit.faceit_api import MAX_PAGE_SIZE, FaceitApiClient, FaceitApiError, FaceitMatch
+from services.kit.faceit_api import (
+    FaceitApiClient,
+    FaceitApiError,
+    FaceitMatch,
+    RequestBudget,
+    RequestBudgetExhausted,
+    request_budget,
+)
 from services.kit.logging import log_context
 
 logger = logging.getLogger(__name__)
-
-
-class BudgetExhausted(Exception):
-    """The poll used every FACEIT request it may make in one run."""
-
-
-class PollCursor:
-    """The last open match a poll checked (`ingest.poll_cursor`): where the next one starts."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
-
-    async def load(self) -> str:
-        """The match id the last poll checked last ("" before the first)."""
-        value: str | None = await self._pool.fetchval(
-            "SELECT last_checked_match_id FROM ingest.poll_cursor"
-        )
-        return value or ""
-
-    async def save(self, match_id: str) -> None:
-        """Remember `match_id` as the last one checked."""
-        await self._pool.execute(
-            "INSERT INTO ingest.poll_cursor (last_checked_match_id) VALUES ($1)"
-            " ON CONFLICT (singleton)"
-            " DO UPDATE SET last_checked_match_id = excluded.last_checked_match_id",
-            match_id,
-        )
 
 
 def rotation(match_ids: Iterable[str], after: str) -> list[str]:
@@ -85,9 +65,15 @@ class PollReport:
 class Poller:
     """Queues open events for live hub matches voice lacks and close events for ended ones.
 
-    One poll runs at a time (the scheduler and RunPoll share a lock); each makes at most
-    `max_requests` Data API requests and reports when that budget ran out. The open matches
-    are checked in a rotation kept by `cursor`: each poll goes on where the last one stopped.
+    One poll runs at a time (the scheduler and RunPoll share a lock); each sends at most
+    `max_requests` HTTP requests to the Data API (retries included) and reports when that
+    budget ran out. The open matches are checked in a rotation kept by `cursor`: each poll
+    goes on where the last one stopped.
+
+    The Data API's match `version` is a counter of its own (2 from the first status change
+    on), not the webhooks' `payload.version`: the two are never compared. A poll decides from
+    the status and rosters it reads, and its events carry the version voice holds for the
+    match (0 for one voice lacks), so that nothing downstream compares across the sources.
     """
 
     def __init__(
@@ -115,7 +101,8 @@ class Poller:
         async with self._lock:
             report = PollReport(started_at=datetime.now(UTC))
             started = time.perf_counter()
-            await self._poll(report)
+            with request_budget(self._max_requests) as budget:
+                await self._poll(report, budget)
             report.duration_ms = int((time.perf_counter() - started) * 1000)
         self._metrics.poll_runs.labels(outcome="errors" if report.errors else "ok").inc()
         logger.info(
@@ -138,7 +125,7 @@ class Poller:
         except Exception:
             logger.exception("scheduled poll failed")
 
-    async def _poll(self, report: PollReport) -> None:
+    async def _poll(self, report: PollReport, budget: RequestBudget) -> None:
         if self._faceit is None:
             report.errors.append("FACEIT_API_KEY is not set: the Data API cannot be polled")
             return
@@ -154,9 +141,9 @@ class Poller:
                 await self._poll_hub(self._faceit, hub_id, open_in_voice or {}, report)
             if open_in_voice is not None:
                 for match_id in rotation(open_in_voice, await self._cursor.load()):
-                    await self._check_open(self._faceit, match_id, report)
+                    await self._check_open(self._faceit, open_in_voice[match_id], report)
                     checked = match_id
-        except BudgetExhausted:
+        except RequestBudgetExhausted:
             message = (
                 f"request budget of {self._max_requests} FACEIT requests "
                 "(FACEIT_POLL_MAX_REQUESTS) exhausted; the rest waits for the next poll"
@@ -166,6 +153,8 @@ class Poller:
         except Exception as error:
             self._failed(error, report)
             return
+        finally:
+            report.api_requests = budget.sent
         if checked:
             try:
                 await self._cursor.save(checked)
@@ -181,11 +170,6 @@ class Poller:
         self._metrics.internal_errors.labels(component="poll").inc()
         report.errors.append(f"poll failed: {error!r}")
 
-    def _spend(self, report: PollReport) -> None:
-        if report.api_requests >= self._max_requests:
-            raise BudgetExhausted
-        report.api_requests += 1
-
     async def _poll_hub(
         self,
         faceit: FaceitApiClient,
@@ -194,19 +178,11 @@ class Poller:
         report: PollReport,
     ) -> None:
         report.hubs_polled += 1
-        offset = 0
-        while True:
-            self._spend(report)
-            try:
-                page = await faceit.list_hub_matches(hub_id, "ongoing", offset, MAX_PAGE_SIZE)
-            except FaceitApiError as error:
-                report.errors.append(f"hub {hub_id}: {error.message}")
-                return
-            for match in page.items:
+        try:
+            async for match in faceit.iter_hub_matches(hub_id, "ongoing"):
                 await self._consider_live(match, hub_id, open_in_voice, report)
-            if len(page.items) < MAX_PAGE_SIZE:
-                return
-            offset += len(page.items)
+        except FaceitApiError as error:
+            report.errors.append(f"hub {hub_id}: {error.message}")
 
     async def _consider_live(
         self,
@@ -216,53 +192,40 @@ class Poller:
         report: PollReport,
     ) -> None:
         status = match.status.strip().upper()
-        normalised = match_from_api(match, hub_id=hub_id)
-        if status not in LIVE_STATUSES or not has_roster(list(normalised.teams)):
+        known = open_in_voice.get(match.match_id)
+        held = known.version if known is not None else 0
+        normalised = match_from_api(match, version=held, hub_id=hub_id)
+        if status in OVER_STATUSES or not has_roster(list(normalised.teams)):
             return
         report.live_matches_seen += 1
-        known = open_in_voice.get(match.match_id)
-        if known is not None and known.version >= match.version:
+        if known is not None and await self._sent_to_voice(normalised):
             return
-        event = InboundEvent(
-            event_id=poll_event_id(match.match_id, event_for_status(status), match.version),
-            event=event_for_status(status),
-            action=Action.OPEN,
-            source=Source.POLL,
-            match_id=match.match_id,
-            version=match.version,
-            organizer_id=match.organizer_id,
-            hub_id=hub_id,
-            match_json=match_to_json(normalised),
-        )
-        if await self._queue(event, report):
-            report.open_events_queued += 1
+        await self._queue(_poll_event(Action.OPEN, status, normalised, hub_id=hub_id), report)
 
-    async def _check_open(self, faceit: FaceitApiClient, match_id: str, report: PollReport) -> None:
+    async def _sent_to_voice(self, match: match_pb2.Match) -> bool:
+        """Whether the match's latest open on its way to voice has the rosters of `match`."""
+        sent = await self._inbox.last_open(match.match_id)
+        return sent is not None and rosters_of(sent.teams) == rosters_of(match.teams)
+
+    async def _check_open(
+        self, faceit: FaceitApiClient, known: voice_service_pb2.VoiceMatch, report: PollReport
+    ) -> None:
         report.open_matches_checked += 1
-        self._spend(report)
         try:
-            match = await faceit.get_match(match_id)
+            match = await faceit.get_match(known.match_id)
         except FaceitApiError as error:
-            report.errors.append(f"match {match_id}: {error.message}")
+            report.errors.append(f"match {known.match_id}: {error.message}")
             return
         status = match.status.strip().upper()
         if status not in OVER_STATUSES:
             return
-        event = InboundEvent(
-            event_id=poll_event_id(match_id, event_for_status(status), match.version),
-            event=event_for_status(status),
-            action=Action.CLOSE,
-            source=Source.POLL,
-            match_id=match_id,
-            version=match.version,
-            organizer_id=match.organizer_id,
-            match_json=match_to_json(match_from_api(match)),
-        )
-        if await self._queue(event, report):
-            report.close_events_queued += 1
+        # The ending closes the match whatever version either source gives: the close carries
+        # the version voice holds, so neither the inbox nor voice finds it older than the open.
+        normalised = match_from_api(match, version=known.version)
+        await self._queue(_poll_event(Action.CLOSE, status, normalised), report)
 
-    async def _queue(self, event: InboundEvent, report: PollReport) -> bool:
-        """Store `event`; whether it is new. Only the database being unavailable ends the poll."""
+    async def _queue(self, event: InboundEvent, report: PollReport) -> None:
+        """Store `event`, counted when new; only the database being unavailable ends the poll."""
         with log_context(match_id=event.match_id, event_id=event.event_id):
             try:
                 result = await self._inbox.store(event)
@@ -272,7 +235,29 @@ class Poller:
                 logger.exception("poll could not queue %s (version %s)", event.event, event.version)
                 self._metrics.internal_errors.labels(component="poll").inc()
                 report.errors.append(f"match {event.match_id}: not queued: {error!r}")
-                return False
-            if not result.duplicate:
-                logger.info("poll queued %s (version %s)", event.event, event.version)
-        return not result.duplicate
+                return
+            if result.duplicate:
+                return
+            logger.info("poll queued %s (version %s)", event.event, event.version)
+        if event.action is Action.OPEN:
+            report.open_events_queued += 1
+        else:
+            report.close_events_queued += 1
+
+
+def _poll_event(
+    action: Action, status: str, match: match_pb2.Match, *, hub_id: str = ""
+) -> InboundEvent:
+    """The inbox event of what a poll read: `match` at the version voice holds."""
+    event = event_for_status(status)
+    return InboundEvent(
+        event_id=poll_event_id(match.match_id, event, match.version, rosters_of(match.teams)),
+        event=event,
+        action=action,
+        source=Source.POLL,
+        match_id=match.match_id,
+        version=match.version,
+        organizer_id=match.organizer_id,
+        hub_id=hub_id,
+        match_json=match_to_json(match),
+    )

@@ -47,9 +47,9 @@ class IngestSettings(ServiceSettings):
     )
     voice_deadline_s: float = Field(default=10.0, validation_alias="VOICE_DEADLINE_S", gt=0)
     ingest_http_host: str = Field(default="0.0.0.0", validation_alias="INGEST_HTTP_HOST")
-    ingest_grpc_host: str = Field(default="0.0.0.0", validation_alias="INGEST_GRPC_HOST")
+    grpc_host: str = Field(default="0.0.0.0", validation_alias="INGEST_GRPC_HOST")
     ingest_http_port: int = Field(default=8080, validation_alias="INGEST_HTTP_PORT", ge=0)
-    ingest_grpc_port: int = Field(default=50051, validation_alias="INGEST_GRPC_PORT", ge=0)
+    grpc_port: int = Field(default=50051, validation_alias="INGEST_GRPC_PORT", ge=0)
     delivery_sweep_interval_s: float = Field(
         default=5.0, validation_alias="INGEST_SWEEP_INTERVAL_S", gt=0
     )

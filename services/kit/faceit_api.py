@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -24,6 +26,40 @@ MAX_PAGE_SIZE = 100
 CallHook = Callable[[str, str], None]
 """Told `(endpoint, outcome)` after every HTTP attempt: outcome is the status code as text,
 `"timeout"` or `"connection_error"`; endpoint is the route template, e.g. `/players/{player_id}`."""
+
+
+class RequestBudgetExhausted(Exception):
+    """A call would send more HTTP requests than the caller's `request_budget` allows."""
+
+
+class RequestBudget:
+    """At most `limit` HTTP requests: each attempt a call makes counts, retries included."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.sent = 0
+
+    def spend(self) -> None:
+        """Count one request about to be sent; RequestBudgetExhausted when none is left."""
+        if self.sent >= self.limit:
+            raise RequestBudgetExhausted(f"budget of {self.limit} requests used")
+        self.sent += 1
+
+
+# Per task, so that a budget bounds the calls of its holder only, not those of other tasks
+# (the delivery worker's roster completion) sharing the client.
+_BUDGET: ContextVar[RequestBudget | None] = ContextVar("faceit_request_budget", default=None)
+
+
+@contextlib.contextmanager
+def request_budget(limit: int) -> Iterator[RequestBudget]:
+    """Bound the requests that calls made inside the block (in this task) send to `limit`."""
+    budget = RequestBudget(limit)
+    token = _BUDGET.set(budget)
+    try:
+        yield budget
+    finally:
+        _BUDGET.reset(token)
 
 
 class FaceitApiError(Exception):
@@ -317,7 +353,10 @@ class FaceitApiClient:
     ) -> object:
         url = f"{self._base_url}{path}"
         attempt = 1
+        budget = _BUDGET.get()
         while True:
+            if budget is not None:
+                budget.spend()
             try:
                 return await self._attempt(url, endpoint, params)
             except _RetryableResponse as failure:

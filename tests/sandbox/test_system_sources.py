@@ -42,11 +42,6 @@ async def stop_ingest(harness: Harness) -> None:
     await harness.system.processes["ingest"].stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 16 A: the poll's close carries the Data API version (2), lower than the "
-    "webhook's open, so the inbox and voice drop it as stale",
-)
 async def test_with_no_faceit_retries_the_poller_heals_every_lost_webhook(
     no_retries: Harness,
 ) -> None:
@@ -88,11 +83,6 @@ async def test_with_no_faceit_retries_the_poller_heals_every_lost_webhook(
     await system.wait_until_closed([stays_open])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 16 C: the poller opens nothing for CAPTAIN_PICK/VOTING matches, and would "
-    "skip a roster change at an unchanged Data API version",
-)
 async def test_channels_follow_the_rosters_as_they_fill(no_retries: Harness) -> None:
     """Captain pick, polled at each step: each team's channel admits exactly its picks so far."""
     system = no_retries

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from services.ingest.app import MIGRATIONS, SCHEMA
+from services.ingest.server import MIGRATIONS, SCHEMA
 from services.kit.database import create_pool
 from services.kit.migrations import apply_migrations
 from tests.services.ingest.harness import IngestHarness, running_ingest

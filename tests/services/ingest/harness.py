@@ -17,9 +17,9 @@ import uvicorn
 from faceitvoice.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 from fastapi import FastAPI
 
-from services.ingest.app import IngestDeps, create_app
 from services.ingest.deps import Runtime
 from services.ingest.http_server import server_config
+from services.ingest.server import IngestDeps, create_app
 from services.ingest.settings import IngestSettings
 from services.kit.faceit_api import FaceitApiClient
 from services.kit.settings import load_settings

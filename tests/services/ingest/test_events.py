@@ -14,9 +14,9 @@ from services.ingest.events import (
     NotAFaceitEvent,
     Source,
     parse_webhook,
-    poll_event_id,
     simple_event_id,
 )
+from services.ingest.faceit_matches import poll_event_id
 from services.ingest.match_json import MatchJson, match_from_json, match_to_json
 from tests.services.ingest.harness import real_delivery, simple_event
 
@@ -155,13 +155,14 @@ def test_simplified_event_id_is_a_deterministic_hash_unless_given() -> None:
 
 
 def test_poll_event_ids_are_deterministic() -> None:
-    """Two polls seeing the same match state derive the same event id."""
-    assert poll_event_id("m", "match_status_ready", 3) == poll_event_id(
-        "m", "match_status_ready", 3
-    )
-    assert poll_event_id("m", "match_status_ready", 3) != poll_event_id(
-        "m", "match_status_ready", 4
-    )
+    """Same status, rosters and held version: same id; a roster change alone makes another."""
+    picked = (("faction1", ("a", "b")), ("faction2", ("c",)))
+    more = (("faction1", ("a", "b")), ("faction2", ("c", "d")))
+    first = poll_event_id("m", "match_status_captain_pick", 0, picked)
+    assert first == poll_event_id("m", "match_status_captain_pick", 0, picked)
+    assert first != poll_event_id("m", "match_status_captain_pick", 0, more)
+    assert first != poll_event_id("m", "match_status_voting", 0, picked)
+    assert first != poll_event_id("m", "match_status_captain_pick", 12, picked)
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 
 from services.ingest.events import Action, InboundEvent, Source
 from services.ingest.group_commit import GroupCommit
-from services.ingest.inbox import Inbox
+from services.ingest.store import Inbox
 from tests.support import eventually
 
 

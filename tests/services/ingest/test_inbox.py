@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import asyncpg
 import pytest
@@ -15,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.ingest.events import Action, InboundEvent, Source
-from services.ingest.inbox import NOTIFY_CHANNEL, Inbox, StoreBusy
 from services.ingest.match_json import match_from_json, match_to_json
+from services.ingest.store import NOTIFY_CHANNEL, Inbox, StoreBusy
 from tests.support import eventually
 
 
@@ -72,6 +73,19 @@ async def test_a_repeat_is_a_duplicate_and_stores_nothing(pool: asyncpg.Pool) ->
     assert (same_id.duplicate, same_id.row_id) == (True, None)
     assert (same_version.duplicate, same_version.row_id) == (True, None)
     assert await pool.fetchval("SELECT count(*) FROM ingest.events") == 1
+
+
+async def test_poll_events_are_told_apart_by_event_id_alone(pool: asyncpg.Pool) -> None:
+    """Poll events at a webhook's match, event and version are new: they carry voice's version."""
+    inbox = Inbox(pool)
+    webhook = await inbox.store(_event("m-poll"))
+    polls = [
+        await inbox.store(replace(_event("m-poll", event_id=f"poll-{n}"), source=Source.POLL))
+        for n in range(2)
+    ]
+    assert webhook.duplicate is False
+    assert [result.duplicate for result in polls] == [False, False]
+    assert await pool.fetchval("SELECT count(*) FROM ingest.events") == 3
 
 
 async def test_only_new_pending_events_notify(pool: asyncpg.Pool, notifications: list[str]) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.ingest.app import exit_status
 from services.ingest.delivery import DeliveryWorker
+from services.ingest.server import exit_status
 from tests.services.ingest.harness import running_ingest
 from tests.services.ingest.voice_double import VoiceDoubleServer
 

@@ -34,11 +34,6 @@ def rosters(call: VoiceCall) -> list[list[str]]:
     return [[player.faceit_player_id for player in team.roster] for team in teams]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 16 A: the poll's close carries the Data API version (2), which the inbox "
-    "and voice compare with the webhook's open version and drop as stale",
-)
 @pytest.mark.parametrize("ending", ["FINISHED", "CANCELLED", "ABORTED"])
 async def test_a_poll_closes_a_match_that_a_webhook_opened(world: World, ending: str) -> None:
     """READY by webhook, the ending webhook lost: the poll reads the ending and voice closes."""
@@ -64,11 +59,6 @@ async def test_a_poll_closes_a_match_that_a_webhook_opened(world: World, ending:
     assert world.voice.matches[match_id].state == voice_service_pb2.VOICE_MATCH_STATE_CLOSED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 16 A/C: the poller ignores CAPTAIN_PICK/VOTING matches, skips a match voice "
-    "knows at a version >= the Data API's, and keys poll events by that version",
-)
 async def test_polls_follow_rosters_as_they_fill_at_one_data_api_version(world: World) -> None:
     """Each poll during captain pick opens the rosters so far; the Data API version stays 2."""
     teams = [

@@ -15,7 +15,8 @@ from faceitvoice.v1 import ingest_service_pb2, voice_service_pb2
 from sandbox.faceit.client import FaceitSandboxClient
 from sandbox.faceit.server import FaceitSandbox
 from services.ingest.metrics import IngestMetrics
-from services.ingest.poller import PollCursor, Poller
+from services.ingest.poller import Poller
+from services.ingest.store import PollCursor
 from services.kit.faceit_api import FaceitApiClient
 from services.kit.logging import ContextFilter
 from tests.services.ingest.harness import HEADER, SECRET, ServedIngest, served_ingest
@@ -128,7 +129,7 @@ async def test_run_poll_heals_dropped_webhooks(world: World) -> None:
     await world.drop_webhooks()
     match_id = await world.new_match()
     await world.control.set_status(match_id, "CONFIGURING")
-    ready = await world.control.set_status(match_id, "READY")
+    await world.control.set_status(match_id, "READY")
 
     async def dropped() -> bool:
         return len((await world.control.deliveries())["dropped"]) >= 2
@@ -141,7 +142,7 @@ async def test_run_poll_heals_dropped_webhooks(world: World) -> None:
     assert list(report.errors) == []
     await eventually(lambda: _opened(world, match_id), what="OpenMatch from the poll")
     (call,) = world.voice.calls_of(match_id)
-    assert call.version == ready["api_version"]  # a poll carries the Data API version
+    assert call.version == 0  # what voice holds of a match it lacks: no Data API version
     assert [len(t.roster) for t in call.request.match.teams] == [5, 5]  # type: ignore[attr-defined]
     (event,) = await world.inbox(match_id)
     assert (event.source, event.event) == (
@@ -181,18 +182,24 @@ async def test_check_in_matches_without_rosters_are_skipped(world: World) -> Non
     assert (report.live_matches_seen, report.open_events_queued) == (0, 0)
 
 
-async def test_the_request_budget_bounds_a_poll(
-    fresh_database: str, voice_server: VoiceDoubleServer
+@pytest.mark.parametrize(("budget", "throttled"), [(1, 0), (2, 1)])
+async def test_the_request_budget_bounds_the_requests_sent(
+    fresh_database: str, voice_server: VoiceDoubleServer, budget: int, throttled: int
 ) -> None:
-    """With FACEIT_POLL_MAX_REQUESTS=1 the poll stops after one request and says so."""
+    """A poll sends at most FACEIT_POLL_MAX_REQUESTS requests, a retry after a 429 included."""
     voice_server.double.matches["open-1"] = voice_service_pb2.VoiceMatch(
         match_id="open-1", version=1, state=voice_service_pb2.VOICE_MATCH_STATE_OPEN
     )
-    async with faceit_world(fresh_database, voice_server, FACEIT_POLL_MAX_REQUESTS=1) as limited:
+    async with faceit_world(
+        fresh_database, voice_server, FACEIT_POLL_MAX_REQUESTS=budget
+    ) as limited:
+        if throttled:
+            await limited.control.fail_next(429, throttled)
         report = await limited.run_poll()
-    assert report.api_requests == 1
-    assert report.open_matches_checked == 1
-    assert any("budget of 1" in error for error in report.errors)
+        sent = limited.sandbox.request_log.entries()
+    assert [entry.route for entry in sent] == ["hub_matches"] * budget
+    assert (report.api_requests, report.open_matches_checked) == (budget, 1)
+    assert any(f"budget of {budget}" in error for error in report.errors)
 
 
 async def test_poll_rides_out_a_429(world: World) -> None:

@@ -223,7 +223,7 @@ async def test_unauthenticated_mode_accepts_anything_and_warns_at_start(
     fresh_database: str, voice_server: VoiceDoubleServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """With FACEIT_WEBHOOK_ALLOW_UNAUTHENTICATED=true and no secret, start warns and accepts."""
-    caplog.set_level(logging.WARNING, logger="services.ingest.app")
+    caplog.set_level(logging.WARNING, logger="services.ingest.server")
     async with running_ingest(
         fresh_database,
         voice_server.address,

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from services.ingest.app import STORE_ACQUIRE_TIMEOUT_S
 from services.ingest.metrics import IngestMetrics
+from services.ingest.server import STORE_ACQUIRE_TIMEOUT_S
 from tests.services.ingest.harness import (
     HEADER,
     SECRET,

@@ -1,4 +1,9 @@
-"""The ingest FastAPI app: `create_app(settings, deps)` and the lifespan that runs everything."""
+"""Wiring of the ingest service: the FastAPI app whose lifespan runs everything, and `run()`.
+
+`create_app(settings, deps)` builds the app (webhook and ops routes); its lifespan opens the
+pools, applies the migrations, and starts the IngestService gRPC server, the delivery worker
+and the poll schedule, stopping them in reverse. `run(settings)` serves it with uvicorn.
+"""
 
 from __future__ import annotations
 
@@ -17,14 +22,17 @@ from fastapi import FastAPI
 from services.ingest import ops, webhook
 from services.ingest.delivery import DeliveryWorker
 from services.ingest.deps import Runtime, WebhookParts
-from services.ingest.grpc_api import IngestServiceServicer
-from services.ingest.inbox import Inbox, create_store_pool
+from services.ingest.http_server import IngestServer, server_config
 from services.ingest.metrics import IngestMetrics
-from services.ingest.poller import PollCursor, Poller
+from services.ingest.poller import Poller
 from services.ingest.rosters import RosterCompleter
+from services.ingest.servicer import IngestServiceServicer
 from services.ingest.settings import IngestSettings
+from services.ingest.store import Inbox, PollCursor, create_store_pool
 from services.ingest.voice_client import VoiceClient
+from services.kit.collector import settle_after_startup
 from services.kit.database import create_pool, wait_for_database
+from services.kit.embedded_postgres import resolve_database_url
 from services.kit.faceit_api import FaceitApiClient
 from services.kit.grpc_client import GrpcClients
 from services.kit.grpc_server import GrpcServer
@@ -189,8 +197,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 )
             ],
             service_names=[INGEST_SERVICE_NAME],
-            port=settings.ingest_grpc_port,
-            host=settings.ingest_grpc_host,
+            port=settings.grpc_port,
+            host=settings.grpc_host,
             auth_token=settings.grpc_auth_token,
         )
         await grpc_server.start()
@@ -233,3 +241,13 @@ def create_app(settings: IngestSettings, deps: IngestDeps) -> FastAPI:
     app.include_router(webhook.router)
     app.include_router(ops.router)
     return app
+
+
+def run(settings: IngestSettings) -> int:
+    """Find the database, then serve HTTP and gRPC until a signal; return the exit status."""
+    database_url = resolve_database_url(settings)
+    app = create_app(settings, IngestDeps(database_url=database_url))
+    config = server_config(app, settings)
+    settle_after_startup()
+    IngestServer(config).run()
+    return exit_status(app)

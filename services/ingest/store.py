@@ -1,4 +1,4 @@
-"""The durable inbox in schema `ingest`: storing events once, listing and re-queueing them."""
+"""Ingest's tables as SQL: the inbox (events stored once, listed, re-queued), the poll cursor."""
 
 from __future__ import annotations
 
@@ -222,8 +222,8 @@ class Inbox:
     ) -> StoreResult:
         """Commit `event` (PENDING, or IGNORED with the reason); a repeat changes nothing.
 
-        A repeat is the same event_id, or the same match, event and version. The event is
-        committed when this returns (with the others of its batch), and a new pending event
+        A repeat is the same event_id, or for a webhook the same match, event and version. The
+        event is committed when this returns (with the others of its batch), and a new pending event
         wakes the delivery workers (NOTIFY, sent on commit). Raises StoreBusy at once when
         `max_waiting` stores already wait for a connection (the database is not keeping up),
         and when no connection is free within the acquire timeout.
@@ -266,6 +266,16 @@ class Inbox:
         )
         return [row_from_record(record) for record in records]
 
+    async def last_open(self, match_id: str) -> match_pb2.Match | None:
+        """The Match of the match's latest open event delivered or on its way to voice."""
+        value = await self._pool.fetchval(
+            "SELECT match FROM ingest.events"
+            " WHERE match_id = $1 AND action = 'OPEN' AND status IN ('PENDING', 'DELIVERED')"
+            " AND match IS NOT NULL ORDER BY id DESC LIMIT 1",
+            match_id,
+        )
+        return match_from_json(value)
+
     async def retry(self, row_id: int) -> InboxRow:
         """Put a FAILED event back in the queue; FailedPrecondition for any other status."""
         async with self._pool.acquire() as connection, connection.transaction():
@@ -296,6 +306,29 @@ class Inbox:
         for record in records:
             counts[Status(record["status"])] = record["n"]
         return counts
+
+
+class PollCursor:
+    """The last open match a poll checked (`ingest.poll_cursor`): where the next one starts."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def load(self) -> str:
+        """The match id the last poll checked last ("" before the first)."""
+        value: str | None = await self._pool.fetchval(
+            "SELECT last_checked_match_id FROM ingest.poll_cursor"
+        )
+        return value or ""
+
+    async def save(self, match_id: str) -> None:
+        """Remember `match_id` as the last one checked."""
+        await self._pool.execute(
+            "INSERT INTO ingest.poll_cursor (last_checked_match_id) VALUES ($1)"
+            " ON CONFLICT (singleton)"
+            " DO UPDATE SET last_checked_match_id = excluded.last_checked_match_id",
+            match_id,
+        )
 
 
 def parse_page_token(token: str) -> int | None:

@@ -9,8 +9,8 @@ from faceitvoice.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 from google.protobuf import timestamp_pb2
 
 from services.ingest.delivery import DeliveryWorker
-from services.ingest.inbox import Inbox, InboxRow, Status, parse_page_token
 from services.ingest.poller import Poller, PollReport
+from services.ingest.store import Inbox, InboxRow, Status, parse_page_token
 from services.kit.errors import InvalidArgument
 from services.kit.limits import MAX_PAGE_TOKEN_BYTES
 from services.kit.validation import check_id
