@@ -121,7 +121,7 @@ class System:
                 **common,
                 "REGISTRY_GRPC_PORT": str(ports["registry"]),
                 "REGISTRY_HTTP_PORT": str(ports["registry_http"]),
-                # Until the demo links through FACEIT Connect: the registry warns at start.
+                # Until the demo links through FACEIT Connect: both warn at start.
                 "LINK_VERIFICATION": "nickname",
             },
             "voice": {
@@ -134,6 +134,7 @@ class System:
                 "DISCORD_LOBBY_CHANNEL_ID": str(lobby["channel_id"]),
                 "DISCORD_API_BASE": discord["api_base"],
                 "VOICE_CLOSE_DELAY_S": str(self.options.close_delay_s),
+                "LINK_VERIFICATION": "nickname",
             },
             "ingest": {
                 **common,
