@@ -17,6 +17,7 @@ from datetime import timedelta
 
 import asyncpg
 
+from services.kit.database import DATABASE_UNAVAILABLE
 from services.registry.links import (
     ChangeKind,
     LinkChange,
@@ -134,6 +135,15 @@ class ChangeLogReader:
         return row["pruned_through"], row["latest"]
 
 
+def _alive(connection: asyncpg.pool.PoolConnectionProxy) -> bool:
+    """Whether `connection` still listens: when the server ends it, the pool takes the proxy
+    back, and asking it anything then raises InterfaceError."""
+    try:
+        return not connection.is_closed()
+    except asyncpg.InterfaceError:
+        return False
+
+
 class ChangeNotifier:
     """Wakes waiting streams when another transaction commits a change (LISTEN/NOTIFY).
 
@@ -155,14 +165,15 @@ class ChangeNotifier:
     async def _listen(self) -> None:
         async with self._started:
             if self._connection is not None:
-                if not self._connection.is_closed():
+                if _alive(self._connection):
                     return
                 stale, self._connection = self._connection, None
-                await self._pool.release(stale)
+                with contextlib.suppress(asyncpg.InterfaceError, *DATABASE_UNAVAILABLE):
+                    await self._pool.release(stale)
             try:
                 connection = await self._pool.acquire()
                 await connection.add_listener(NOTIFY_CHANNEL, self._notified)
-            except (OSError, asyncpg.PostgresError) as error:
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, *DATABASE_UNAVAILABLE) as error:
                 # Polling still finds every change; the next wait tries to listen again.
                 logger.warning("cannot listen for link changes, polling only: %r", error)
                 return

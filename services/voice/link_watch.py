@@ -27,6 +27,14 @@ _RETRIED = (
     grpc.StatusCode.CANCELLED,
     grpc.StatusCode.DEADLINE_EXCEEDED,
 )
+# A misconfiguration that no retry fixes: the service stops loudly. Any other code (INTERNAL
+# from a registry bug, say) is logged as an error and retried after a pause: a failing watch
+# must not take the channels of every open match down with it.
+_FATAL = (
+    grpc.StatusCode.UNAUTHENTICATED,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.UNIMPLEMENTED,
+)
 
 
 class LinkWatcher:
@@ -35,7 +43,8 @@ class LinkWatcher:
     A change is applied, then its sequence saved: one applied but not saved when the process
     stops is applied again, which changes nothing. OUT_OF_RANGE (changes pruned, or another
     registry database) resynchronises every open match, then watches from 0 again.
-    Other stream errors (UNAUTHENTICATED, INTERNAL...) end `run()`, and the service with it.
+    UNAUTHENTICATED, PERMISSION_DENIED and UNIMPLEMENTED end `run()`, and the service with it;
+    other stream errors are retried after a growing pause.
     """
 
     def __init__(
@@ -69,9 +78,11 @@ class LinkWatcher:
                 if await self._session():
                     pause = self._first_retry_s
             except grpc.aio.AioRpcError as error:
-                if error.code() not in _RETRIED:
+                if error.code() in _FATAL:
                     raise
-                logger.warning(
+                level = logging.WARNING if error.code() in _RETRIED else logging.ERROR
+                logger.log(
+                    level,
                     "link change stream interrupted (%s %s); resuming in %.1fs",
                     error.code().name,
                     error.details(),

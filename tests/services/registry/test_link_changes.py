@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+import asyncpg
 import grpc
 import grpc.aio
 import pytest
@@ -173,3 +174,29 @@ async def test_a_negative_sequence_is_invalid(registry: Registry) -> None:
         await call.read()
 
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_watch_outlives_the_loss_of_its_listening_connection(
+    registry_database: str,
+) -> None:
+    """When the server ends the LISTEN connection (a database restart does), the open stream
+    neither fails nor misses the next change: it listens again or polls."""
+    async with running_registry(registry_database, link_verification="nickname") as registry:
+        for nickname in ("a_one", "b_two"):
+            registry.sandbox.world.add_player(nickname)
+        async with watching(registry) as changes:
+            await link(registry, 1, "a_one")
+            await take(changes, 1)
+            admin = await asyncpg.connect(registry_database)
+            try:
+                ended = await admin.fetchval(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+                )
+            finally:
+                await admin.close()
+            assert ended == 1
+            await link(registry, 2, "b_two")
+            after_loss = await take(changes, 1)
+
+    assert summary(after_loss) == [(Kind.KIND_LINKED, 2, "b_two")]

@@ -1,0 +1,94 @@
+"""LinkWatcher with fakes of our own seams: which stream failures it retries, which end it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+
+import grpc
+import grpc.aio
+import pytest
+from faceitvoice.v1 import registry_service_pb2 as pb
+
+from services.voice.link_watch import LinkWatcher
+
+
+def rpc_error(code: grpc.StatusCode) -> grpc.aio.AioRpcError:
+    """An AioRpcError as a failed stream raises it."""
+    return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), "boom")
+
+
+class Registry:
+    """A registry seam whose first streams fail with the given codes, then send one change."""
+
+    def __init__(self, *failures: grpc.StatusCode) -> None:
+        self.failures = list(failures)
+
+    async def watch_link_changes(
+        self, after_sequence: int, timeout: float
+    ) -> AsyncGenerator[pb.LinkChange]:
+        if self.failures:
+            raise rpc_error(self.failures.pop(0))
+        yield pb.LinkChange(sequence=after_sequence + 1, kind=pb.LinkChange.Kind.KIND_LINKED)
+        await asyncio.Event().wait()  # the stream stays open
+
+
+class Store:
+    """The store seam: the saved sequence in memory."""
+
+    def __init__(self) -> None:
+        self.sequence = 0
+
+    async def link_sequence(self) -> int:
+        return self.sequence
+
+    async def save_link_sequence(self, sequence: int) -> None:
+        self.sequence = sequence
+
+
+def watcher(
+    registry: Registry, applied: list[pb.LinkChange], done: asyncio.Event | None = None
+) -> LinkWatcher:
+    """A watcher over the fakes that records what it applies, retrying without delay."""
+
+    async def apply(change: pb.LinkChange) -> None:
+        applied.append(change)
+        if done is not None:
+            done.set()
+
+    async def resync() -> None:
+        return None
+
+    return LinkWatcher(
+        registry,  # type: ignore[arg-type]
+        Store(),  # type: ignore[arg-type]
+        apply=apply,
+        resync=resync,
+        first_retry_s=0.0,
+        max_retry_s=0.0,
+    )
+
+
+async def test_an_internal_error_of_the_stream_is_retried_not_fatal() -> None:
+    """A registry bug answering INTERNAL (or UNKNOWN) does not end the watch, and so voice:
+    the next stream's change is applied."""
+    applied: list[pb.LinkChange] = []
+    registry = Registry(grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
+    done = asyncio.Event()
+    task = asyncio.create_task(watcher(registry, applied, done).run())
+    try:
+        await asyncio.wait_for(done.wait(), 10)
+    finally:
+        task.cancel()
+    assert [change.sequence for change in applied] == [1]
+    assert not task.done() or task.cancelled()
+
+
+@pytest.mark.parametrize(
+    "code", [grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED]
+)
+async def test_a_misconfiguration_ends_the_watch(code: grpc.StatusCode) -> None:
+    """A token the registry refuses ends run() with the error: no retry fixes it."""
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await asyncio.wait_for(watcher(Registry(code), []).run(), 10)
+    assert raised.value.code() is code
