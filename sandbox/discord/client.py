@@ -240,10 +240,6 @@ class DiscordSandboxClient(SandboxHttpClient):
         """Remove every fault."""
         return await self._call("DELETE", "/faults")
 
-    async def rate_limits(self) -> dict[str, Any]:
-        """The global, default and per-route limits."""
-        return await self._call("GET", "/rate-limits")
-
     async def set_rate_limits(
         self,
         *,

@@ -118,13 +118,6 @@ class EmbeddedPostgres:
         with self._locked():
             self._stop()
 
-    def restart(self) -> None:
-        """Stop and start the server on the same cluster (clients see a database restart)."""
-        with self._locked():
-            self._stop()
-            self._prepare()
-            self._start()
-
     @contextmanager
     def _locked(self) -> Iterator[None]:
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -62,12 +62,13 @@ async def test_start_then_second_start_reuses_the_running_server(
     assert await _query(again, "SELECT pg_postmaster_start_time()") == first_start
 
 
-async def test_data_survives_a_restart(embedded: EmbeddedPostgres) -> None:
-    """After restart() the server is back on the same DSN with the data written before."""
+async def test_data_survives_a_stop_and_start(embedded: EmbeddedPostgres) -> None:
+    """After stop() and start() the server is back on the same DSN with the data written before."""
     dsn = embedded.start()
     await _query(dsn, "CREATE TABLE kept AS SELECT 42 AS answer")
     before = await _query(dsn, "SELECT pg_postmaster_start_time()")
-    embedded.restart()
+    embedded.stop()
+    assert embedded.start() == dsn
     assert embedded.is_running()
     assert await _query(embedded.dsn, "SELECT answer FROM kept") == 42
     assert await _query(embedded.dsn, "SELECT pg_postmaster_start_time()") != before
