@@ -1,4 +1,4 @@
-"""Tests of the embedded Postgres: start, reuse, restart, concurrent starters, long paths."""
+"""Tests of the embedded Postgres: start, reuse, stop, concurrent starts, long paths, the extra."""
 
 from __future__ import annotations
 
