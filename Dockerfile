@@ -1,4 +1,5 @@
 # One image for the three services; the command picks the service (python -m services.<name>).
+# Production only: the services and the generated code, Postgres through DATABASE_URL.
 FROM python:3.11-slim AS build
 WORKDIR /app
 RUN python -m venv /venv
@@ -6,7 +7,6 @@ ENV PATH=/venv/bin:$PATH
 COPY pyproject.toml ./
 COPY gen ./gen
 COPY services ./services
-COPY sandbox ./sandbox
 RUN pip install --no-cache-dir .
 
 FROM python:3.11-slim

@@ -19,10 +19,10 @@ help: ## List the commands.
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,embedded]'
 	@touch $(STAMP)
 
-setup: $(STAMP) ## Create .venv and install the project with its pinned dependencies.
+setup: $(STAMP) ## Create .venv and install the project, the dev tools and the embedded Postgres.
 
 protos: $(STAMP) ## Generate the Python package faceitvoice.v1 (with .pyi stubs) from protos/.
 	@rm -rf $(GEN)/faceitvoice && mkdir -p $(GEN)
@@ -56,7 +56,7 @@ test-fast: $(STAMP) ## Run the test suite only.
 	$(VENV)/bin/pytest -x -q
 
 run: $(STAMP) ## Run the three services from .env (embedded Postgres unless DATABASE_URL).
-	$(PY) -m services.run
+	$(PY) -m devtools.run
 
 demo: $(STAMP) ## Play a scripted match on the whole system, offline.
 	$(PY) -m sandbox.demo

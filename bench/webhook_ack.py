@@ -16,8 +16,8 @@ from bench.harness import REPO_ROOT, Where, running_system
 from bench.loadgen import LoadResult, LoadSpec, run_in_process
 from bench.machine import process_cpu_s
 from bench.stats import ratio
+from devtools.processes import ManagedProcess, child_environment, python_module
 from sandbox.system import LOOPBACK, free_port, http_probe
-from services.kit.processes import ManagedProcess, child_environment, python_module
 
 logger = logging.getLogger(__name__)
 

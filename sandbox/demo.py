@@ -49,10 +49,6 @@ class Timeline:
         self.lines.append(line)
         print(line, flush=True)  # noqa: T201 - the demo's output is for a person
 
-    def restart(self) -> None:
-        """Measure from now on."""
-        self.started = time.monotonic()
-
 
 async def until(
     probe: Callable[[], Awaitable[T | None]], what: str, timeout: float = STEP_TIMEOUT_S

@@ -16,11 +16,10 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from devtools.processes import ManagedProcess, child_environment, grpc_probe, python_module
 from sandbox.discord.client import DiscordSandboxClient
 from services.kit.database import with_database
 from services.kit.embedded_postgres import EmbeddedPostgres
-from services.kit.processes import ManagedProcess, child_environment, python_module
-from services.run import grpc_probe
 
 logger = logging.getLogger(__name__)
 

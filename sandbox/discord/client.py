@@ -2,63 +2,20 @@
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Any
 
-import aiohttp
+from sandbox.http_client import SandboxHttpClient, SandboxHttpError
 
 
-class SandboxError(Exception):
+class SandboxError(SandboxHttpError):
     """A control API call answered with an error status."""
 
-    def __init__(self, status: int, body: Any) -> None:
-        super().__init__(f"sandbox answered {status}: {body}")
-        self.status = status
-        self.body = body
 
-
-class DiscordSandboxClient:
+class DiscordSandboxClient(SandboxHttpClient):
     """Talks to `/_sandbox/` of a running Discord sandbox; use as `async with`, or call close()."""
 
-    def __init__(self, base_url: str, *, session: aiohttp.ClientSession | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._session = session
-        self._owns_session = session is None
-
-    async def __aenter__(self) -> DiscordSandboxClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        """Close the HTTP session if this client made it."""
-        if self._session is not None and self._owns_session:
-            await self._session.close()
-        self._session = None
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        body: dict[str, Any] | None = None,
-        params: dict[str, str] | None = None,
-    ) -> Any:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-            self._owns_session = True
-        async with self._session.request(
-            method, f"{self.base_url}/_sandbox{path}", json=body, params=params
-        ) as response:
-            data = await response.json(content_type=None)
-            if response.status >= 400:
-                raise SandboxError(response.status, data)
-            return data
+    prefix = "/_sandbox"
+    error = SandboxError
 
     async def info(self) -> dict[str, Any]:
         """The bot user/application id and the guild ids."""
@@ -282,10 +239,6 @@ class DiscordSandboxClient:
     async def clear_faults(self) -> dict[str, Any]:
         """Remove every fault."""
         return await self._call("DELETE", "/faults")
-
-    async def rate_limits(self) -> dict[str, Any]:
-        """The global, default and per-route limits."""
-        return await self._call("GET", "/rate-limits")
 
     async def set_rate_limits(
         self,

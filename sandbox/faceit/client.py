@@ -3,72 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Sequence
-from types import TracebackType
 from typing import Any
 
-import aiohttp
+from sandbox.http_client import SandboxHttpClient, SandboxHttpError
 
 
-class SandboxControlError(RuntimeError):
+class SandboxControlError(SandboxHttpError):
     """The control API answered with an error status."""
 
-    def __init__(self, status: int, body: Any) -> None:
-        super().__init__(f"FACEIT sandbox answered {status}: {body}")
-        self.status = status
-        self.body = body
+    label = "FACEIT sandbox"
 
 
-class FaceitSandboxClient:
+class FaceitSandboxClient(SandboxHttpClient):
     """Talks to a running FACEIT sandbox at `base_url` (e.g. `http://127.0.0.1:8123`).
 
     Use as `async with FaceitSandboxClient(url) as client:`, or pass your own `session`.
     """
 
-    def __init__(self, base_url: str, *, session: aiohttp.ClientSession | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._session = session
-        self._owns_session = session is None
-
-    async def __aenter__(self) -> FaceitSandboxClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        """Close the session if this client opened it."""
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        body: dict[str, Any] | None = None,
-        params: dict[str, str] | None = None,
-    ) -> Any:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        async with self._session.request(
-            method, self.base_url + path, json=body, params=params
-        ) as response:
-            text = await response.text()
-            try:
-                data = json.loads(text) if text else None
-            except json.JSONDecodeError:
-                data = text  # aiohttp's own plain-text answers, e.g. for unknown routes
-            if response.status >= 400:
-                raise SandboxControlError(response.status, data)
-            return data
+    error = SandboxControlError
 
     async def create_player(
         self,

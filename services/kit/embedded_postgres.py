@@ -1,4 +1,8 @@
-"""An embedded Postgres (the `pgserver` binaries) under the data dir, shared by all services."""
+"""An embedded Postgres (the `pgserver` binaries) under the data dir, shared by all services.
+
+pgserver is the optional `embedded` extra (`make setup` installs it): production gives
+DATABASE_URL and runs without it, so it is imported only when a server is started.
+"""
 
 from __future__ import annotations
 
@@ -13,17 +17,11 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from urllib.parse import quote
 
-with warnings.catch_warnings():
-    # pgserver asks platformdirs for a runtime dir it never uses; without XDG_RUNTIME_DIR
-    # that prints a RuntimeDirWarning on every start of every service.
-    warnings.simplefilter("ignore", UserWarning)
-    from pgserver import _commands as pgserver_commands
-    from pgserver import utils as pgserver_utils
-
 from services.kit.database import describe_dsn
-from services.kit.settings import ServiceSettings
+from services.kit.settings import ConfigurationError, ServiceSettings
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +34,30 @@ _SYSTEM_USER = "pgserver"
 
 class EmbeddedPostgresError(Exception):
     """The embedded Postgres could not be initialised, started or stopped."""
+
+
+class EmbeddedPostgresMissing(ConfigurationError):
+    """No DATABASE_URL, and the `embedded` extra that would run a Postgres is not installed."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "configuration error: DATABASE_URL is not set and the embedded Postgres is not "
+            "installed - set DATABASE_URL, or install the `embedded` extra "
+            "(pip install 'faceit-voice[embedded]'; `make setup` does)"
+        )
+
+
+def _pgserver() -> tuple[ModuleType, ModuleType]:
+    """pgserver's `_commands` and `utils` modules; EmbeddedPostgresMissing when not installed."""
+    try:
+        with warnings.catch_warnings():
+            # pgserver asks platformdirs for a runtime dir it never uses; without
+            # XDG_RUNTIME_DIR that prints a RuntimeDirWarning on every start of every service.
+            warnings.simplefilter("ignore", UserWarning)
+            from pgserver import _commands, utils
+    except ImportError as error:
+        raise EmbeddedPostgresMissing() from error
+    return _commands, utils
 
 
 def _running_as_root() -> bool:
@@ -82,6 +104,7 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start the server unless it runs already; return its DSN."""
+        _pgserver()  # without the extra, fail before creating the cluster's dirs
         with self._locked():
             if self.is_running():
                 logger.info("embedded postgres already running in %s", self.pgdata)
@@ -94,13 +117,6 @@ class EmbeddedPostgres:
         """Stop the server (fast shutdown: open sessions are disconnected); no-op if stopped."""
         with self._locked():
             self._stop()
-
-    def restart(self) -> None:
-        """Stop and start the server on the same cluster (clients see a database restart)."""
-        with self._locked():
-            self._stop()
-            self._prepare()
-            self._start()
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -118,6 +134,7 @@ class EmbeddedPostgres:
         socket_dir = self.socket_dir
         socket_dir.mkdir(mode=0o700, exist_ok=True)
         if _running_as_root():
+            pgserver_commands, pgserver_utils = _pgserver()
             entry = pgserver_utils.ensure_user_exists(_SYSTEM_USER)
             assert entry is not None
             pgserver_utils.ensure_prefix_permissions(self.pgdata)
@@ -170,9 +187,10 @@ class EmbeddedPostgres:
     ) -> subprocess.CompletedProcess[str]:
         # Output goes to files, not pipes: the postmaster that pg_ctl forks would inherit a pipe
         # and keep it open, so reading it to the end would never finish.
+        binaries: Path = _pgserver()[0].POSTGRES_BIN_PATH
         with tempfile.TemporaryFile("w+") as output:
             result = subprocess.run(
-                [str(pgserver_commands.POSTGRES_BIN_PATH / program), *args],
+                [str(binaries / program), *args],
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -202,6 +220,8 @@ class EmbeddedPostgres:
 def resolve_database_url(settings: ServiceSettings) -> str:
     """DATABASE_URL when set; else start (or reuse) the embedded Postgres and return its DSN.
 
+    Without DATABASE_URL and without the `embedded` extra: EmbeddedPostgresMissing (a
+    ConfigurationError, so the process ends with its message), before anything is created.
     Blocking (it may run initdb and pg_ctl): call it before the event loop starts or through
     `asyncio.to_thread`.
     """

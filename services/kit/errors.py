@@ -60,12 +60,6 @@ class DeadlineExceeded(DomainError):
     status = grpc.StatusCode.DEADLINE_EXCEEDED
 
 
-class ResourceExhausted(DomainError):
-    """A quota or rate limit was hit."""
-
-    status = grpc.StatusCode.RESOURCE_EXHAUSTED
-
-
 class DependencyFailed(DomainError):
     """A service this one calls failed in a way that retrying will not fix; the message says
     which and how. INTERNAL, so that the caller does not retry it as if it were transient."""

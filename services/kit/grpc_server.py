@@ -162,27 +162,3 @@ class GrpcServer:
             os._exit(128 + signum)
         logger.info("%s received: stopping gracefully", name)
         self._begin_stop(self.grace)
-
-
-async def serve_grpc(
-    *,
-    registrars: Sequence[Registrar],
-    service_names: Sequence[str],
-    port: int,
-    host: str = "0.0.0.0",
-    auth_token: SecretStr | str | None = None,
-    grace: float = 5.0,
-    cleanups: Sequence[Cleanup] = (),
-) -> None:
-    """Run a GrpcServer until SIGTERM/SIGINT or cancellation (see GrpcServer.serve)."""
-    server = GrpcServer(
-        registrars=registrars,
-        service_names=service_names,
-        port=port,
-        host=host,
-        auth_token=auth_token,
-        grace=grace,
-    )
-    for cleanup in cleanups:
-        server.add_cleanup(cleanup)
-    await server.serve()

@@ -2,7 +2,7 @@
 
 Asks the standard `grpc.health.v1.Health/Check` (open without a token) with a short deadline;
 exits 0 when the answer is SERVING, else 1 with one line saying why. docker-compose and
-`services.run` use it as their readiness probe.
+`make run` (devtools/run.py) use it as their readiness probe.
 """
 
 from __future__ import annotations

@@ -41,11 +41,6 @@ def log_context(**fields: object) -> Iterator[None]:
         _context.reset(token)
 
 
-def current_log_context() -> Mapping[str, object]:
-    """The correlation fields bound by the enclosing log_context() blocks."""
-    return _context.get()
-
-
 class ContextFilter(logging.Filter):
     """Copies the bound correlation fields onto each record (explicit `extra=` wins)."""
 

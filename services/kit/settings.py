@@ -68,7 +68,11 @@ Secret = Annotated[SecretStr, AfterValidator(_refuse_placeholder)]
 
 
 class ConfigurationError(SystemExit):
-    """Settings could not be built; the message lists every problem (exits with status 1)."""
+    """Settings could not be built; the message lists every problem.
+
+    Uncaught, it ends the process with status 1 and prints only the message (registry,
+    ingest); an entry point that catches it picks its own status (voice and `make run` exit 2).
+    """
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

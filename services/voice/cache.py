@@ -42,10 +42,6 @@ class ActiveMatchCache:
         """Rebuild the cache from the database's open matches."""
         self._matches = {r.match_id: r for r in records if r.state is MatchState.OPEN}
 
-    def match_ids(self) -> list[str]:
-        """The cached match ids."""
-        return list(self._matches)
-
     def seat_of(self, discord_user_id: int) -> TeamSeat | None:
         """The team channel the user belongs in, in the most recently opened match that has one."""
         found: list[tuple[MatchRecord, TeamSeat]] = []

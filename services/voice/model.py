@@ -73,14 +73,6 @@ class MatchState(enum.StrEnum):
     CLOSED = "closed"
 
 
-class ChannelState(enum.StrEnum):
-    """Where a team channel is in its life."""
-
-    CREATING = "creating"
-    READY = "ready"
-    DELETING = "deleting"
-
-
 @dataclass(frozen=True)
 class TeamChannel:
     """The private voice channel of one team; channel_id is None while being created."""
@@ -89,7 +81,6 @@ class TeamChannel:
     team_name: str
     channel_name: str
     channel_id: int | None
-    state: ChannelState
     member_ids: frozenset[int]
     previous_channel_id: int | None = None
     """A channel this one replaces, deleted once its occupants are moved over."""

@@ -10,7 +10,6 @@ from datetime import datetime
 from services.kit.errors import InvalidArgument
 from services.voice.model import (
     FACTIONS,
-    ChannelState,
     MatchRecord,
     MatchSpec,
     MatchState,
@@ -102,7 +101,7 @@ def opened_record(
 ) -> MatchRecord:
     """The record of a match just opened with these channels created: what the database holds."""
     channels = (
-        TeamChannel(plan.faction, plan.team.name, plan.name, cid, ChannelState.READY, plan.members)
+        TeamChannel(plan.faction, plan.team.name, plan.name, cid, plan.members)
         for plan, cid in created
     )
     return MatchRecord(

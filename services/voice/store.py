@@ -9,7 +9,6 @@ from typing import Any
 import asyncpg
 
 from services.voice.model import (
-    ChannelState,
     MatchRecord,
     MatchState,
     Player,
@@ -32,18 +31,14 @@ _OPEN = (
     "   THEN active_matches.opened_at ELSE now() END,"
     "  closed_at = NULL, close_reason = '', delete_after = NULL, updated_at = now()"
 )
-_REVIVE_CHANNELS = (
-    "UPDATE voice.match_channels SET state = 'ready' WHERE match_id = $1 AND state = 'deleting'"
-)
-# The open, the revival and the intents in one statement (one round trip, one commit): the
-# channel rows' foreign key is checked at its end, when the match row exists.
+# The open and the intents in one statement (one round trip, one commit): the channel rows'
+# foreign key is checked at its end, when the match row exists.
 _OPEN_WITH_INTENTS = f"""
 WITH opened AS ({_OPEN} RETURNING opened_at),
-revived AS ({_REVIVE_CHANNELS}),
 intents AS (
     INSERT INTO voice.match_channels
-        (match_id, faction, team_name, channel_name, channel_id, state, member_ids)
-    SELECT $1, faction, team_name, channel_name, NULL, 'creating', members::bigint[]
+        (match_id, faction, team_name, channel_name, channel_id, member_ids)
+    SELECT $1, faction, team_name, channel_name, NULL, members::bigint[]
     FROM unnest($5::text[], $6::text[], $7::text[], $8::text[])
         AS intent (faction, team_name, channel_name, members)
     ON CONFLICT (match_id, faction) DO NOTHING
@@ -52,8 +47,8 @@ SELECT opened_at FROM opened
 """
 _ADD_INTENT = (
     "INSERT INTO voice.match_channels"
-    " (match_id, faction, team_name, channel_name, channel_id, state, member_ids)"
-    " VALUES ($1, $2, $3, $4, NULL, 'creating', $5)"
+    " (match_id, faction, team_name, channel_name, channel_id, member_ids)"
+    " VALUES ($1, $2, $3, $4, NULL, $5)"
     " ON CONFLICT (match_id, faction) DO NOTHING"
 )
 
@@ -91,7 +86,6 @@ def _channel(row: asyncpg.Record) -> TeamChannel:
         team_name=row["team_name"],
         channel_name=row["channel_name"],
         channel_id=row["channel_id"],
-        state=ChannelState(row["state"]),
         member_ids=frozenset(row["member_ids"]),
         previous_channel_id=row["previous_channel_id"],
     )
@@ -120,7 +114,7 @@ class VoiceStore:
     ) -> list[MatchRecord]:
         ids = [row["match_id"] for row in rows]
         channel_rows = await conn.fetch(
-            "SELECT match_id, faction, team_name, channel_name, channel_id, state, member_ids,"
+            "SELECT match_id, faction, team_name, channel_name, channel_id, member_ids,"
             " previous_channel_id"
             " FROM voice.match_channels WHERE match_id = ANY($1) ORDER BY faction",
             ids,
@@ -223,10 +217,8 @@ class VoiceStore:
     async def record_open(
         self, match_id: str, guild_id: int, version: int, teams: Sequence[Team]
     ) -> None:
-        """Mark the match open at `version` with these rosters; revive channels pending deletion."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(_OPEN, match_id, guild_id, version, teams_to_json(teams))
-            await conn.execute(_REVIVE_CHANNELS, match_id)
+        """Mark the match open at `version` with these rosters (its channels are kept)."""
+        await self._pool.execute(_OPEN, match_id, guild_id, version, teams_to_json(teams))
 
     async def open_with_intents(
         self,
@@ -269,13 +261,8 @@ class VoiceStore:
                 reason,
                 delay_s,
             )
-            await conn.execute(
-                "UPDATE voice.match_channels SET state = 'deleting'"
-                " WHERE match_id = $1 AND channel_id IS NOT NULL",
-                match_id,
-            )
-            # An intent that never got its channel has nothing to delete in Discord except a
-            # channel the crash left behind, which reconciliation looks for by name.
+            # Nobody is kept out of a closed match's channels; a reopen starts with no one
+            # having left on purpose.
             await conn.execute("DELETE FROM voice.left_on_purpose WHERE match_id = $1", match_id)
 
     async def add_channel_intents(
@@ -300,7 +287,7 @@ class VoiceStore:
         """Record the channels (faction, channel id, members) created for intents, in one go."""
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.executemany(
-                "UPDATE voice.match_channels SET channel_id = $3, state = 'ready', member_ids = $4"
+                "UPDATE voice.match_channels SET channel_id = $3, member_ids = $4"
                 " WHERE match_id = $1 AND faction = $2",
                 [(match_id, faction, cid, sorted(members)) for faction, cid, members in channels],
             )
@@ -310,7 +297,7 @@ class VoiceStore:
     ) -> None:
         """Record the channel created (or adopted) for an intent, with its members."""
         await self._pool.execute(
-            "UPDATE voice.match_channels SET channel_id = $3, state = 'ready', member_ids = $4"
+            "UPDATE voice.match_channels SET channel_id = $3, member_ids = $4"
             " WHERE match_id = $1 AND faction = $2",
             match_id,
             faction,
@@ -350,7 +337,7 @@ class VoiceStore:
         """Turn a team's channel into an intent for its replacement, keeping the old id."""
         await self._pool.execute(
             "UPDATE voice.match_channels SET previous_channel_id = channel_id,"
-            " channel_id = NULL, state = 'creating', member_ids = $3"
+            " channel_id = NULL, member_ids = $3"
             " WHERE match_id = $1 AND faction = $2 AND channel_id IS NOT NULL",
             match_id,
             faction,

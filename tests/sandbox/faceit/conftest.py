@@ -18,20 +18,14 @@ from sandbox.faceit.deliverer import WebhookOptions
 from sandbox.faceit.server import FaceitSandbox
 
 API_KEY = "test-api-key"
+# A real FACEIT delivery, the one copy the tests share.
 FIXTURE = (
-    Path(__file__).resolve().parents[3]
-    / ".."
-    / "shared"
-    / "fixtures"
-    / "faceit"
-    / "webhook_match_status_ready.json"
+    Path(__file__).resolve().parents[2] / "fixtures" / "faceit" / "webhook_match_status_ready.json"
 )
 
 
 def load_fixture() -> dict[str, Any]:
-    """The real `match_status_ready` delivery, or skip when the shared folder is absent."""
-    if not FIXTURE.is_file():
-        pytest.skip(f"shared FACEIT fixture not found at {FIXTURE}")
+    """The real `match_status_ready` delivery."""
     data: dict[str, Any] = json.loads(FIXTURE.read_text())
     return data
 

@@ -27,8 +27,10 @@ from tests.support import eventually
 
 SECRET = "s3cr3t-webhook-value"
 HEADER = "X-Faceit-Signature"
-# A real FACEIT delivery (copied from the shared reference fixtures).
-FIXTURE = Path(__file__).parent / "fixtures" / "webhook_match_status_ready.json"
+# A real FACEIT delivery, the one copy the tests share.
+FIXTURE = (
+    Path(__file__).resolve().parents[2] / "fixtures" / "faceit" / "webhook_match_status_ready.json"
+)
 
 
 def real_delivery(**changes: Any) -> dict[str, Any]:

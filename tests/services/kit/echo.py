@@ -26,7 +26,6 @@ ERRORS: dict[str, type[errors.DomainError]] = {
         errors.PermissionDenied,
         errors.Unavailable,
         errors.DeadlineExceeded,
-        errors.ResourceExhausted,
     )
 }
 

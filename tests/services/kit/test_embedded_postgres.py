@@ -1,7 +1,8 @@
-"""Tests of the embedded Postgres: start, reuse, restart, concurrent starters, long paths."""
+"""Tests of the embedded Postgres: start, reuse, stop, concurrent starts, long paths, the extra."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from services.kit.embedded_postgres import (
 from services.kit.settings import ServiceSettings, load_settings
 
 REPO = Path(__file__).resolve().parents[3]
+SETTING_PREFIXES = ("DATABASE_", "DISCORD_", "FACEIT_", "GRPC_", "INGEST_", "VOICE_", "REGISTRY_")
 
 
 @pytest.fixture
@@ -60,12 +62,13 @@ async def test_start_then_second_start_reuses_the_running_server(
     assert await _query(again, "SELECT pg_postmaster_start_time()") == first_start
 
 
-async def test_data_survives_a_restart(embedded: EmbeddedPostgres) -> None:
-    """After restart() the server is back on the same DSN with the data written before."""
+async def test_data_survives_a_stop_and_start(embedded: EmbeddedPostgres) -> None:
+    """After stop() and start() the server is back on the same DSN with the data written before."""
     dsn = embedded.start()
     await _query(dsn, "CREATE TABLE kept AS SELECT 42 AS answer")
     before = await _query(dsn, "SELECT pg_postmaster_start_time()")
-    embedded.restart()
+    embedded.stop()
+    assert embedded.start() == dsn
     assert embedded.is_running()
     assert await _query(embedded.dsn, "SELECT answer FROM kept") == 42
     assert await _query(embedded.dsn, "SELECT pg_postmaster_start_time()") != before
@@ -140,3 +143,56 @@ async def test_resolve_database_url_starts_embedded_without_one(
     dsn = resolve_database_url(settings)
     assert dsn == embedded.dsn
     assert await _query(dsn, "SELECT 1") == 1
+
+
+# Python code run with pgserver unimportable, as if the `embedded` extra were not installed.
+WITHOUT_PGSERVER = "import runpy, sys\nsys.modules['pgserver'] = None\n"
+SERVICE_SETTINGS = {
+    "registry": {"FACEIT_API_KEY": "sandbox-key-4f2a9c"},
+    "voice": {"DISCORD_TOKEN": "sandbox-bot-4f2a9c", "DISCORD_GUILD_ID": "1"},
+    "ingest": {"FACEIT_WEBHOOK_SECRET": "sandbox-secret-4f2a9c"},
+}
+
+
+def _without_pgserver(
+    code: str, env: dict[str, str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(SETTING_PREFIXES)}
+    return subprocess.run(
+        [sys.executable, "-c", WITHOUT_PGSERVER + code],
+        cwd=cwd,
+        env={**base, "PYTHONPATH": str(REPO), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("service", sorted(SERVICE_SETTINGS))
+def test_without_the_extra_and_database_url_the_service_names_the_extra(
+    service: str, tmp_path: Path
+) -> None:
+    """Without pgserver and DATABASE_URL a service exits 1 naming DATABASE_URL and the extra."""
+    env = {"FACEIT_VOICE_DATA_DIR": str(tmp_path / "data"), **SERVICE_SETTINGS[service]}
+    code = f"runpy.run_module('services.{service}', run_name='__main__')"
+    result = _without_pgserver(code, env, tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "DATABASE_URL is not set" in result.stderr
+    assert "faceit-voice[embedded]" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "data" / "postgres").exists()
+
+
+def test_without_the_extra_the_services_use_database_url(tmp_path: Path) -> None:
+    """Without pgserver every service imports, and DATABASE_URL is used as is."""
+    code = (
+        "import services.registry.__main__, services.voice.__main__, services.ingest.__main__\n"
+        "from services.kit.embedded_postgres import resolve_database_url\n"
+        "from services.kit.settings import ServiceSettings\n"
+        "print(resolve_database_url(ServiceSettings(_env_file=None)))\n"
+    )
+    url = "postgresql://app:pw@db.internal:5432/app"
+    result = _without_pgserver(code, {"DATABASE_URL": url}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == url

@@ -1,4 +1,4 @@
-"""Tests of `services.run`: one report of every settings problem, and the child supervision."""
+"""Tests of `devtools.run`: one report of every settings problem, and the child supervision."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from services.kit.processes import ManagedProcess, child_environment
-from services.kit.settings import ConfigurationError
-from services.run import (
+from devtools.processes import ManagedProcess, child_environment
+from devtools.run import (
     Child,
     Supervisor,
     Terminal,
@@ -23,6 +22,7 @@ from services.run import (
     local_target,
     service_environment,
 )
+from services.kit.settings import ConfigurationError
 from tests.support import eventually
 
 # A fake service: records "start NAME"/"stop NAME" in a shared events file, creates its ready
@@ -115,15 +115,17 @@ def fakes(tmp_path: Path) -> Iterator[FakeSystem]:
 
 
 def _without_settings() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(SETTINGS_PREFIXES)}
+    """No project settings; the dev tools come from the source tree (they are not installed)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SETTINGS_PREFIXES)}
+    return {**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
 
 
 async def test_empty_environment_exits_2_listing_every_missing_variable(tmp_path: Path) -> None:
-    """`python -m services.run` without settings exits 2 naming every service's missing variable."""
+    """`python -m devtools.run` without settings exits 2 naming every service's missing variable."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "services.run",
+        "devtools.run",
         cwd=tmp_path,
         env=_without_settings(),
         stdout=asyncio.subprocess.PIPE,

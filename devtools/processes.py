@@ -13,8 +13,16 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from services.kit.healthcheck import check_health
+
 logger = logging.getLogger(__name__)
 
+Probe = Callable[[], Awaitable[bool]]
+"""A readiness check of a child: true once the child is ready."""
+
+# The source tree: the installed package holds only the services, so children that run the
+# sandboxes, benchmarks or dev tools from another directory import them from here.
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
 # How long the output of an exited child may still be drained (a grandchild may hold the pipe).
 _OUTPUT_DRAIN_S = 5.0
 # The longest output line copied (a long traceback in one JSON log line fits).
@@ -245,10 +253,25 @@ def python_module(module: str, *args: str) -> list[str]:
 def child_environment(overrides: Mapping[str, str]) -> dict[str, str]:
     """This process's environment without the project's settings, plus `overrides`.
 
-    A developer's `.env` or exported settings must not leak into sandbox children.
+    A developer's `.env` or exported settings must not leak into sandbox children. The source
+    tree goes first on PYTHONPATH, so a child started in another directory finds the sandboxes.
     """
     prefixes = ("DATABASE_", "DISCORD_", "FACEIT_", "GRPC_", "INGEST_", "VOICE_", "REGISTRY_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     env.update(overrides)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SOURCE_ROOT), env.get("PYTHONPATH")]))
     return env
+
+
+PROBE_DEADLINE_S = 1.0
+"""Deadline of one health check while waiting for a service."""
+
+
+def grpc_probe(target: str) -> Probe:
+    """A readiness probe: whether the gRPC server at `target` reports SERVING."""
+
+    async def probe() -> bool:
+        return (await check_health(target, timeout=PROBE_DEADLINE_S)).serving
+
+    return probe

@@ -1,4 +1,4 @@
-"""`python -m services.run` (`make run`): the three services as supervised child processes.
+"""`python -m devtools.run` (`make run`): the three services as supervised child processes.
 
 Reads `.env` and the environment, checks the settings of all three services at once (exit 2
 listing every problem), starts the embedded Postgres unless DATABASE_URL is set, then starts
@@ -16,7 +16,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -24,28 +24,23 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
+from devtools.processes import ManagedProcess, Probe, ProcessFailed, grpc_probe, python_module
 from services.ingest.settings import IngestSettings
 from services.kit.embedded_postgres import EmbeddedPostgres
-from services.kit.healthcheck import check_health
 from services.kit.logging import setup_logging
-from services.kit.processes import ManagedProcess, ProcessFailed, python_module
 from services.kit.settings import ConfigurationError, describe_errors
 from services.registry.settings import RegistrySettings
 from services.voice.settings import VoiceSettings
 
-# Named, not __name__: under `python -m services.run` that would be "__main__".
-logger = logging.getLogger("services.run")
+# Named, not __name__: under `python -m devtools.run` that would be "__main__".
+logger = logging.getLogger("devtools.run")
 
 START_TIMEOUT_S = 120.0
 """How long one service may take to report SERVING (voice logs in to Discord first)."""
 STOP_TIMEOUT_S = 20.0
 """How long one service may take to exit after SIGTERM before it is killed."""
-PROBE_DEADLINE_S = 1.0
-"""Deadline of one health check while waiting for a service."""
 EXIT_CONFIGURATION = 2
 EXIT_FAILED = 1
-
-Probe = Callable[[], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -237,15 +232,6 @@ class Child:
         return self.process.name
 
 
-def grpc_probe(target: str) -> Probe:
-    """A readiness probe: whether the gRPC server at `target` reports SERVING."""
-
-    async def probe() -> bool:
-        return (await check_health(target, timeout=PROBE_DEADLINE_S)).serving
-
-    return probe
-
-
 class Supervisor:
     """Starts children in order (each waited for), watches them, stops them in reverse order.
 
@@ -423,7 +409,7 @@ def main() -> int:
     try:
         settings = load_system_settings()
     except ConfigurationError as error:
-        sys.stderr.write(f"services.run: {error.message}\n")
+        sys.stderr.write(f"devtools.run: {error.message}\n")
         return EXIT_CONFIGURATION
     setup_logging(settings.registry.log_level_number, service="run")
     try:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from services.kit.processes import ManagedProcess, ProcessFailed, child_environment
+from devtools.processes import ManagedProcess, ProcessFailed, child_environment
 
 READY_LINE = """
 import json, signal, sys
@@ -37,6 +38,7 @@ raise SystemExit("fatal: no config")
 
 IGNORES_SIGTERM = """
 import signal
+import subprocess
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 print('{"ready": true}', flush=True)
 while True:
@@ -199,3 +201,17 @@ async def test_an_over_long_output_line_is_dropped_whole(tmp_path: Path) -> None
 
 async def _always_ready() -> bool:
     return True
+
+
+def test_a_child_in_another_directory_imports_the_source_tree(tmp_path: Path) -> None:
+    """With child_environment a child started elsewhere imports the sandboxes and dev tools."""
+    result = subprocess.run(
+        [sys.executable, "-c", "import devtools.processes, sandbox.discord, bench"],
+        cwd=tmp_path,
+        env=child_environment({}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,1 @@
+"""Development tools: the local process runner (`make run`) and its child processes."""

@@ -1,0 +1,1 @@
+"""Tests of the development tools (the local runner and its child processes)."""
