@@ -21,7 +21,16 @@ from services.kit.embedded_postgres import (
 from services.kit.settings import ServiceSettings, load_settings
 
 REPO = Path(__file__).resolve().parents[3]
-SETTING_PREFIXES = ("DATABASE_", "DISCORD_", "FACEIT_", "GRPC_", "INGEST_", "VOICE_", "REGISTRY_")
+SETTING_PREFIXES = (
+    "DATABASE_",
+    "DISCORD_",
+    "FACEIT_",
+    "GRPC_",
+    "INGEST_",
+    "VOICE_",
+    "REGISTRY_",
+    "LINK_",
+)
 
 
 @pytest.fixture
@@ -148,7 +157,7 @@ async def test_resolve_database_url_starts_embedded_without_one(
 # Python code run with pgserver unimportable, as if the `embedded` extra were not installed.
 WITHOUT_PGSERVER = "import runpy, sys\nsys.modules['pgserver'] = None\n"
 SERVICE_SETTINGS = {
-    "registry": {"FACEIT_API_KEY": "sandbox-key-4f2a9c"},
+    "registry": {"FACEIT_API_KEY": "sandbox-key-4f2a9c", "LINK_VERIFICATION": "nickname"},
     "voice": {"DISCORD_TOKEN": "sandbox-bot-4f2a9c", "DISCORD_GUILD_ID": "1"},
     "ingest": {"FACEIT_WEBHOOK_SECRET": "sandbox-secret-4f2a9c"},
 }
