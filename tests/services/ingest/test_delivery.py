@@ -88,6 +88,14 @@ async def test_pending_close_supersedes_a_pending_ready(
     """When ready and finished both wait (voice down), only the close is delivered."""
     await voice_server.stop()
     await ingest.post(simple_event("match_status_ready", "m-both", version=3))
+
+    async def ready_failed_once() -> bool:
+        events = await ingest.events("m-both")
+        return bool(events) and events[0].attempts >= 1
+
+    # Until its first try failed, the ready may still be on its way to voice, which could be
+    # back by then: only a ready that waits for its retry is sure to meet the close.
+    await eventually(ready_failed_once, timeout=15, what="the ready's first try failed")
     await ingest.post(simple_event("match_status_finished", "m-both", version=5))
     await voice_server.start()
     await eventually(lambda: settled(ingest, "m-both", 2), timeout=15, what="both handled")
