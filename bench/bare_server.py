@@ -1,7 +1,8 @@
 """`python -m bench.bare_server`: the reference for the webhook ack, a bare FastAPI endpoint.
 
 Same uvicorn config and process layout as `python -m services.ingest` (one process,
-`uvicorn.Server(config).run()`, asyncio loop, h11, no access log, the same logging setup and
+`uvicorn.Server(config).run()`, asyncio loop, h11 with ingest's header and body deadlines and
+connection bound, no access log, the same logging setup and
 the same garbage collector settings);
 `POST /faceit-webhook` reads the body and answers 200 with a small JSON, and nothing else.
 """
@@ -14,6 +15,8 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from services.ingest.http_server import HttpLimits, guarded_protocol
+from services.ingest.settings import IngestSettings
 from services.kit.collector import settle_after_startup
 from services.kit.logging import setup_logging
 
@@ -42,10 +45,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     setup_logging(args.log_level.upper(), service="bare")
+    # Ingest's HTTP limits at their defaults: the same protocol class on both sides.
+    defaults = IngestSettings.model_fields
+    limits = HttpLimits(
+        header_timeout_s=defaults["ingest_http_header_timeout_s"].default,
+        body_timeout_s=defaults["ingest_http_body_timeout_s"].default,
+        max_connections=defaults["ingest_http_max_connections"].default,
+    )
     config = uvicorn.Config(
         create_bare_app(),
         host=args.host,
         port=args.port,
+        http=guarded_protocol(limits),
         log_config=None,
         lifespan="on",
         access_log=False,
