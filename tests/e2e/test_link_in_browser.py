@@ -79,7 +79,7 @@ async def test_a_person_links_their_faceit_account_in_a_real_browser(
 
     await expect(page.locator("h1")).to_have_text("Sign in with FACEIT (sandbox)")
     assert page.url.startswith(system.info["faceit_url"] + "/accounts?")
-    await page.get_by_label("browser_player").check()
+    await page.get_by_label("browser_player", exact=True).check()
     await screenshot(page, tmp_path / "2-faceit-sign-in.png")
     await page.get_by_role("button", name="Allow").click()
 
