@@ -143,7 +143,8 @@ class System:
                 "DISCORD_LOBBY_CHANNEL_ID": str(lobby["channel_id"]),
                 "DISCORD_API_BASE": discord["api_base"],
                 "VOICE_CLOSE_DELAY_S": str(self.options.close_delay_s),
-                **linking,
+                # Voice needs the mode only; the OAuth client and its secret stay in the registry.
+                "LINK_VERIFICATION": self.options.link_verification,
             },
             "ingest": {
                 **common,
@@ -203,8 +204,8 @@ class System:
             response.raise_for_status()
 
     async def _link_verification(self, faceit_url: str, registry_http: str) -> dict[str, str]:
-        """The LINK_* and FACEIT_OAUTH_* settings of registry and voice; in faceit_oauth mode
-        this registers the OAuth client (callback on the registry) in the FACEIT sandbox."""
+        """The registry's LINK_* and FACEIT_OAUTH_* settings; in faceit_oauth mode this registers
+        the OAuth client (its redirect URI the registry's callback) in the FACEIT sandbox."""
         mode = self.options.link_verification
         if mode not in LINK_VERIFICATIONS:
             raise ValueError(f"link verification must be one of {LINK_VERIFICATIONS}: {mode!r}")
