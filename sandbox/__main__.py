@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from sandbox.system import System, SystemOptions
+from sandbox.system import LINK_VERIFICATIONS, System, SystemOptions
 from services.kit.logging import setup_logging
 
 logger = logging.getLogger(__name__)
@@ -30,6 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--fill-rosters", action="store_true", help="FACEIT sandbox: rosters fill up step by step"
     )
+    parser.add_argument(
+        "--link-verification",
+        choices=LINK_VERIFICATIONS,
+        default="faceit_oauth",
+        help="how /register links: sign in with FACEIT (default), or any nickname (unverified)",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser
 
@@ -48,6 +54,7 @@ def system_options(args: argparse.Namespace) -> SystemOptions:
         poll_interval_s=args.poll_interval,
         close_delay_s=args.close_delay,
         faceit_args=tuple(faceit_args),
+        link_verification=args.link_verification,
     )
 
 

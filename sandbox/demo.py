@@ -16,7 +16,8 @@ from faceitvoice.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 
 from sandbox.discord.client import DiscordSandboxClient
 from sandbox.faceit.client import FaceitSandboxClient
-from sandbox.system import System, SystemOptions
+from sandbox.link_browser import link_url, sign_in_with_faceit
+from sandbox.system import LINK_VERIFICATIONS, System, SystemOptions
 from services.kit.grpc_client import GrpcClients
 from services.kit.logging import setup_logging
 
@@ -38,7 +39,7 @@ class DemoFailed(Exception):
 
 @dataclass
 class Timeline:
-    """What happened, with the time since the match went live."""
+    """What happened, with the time since the players began to link."""
 
     started: float = field(default_factory=time.monotonic)
     lines: list[str] = field(default_factory=list)
@@ -70,31 +71,40 @@ def say(text: str) -> None:
 
 
 async def play(info: dict[str, Any]) -> Timeline:
-    """Register ten players, play a match through its lifecycle, check every step."""
+    """Link ten players, play a match through its lifecycle, check every step."""
     guild_id = info["guild_id"]
     lobby = info["lobby_channel_id"]
     async with (
         DiscordSandboxClient(info["discord_url"]) as discord,
         FaceitSandboxClient(info["faceit_url"]) as faceit,
     ):
-        say("Linking ten players with /register in the Discord sandbox...")
+        verified = info["link_verification"] == "faceit_oauth"
+        how = (
+            "each ran /register, followed its link button and signed in with FACEIT"
+            if verified
+            else "each ran /register <nickname> (unverified mode)"
+        )
+        say("Linking ten players in the Discord sandbox:")
+        timeline = Timeline()
         teams: list[list[dict[str, str]]] = []
         for roster in NICKNAMES:
             team = []
             for nickname in roster:
-                player = await faceit.create_player(nickname, skill_level=8, faceit_elo=1900)
+                made = await faceit.create_player(nickname, skill_level=8, faceit_elo=1900)
                 member = await discord.add_member(guild_id, nickname.replace("_", "-"))
-                reply = await discord.run_command(
-                    guild_id, member["user_id"], "register", {"faceit_nickname": nickname}
-                )
-                if not reply.get("embeds"):
-                    raise DemoFailed(f"/register {nickname} failed: {reply.get('content')!r}")
-                team.append({"nickname": nickname, **player, "user_id": member["user_id"]})
+                player = {"nickname": nickname, **made, "user_id": member["user_id"]}
+                await link(discord, player, guild_id, verified=verified)
+                team.append(player)
             teams.append(team)
-        say(f"  10 players linked; {IN_LOBBY * 2} of them wait in the lobby voice channel")
+        timeline.mark(f"10 players linked: {how}")
+        await check_whoami(discord, [p for team in teams for p in team], guild_id, verified)
+        timeline.mark(
+            "/whoami of each: " + ("verified (signed in with FACEIT)" if verified else "unverified")
+        )
         for team in teams:
             for player in team[:IN_LOBBY]:
                 await discord.set_voice(guild_id, player["user_id"], lobby)
+        timeline.mark(f"{IN_LOBBY * 2} of them wait in the lobby voice channel")
 
         match = await faceit.create_match(
             [[p["player_id"] for p in team] for team in teams],
@@ -102,8 +112,7 @@ async def play(info: dict[str, Any]) -> Timeline:
             team_names=list(TEAM_NAMES),
         )
         match_id = match["match_id"]
-        say(f"Playing match {match_id} (created -> configuring -> ready -> finished):")
-        timeline = Timeline()
+        timeline.mark(f"match {match_id} created (-> configuring -> ready -> finished)")
         await faceit.play(match_id, ["CONFIGURING", "READY"])
         timeline.mark("FACEIT sent match_status_configuring and match_status_ready")
         await until(lambda: delivered(info, match_id, "match_status_ready"), "ready delivered")
@@ -161,6 +170,39 @@ async def play(info: dict[str, Any]) -> Timeline:
         return timeline
 
 
+async def link(
+    discord: DiscordSandboxClient, player: dict[str, str], guild_id: str, *, verified: bool
+) -> None:
+    """/register as the player; with FACEIT Connect, follow its link button and sign in."""
+    user_id, nickname = player["user_id"], player["nickname"]
+    if not verified:
+        reply = await discord.run_command(
+            guild_id, user_id, "register", {"faceit_nickname": nickname}
+        )
+        if not reply.get("embeds"):
+            raise DemoFailed(f"/register {nickname} failed: {reply.get('content')!r}")
+        return
+    reply = await discord.run_command(guild_id, user_id, "register")
+    page = await sign_in_with_faceit(link_url(reply), player["player_id"])
+    if page.heading != "FACEIT account linked" or nickname not in page.html:
+        raise DemoFailed(f"signing in as {nickname} ended on {page.heading!r} ({page.url})")
+
+
+async def check_whoami(
+    discord: DiscordSandboxClient, players: list[dict[str, str]], guild_id: str, verified: bool
+) -> None:
+    """/whoami of each player names their FACEIT account and says whether it is verified."""
+    expected = "Yes: signed in with FACEIT" if verified else "No: registered by nickname only"
+    for player in players:
+        reply = await discord.run_command(guild_id, player["user_id"], "whoami")
+        embed = (reply.get("embeds") or [{}])[0]
+        fields = {f["name"]: f["value"] for f in embed.get("fields", [])}
+        if embed.get("description") != player["nickname"] or not fields.get(
+            "Verified", ""
+        ).startswith(expected):
+            raise DemoFailed(f"/whoami of {player['nickname']}: {embed or reply.get('content')}")
+
+
 async def delivered(info: dict[str, Any], match_id: str, event: str) -> bool:
     """Whether ingest has delivered `event` of the match to voice (asked over gRPC)."""
     clients = GrpcClients(token=info["grpc_token"], timeout=5.0)
@@ -195,7 +237,10 @@ async def run(args: argparse.Namespace) -> int:
     """Start the system, play the demo, stop the system; 0 only when every step happened."""
     say("Starting embedded Postgres, the Discord and FACEIT sandboxes and the three services...")
     began = time.monotonic()
-    system = System(SystemOptions(data_dir=args.data_dir, log_dir=args.log_dir))
+    options = SystemOptions(
+        data_dir=args.data_dir, log_dir=args.log_dir, link_verification=args.link_verification
+    )
+    system = System(options)
     try:
         info = await system.start()
         say(f"  ready in {time.monotonic() - began:.1f}s (service logs in {info['log_dir']})")
@@ -215,6 +260,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m sandbox.demo", description=__doc__)
     parser.add_argument("--data-dir", type=Path, default=Path(".data"))
     parser.add_argument("--log-dir", type=Path)
+    parser.add_argument("--link-verification", choices=LINK_VERIFICATIONS, default="faceit_oauth")
     args = parser.parse_args(argv)
     setup_logging("WARNING", service="demo", stream=sys.stderr)
     sys.exit(asyncio.run(run(args)))

@@ -18,13 +18,18 @@ import asyncpg
 
 from devtools.processes import ManagedProcess, child_environment, grpc_probe, python_module
 from sandbox.discord.client import DiscordSandboxClient
+from sandbox.faceit.client import FaceitSandboxClient
+from sandbox.faceit.connect import DISCOVERY_PATH
 from services.kit.database import with_database
 from services.kit.embedded_postgres import EmbeddedPostgres
+from services.registry.link_flow import CALLBACK_PATH
 
 logger = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
 WEBHOOK_HEADER = "X-Faceit-Signature"
+LINK_VERIFICATIONS = ("faceit_oauth", "nickname")
+"""LINK_VERIFICATION modes: sign in with FACEIT (verified links), or link by nickname."""
 
 
 def free_port() -> int:
@@ -48,6 +53,7 @@ class SystemOptions:
     discord_args: tuple[str, ...] = ()
     extra_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     start_timeout_s: float = 60.0
+    link_verification: str = "faceit_oauth"
 
 
 @dataclass
@@ -58,6 +64,8 @@ class Secrets:
     grpc_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     webhook_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     faceit_api_key: str = field(default_factory=lambda: "sandbox-key-" + secrets.token_hex(12))
+    oauth_client_id: str = field(default_factory=lambda: "sandbox-client-" + secrets.token_hex(8))
+    oauth_client_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
 
 class System:
@@ -115,13 +123,15 @@ class System:
             "FACEIT_API_KEY": self.secrets.faceit_api_key,
             "FACEIT_API_BASE": faceit["api_base"],
         }
+        registry_http = f"http://{LOOPBACK}:{ports['registry_http']}"
+        linking = await self._link_verification(faceit["url"], registry_http)
         self._service_env = {
             "registry": {
                 **common,
+                **linking,
                 "REGISTRY_GRPC_PORT": str(ports["registry"]),
+                "REGISTRY_HTTP_HOST": LOOPBACK,
                 "REGISTRY_HTTP_PORT": str(ports["registry_http"]),
-                # Until the demo links through FACEIT Connect: both warn at start.
-                "LINK_VERIFICATION": "nickname",
             },
             "voice": {
                 **common,
@@ -133,7 +143,8 @@ class System:
                 "DISCORD_LOBBY_CHANNEL_ID": str(lobby["channel_id"]),
                 "DISCORD_API_BASE": discord["api_base"],
                 "VOICE_CLOSE_DELAY_S": str(self.options.close_delay_s),
-                "LINK_VERIFICATION": "nickname",
+                # Voice needs the mode only; the OAuth client and its secret stay in the registry.
+                "LINK_VERIFICATION": self.options.link_verification,
             },
             "ingest": {
                 **common,
@@ -159,6 +170,8 @@ class System:
             "ingest_grpc": f"{LOOPBACK}:{ports['ingest_grpc']}",
             "voice_grpc": f"{LOOPBACK}:{ports['voice']}",
             "registry_grpc": f"{LOOPBACK}:{ports['registry']}",
+            "registry_http": registry_http,
+            "link_verification": self.options.link_verification,
             "discord_url": discord["url"],
             "faceit_url": faceit["url"],
             "faceit_api_base": faceit["api_base"],
@@ -190,6 +203,28 @@ class System:
         ):
             response.raise_for_status()
 
+    async def _link_verification(self, faceit_url: str, registry_http: str) -> dict[str, str]:
+        """The registry's LINK_* and FACEIT_OAUTH_* settings; in faceit_oauth mode this registers
+        the OAuth client (its redirect URI the registry's callback) in the FACEIT sandbox."""
+        mode = self.options.link_verification
+        if mode not in LINK_VERIFICATIONS:
+            raise ValueError(f"link verification must be one of {LINK_VERIFICATIONS}: {mode!r}")
+        if mode == "nickname":
+            return {"LINK_VERIFICATION": mode}
+        async with FaceitSandboxClient(faceit_url) as faceit:
+            await faceit.register_oauth_client(
+                self.secrets.oauth_client_id,
+                self.secrets.oauth_client_secret,
+                [registry_http + CALLBACK_PATH],
+            )
+        return {
+            "LINK_VERIFICATION": mode,
+            "FACEIT_OAUTH_CLIENT_ID": self.secrets.oauth_client_id,
+            "FACEIT_OAUTH_CLIENT_SECRET": self.secrets.oauth_client_secret,
+            "FACEIT_OAUTH_DISCOVERY_URL": faceit_url + DISCOVERY_PATH,
+            "LINK_PUBLIC_BASE_URL": registry_http,
+        }
+
     async def start_service(self, name: str) -> None:
         """Start (or restart) one service and wait until its gRPC health says SERVING."""
         previous = self.processes.get(name)
@@ -205,8 +240,11 @@ class System:
         self.processes[name] = process
         target = self.info[f"{name}_grpc"]
         probe = grpc_probe(target)
-        if name == "ingest":  # its gRPC server is up a moment before uvicorn binds HTTP
+        # Their gRPC servers are up a moment before uvicorn binds HTTP.
+        if name == "ingest":
             probe = _both(probe, http_probe(self.info["ingest_url"] + "/healthz"))
+        if name == "registry":
+            probe = _both(probe, http_probe(self.info["registry_http"] + "/healthz"))
         await process.start(ready_probe=probe, timeout=self.options.start_timeout_s)
         logger.info("%s is serving on %s", name, target)
 

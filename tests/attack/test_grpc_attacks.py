@@ -57,11 +57,12 @@ HOSTILE_VALUES = {"NUL": NUL, "over-limit": OVER_EVERY_LIMIT, "3MB": THREE_MB}
 
 @dataclass
 class Rpc:
-    """One RPC of a server, with a request it would accept."""
+    """One RPC of a server, with a request it would accept; `stream`: a server stream."""
 
     server: str
     method: str
     request: Message
+    stream: bool = False
 
 
 def _match() -> match_pb2.Match:
@@ -117,6 +118,19 @@ RPCS = [
         "registry",
         REGISTRY + "ListPlayerLinks",
         registry_service_pb2.ListPlayerLinksRequest(page_token="t"),
+    ),
+    Rpc(
+        "registry",
+        REGISTRY + "StartLink",
+        registry_service_pb2.StartLinkRequest(
+            discord_user_id=1, discord_display_name="Mallory", discord_username="mallory"
+        ),
+    ),
+    Rpc(
+        "registry",
+        REGISTRY + "WatchLinkChanges",
+        registry_service_pb2.WatchLinkChangesRequest(after_sequence=0),
+        stream=True,
     ),
     Rpc(
         "ingest",
@@ -198,10 +212,17 @@ class ThreeServers:
         body: bytes,
         metadata: Sequence[tuple[str, str]] = AUTH,
     ) -> grpc.StatusCode:
-        """The status of `rpc` sent `body` as raw bytes, and its message's length checked."""
-        send = self.channels[rpc.server].unary_unary(rpc.method)
+        """The status of `rpc` sent `body` as raw bytes, and its message's length checked (a
+        stream's status comes with its end, or is OK at its first message)."""
+        channel = self.channels[rpc.server]
         try:
-            await send(body, metadata=metadata, timeout=30)
+            if rpc.stream:
+                async for _ in channel.unary_stream(rpc.method)(
+                    body, metadata=metadata, timeout=30
+                ):
+                    break
+            else:
+                await channel.unary_unary(rpc.method)(body, metadata=metadata, timeout=30)
         except grpc.aio.AioRpcError as error:
             assert len((error.details() or "").encode()) <= MAX_STATUS_MESSAGE_BYTES
             return error.code()
@@ -267,7 +288,7 @@ async def test_hostile_values_in_every_string_field_are_invalid_argument(
         name: code for name, code in answers.items() if code != grpc.StatusCode.INVALID_ARGUMENT
     }
     assert wrong == {}
-    assert len(answers) == 22 * len(HOSTILE_VALUES)
+    assert len(answers) == 24 * len(HOSTILE_VALUES)
     assert _errors(caplog) == []
     await servers.assert_healthy()
 
@@ -340,7 +361,7 @@ async def test_garbage_bodies_are_invalid_argument_or_unauthenticated(
         for body in garbage_bodies(health_pb2.HealthCheckRequest, 10, 99):
             assert await servers.call(rpc, body, ()) == grpc.StatusCode.INVALID_ARGUMENT
             counts["public"] += 1
-    assert counts == {"with token": 120, "without": 120 * len(WRONG_TOKENS), "public": 30}
+    assert counts == {"with token": 140, "without": 140 * len(WRONG_TOKENS), "public": 30}
     assert _errors(caplog) == []
     await servers.assert_healthy()
 
@@ -356,3 +377,44 @@ async def test_valid_requests_with_wrong_tokens_are_unauthenticated(
             assert await servers.call(rpc, body, metadata) == grpc.StatusCode.UNAUTHENTICATED
     assert _errors(caplog) == []
     await servers.assert_healthy()
+
+
+@pytest.fixture
+async def oauth_registry(fresh_database: str) -> AsyncIterator[ThreeServers]:
+    """The registry alone in faceit_oauth mode (StartLink makes link states), with the token."""
+    async with voice_system(fresh_database, link_verification="faceit_oauth") as system:
+        channel = grpc.aio.insecure_channel(system.registry_addr)
+        try:
+            yield ThreeServers({"registry": channel}, system)
+        finally:
+            await channel.close()
+
+
+async def test_link_rpcs_refuse_hostile_input_while_links_are_verified(
+    oauth_registry: ThreeServers, caplog: pytest.LogCaptureFixture
+) -> None:
+    """faceit_oauth mode: hostile StartLink names, user id 0 and a negative watch sequence are
+    INVALID_ARGUMENT, garbage too, no token UNAUTHENTICATED; a valid StartLink still works."""
+    caplog.set_level(logging.INFO)
+    start, watch = (rpc for rpc in RPCS if rpc.method.endswith(("StartLink", "WatchLinkChanges")))
+    hostile = [request for rpc, _, request in hostile_requests() if rpc is start]
+    hostile.append(registry_service_pb2.StartLinkRequest(discord_display_name="Mallory"))
+    hostile.append(with_value(start.request, ["discord_display_name"], ""))
+    for request in hostile:
+        assert await oauth_registry.call(start, request.SerializeToString()) == (
+            grpc.StatusCode.INVALID_ARGUMENT
+        ), request
+    negative = registry_service_pb2.WatchLinkChangesRequest(after_sequence=-1)
+    assert await oauth_registry.call(watch, negative.SerializeToString()) == (
+        grpc.StatusCode.INVALID_ARGUMENT
+    )
+    for seed, rpc in enumerate((start, watch)):
+        for body in garbage_bodies(type(rpc.request), 10, seed):
+            assert await oauth_registry.call(rpc, body) == grpc.StatusCode.INVALID_ARGUMENT
+            assert await oauth_registry.call(rpc, body, ()) == grpc.StatusCode.UNAUTHENTICATED
+        valid = rpc.request.SerializeToString()
+        assert await oauth_registry.call(rpc, valid, ()) == grpc.StatusCode.UNAUTHENTICATED
+    valid_start = start.request.SerializeToString()
+    assert await oauth_registry.call(start, valid_start) == grpc.StatusCode.OK
+    assert len(hostile) == 8
+    assert _errors(caplog) == []

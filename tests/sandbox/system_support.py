@@ -23,6 +23,7 @@ from faceitvoice.v1 import (
 
 from sandbox.discord.client import DiscordSandboxClient
 from sandbox.faceit.client import FaceitSandboxClient
+from sandbox.link_browser import link_url, sign_in_with_faceit
 from sandbox.system import System, SystemOptions
 from services.kit.grpc_client import GrpcClients
 from tests.support import eventually
@@ -126,12 +127,15 @@ class Harness:
     # ---- players and matches -------------------------------------------------------------
 
     async def new_player(self, *, register_command: bool = False) -> Player:
-        """A FACEIT player and a Discord member, linked by RegistryService or by /register."""
+        """A FACEIT player and a Discord member, linked: with faceit_oauth by /register and the
+        FACEIT sign-in; with nickname by RegistryService, or by /register if asked."""
         nickname = f"player_{next(self._numbers)}"
         made = await self.faceit.create_player(nickname, skill_level=7)
         member = await self.discord.add_member(self.guild_id, nickname.replace("_", "-"))
         player = Player(nickname, made["player_id"], member["user_id"])
-        if register_command:
+        if self.info["link_verification"] == "faceit_oauth":
+            await self.sign_in(player)
+        elif register_command:
             reply = await self.discord.run_command(
                 self.guild_id, player.user_id, "register", {"faceit_nickname": nickname}
             )
@@ -144,6 +148,12 @@ class Harness:
             )
         self.players.append(player)
         return player
+
+    async def sign_in(self, player: Player) -> None:
+        """/register, then the link button's flow in a browser, signing in as the player."""
+        reply = await self.discord.run_command(self.guild_id, player.user_id, "register")
+        page = await sign_in_with_faceit(link_url(reply), player.player_id)
+        assert page.heading == "FACEIT account linked", (player.nickname, page.html)
 
     async def new_match(
         self, *, team_size: int = 2, in_voice: int = 1, register_command: bool = False

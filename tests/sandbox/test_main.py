@@ -14,3 +14,10 @@ def test_faceit_flags_are_passed_to_the_faceit_sandbox() -> None:
 def test_without_faceit_flags_the_faceit_sandbox_keeps_its_defaults() -> None:
     """No FACEIT flags given: the FACEIT sandbox gets no extra arguments."""
     assert system_options(build_parser().parse_args([])).faceit_args == ()
+
+
+def test_links_are_verified_with_faceit_unless_nickname_is_asked_for() -> None:
+    """By default players sign in with FACEIT; `--link-verification nickname` links unverified."""
+    default = system_options(build_parser().parse_args([]))
+    nickname = system_options(build_parser().parse_args(["--link-verification", "nickname"]))
+    assert (default.link_verification, nickname.link_verification) == ("faceit_oauth", "nickname")

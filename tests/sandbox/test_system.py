@@ -57,7 +57,9 @@ async def own_system(
 ) -> AsyncIterator[Harness]:
     """A second system, for the tests that stop or kill voice (each leaves it running)."""
     log_dir = tmp_path_factory.mktemp("restarted-system")
-    async with Harness.running(options(log_dir, database_url=database_url)) as harness:
+    # nickname: these tests are about restarts, and link their many players by RegistryService.
+    settings = options(log_dir, database_url=database_url, link_verification="nickname")
+    async with Harness.running(settings) as harness:
         yield harness
 
 
@@ -68,6 +70,7 @@ async def own_postgres(tmp_path: Path) -> AsyncIterator[tuple[Harness, EmbeddedP
     settings = options(
         tmp_path / "logs",
         data_dir=postgres.data_dir,
+        link_verification="nickname",  # the test is about a Postgres restart, not linking
         faceit_args=("--webhook-retries", "19", "--webhook-backoff-ms", "200"),
     )
     try:
@@ -104,6 +107,36 @@ async def test_a_match_gets_private_team_channels_and_loses_them_when_finished(
     statuses = {e.event: status_name(e) for e in await shared.events(match.match_id)}
     assert statuses["match_status_ready"] == "DELIVERED"
     assert statuses["match_status_finished"] == "DELIVERED"
+
+
+def verified_field(reply: dict[str, object]) -> str:
+    """The "Verified" field of a /whoami reply's embed."""
+    (embed,) = reply["embeds"]  # type: ignore[misc]
+    return next(f["value"] for f in embed["fields"] if f["name"] == "Verified")
+
+
+async def test_by_default_players_link_by_signing_in_with_faceit_and_whoami_says_verified(
+    shared: Harness,
+) -> None:
+    """faceit_oauth is the default: the ready info names the registry's HTTP; links are verified."""
+    player = await shared.new_player()
+
+    whoami = await shared.discord.run_command(shared.guild_id, player.user_id, "whoami")
+
+    assert shared.info["link_verification"] == "faceit_oauth"
+    assert shared.info["registry_http"].startswith("http://127.0.0.1:")
+    assert verified_field(whoami).startswith("Yes: signed in with FACEIT")
+    assert whoami["embeds"][0]["description"] == player.nickname
+
+
+async def test_in_nickname_mode_register_links_any_nickname_unverified(own_system: Harness) -> None:
+    """--link-verification nickname: /register <nickname> links at once, and says unverified."""
+    player = await own_system.new_player(register_command=True)
+
+    whoami = await own_system.discord.run_command(own_system.guild_id, player.user_id, "whoami")
+
+    assert own_system.info["link_verification"] == "nickname"
+    assert verified_field(whoami) == "No: registered by nickname only"
 
 
 async def test_voice_killed_during_a_burst_ends_with_exactly_each_matchs_channels(

@@ -27,7 +27,13 @@ async def no_retries(
 ) -> AsyncIterator[Harness]:
     """A system whose FACEIT sandbox never retries a webhook (each test leaves it running)."""
     log_dir = tmp_path_factory.mktemp("no-retries-system")
-    settings = options(log_dir, database_url=database_url, faceit_args=("--webhook-retries", "0"))
+    # nickname: these tests are about lost webhooks; their players are linked by RegistryService.
+    settings = options(
+        log_dir,
+        database_url=database_url,
+        faceit_args=("--webhook-retries", "0"),
+        link_verification="nickname",
+    )
     async with Harness.running(settings) as harness:
         yield harness
 
