@@ -1,4 +1,4 @@
-"""FACEIT Connect in the sandbox: OAuth2 code flow with PKCE, userinfo, discovery and faults."""
+"""FACEIT Connect's endpoints in the sandbox: discovery, the code flow with PKCE, userinfo."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import BasicAuth, web
 from yarl import URL
 
+from sandbox.faceit.connect_control import ConnectControl
 from sandbox.faceit.connect_faults import ConnectFault, ConnectFaults
 from sandbox.faceit.connect_grants import (
     ACCESS_TOKEN_TTL_S,
@@ -22,8 +23,6 @@ from sandbox.faceit.connect_grants import (
     jwt_hs256,
 )
 from sandbox.faceit.connect_pages import error_page, sign_in_page
-from sandbox.faceit.control_api import _body
-from sandbox.faceit.model import SandboxError
 from sandbox.faceit.world import World
 
 logger = logging.getLogger(__name__)
@@ -84,20 +83,6 @@ def _params(*sources: Iterable[tuple[str, Any]]) -> dict[str, str] | None:
     return params
 
 
-def _number(body: dict[str, Any], name: str, default: float) -> float:
-    value = body.get(name, default)
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise SandboxError(f"{name} must be a number")
-    return float(value)
-
-
-def _valid_redirect_uri(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    url = URL(value)
-    return url.absolute and url.scheme in ("http", "https") and not url.fragment
-
-
 class FaceitConnect:
     """FACEIT Connect endpoints and their `/_sandbox/oauth/` control routes.
 
@@ -115,6 +100,7 @@ class FaceitConnect:
         self._clock = clock
         self._grants = Grants(clock=clock, code_ttl_s=code_ttl_s)
         self.faults = ConnectFaults()
+        self._control = ConnectControl(grants=self._grants, faults=self.faults)
 
     def routes(self) -> list[web.RouteDef]:
         """The Connect and control routes, to add to the top-level application."""
@@ -125,10 +111,7 @@ class FaceitConnect:
             web.post(TOKEN_PATH, self.token),
             web.get(USERINFO_PATH, self.userinfo),
             web.get(JWKS_PATH, self.jwks),
-            web.post("/_sandbox/oauth/clients", self.register_client),
-            web.get("/_sandbox/oauth/faults", self.get_faults),
-            web.post("/_sandbox/oauth/faults", self.add_fault),
-            web.delete("/_sandbox/oauth/faults", self.clear_faults),
+            *self._control.routes(),
         ]
 
     def register(self, client: OAuthClient) -> bool:
@@ -358,46 +341,3 @@ class FaceitConnect:
     async def jwks(self, request: web.Request) -> web.Response:
         """`GET /auth/v1/oauth/certs`: no public keys (id tokens are HS256, see the README)."""
         return web.json_response({"keys": []})
-
-    async def register_client(self, request: web.Request) -> web.Response:
-        """`POST /_sandbox/oauth/clients {"client_id", "client_secret", "redirect_uris"}`."""
-        body = await _body(request)
-        client_id, secret, uris = (
-            body.get("client_id"),
-            body.get("client_secret"),
-            body.get("redirect_uris"),
-        )
-        if not (isinstance(client_id, str) and client_id):
-            raise SandboxError("client_id is required")
-        if not (isinstance(secret, str) and secret):
-            raise SandboxError("client_secret is required")
-        if not (isinstance(uris, list) and uris and all(_valid_redirect_uri(u) for u in uris)):
-            raise SandboxError("redirect_uris must be absolute http(s) URLs without a fragment")
-        is_new = self.register(OAuthClient(client_id, secret, tuple(uris)))
-        return web.json_response(
-            {"client_id": client_id, "redirect_uris": uris}, status=201 if is_new else 200
-        )
-
-    async def get_faults(self, request: web.Request) -> web.Response:
-        """`GET /_sandbox/oauth/faults`: the queued Connect faults."""
-        return web.json_response({"faults": self.faults.snapshot()})
-
-    async def add_fault(self, request: web.Request) -> web.Response:
-        """`POST /_sandbox/oauth/faults {"endpoint", "kind", "count"?, "status"?, "delay_ms"?}`."""
-        body = await _body(request)
-        endpoint, kind = body.get("endpoint"), body.get("kind")
-        if not (isinstance(endpoint, str) and isinstance(kind, str)):
-            raise SandboxError("endpoint and kind are required")
-        self.faults.add(
-            endpoint,
-            kind,
-            int(_number(body, "count", 1)),
-            status=int(_number(body, "status", 503)),
-            delay_ms=_number(body, "delay_ms", 0),
-        )
-        return web.json_response({"faults": self.faults.snapshot()}, status=201)
-
-    async def clear_faults(self, request: web.Request) -> web.Response:
-        """`DELETE /_sandbox/oauth/faults`: no Connect faults."""
-        self.faults.reset()
-        return web.json_response({"faults": []})
