@@ -1,26 +1,29 @@
-"""FACEIT Connect in the sandbox: OAuth2 code flow with PKCE, userinfo, discovery and faults."""
+"""FACEIT Connect's endpoints in the sandbox: discovery, the code flow with PKCE, userinfo."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
-import json
 import logging
-import re
-import secrets
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aiohttp import BasicAuth, web
 from yarl import URL
 
+from sandbox.faceit.connect_control import ConnectControl
+from sandbox.faceit.connect_faults import ConnectFault, ConnectFaults
+from sandbox.faceit.connect_grants import (
+    ACCESS_TOKEN_TTL_S,
+    DEFAULT_CODE_TTL_S,
+    Grant,
+    Grants,
+    OAuthClient,
+    is_s256_challenge,
+    jwt_hs256,
+)
 from sandbox.faceit.connect_pages import error_page, sign_in_page
-from sandbox.faceit.control_api import _body
-from sandbox.faceit.model import SandboxError, World
+from sandbox.faceit.world import World
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +36,6 @@ USERINFO_PATH = "/auth/v1/resources/userinfo"
 JWKS_PATH = "/auth/v1/oauth/certs"
 ISSUER_PATH = "/auth"
 
-DEFAULT_CODE_TTL_S = 60.0
-ACCESS_TOKEN_TTL_S = 3600
 SCOPES = ("openid", "profile", "email", "membership")
 # The parameters of an authorization request that the sign-in form carries to its POST.
 AUTHORIZE_PARAMS = (
@@ -47,125 +48,7 @@ AUTHORIZE_PARAMS = (
     "code_challenge",
     "code_challenge_method",
 )
-# RFC 7636: a verifier is 43..128 unreserved characters; an S256 challenge is 43 base64url ones.
-_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
-_CHALLENGE = re.compile(r"[A-Za-z0-9\-_]{43}")
-
-FAULT_ENDPOINTS = ("token", "userinfo")
-FAULT_KINDS = ("status", "delay", "garbage", "empty", "no_guid")
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
-
-def s256(verifier: str) -> str:
-    """The PKCE S256 challenge of a verifier: base64url(sha256(verifier)) without padding."""
-    return _b64url(hashlib.sha256(verifier.encode()).digest())
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def jwt_hs256(claims: dict[str, Any], key: str) -> str:
-    """A compact JWT of `claims`, signed HS256 with `key` (OIDC's choice for a client secret)."""
-    header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    payload = _b64url(json.dumps(claims, separators=(",", ":")).encode())
-    signing_input = f"{header}.{payload}"
-    signature = hmac.new(key.encode(), signing_input.encode(), hashlib.sha256).digest()
-    return f"{signing_input}.{_b64url(signature)}"
-
-
-@dataclass(frozen=True)
-class OAuthClient:
-    """A registered FACEIT Connect client (App Studio's OAuth2 client)."""
-
-    client_id: str
-    client_secret: str
-    redirect_uris: tuple[str, ...]
-
-
-@dataclass
-class Grant:
-    """What an authorization code stands for, until it is redeemed or expires."""
-
-    client_id: str
-    redirect_uri: str
-    player_id: str
-    code_challenge: str
-    scope: str
-    nonce: str | None
-    expires_at: float
-    used: bool = False
-    access_tokens: list[str] = field(default_factory=list)
-
-
-@dataclass
-class AccessToken:
-    """An issued access token: whose it is and until when it is good."""
-
-    client_id: str
-    player_id: str
-    expires_at: float
-
-
-@dataclass
-class ConnectFault:
-    """The next `remaining` requests to `endpoint` go wrong in the way `kind` says."""
-
-    endpoint: str
-    kind: str
-    remaining: int
-    status: int = 503
-    delay_ms: float = 0.0
-
-
-class ConnectFaults:
-    """Queued faults of the token and userinfo endpoints, consumed in the order added.
-
-    Kept apart from the Data API's `ApiFaults`, whose rules only know statuses and whose
-    latency is global: a consumer of FACEIT Connect also has to survive one slow endpoint and
-    answers that are not what it expects.
-    """
-
-    def __init__(self) -> None:
-        self._faults: list[ConnectFault] = []
-
-    def add(
-        self, endpoint: str, kind: str, count: int = 1, *, status: int = 503, delay_ms: float = 0
-    ) -> ConnectFault:
-        """Queue a fault for the next `count` requests to `endpoint`."""
-        if endpoint not in FAULT_ENDPOINTS:
-            raise SandboxError(f"endpoint must be one of {', '.join(FAULT_ENDPOINTS)}")
-        if kind not in FAULT_KINDS:
-            raise SandboxError(f"kind must be one of {', '.join(FAULT_KINDS)}")
-        if kind == "no_guid" and endpoint != "userinfo":
-            raise SandboxError("no_guid is a userinfo fault")
-        if count < 1:
-            raise SandboxError("count must be at least 1")
-        if not 400 <= status <= 599:
-            raise SandboxError(f"status must be 4xx or 5xx, got {status}")
-        if delay_ms < 0:
-            raise SandboxError("delay_ms must be >= 0")
-        fault = ConnectFault(endpoint, kind, count, status=status, delay_ms=delay_ms)
-        self._faults.append(fault)
-        return fault
-
-    def take(self, endpoint: str) -> ConnectFault | None:
-        """The fault that hits this request to `endpoint`, counting it down, or None."""
-        for fault in self._faults:
-            if fault.endpoint == endpoint:
-                fault.remaining -= 1
-                if fault.remaining == 0:
-                    self._faults.remove(fault)
-                return fault
-        return None
-
-    def reset(self) -> None:
-        """No queued faults."""
-        self._faults.clear()
-
-    def snapshot(self) -> list[dict[str, Any]]:
-        """The queued faults as JSON."""
-        return [asdict(fault) for fault in self._faults]
 
 
 def _oauth_error(status: int, error: str, description: str, **headers: str) -> web.Response:
@@ -200,20 +83,6 @@ def _params(*sources: Iterable[tuple[str, Any]]) -> dict[str, str] | None:
     return params
 
 
-def _number(body: dict[str, Any], name: str, default: float) -> float:
-    value = body.get(name, default)
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise SandboxError(f"{name} must be a number")
-    return float(value)
-
-
-def _valid_redirect_uri(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    url = URL(value)
-    return url.absolute and url.scheme in ("http", "https") and not url.fragment
-
-
 class FaceitConnect:
     """FACEIT Connect endpoints and their `/_sandbox/oauth/` control routes.
 
@@ -229,11 +98,9 @@ class FaceitConnect:
     ) -> None:
         self._world = world
         self._clock = clock
-        self._code_ttl_s = code_ttl_s
-        self._clients: dict[str, OAuthClient] = {}
-        self._grants: dict[str, Grant] = {}
-        self._tokens: dict[str, AccessToken] = {}
+        self._grants = Grants(clock=clock, code_ttl_s=code_ttl_s)
         self.faults = ConnectFaults()
+        self._control = ConnectControl(grants=self._grants, faults=self.faults)
 
     def routes(self) -> list[web.RouteDef]:
         """The Connect and control routes, to add to the top-level application."""
@@ -244,17 +111,12 @@ class FaceitConnect:
             web.post(TOKEN_PATH, self.token),
             web.get(USERINFO_PATH, self.userinfo),
             web.get(JWKS_PATH, self.jwks),
-            web.post("/_sandbox/oauth/clients", self.register_client),
-            web.get("/_sandbox/oauth/faults", self.get_faults),
-            web.post("/_sandbox/oauth/faults", self.add_fault),
-            web.delete("/_sandbox/oauth/faults", self.clear_faults),
+            *self._control.routes(),
         ]
 
     def register(self, client: OAuthClient) -> bool:
         """Register or replace a client (a new secret invalidates the old one); True if new."""
-        is_new = client.client_id not in self._clients
-        self._clients[client.client_id] = client
-        return is_new
+        return self._grants.register(client)
 
     async def discovery(self, request: web.Request) -> web.Response:
         """`GET /auth/v1/openid_configuration`: endpoints on this server."""
@@ -284,7 +146,7 @@ class FaceitConnect:
         An unknown client or redirect_uri gets a page here and is never redirected to
         (RFC 6749 4.1.2.1); other mistakes are sent back to the client's redirect_uri.
         """
-        client = self._clients.get(params.get("client_id", ""))
+        client = self._grants.client(params.get("client_id", ""))
         if client is None:
             return error_page("Unknown client_id.")
         redirect_uri = params.get("redirect_uri", "")
@@ -298,7 +160,7 @@ class FaceitConnect:
                 error_description="response_type must be code",
                 state=state,
             )
-        if not _CHALLENGE.fullmatch(params.get("code_challenge", "")):
+        if not is_s256_challenge(params.get("code_challenge", "")):
             problem = "code_challenge (S256, 43 characters) is required"
         elif params.get("code_challenge_method") != "S256":
             problem = "code_challenge_method must be S256"
@@ -347,15 +209,13 @@ class FaceitConnect:
         player = self._world.player(params.get("player_id", ""))
         if player is None:
             return error_page("Choose a player to sign in as.")
-        code = secrets.token_urlsafe(32)
-        self._grants[code] = Grant(
+        code = self._grants.grant(
             client_id=params["client_id"],
             redirect_uri=redirect_uri,
             player_id=player.player_id,
             code_challenge=params["code_challenge"],
             scope=params.get("scope", "openid profile"),
             nonce=params.get("nonce"),
-            expires_at=self._clock() + self._code_ttl_s,
         )
         logger.info(
             "FACEIT Connect: player %s signed in to client %s",
@@ -388,12 +248,7 @@ class FaceitConnect:
             credentials = BasicAuth.decode(request.headers.get("Authorization", ""))
         except ValueError:
             return None
-        client = self._clients.get(credentials.login)
-        if client is None or not hmac.compare_digest(
-            credentials.password.encode(), client.client_secret.encode()
-        ):
-            return None
-        return client
+        return self._grants.authenticate(credentials.login, credentials.password)
 
     async def token(self, request: web.Request) -> web.Response:
         """`POST /auth/v1/oauth/token`: a code (with Basic client auth and PKCE) for tokens."""
@@ -424,41 +279,14 @@ class FaceitConnect:
             return _oauth_error(
                 400, "invalid_request", "code, redirect_uri and code_verifier are required"
             )
-        grant = self._grants.get(code)
-        problem = self._grant_problem(grant, client, redirect_uri, verifier)
-        if problem is not None or grant is None:
-            return _oauth_error(400, "invalid_grant", problem or "unknown code")
+        grant = self._grants.redeem(code, client, redirect_uri, verifier)
+        if isinstance(grant, str):
+            return _oauth_error(400, "invalid_grant", grant)
         return self._issue(grant, client, base=str(request.url.origin()))
-
-    def _grant_problem(
-        self, grant: Grant | None, client: OAuthClient, redirect_uri: str, verifier: str
-    ) -> str | None:
-        """Why a code cannot be redeemed, or None. Any attempt uses the code up."""
-        if grant is None or grant.client_id != client.client_id:
-            return "unknown code"
-        if grant.used:
-            # RFC 6749 4.1.2: a replayed code revokes what it was exchanged for.
-            for token in grant.access_tokens:
-                self._tokens.pop(token, None)
-            return "code already used"
-        grant.used = True
-        if self._clock() >= grant.expires_at:
-            return "code expired"
-        if redirect_uri != grant.redirect_uri:
-            return "redirect_uri does not match the authorization request"
-        if not _VERIFIER.fullmatch(verifier) or not hmac.compare_digest(
-            s256(verifier), grant.code_challenge
-        ):
-            return "code_verifier does not match the code_challenge"
-        return None
 
     def _issue(self, grant: Grant, client: OAuthClient, *, base: str) -> web.Response:
         now = self._clock()
-        access_token = secrets.token_urlsafe(32)
-        self._tokens[access_token] = AccessToken(
-            client.client_id, grant.player_id, now + ACCESS_TOKEN_TTL_S
-        )
-        grant.access_tokens.append(access_token)
+        access_token = self._grants.issue(grant, now)
         player = self._world.player(grant.player_id)
         claims: dict[str, Any] = {
             "iss": base + ISSUER_PATH,
@@ -491,9 +319,9 @@ class FaceitConnect:
         if early is not None:
             return early
         scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-        token = self._tokens.get(value.strip()) if scheme.lower() == "bearer" else None
+        token = self._grants.live_token(value.strip()) if scheme.lower() == "bearer" else None
         player = self._world.player(token.player_id) if token else None
-        if token is None or player is None or self._clock() >= token.expires_at:
+        if player is None:
             return _oauth_error(
                 401,
                 "invalid_token",
@@ -513,46 +341,3 @@ class FaceitConnect:
     async def jwks(self, request: web.Request) -> web.Response:
         """`GET /auth/v1/oauth/certs`: no public keys (id tokens are HS256, see the README)."""
         return web.json_response({"keys": []})
-
-    async def register_client(self, request: web.Request) -> web.Response:
-        """`POST /_sandbox/oauth/clients {"client_id", "client_secret", "redirect_uris"}`."""
-        body = await _body(request)
-        client_id, secret, uris = (
-            body.get("client_id"),
-            body.get("client_secret"),
-            body.get("redirect_uris"),
-        )
-        if not (isinstance(client_id, str) and client_id):
-            raise SandboxError("client_id is required")
-        if not (isinstance(secret, str) and secret):
-            raise SandboxError("client_secret is required")
-        if not (isinstance(uris, list) and uris and all(_valid_redirect_uri(u) for u in uris)):
-            raise SandboxError("redirect_uris must be absolute http(s) URLs without a fragment")
-        is_new = self.register(OAuthClient(client_id, secret, tuple(uris)))
-        return web.json_response(
-            {"client_id": client_id, "redirect_uris": uris}, status=201 if is_new else 200
-        )
-
-    async def get_faults(self, request: web.Request) -> web.Response:
-        """`GET /_sandbox/oauth/faults`: the queued Connect faults."""
-        return web.json_response({"faults": self.faults.snapshot()})
-
-    async def add_fault(self, request: web.Request) -> web.Response:
-        """`POST /_sandbox/oauth/faults {"endpoint", "kind", "count"?, "status"?, "delay_ms"?}`."""
-        body = await _body(request)
-        endpoint, kind = body.get("endpoint"), body.get("kind")
-        if not (isinstance(endpoint, str) and isinstance(kind, str)):
-            raise SandboxError("endpoint and kind are required")
-        self.faults.add(
-            endpoint,
-            kind,
-            int(_number(body, "count", 1)),
-            status=int(_number(body, "status", 503)),
-            delay_ms=_number(body, "delay_ms", 0),
-        )
-        return web.json_response({"faults": self.faults.snapshot()}, status=201)
-
-    async def clear_faults(self, request: web.Request) -> web.Response:
-        """`DELETE /_sandbox/oauth/faults`: no Connect faults."""
-        self.faults.reset()
-        return web.json_response({"faults": []})

@@ -12,8 +12,9 @@ from sandbox.faceit.api_shapes import match_json, player_json
 from sandbox.faceit.deliverer import WebhookDeliverer, WebhookOptions
 from sandbox.faceit.faults import ApiFaults, RequestLog
 from sandbox.faceit.lifecycle import MatchLifecycle, rosters
-from sandbox.faceit.model import ConflictError, Match, SandboxError, World, normalise_status
+from sandbox.faceit.model import ConflictError, Match, SandboxError, normalise_status
 from sandbox.faceit.webhook_payloads import CREATED_EVENT
+from sandbox.faceit.world import World
 
 # JSON names of the webhook options, with the factor from JSON units to WebhookOptions units.
 _OPTION_FIELDS = {

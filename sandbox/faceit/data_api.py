@@ -20,7 +20,8 @@ from sandbox.faceit.api_shapes import (
     search_item_json,
 )
 from sandbox.faceit.faults import ApiFaults, LoggedRequest, RequestLog
-from sandbox.faceit.model import HUB_MATCH_TYPES, World
+from sandbox.faceit.model import HUB_MATCH_TYPES
+from sandbox.faceit.world import World
 
 logger = logging.getLogger(__name__)
 

@@ -3,10 +3,29 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 DATA_ROUTES = ("players", "search_players", "player", "match", "hub_matches")
+
+
+class _Countdown(Protocol):
+    remaining: int
+
+
+_Rule = TypeVar("_Rule", bound=_Countdown)
+
+
+def take_first(rules: list[_Rule], hits: Callable[[_Rule], bool]) -> _Rule | None:
+    """The first queued rule that `hits` this request, counted down (gone at 0), or None."""
+    for rule in rules:
+        if hits(rule):
+            rule.remaining -= 1
+            if rule.remaining == 0:
+                rules.remove(rule)
+            return rule
+    return None
 
 
 @dataclass
@@ -56,13 +75,7 @@ class ApiFaults:
 
     def take_failure(self, route: str) -> FailureRule | None:
         """The rule that fails this request, counting it down, or None."""
-        for rule in self._rules:
-            if rule.route in (None, route):
-                rule.remaining -= 1
-                if rule.remaining == 0:
-                    self._rules.remove(rule)
-                return rule
-        return None
+        return take_first(self._rules, lambda rule: rule.route in (None, route))
 
     def reset(self) -> None:
         """The latency given at start and no queued failures."""

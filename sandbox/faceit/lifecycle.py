@@ -7,13 +7,14 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sandbox.faceit.deliverer import WebhookDeliverer
-from sandbox.faceit.model import Match, World
+from sandbox.faceit.model import Match
 from sandbox.faceit.webhook_payloads import (
     CREATED_EVENT,
     LIFECYCLE_END_EVENTS,
     event_for_status,
     match_payload,
 )
+from sandbox.faceit.world import World
 
 logger = logging.getLogger(__name__)
 

@@ -11,13 +11,15 @@ from types import TracebackType
 
 from aiohttp import web
 
-from sandbox.faceit.connect import DEFAULT_CODE_TTL_S, FaceitConnect
+from sandbox.faceit.connect import FaceitConnect
+from sandbox.faceit.connect_grants import DEFAULT_CODE_TTL_S
 from sandbox.faceit.control_api import ControlApi
 from sandbox.faceit.data_api import DataApi
 from sandbox.faceit.deliverer import WebhookDeliverer, WebhookOptions
 from sandbox.faceit.faults import ApiFaults, RequestLog
 from sandbox.faceit.lifecycle import MatchLifecycle
-from sandbox.faceit.model import Hub, World
+from sandbox.faceit.model import Hub
+from sandbox.faceit.world import World
 
 logger = logging.getLogger(__name__)
 

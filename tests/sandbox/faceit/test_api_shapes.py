@@ -11,7 +11,8 @@ from sandbox.faceit.api_shapes import (
     player_json,
     search_item_json,
 )
-from sandbox.faceit.model import Hub, World
+from sandbox.faceit.model import Hub
+from sandbox.faceit.world import World
 
 NOW = 1_700_000_000.0
 

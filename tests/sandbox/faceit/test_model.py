@@ -11,12 +11,12 @@ from sandbox.faceit.model import (
     Hub,
     Match,
     SandboxError,
-    World,
     elo_for_skill_level,
     is_hub_match_of_type,
     normalise_status,
     skill_level_for_elo,
 )
+from sandbox.faceit.world import World
 
 
 def make_world(now: float = 1_700_000_000.0) -> World:

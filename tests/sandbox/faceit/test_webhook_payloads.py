@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import random
 
-from sandbox.faceit.model import Hub, Match, Player, World
+from sandbox.faceit.model import Hub, Match, Player
 from sandbox.faceit.webhook_payloads import envelope, event_for_status, iso, match_payload
+from sandbox.faceit.world import World
 from tests.sandbox.faceit.conftest import load_fixture
 
 NOW = 1_670_612_138.0  # 2022-12-09T18:55:38Z
