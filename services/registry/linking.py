@@ -13,8 +13,8 @@ from services.kit.faceit_api import (
     FaceitNotFound,
 )
 from services.registry.links import FaceitAccount, PlayerLink, account_from_player
-from services.registry.repository import AccountTaken, PlayerLinkRepository
 from services.registry.rules import AccountLinkedElsewhere, NicknameNotFound, UnlinkFirst
+from services.registry.store import AccountTaken, PlayerLinkRepository
 
 logger = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import asyncpg
 import uvicorn
@@ -17,22 +18,29 @@ from fastapi import FastAPI
 from services.kit.database import create_pool, wait_for_database
 from services.kit.embedded_postgres import resolve_database_url
 from services.kit.faceit_api import CallHook, FaceitApiClient, RetryPolicy
-from services.kit.grpc_server import GrpcServer
+from services.kit.grpc_server import GrpcServer, service_server
+from services.kit.migrations import apply_migrations
 from services.registry.change_log import ChangeLogReader, ChangeNotifier
 from services.registry.faceit_connect import FaceitConnectClient
 from services.registry.http_app import create_app
 from services.registry.link_flow import LinkFlow
 from services.registry.link_states import LinkStateRepository
 from services.registry.linking import PlayerLinker
-from services.registry.repository import PlayerLinkRepository
-from services.registry.schema import migrate
 from services.registry.servicer import LinkChangeFeed, RegistryServiceServicer
 from services.registry.settings import LinkVerification, RegistrySettings
+from services.registry.store import PlayerLinkRepository
 
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME: str = registry_service_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name
+SCHEMA = "registry"
+MIGRATIONS = Path(__file__).parent / "migrations"
 HTTP_START_TIMEOUT_S = 30.0
+
+
+async def migrate(target: asyncpg.Pool | asyncpg.Connection) -> list[str]:
+    """Apply the registry schema's pending migrations; return the files applied."""
+    return await apply_migrations(target, SCHEMA, MIGRATIONS)
 
 
 def faceit_client(settings: RegistrySettings, on_call: CallHook | None = None) -> FaceitApiClient:
@@ -100,16 +108,12 @@ def build_server(
         flow=flow,
         changes=LinkChangeFeed(ChangeLogReader(pool), notifier),
     )
-    server = GrpcServer(
-        registrars=[
-            lambda server: registry_service_pb2_grpc.add_RegistryServiceServicer_to_server(
-                servicer, server
-            )
-        ],
-        service_names=[SERVICE_NAME],
-        port=settings.grpc_port,
-        host=settings.grpc_host,
-        auth_token=settings.grpc_auth_token,
+    server = service_server(
+        settings,
+        SERVICE_NAME,
+        lambda server: registry_service_pb2_grpc.add_RegistryServiceServicer_to_server(
+            servicer, server
+        ),
     )
     server.add_cleanup(notifier.close)
     return server

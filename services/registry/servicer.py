@@ -19,7 +19,6 @@ from services.registry.convert import change_to_pb, link_to_pb, timestamp
 from services.registry.link_flow import LinkFlow
 from services.registry.linking import PlayerLinker
 from services.registry.paging import Cursor, decode_page_token, encode_page_token
-from services.registry.repository import PlayerLinkRepository
 from services.registry.rules import (
     ChangesOutOfRange,
     LinkNotFound,
@@ -34,6 +33,7 @@ from services.registry.rules import (
     validate_player_id,
 )
 from services.registry.settings import LinkVerification
+from services.registry.store import PlayerLinkRepository
 
 CHANGE_BATCH = 500
 """Changes read per query while a watcher catches up."""

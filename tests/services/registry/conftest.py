@@ -20,10 +20,15 @@ from services.kit.grpc_server import GrpcServer
 from services.kit.settings import load_settings
 from services.registry.http_app import create_app
 from services.registry.link_flow import CALLBACK_PATH
-from services.registry.repository import PlayerLinkRepository
-from services.registry.schema import migrate
-from services.registry.server import HttpServer, build_link_flow, build_server, connect_client
+from services.registry.server import (
+    HttpServer,
+    build_link_flow,
+    build_server,
+    connect_client,
+    migrate,
+)
 from services.registry.settings import RegistrySettings
+from services.registry.store import PlayerLinkRepository
 
 
 @pytest.fixture

@@ -28,8 +28,8 @@ from services.kit.faceit_api import FaceitApiClient, RetryPolicy
 from services.kit.grpc_client import GrpcClients
 from services.kit.settings import load_settings
 from services.registry.http_app import create_app
-from services.registry.schema import migrate as migrate_registry
 from services.registry.server import HttpServer, build_link_flow, build_server, connect_client
+from services.registry.server import migrate as migrate_registry
 from services.registry.settings import RegistrySettings
 from services.voice.registry_client import RegistryClient
 from services.voice.server import VoiceService
