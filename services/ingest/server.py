@@ -1,8 +1,8 @@
-"""Wiring of the ingest service: the FastAPI app whose lifespan runs everything, and `run()`.
+"""Wiring of the ingest service: the FastAPI app whose lifespan runs everything, and `serve()`.
 
 `create_app(settings, deps)` builds the app (webhook and ops routes); its lifespan opens the
 pools, applies the migrations, and starts the IngestService gRPC server, the delivery worker
-and the poll schedule, stopping them in reverse. `run(settings)` serves it with uvicorn.
+and the poll schedule, stopping them in reverse. `serve(settings)` serves it with uvicorn.
 """
 
 from __future__ import annotations
@@ -245,8 +245,9 @@ def create_app(settings: IngestSettings, deps: IngestDeps) -> FastAPI:
     return app
 
 
-def run(settings: IngestSettings) -> int:
-    """Find the database, then serve HTTP and gRPC until a signal; return the exit status."""
+def serve(settings: IngestSettings) -> int:
+    """Database (embedded if no DATABASE_URL), then HTTP and gRPC served by uvicorn, whose
+    lifespan migrates and starts the rest, until a signal; returns the exit status."""
     database_url = resolve_database_url(settings)
     app = create_app(settings, IngestDeps(database_url=database_url))
     config = server_config(app, settings)

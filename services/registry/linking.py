@@ -6,12 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from services.kit.errors import Unavailable
-from services.kit.faceit_api import (
-    FaceitApiClient,
-    FaceitApiError,
-    FaceitAuthError,
-    FaceitNotFound,
-)
+from services.kit.faceit_api import FaceitApiClient, FaceitApiError, FaceitAuthError, FaceitNotFound
 from services.registry.links import FaceitAccount, PlayerLink, account_from_player
 from services.registry.rules import AccountLinkedElsewhere, NicknameNotFound, UnlinkFirst
 from services.registry.store import AccountTaken, PlayerLinkRepository

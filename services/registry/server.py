@@ -17,7 +17,8 @@ from fastapi import FastAPI
 
 from services.kit.database import create_pool, wait_for_database
 from services.kit.embedded_postgres import resolve_database_url
-from services.kit.faceit_api import CallHook, FaceitApiClient, RetryPolicy
+from services.kit.faceit_api import CallHook, FaceitApiClient
+from services.kit.faceit_retry import RetryPolicy
 from services.kit.grpc_server import GrpcServer, service_server
 from services.kit.migrations import apply_migrations
 from services.registry.change_log import ChangeLogReader, ChangeNotifier
@@ -189,7 +190,7 @@ class _QuietUvicorn(uvicorn.Server):
 
 
 async def serve(settings: RegistrySettings) -> None:
-    """Database (embedded if no DATABASE_URL), migrations, pool, FACEIT clients, then serve
+    """Database (embedded if no DATABASE_URL), pool, migrations, FACEIT clients, then serve
     gRPC and HTTP side by side.
 
     Runs until SIGTERM/SIGINT; then stops HTTP and gRPC gracefully and closes the clients and
@@ -202,13 +203,9 @@ async def serve(settings: RegistrySettings) -> None:
         )
     dsn = await asyncio.to_thread(resolve_database_url, settings)
     await wait_for_database(dsn, settings.database_timeout_s)
-    connection = await asyncpg.connect(dsn)
-    try:
-        applied = await migrate(connection)
-    finally:
-        await connection.close()
-    logger.info("registry schema ready (%s migrations applied)", len(applied))
     pool = await create_pool(dsn)
+    applied = await migrate(pool)
+    logger.info("registry schema ready (%s migrations applied)", len(applied))
     faceit = faceit_client(settings)
     connect = None
     flow = None

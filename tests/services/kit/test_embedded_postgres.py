@@ -148,7 +148,7 @@ async def test_resolve_database_url_starts_embedded_without_one(
 # Python code run with pgserver unimportable, as if the `embedded` extra were not installed.
 WITHOUT_PGSERVER = "import runpy, sys\nsys.modules['pgserver'] = None\n"
 SERVICE_SETTINGS = {
-    "registry": {"FACEIT_API_KEY": "sandbox-key-4f2a9c"},
+    "registry": {"FACEIT_API_KEY": "sandbox-key-4f2a9c", "LINK_VERIFICATION": "nickname"},
     "voice": {"DISCORD_TOKEN": "sandbox-bot-4f2a9c", "DISCORD_GUILD_ID": "1"},
     "ingest": {"FACEIT_WEBHOOK_SECRET": "sandbox-secret-4f2a9c"},
 }

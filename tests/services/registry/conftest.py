@@ -14,7 +14,8 @@ from faceitvoice.v1 import registry_service_pb2_grpc as pb_grpc
 from sandbox.faceit.connect import DISCOVERY_PATH, OAuthClient
 from sandbox.faceit.server import FaceitSandbox
 from services.kit.database import create_pool
-from services.kit.faceit_api import FaceitApiClient, RetryPolicy
+from services.kit.faceit_api import FaceitApiClient
+from services.kit.faceit_retry import RetryPolicy
 from services.kit.grpc_client import GrpcClients
 from services.kit.grpc_server import GrpcServer
 from services.kit.settings import load_settings

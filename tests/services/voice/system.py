@@ -24,7 +24,8 @@ from sandbox.faceit.client import FaceitSandboxClient
 from sandbox.faceit.connect import DISCOVERY_PATH
 from sandbox.faceit.server import FaceitSandbox
 from services.kit.database import create_pool
-from services.kit.faceit_api import FaceitApiClient, RetryPolicy
+from services.kit.faceit_api import FaceitApiClient
+from services.kit.faceit_retry import RetryPolicy
 from services.kit.grpc_client import GrpcClients
 from services.kit.settings import load_settings
 from services.registry.http_app import create_app
