@@ -20,9 +20,9 @@ from services.kit.grpc_client import GrpcClients
 from services.kit.grpc_server import GrpcServer
 from services.kit.settings import load_settings
 from services.registry.http_app import create_app
+from services.registry.http_server import HttpServer
 from services.registry.link_flow import CALLBACK_PATH
 from services.registry.server import (
-    HttpServer,
     build_link_flow,
     build_server,
     connect_client,

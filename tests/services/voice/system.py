@@ -29,7 +29,8 @@ from services.kit.faceit_retry import RetryPolicy
 from services.kit.grpc_client import GrpcClients
 from services.kit.settings import load_settings
 from services.registry.http_app import create_app
-from services.registry.server import HttpServer, build_link_flow, build_server, connect_client
+from services.registry.http_server import HttpServer
+from services.registry.server import build_link_flow, build_server, connect_client
 from services.registry.server import migrate as migrate_registry
 from services.registry.settings import RegistrySettings
 from services.voice.registry_client import RegistryClient
