@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from services.ingest.log_filters import DropColorMessage
-from services.ingest.server import run
+from services.ingest.server import serve
 from services.ingest.settings import IngestSettings
 from services.kit.logging import setup_logging
 from services.kit.settings import load_settings
@@ -16,7 +16,7 @@ def main() -> None:
     settings = load_settings(IngestSettings)
     handler = setup_logging(settings.log_level_number, service="ingest")
     handler.addFilter(DropColorMessage())
-    sys.exit(run(settings))
+    sys.exit(serve(settings))
 
 
 if __name__ == "__main__":

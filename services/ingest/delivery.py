@@ -25,14 +25,15 @@ from services.ingest.delivery_sql import (
 from services.ingest.events import Action
 from services.ingest.faceit_matches import has_roster
 from services.ingest.listener import NotifyListener
-from services.ingest.match_json import match_from_json
 from services.ingest.metrics import IngestMetrics
 from services.ingest.rosters import RosterCompleter
 from services.ingest.store import InboxRow, Status, row_from_record
-from services.ingest.voice_client import TRANSIENT_CODES, VoiceClient
+from services.ingest.voice_client import VoiceClient
+from services.kit.call_errors import Failure, classify
 from services.kit.database import DATABASE_UNAVAILABLE
 from services.kit.faceit_api import FaceitUnavailable
 from services.kit.logging import log_context
+from services.kit.match_json import match_from_json
 
 logger = logging.getLogger(__name__)
 
@@ -310,7 +311,7 @@ class DeliveryWorker:
             code = error.code()
             self._metrics.delivery_failures.labels(code=code.name).inc()
             reason = f"voice answered {code.name}: {error.details()}"
-            if code in TRANSIENT_CODES:
+            if classify(error) is Failure.TRANSIENT:
                 await self._retry(lease, row, reason)
             else:
                 logger.error("delivery of %s failed for good: %s", row.event, reason)

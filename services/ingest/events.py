@@ -13,13 +13,20 @@ from faceitvoice.v1 import match_pb2
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
-from services.ingest.match_json import STATUS_NAMES, MatchJson, present
 from services.kit.limits import (
     MAX_ID_BYTES,
     MAX_NAME_CHARS,
     MAX_PLAYERS_PER_TEAM,
     MAX_TEAMS_PER_MATCH,
     MAX_TEXT_CHARS,
+)
+from services.kit.match_json import (
+    STATUS_NAMES,
+    MatchJson,
+    match_json,
+    player_json,
+    present,
+    team_json,
 )
 
 MAX_VERSION = 2**63 - 1
@@ -262,24 +269,17 @@ def _match_json(
     game: str | None = None,
     region: str | None = None,
 ) -> MatchJson:
-    """The stored JSON of a webhook's Match (see match_json: proto JSON mapping, no defaults)."""
-    value = present(
+    """The stored form of a webhook's Match (kit.match_json)."""
+    return match_json(
         match_id=match_id,
-        version=str(version) if version else "",
+        version=version,
         organizer_id=organizer_id,
+        entity=present(id=entity.id, name=entity.name, type=entity.type),
         game=game,
         region=region,
         status=_STATUS_BY_EVENT.get(event),
         teams=teams,
     )
-    value["entity"] = present(id=entity.id, name=entity.name, type=entity.type)
-    return value
-
-
-def _team_json(
-    faction: str, name: str | None, team_id: str | None, roster: list[MatchJson]
-) -> MatchJson:
-    return present(faction=faction, name=name, roster=roster, team_id=team_id)
 
 
 def _roster_json(
@@ -288,7 +288,7 @@ def _roster_json(
     """A team's players as stored: a blank id left out, a repeated player kept once.
 
     Voice refuses a whole match for one blank id, so one bad entry would cost every player
-    their channel. Dicts written out, as this runs for every player of every webhook.
+    their channel.
     """
     roster: list[MatchJson] = []
     seen: set[str] = set()
@@ -300,10 +300,7 @@ def _roster_json(
             dropped.append(f"{faction} player {position}: {player_id} again")
         else:
             seen.add(player_id)
-            if entry.nickname:
-                roster.append({"faceit_player_id": player_id, "nickname": entry.nickname})
-            else:
-                roster.append({"faceit_player_id": player_id})
+            roster.append(player_json(player_id, entry.nickname))
     return roster
 
 
@@ -325,7 +322,7 @@ def _from_envelope(envelope: Envelope) -> InboundEvent:
         for index, team in enumerate(listed[len(FACTIONS) :], len(FACTIONS))
     ]
     teams = [
-        _team_json(faction, team.name, team.id, _roster_json(faction, team.roster or (), dropped))
+        team_json(faction, team.name, _roster_json(faction, team.roster or (), dropped), team.id)
         for faction, team in zip(FACTIONS, listed, strict=False)
     ]
     return InboundEvent(
@@ -369,7 +366,7 @@ def _from_simple(simple: SimpleEvent, body: Mapping[str, Any]) -> InboundEvent:
     factions = entity.teams or {}
     dropped: list[str] = [f"team {faction!r}" for faction in factions if faction not in FACTIONS]
     teams = [
-        _team_json(faction, team.name, None, _roster_json(faction, team.roster or (), dropped))
+        team_json(faction, team.name, _roster_json(faction, team.roster or (), dropped))
         for faction in FACTIONS
         if (team := factions.get(faction)) is not None
     ]

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from faceitvoice.v1 import match_pb2
 
-from services.kit.faceit_api import FaceitMatch
+from services.kit.faceit_models import FaceitMatch
 
 # Statuses after which a match is over; in any other, a match with players has channels for
 # the players picked so far (rosters fill up during captain pick and voting).

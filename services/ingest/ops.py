@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from services.ingest.deps import MetricsDep, RuntimeDep
-from services.ingest.voice_client import TRANSIENT_CODES
+from services.kit.call_errors import Failure, classify, describe
 from services.kit.database import DATABASE_UNAVAILABLE
 
 logger = logging.getLogger(__name__)
@@ -44,9 +44,9 @@ async def _check_voice(runtime: RuntimeDep) -> str:
     try:
         await runtime.voice.check(CHECK_TIMEOUT_S)
     except grpc.aio.AioRpcError as error:
-        if error.code() in TRANSIENT_CODES:
-            return f"unreachable: {error.code().name} {error.details()}"
-        return f"answers with errors: {error.code().name} {error.details()}"
+        if classify(error) is Failure.TRANSIENT:
+            return f"unreachable: {describe(error)}"
+        return f"answers with errors: {describe(error)}"
     return "ok"
 
 

@@ -22,20 +22,15 @@ from services.ingest.faceit_matches import (
     poll_event_id,
     rosters_of,
 )
-from services.ingest.match_json import match_to_json
 from services.ingest.metrics import IngestMetrics
 from services.ingest.store import Inbox, PollCursor
 from services.ingest.voice_client import VoiceClient
 from services.kit.database import DATABASE_UNAVAILABLE
-from services.kit.faceit_api import (
-    FaceitApiClient,
-    FaceitApiError,
-    FaceitMatch,
-    RequestBudget,
-    RequestBudgetExhausted,
-    request_budget,
-)
+from services.kit.faceit_api import FaceitApiClient, FaceitApiError
+from services.kit.faceit_models import FaceitMatch
+from services.kit.faceit_retry import RequestBudget, RequestBudgetExhausted, request_budget
 from services.kit.logging import log_context
+from services.kit.match_json import match_to_json
 
 logger = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
-"""Wiring of the ingest service: the FastAPI app whose lifespan runs everything, and `run()`.
+"""Wiring of the ingest service: the FastAPI app whose lifespan runs everything, and `serve()`.
 
 `create_app(settings, deps)` builds the app (webhook and ops routes); its lifespan opens the
 pools, applies the migrations, and starts the IngestService gRPC server, the delivery worker
-and the poll schedule, stopping them in reverse. `run(settings)` serves it with uvicorn.
+and the poll schedule, stopping them in reverse. `serve(settings)` serves it with uvicorn.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from faceitvoice.v1 import ingest_service_pb2, ingest_service_pb2_grpc, voice_service_pb2_grpc
 from fastapi import FastAPI
@@ -35,14 +36,14 @@ from services.kit.database import create_pool, wait_for_database
 from services.kit.embedded_postgres import resolve_database_url
 from services.kit.faceit_api import FaceitApiClient
 from services.kit.grpc_client import GrpcClients
-from services.kit.grpc_server import GrpcServer
+from services.kit.grpc_server import service_server
 from services.kit.migrations import apply_migrations
 
 logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SCHEMA = "ingest"
-INGEST_SERVICE_NAME: str = ingest_service_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
+SERVICE_NAME: str = ingest_service_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
 POLL_JOB_ID = "faceit-poll"
 # Batches of webhooks being stored at once, each on a connection of the store pool: two keep
 # one batch being written while the next gathers; more only make the batches smaller and the
@@ -53,6 +54,11 @@ STORE_WRITERS = 2
 # beats a queue that grows until every answer comes too late.
 STORE_ACQUIRE_TIMEOUT_S = 2.0
 STORE_MAX_WAITING = 128
+
+
+async def migrate(target: asyncpg.Pool | asyncpg.Connection) -> list[str]:
+    """Apply the ingest schema's pending migrations; return the files applied."""
+    return await apply_migrations(target, SCHEMA, MIGRATIONS)
 
 
 def stop_this_process() -> None:
@@ -153,7 +159,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stack.push_async_callback(pool.close)
         store_pool = await create_store_pool(deps.database_url, size=STORE_WRITERS)
         stack.push_async_callback(store_pool.close)
-        await apply_migrations(pool, SCHEMA, MIGRATIONS)
+        await migrate(pool)
         clients = GrpcClients(token=settings.grpc_auth_token, timeout=settings.voice_deadline_s)
         stack.push_async_callback(clients.close)
         voice = VoiceClient(
@@ -190,16 +196,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             max_requests=settings.faceit_poll_max_requests,
         )
         servicer = IngestServiceServicer(inbox, poller, worker)
-        grpc_server = GrpcServer(
-            registrars=[
-                lambda server: ingest_service_pb2_grpc.add_IngestServiceServicer_to_server(
-                    servicer, server
-                )
-            ],
-            service_names=[INGEST_SERVICE_NAME],
-            port=settings.grpc_port,
-            host=settings.grpc_host,
-            auth_token=settings.grpc_auth_token,
+        grpc_server = service_server(
+            settings,
+            SERVICE_NAME,
+            lambda server: ingest_service_pb2_grpc.add_IngestServiceServicer_to_server(
+                servicer, server
+            ),
         )
         await grpc_server.start()
         stack.push_async_callback(grpc_server.stop)
@@ -243,8 +245,9 @@ def create_app(settings: IngestSettings, deps: IngestDeps) -> FastAPI:
     return app
 
 
-def run(settings: IngestSettings) -> int:
-    """Find the database, then serve HTTP and gRPC until a signal; return the exit status."""
+def serve(settings: IngestSettings) -> int:
+    """Database (embedded if no DATABASE_URL), then HTTP and gRPC served by uvicorn, whose
+    lifespan migrates and starts the rest, until a signal; returns the exit status."""
     database_url = resolve_database_url(settings)
     app = create_app(settings, IngestDeps(database_url=database_url))
     config = server_config(app, settings)

@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import grpc
 from faceitvoice.v1 import ingest_service_pb2, ingest_service_pb2_grpc
-from google.protobuf import timestamp_pb2
 
 from services.ingest.delivery import DeliveryWorker
 from services.ingest.poller import Poller, PollReport
-from services.ingest.store import Inbox, InboxRow, Status, parse_page_token
+from services.ingest.store import Inbox, InboxRow, Status
 from services.kit.errors import InvalidArgument
 from services.kit.limits import MAX_PAGE_TOKEN_BYTES
+from services.kit.paging import decode_page_token, encode_page_token
+from services.kit.timestamps import to_timestamp
 from services.kit.validation import check_id
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 100
-
-
-def _timestamp(moment: datetime | None) -> timestamp_pb2.Timestamp | None:
-    if moment is None:
-        return None
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
 
 
 def event_to_pb(row: InboxRow) -> ingest_service_pb2.InboxEvent:
@@ -39,9 +30,9 @@ def event_to_pb(row: InboxRow) -> ingest_service_pb2.InboxEvent:
         source=ingest_service_pb2.EventSource.Value(f"EVENT_SOURCE_{row.source.value}"),
         attempts=row.attempts,
         last_error=row.last_error,
-        received_at=_timestamp(row.received_at),
-        processed_at=_timestamp(row.processed_at),
-        next_attempt_at=_timestamp(row.next_attempt_at if row.status is Status.PENDING else None),
+        received_at=to_timestamp(row.received_at),
+        processed_at=to_timestamp(row.processed_at),
+        next_attempt_at=to_timestamp(row.next_attempt_at if row.status is Status.PENDING else None),
     )
 
 
@@ -55,7 +46,7 @@ def report_to_pb(report: PollReport) -> ingest_service_pb2.RunPollResponse:
         close_events_queued=report.close_events_queued,
         api_requests=report.api_requests,
         errors=report.errors,
-        started_at=_timestamp(report.started_at),
+        started_at=to_timestamp(report.started_at),
         duration_ms=report.duration_ms,
     )
 
@@ -90,10 +81,10 @@ class IngestServiceServicer(ingest_service_pb2_grpc.IngestServiceServicer):
             status=_status_filter(request.status),
             match_id=check_id(request.match_id, "match_id"),
             limit=size + 1,
-            before_id=parse_page_token(page_token),
+            before_id=decode_page_token(page_token, int)[0] if page_token else None,
         )
         page = rows[:size]
-        token = str(page[-1].id) if len(rows) > size else ""
+        token = encode_page_token(page[-1].id) if len(rows) > size else ""
         return ingest_service_pb2.ListEventsResponse(
             events=[event_to_pb(row) for row in page], next_page_token=token
         )

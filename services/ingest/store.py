@@ -14,8 +14,8 @@ from faceitvoice.v1 import match_pb2
 from services.ingest.events import Action, InboundEvent, Source
 from services.ingest.group_commit import GroupCommit
 from services.ingest.log_throttle import LogThrottle
-from services.ingest.match_json import match_from_json
-from services.kit.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.kit.errors import FailedPrecondition, NotFound
+from services.kit.match_json import match_from_json
 
 NOTIFY_CHANNEL = "ingest_events"
 
@@ -329,12 +329,3 @@ class PollCursor:
             " DO UPDATE SET last_checked_match_id = excluded.last_checked_match_id",
             match_id,
         )
-
-
-def parse_page_token(token: str) -> int | None:
-    """The `before_id` a ListEvents page token stands for."""
-    if not token:
-        return None
-    if not token.isdigit():
-        raise InvalidArgument(f"page_token {token!r} is not one this service gave out")
-    return int(token)

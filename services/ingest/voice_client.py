@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import grpc
 from faceitvoice.v1 import match_pb2, voice_service_pb2, voice_service_pb2_grpc
-
-# Codes that say "voice is not reachable right now": the call is worth repeating.
-TRANSIENT_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 
 class VoiceClient:

@@ -3,63 +3,37 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextvars import ContextVar
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
 from typing import TypeVar
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
+
+from services.kit.faceit_models import (
+    FaceitMatch,
+    FaceitPlayer,
+    MatchPage,
+    PlayerSearchResult,
+    SearchPage,
+)
+from services.kit.faceit_retry import (
+    RETRYABLE_STATUSES,
+    RetryPolicy,
+    current_budget,
+    parse_retry_after,
+)
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://open.faceit.com/data/v4"
-RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 MAX_PAGE_SIZE = 100
 
 CallHook = Callable[[str, str], None]
 """Told `(endpoint, outcome)` after every HTTP attempt: outcome is the status code as text,
 `"timeout"` or `"connection_error"`; endpoint is the route template, e.g. `/players/{player_id}`."""
-
-
-class RequestBudgetExhausted(Exception):
-    """A call would send more HTTP requests than the caller's `request_budget` allows."""
-
-
-class RequestBudget:
-    """At most `limit` HTTP requests: each attempt a call makes counts, retries included."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.sent = 0
-
-    def spend(self) -> None:
-        """Count one request about to be sent; RequestBudgetExhausted when none is left."""
-        if self.sent >= self.limit:
-            raise RequestBudgetExhausted(f"budget of {self.limit} requests used")
-        self.sent += 1
-
-
-# Per task, so that a budget bounds the calls of its holder only, not those of other tasks
-# (the delivery worker's roster completion) sharing the client.
-_BUDGET: ContextVar[RequestBudget | None] = ContextVar("faceit_request_budget", default=None)
-
-
-@contextlib.contextmanager
-def request_budget(limit: int) -> Iterator[RequestBudget]:
-    """Bound the requests that calls made inside the block (in this task) send to `limit`."""
-    budget = RequestBudget(limit)
-    token = _BUDGET.set(budget)
-    try:
-        yield budget
-    finally:
-        _BUDGET.reset(token)
 
 
 class FaceitApiError(Exception):
@@ -85,148 +59,6 @@ class FaceitUnavailable(FaceitApiError):
 
 
 M = TypeVar("M", bound=BaseModel)
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class GameProfile(_Model):
-    """A player's profile in one game (`games.cs2` of a Player)."""
-
-    skill_level: int = 0
-    faceit_elo: int = 0
-    region: str = ""
-    game_player_id: str = ""
-    game_player_name: str = ""
-
-
-class FaceitPlayer(_Model):
-    """A Player as `GET /players?nickname=` and `GET /players/{id}` return it."""
-
-    player_id: str
-    nickname: str
-    avatar: str = ""
-    country: str = ""
-    faceit_url: str = ""
-    steam_id_64: str = ""
-    verified: bool = False
-    games: dict[str, GameProfile] = Field(default_factory=dict)
-
-    def profile_url(self, lang: str = "en") -> str:
-        """`faceit_url` with FACEIT's `{lang}` placeholder filled in."""
-        return self.faceit_url.replace("{lang}", lang)
-
-
-class SearchGame(_Model):
-    """One game of a search result; FACEIT sends `skill_level` as a string, parsed to int."""
-
-    name: str
-    skill_level: int = 0
-
-
-class PlayerSearchResult(_Model):
-    """One item of `GET /search/players`: fuzzy, to be confirmed with the exact lookup."""
-
-    player_id: str
-    nickname: str
-    avatar: str = ""
-    country: str = ""
-    status: str = ""
-    verified: bool = False
-    games: list[SearchGame] = Field(default_factory=list)
-
-
-class RosterPlayer(_Model):
-    """One player of a match faction's roster."""
-
-    player_id: str
-    nickname: str = ""
-    avatar: str = ""
-    membership: str = ""
-    game_player_id: str = ""
-    game_player_name: str = ""
-    game_skill_level: int = 0
-    anticheat_required: bool = False
-
-
-class Faction(_Model):
-    """One team of a Data API match (`teams.faction1` / `teams.faction2`)."""
-
-    faction_id: str = ""
-    name: str = ""
-    leader: str = ""
-    avatar: str = ""
-    type: str = ""
-    roster: list[RosterPlayer] = Field(default_factory=list)
-
-
-class FaceitMatch(_Model):
-    """A match as `GET /matches/{id}` and hub match listings return it (times in Unix seconds)."""
-
-    match_id: str
-    version: int = 0
-    game: str = ""
-    region: str = ""
-    competition_id: str = ""
-    competition_type: str = ""
-    competition_name: str = ""
-    organizer_id: str = ""
-    status: str = ""
-    teams: dict[str, Faction] = Field(default_factory=dict)
-    configured_at: int | None = None
-    started_at: int | None = None
-    finished_at: int | None = None
-    faceit_url: str = ""
-
-
-class MatchPage(_Model):
-    """One page of a match listing; there is no total, a short page is the last one."""
-
-    items: list[FaceitMatch] = Field(default_factory=list)
-    start: int = 0
-    end: int = 0
-
-
-class _SearchPage(_Model):
-    items: list[PlayerSearchResult] = Field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how long to back off on 429/5xx, timeouts and connection errors.
-
-    Delay before retry n (1-based) is uniform in [0, min(max_delay, base_delay * 2**(n-1))]
-    ("full jitter"); a `Retry-After` header replaces it, capped at `max_retry_after`.
-    """
-
-    attempts: int = 4
-    base_delay: float = 0.25
-    max_delay: float = 5.0
-    max_retry_after: float = 30.0
-
-    def backoff(self, retry: int, rng: random.Random) -> float:
-        """The jittered delay before retry number `retry` (1-based)."""
-        ceiling = min(self.max_delay, self.base_delay * 2 ** (retry - 1))
-        return rng.uniform(0, ceiling)
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP date); None if absent."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        return max(float(text), 0.0)
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max((moment - (now or datetime.now(UTC))).total_seconds(), 0.0)
 
 
 def _error_details(body: object) -> tuple[str, str]:
@@ -309,7 +141,7 @@ class FaceitApiClient:
             "limit": str(_page_size(limit)),
         }
         body = await self._get("/search/players", "/search/players", params)
-        return _parse(_SearchPage, body, "/search/players").items
+        return _parse(SearchPage, body, "/search/players").items
 
     async def get_player(self, player_id: str) -> FaceitPlayer:
         """One player by id (`GET /players/{player_id}`)."""
@@ -353,7 +185,7 @@ class FaceitApiClient:
     ) -> object:
         url = f"{self._base_url}{path}"
         attempt = 1
-        budget = _BUDGET.get()
+        budget = current_budget()
         while True:
             if budget is not None:
                 budget.spend()

@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 import grpc
 import grpc.aio
@@ -27,6 +28,25 @@ Registrar = Callable[[grpc.aio.Server], None]
 
 Cleanup = Callable[[], Awaitable[object] | object]
 """Run after the server stopped: close pools, channels, clients (sync or async)."""
+
+
+class ServedSettings(Protocol):
+    """Where a service's gRPC server binds, and the token its callers must present."""
+
+    grpc_host: str
+    grpc_port: int
+    grpc_auth_token: SecretStr | None
+
+
+def service_server(settings: ServedSettings, service_name: str, register: Registrar) -> GrpcServer:
+    """The gRPC server of one service: `register` adds its servicer, bound as configured."""
+    return GrpcServer(
+        registrars=[register],
+        service_names=[service_name],
+        host=settings.grpc_host,
+        port=settings.grpc_port,
+        auth_token=settings.grpc_auth_token,
+    )
 
 
 def _plain_token(token: SecretStr | str | None) -> str | None:

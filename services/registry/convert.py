@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from faceitvoice.v1 import registry_service_pb2 as pb
-from google.protobuf.timestamp_pb2 import Timestamp
 
+from services.kit.timestamps import to_timestamp
 from services.registry.links import ChangeKind, FaceitAccount, LinkChange, PlayerLink
 
 _KINDS = {
@@ -27,13 +25,6 @@ def profile_to_pb(account: FaceitAccount) -> pb.FaceitProfile:
     )
 
 
-def timestamp(moment: datetime) -> Timestamp:
-    """`moment` as a protobuf Timestamp."""
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
 def link_to_pb(link: PlayerLink) -> pb.PlayerLink:
     """A link as the `PlayerLink` message (verified_at unset when the link is not verified)."""
     message = pb.PlayerLink(
@@ -41,11 +32,11 @@ def link_to_pb(link: PlayerLink) -> pb.PlayerLink:
         faceit_player_id=link.account.player_id,
         faceit_nickname=link.account.nickname,
         profile=profile_to_pb(link.account),
-        linked_at=timestamp(link.linked_at),
+        linked_at=to_timestamp(link.linked_at),
         verified=link.verified,
     )
     if link.verified_at is not None:
-        message.verified_at.CopyFrom(timestamp(link.verified_at))
+        message.verified_at.CopyFrom(to_timestamp(link.verified_at))
     return message
 
 
@@ -55,5 +46,5 @@ def change_to_pb(change: LinkChange) -> pb.LinkChange:
         sequence=change.sequence,
         kind=_KINDS[change.kind],
         link=link_to_pb(change.link),
-        changed_at=timestamp(change.changed_at),
+        changed_at=to_timestamp(change.changed_at),
     )

@@ -28,7 +28,7 @@ from services.registry.faceit_connect import (
 )
 from services.registry.link_states import LinkState, LinkStateRepository
 from services.registry.links import FaceitAccount, account_from_player
-from services.registry.repository import AccountTaken, PlayerLinkRepository, VerifiedOutcome
+from services.registry.store import AccountTaken, PlayerLinkRepository, VerifiedOutcome
 
 logger = logging.getLogger(__name__)
 

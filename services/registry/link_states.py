@@ -55,16 +55,8 @@ class LinkState:
 
 
 def _state(row: asyncpg.Record) -> LinkState:
-    return LinkState(
-        state=row["state"],
-        discord_user_id=row["discord_user_id"],
-        discord_display_name=row["discord_display_name"],
-        discord_username=row["discord_username"],
-        expires_at=row["expires_at"],
-        expired=row["expired"],
-        code_verifier=row["code_verifier"],
-        browser_hash=row["browser_hash"],
-    )
+    # _COLUMNS names exactly LinkState's fields.
+    return LinkState(**dict(row.items()))
 
 
 class LinkStateRepository:

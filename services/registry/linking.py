@@ -6,15 +6,10 @@ import logging
 from dataclasses import dataclass
 
 from services.kit.errors import Unavailable
-from services.kit.faceit_api import (
-    FaceitApiClient,
-    FaceitApiError,
-    FaceitAuthError,
-    FaceitNotFound,
-)
+from services.kit.faceit_api import FaceitApiClient, FaceitApiError, FaceitAuthError, FaceitNotFound
 from services.registry.links import FaceitAccount, PlayerLink, account_from_player
-from services.registry.repository import AccountTaken, PlayerLinkRepository
 from services.registry.rules import AccountLinkedElsewhere, NicknameNotFound, UnlinkFirst
+from services.registry.store import AccountTaken, PlayerLinkRepository
 
 logger = logging.getLogger(__name__)
 

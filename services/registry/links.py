@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from services.kit.faceit_api import FaceitPlayer
+from services.kit.faceit_models import FaceitPlayer
 
 
 @dataclass(frozen=True)

@@ -4,35 +4,39 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import socket
-from collections.abc import Iterator
+from pathlib import Path
 
 import asyncpg
-import uvicorn
 from faceitvoice.v1 import registry_service_pb2, registry_service_pb2_grpc
-from fastapi import FastAPI
 
 from services.kit.database import create_pool, wait_for_database
 from services.kit.embedded_postgres import resolve_database_url
-from services.kit.faceit_api import CallHook, FaceitApiClient, RetryPolicy
-from services.kit.grpc_server import GrpcServer
+from services.kit.faceit_api import CallHook, FaceitApiClient
+from services.kit.faceit_retry import RetryPolicy
+from services.kit.grpc_server import GrpcServer, service_server
+from services.kit.migrations import apply_migrations
 from services.registry.change_log import ChangeLogReader, ChangeNotifier
 from services.registry.faceit_connect import FaceitConnectClient
 from services.registry.http_app import create_app
+from services.registry.http_server import HttpServer
 from services.registry.link_flow import LinkFlow
 from services.registry.link_states import LinkStateRepository
 from services.registry.linking import PlayerLinker
-from services.registry.repository import PlayerLinkRepository
-from services.registry.schema import migrate
 from services.registry.servicer import LinkChangeFeed, RegistryServiceServicer
 from services.registry.settings import LinkVerification, RegistrySettings
+from services.registry.store import PlayerLinkRepository
 
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME: str = registry_service_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name
-HTTP_START_TIMEOUT_S = 30.0
+SCHEMA = "registry"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+async def migrate(target: asyncpg.Pool | asyncpg.Connection) -> list[str]:
+    """Apply the registry schema's pending migrations; return the files applied."""
+    return await apply_migrations(target, SCHEMA, MIGRATIONS)
 
 
 def faceit_client(settings: RegistrySettings, on_call: CallHook | None = None) -> FaceitApiClient:
@@ -100,92 +104,19 @@ def build_server(
         flow=flow,
         changes=LinkChangeFeed(ChangeLogReader(pool), notifier),
     )
-    server = GrpcServer(
-        registrars=[
-            lambda server: registry_service_pb2_grpc.add_RegistryServiceServicer_to_server(
-                servicer, server
-            )
-        ],
-        service_names=[SERVICE_NAME],
-        port=settings.grpc_port,
-        host=settings.grpc_host,
-        auth_token=settings.grpc_auth_token,
+    server = service_server(
+        settings,
+        SERVICE_NAME,
+        lambda server: registry_service_pb2_grpc.add_RegistryServiceServicer_to_server(
+            servicer, server
+        ),
     )
     server.add_cleanup(notifier.close)
     return server
 
 
-class HttpServer:
-    """uvicorn serving an app on a socket bound by `start()` (port 0 picks a free one).
-
-    Signals are left to the gRPC server, which stops this one first among its cleanups.
-    """
-
-    def __init__(self, host: str, port: int) -> None:
-        self._address = (host, port)
-        self._server: _QuietUvicorn | None = None
-        self._socket: socket.socket | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def port(self) -> int:
-        """The bound port; only after start()."""
-        if self._socket is None:
-            raise RuntimeError("the HTTP server has not been started")
-        port: int = self._socket.getsockname()[1]
-        return port
-
-    def bind(self) -> int:
-        """Bind the socket (once) and return its port: the app may need its own URL."""
-        if self._socket is None:
-            self._socket = socket.create_server(self._address)
-            # Accepted connections inherit it. asyncio sets it on sockets it creates, not on one
-            # handed over; without it each answer (headers, then body) waits ~40 ms for an ACK.
-            self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return self.port
-
-    async def start(self, app: FastAPI) -> int:
-        """Serve `app` in a task; return the port once uvicorn accepts connections."""
-        self.bind()
-        assert self._socket is not None
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
-        server = self._server = _QuietUvicorn(config)
-        self._task = asyncio.create_task(server.serve(sockets=[self._socket]))
-        async with asyncio.timeout(HTTP_START_TIMEOUT_S):
-            while not server.started:
-                if self._task.done():
-                    await self._task
-                    raise RuntimeError("the HTTP server stopped while starting")
-                await asyncio.sleep(0.01)
-        logger.info("HTTP server listening on port %s", self.port)
-        return self.port
-
-    async def wait(self) -> None:
-        """Until the server stops; RuntimeError if it stopped without being asked to."""
-        assert self._task is not None and self._server is not None
-        await self._task
-        if not self._server.should_exit:
-            raise RuntimeError("the HTTP server stopped on its own")
-
-    async def stop(self) -> None:
-        """Stop accepting, let open requests finish, close the socket."""
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await self._task
-        if self._socket is not None:
-            self._socket.close()
-
-
-class _QuietUvicorn(uvicorn.Server):
-    """uvicorn without its own signal handling: the gRPC server owns SIGTERM/SIGINT."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 async def serve(settings: RegistrySettings) -> None:
-    """Database (embedded if no DATABASE_URL), migrations, pool, FACEIT clients, then serve
+    """Database (embedded if no DATABASE_URL), pool, migrations, FACEIT clients, then serve
     gRPC and HTTP side by side.
 
     Runs until SIGTERM/SIGINT; then stops HTTP and gRPC gracefully and closes the clients and
@@ -198,13 +129,9 @@ async def serve(settings: RegistrySettings) -> None:
         )
     dsn = await asyncio.to_thread(resolve_database_url, settings)
     await wait_for_database(dsn, settings.database_timeout_s)
-    connection = await asyncpg.connect(dsn)
-    try:
-        applied = await migrate(connection)
-    finally:
-        await connection.close()
-    logger.info("registry schema ready (%s migrations applied)", len(applied))
     pool = await create_pool(dsn)
+    applied = await migrate(pool)
+    logger.info("registry schema ready (%s migrations applied)", len(applied))
     faceit = faceit_client(settings)
     connect = None
     flow = None

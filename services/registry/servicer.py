@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 
 import grpc
 from faceitvoice.v1 import registry_service_pb2 as pb
@@ -13,13 +14,13 @@ from faceitvoice.v1 import registry_service_pb2_grpc as pb_grpc
 
 from services.kit.errors import InvalidArgument
 from services.kit.limits import MAX_PAGE_TOKEN_BYTES
+from services.kit.paging import decode_page_token, encode_page_token
+from services.kit.timestamps import to_timestamp
 from services.kit.validation import check_id
 from services.registry.change_log import ChangeLogReader, ChangeNotifier
-from services.registry.convert import change_to_pb, link_to_pb, timestamp
+from services.registry.convert import change_to_pb, link_to_pb
 from services.registry.link_flow import LinkFlow
 from services.registry.linking import PlayerLinker
-from services.registry.paging import Cursor, decode_page_token, encode_page_token
-from services.registry.repository import PlayerLinkRepository
 from services.registry.rules import (
     ChangesOutOfRange,
     LinkNotFound,
@@ -34,6 +35,7 @@ from services.registry.rules import (
     validate_player_id,
 )
 from services.registry.settings import LinkVerification
+from services.registry.store import Cursor, PlayerLinkRepository
 
 CHANGE_BATCH = 500
 """Changes read per query while a watcher catches up."""
@@ -132,14 +134,14 @@ class RegistryServiceServicer(pb_grpc.RegistryServiceServicer):
         """One page of links, oldest first."""
         size = page_size(request.page_size)
         token = check_id(request.page_token, "page_token", max_bytes=MAX_PAGE_TOKEN_BYTES)
-        after = decode_page_token(token) if token else None
+        after = Cursor(*decode_page_token(token, datetime, int)) if token else None
         # One extra row tells whether a next page exists, so the last page has no token.
         links = await self._repository.page(after, size + 1)
         page, more = links[:size], len(links) > size
         next_token = ""
         if more:
             last = page[-1]
-            next_token = encode_page_token(Cursor(last.linked_at, last.discord_user_id))
+            next_token = encode_page_token(last.linked_at, last.discord_user_id)
         return pb.ListPlayerLinksResponse(
             links=[link_to_pb(link) for link in page], next_page_token=next_token
         )
@@ -158,7 +160,7 @@ class RegistryServiceServicer(pb_grpc.RegistryServiceServicer):
         if self._flow is None:
             raise VerificationOff()
         url, expires_at = await self._flow.start(discord_user_id, display_name, username)
-        return pb.StartLinkResponse(url=url, expires_at=timestamp(expires_at))
+        return pb.StartLinkResponse(url=url, expires_at=to_timestamp(expires_at))
 
     async def WatchLinkChanges(
         self, request: pb.WatchLinkChangesRequest, context: grpc.aio.ServicerContext

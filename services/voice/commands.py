@@ -9,6 +9,7 @@ import grpc
 import grpc.aio
 from faceitvoice.v1 import registry_service_pb2 as registry_pb
 
+from services.kit.call_errors import Failure, classify, describe
 from services.kit.errors import DomainError
 from services.voice.cache import ActiveMatchCache
 from services.voice.matches import MatchService
@@ -21,7 +22,6 @@ logger = logging.getLogger(__name__)
 
 FACEIT_UNAVAILABLE_TEXT = "FACEIT cannot be reached right now; please try again in a minute."
 SERVICE_UNAVAILABLE_TEXT = "The service is unavailable right now; please try again later."
-TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 @dataclass(frozen=True)
@@ -78,9 +78,9 @@ def explain_link_error(error: grpc.aio.AioRpcError, nickname: str) -> str:
         return f"The FACEIT account **{nickname}** is already registered by another Discord user."
     if code is grpc.StatusCode.INVALID_ARGUMENT:
         return f"That is not a valid FACEIT nickname: {error.details()}"
-    if code in TRANSIENT:
+    if classify(error) is Failure.TRANSIENT:
         return FACEIT_UNAVAILABLE_TEXT if faceit_is_down(error) else SERVICE_UNAVAILABLE_TEXT
-    logger.warning("LinkPlayer failed: %s %s", code.name, error.details())
+    logger.warning("LinkPlayer failed: %s", describe(error))
     return "Registration failed unexpectedly; please try again later."
 
 
@@ -107,9 +107,9 @@ class PlayerCommands:
         try:
             started = await self._registry.start_link(user_id, display_name, username)
         except grpc.aio.AioRpcError as error:
-            if error.code() in TRANSIENT:
+            if classify(error) is Failure.TRANSIENT:
                 return Reply(content=SERVICE_UNAVAILABLE_TEXT)
-            logger.warning("StartLink failed: %s %s", error.code().name, error.details())
+            logger.warning("StartLink failed: %s", describe(error))
             return Reply(content="Registration failed unexpectedly; please try again later.")
         expires = started.expires_at.seconds
         return Reply(
@@ -179,9 +179,9 @@ class PlayerCommands:
         except grpc.aio.AioRpcError as error:
             if error.code() is grpc.StatusCode.NOT_FOUND:
                 return Reply(content="You have no registered FACEIT account.")
-            if error.code() in TRANSIENT:
+            if classify(error) is Failure.TRANSIENT:
                 return Reply(content=SERVICE_UNAVAILABLE_TEXT)
-            logger.warning("UnlinkPlayer failed: %s %s", error.code().name, error.details())
+            logger.warning("UnlinkPlayer failed: %s", describe(error))
             return Reply(content="Unregistering failed unexpectedly; please try again later.")
         try:
             await self._matches.player_unlinked(response.link.faceit_player_id)
@@ -196,9 +196,9 @@ class PlayerCommands:
         try:
             link = await self._registry.get_link(user_id)
         except grpc.aio.AioRpcError as error:
-            if error.code() in TRANSIENT:
+            if classify(error) is Failure.TRANSIENT:
                 return Reply(content=SERVICE_UNAVAILABLE_TEXT)
-            logger.warning("GetPlayerLink failed: %s %s", error.code().name, error.details())
+            logger.warning("GetPlayerLink failed: %s", describe(error))
             return Reply(content="Looking up your account failed unexpectedly; please try again.")
         if link is None:
             return Reply(content="You have no registered FACEIT account; use /register.")

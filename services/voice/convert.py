@@ -3,12 +3,10 @@ checked against the input limits first."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from faceitvoice.v1 import match_pb2, voice_service_pb2
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.kit.limits import MAX_NAME_CHARS, MAX_PLAYERS_PER_TEAM, MAX_TEAMS_PER_MATCH
+from services.kit.timestamps import to_timestamp
 from services.kit.validation import check_count, check_id, check_text
 from services.voice.model import (
     CloseResult,
@@ -70,14 +68,6 @@ def match_from_pb(match: match_pb2.Match) -> MatchSpec:
     )
 
 
-def _timestamp(moment: datetime | None) -> Timestamp | None:
-    if moment is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
 def channel_to_pb(channel: TeamChannel) -> voice_service_pb2.TeamChannel:
     """A team channel as the proto shows it (channel_id 0 while being created)."""
     return voice_service_pb2.TeamChannel(
@@ -97,8 +87,8 @@ def match_to_pb(record: MatchRecord) -> voice_service_pb2.VoiceMatch:
         state=_STATES[record.state],
         guild_id=record.guild_id,
         channels=[channel_to_pb(c) for c in record.channels],
-        opened_at=_timestamp(record.opened_at),
-        closed_at=_timestamp(record.closed_at),
+        opened_at=to_timestamp(record.opened_at),
+        closed_at=to_timestamp(record.closed_at),
         close_reason=record.close_reason,
     )
 

@@ -12,6 +12,7 @@ import grpc
 import grpc.aio
 from faceitvoice.v1 import registry_service_pb2 as pb
 
+from services.kit.call_errors import Failure, classify
 from services.kit.errors import DeadlineExceeded, DomainError, Unavailable
 from services.voice.registry_client import RegistryClient
 from services.voice.store import VoiceStore
@@ -20,21 +21,6 @@ logger = logging.getLogger(__name__)
 
 STREAM_TIMEOUT_S = 3_600.0
 """The stream's deadline; when it passes, the watch resumes from the saved sequence."""
-
-# The registry restarting or unreachable, or the stream's deadline: resume after a pause.
-_RETRIED = (
-    grpc.StatusCode.UNAVAILABLE,
-    grpc.StatusCode.CANCELLED,
-    grpc.StatusCode.DEADLINE_EXCEEDED,
-)
-# A misconfiguration that no retry fixes: the service stops loudly. Any other code (INTERNAL
-# from a registry bug, say) is logged as an error and retried after a pause: a failing watch
-# must not take the channels of every open match down with it.
-_FATAL = (
-    grpc.StatusCode.UNAUTHENTICATED,
-    grpc.StatusCode.PERMISSION_DENIED,
-    grpc.StatusCode.UNIMPLEMENTED,
-)
 
 
 class LinkWatcher:
@@ -78,9 +64,14 @@ class LinkWatcher:
                 if await self._session():
                     pause = self._first_retry_s
             except grpc.aio.AioRpcError as error:
-                if error.code() in _FATAL:
+                # A misconfiguration no retry fixes stops the service loudly. A transient
+                # failure (the registry restarting, the stream's deadline) is a warning; any
+                # other (INTERNAL from a registry bug, say) an error, retried all the same: a
+                # failing watch must not take the channels of every open match down with it.
+                failure = classify(error)
+                if failure is Failure.MISCONFIGURED:
                     raise
-                level = logging.WARNING if error.code() in _RETRIED else logging.ERROR
+                level = logging.WARNING if failure is Failure.TRANSIENT else logging.ERROR
                 logger.log(
                     level,
                     "link change stream interrupted (%s %s); resuming in %.1fs",

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from services.kit.errors import InvalidArgument, NotFound
 from services.kit.logging import log_context
+from services.kit.paging import decode_page_token, encode_page_token
 from services.voice.cache import ActiveMatchCache
 from services.voice.channels import ChannelLifecycle
 from services.voice.discord_port import DiscordPort
@@ -26,7 +27,6 @@ from services.voice.model import (
     Placement,
     PlacementOutcome,
 )
-from services.voice.paging import decode_page_token, encode_page_token
 from services.voice.placement import PlayerPlacement
 from services.voice.planning import (
     open_is_stale,
@@ -94,7 +94,7 @@ class MatchService:
         """One page of open matches, oldest first, and the next page's token ('' at the end)."""
         if page_size < 0 or page_size > MAX_PAGE_SIZE:
             raise InvalidArgument(f"page_size must be between 0 and {MAX_PAGE_SIZE}")
-        after = decode_page_token(page_token) if page_token else None
+        after = decode_page_token(page_token, datetime, str) if page_token else None
         records, next_key = await self._store.list_open(page_size or DEFAULT_PAGE_SIZE, after)
         return records, encode_page_token(*next_key) if next_key else ""
 

@@ -12,25 +12,13 @@ import grpc.aio
 from faceitvoice.v1 import registry_service_pb2 as pb
 from faceitvoice.v1 import registry_service_pb2_grpc as pb_grpc
 
-from services.kit.errors import (
-    DeadlineExceeded,
-    DependencyFailed,
-    DomainError,
-    InvalidArgument,
-    Unavailable,
-)
+from services.kit.call_errors import as_domain_error
 from services.kit.interceptors import ERROR_DETAILS_KEY
 from services.kit.limits import MAX_IDS_PER_CALL
 
 logger = logging.getLogger(__name__)
 
 SUGGESTIONS_KEY = "faceitvoice-suggestions"
-# The registry stopping (CANCELLED) or unreachable may be over by the next try.
-_TRANSIENT: dict[grpc.StatusCode, type[DomainError]] = {
-    grpc.StatusCode.UNAVAILABLE: Unavailable,
-    grpc.StatusCode.CANCELLED: Unavailable,
-    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
-}
 
 
 def _trailing(error: grpc.aio.AioRpcError, wanted: str) -> str | None:
@@ -73,7 +61,7 @@ class RegistryClient:
                     pb.ResolvePlayersRequest(faceit_player_ids=chunk)
                 )
             except grpc.aio.AioRpcError as error:
-                raise registry_error(error, "resolve players") from error
+                raise as_domain_error(error, "registry", "resolve players") from error
             found.update({link.faceit_player_id: link.discord_user_id for link in response.links})
         return found
 
@@ -127,14 +115,3 @@ class RegistryClient:
                 return None
             raise
         return response.link
-
-
-def registry_error(error: grpc.aio.AioRpcError, action: str) -> DomainError:
-    """A registry failure as the voice service reports it: transient ones stay transient,
-    INVALID_ARGUMENT is the caller's, and anything else (INTERNAL, UNAUTHENTICATED, ...) is
-    DependencyFailed, which the caller must not retry forever."""
-    code = error.code()
-    if code is grpc.StatusCode.INVALID_ARGUMENT:
-        return InvalidArgument(f"registry refused to {action}: {error.details()}")
-    failure = _TRANSIENT.get(code, DependencyFailed)
-    return failure(f"registry could not {action}: {code.name} {error.details()}")

@@ -16,7 +16,7 @@ from grpc_health.v1 import health_pb2
 from services.kit.database import create_pool, wait_for_database
 from services.kit.embedded_postgres import resolve_database_url
 from services.kit.grpc_client import GrpcClients
-from services.kit.grpc_server import GrpcServer
+from services.kit.grpc_server import service_server
 from services.kit.migrations import apply_migrations
 from services.voice.bot import VoiceBot
 from services.voice.cache import ActiveMatchCache
@@ -122,16 +122,12 @@ class VoiceService:
             **({"first_retry_s": link_retry_s} if link_retry_s is not None else {}),
         )
         servicer = VoiceServiceServicer(self.matches, self.readiness.wait)
-        self.grpc = GrpcServer(
-            registrars=[
-                lambda server: voice_service_pb2_grpc.add_VoiceServiceServicer_to_server(
-                    servicer, server
-                )
-            ],
-            service_names=[SERVICE_NAME],
-            host=settings.grpc_host,
-            port=settings.grpc_port,
-            auth_token=settings.grpc_auth_token,
+        self.grpc = service_server(
+            settings,
+            SERVICE_NAME,
+            lambda server: voice_service_pb2_grpc.add_VoiceServiceServicer_to_server(
+                servicer, server
+            ),
         )
 
     async def gateway_ready(self) -> None:

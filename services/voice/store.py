@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
+from services.kit.match_json import MatchJson, player_json, team_fields, team_json
 from services.voice.model import (
     MatchRecord,
     MatchState,
@@ -53,31 +53,25 @@ _ADD_INTENT = (
 )
 
 
-def teams_to_json(teams: Iterable[Team]) -> list[dict[str, Any]]:
-    """The JSON stored in `active_matches.teams`."""
+def teams_to_json(teams: Iterable[Team]) -> list[MatchJson]:
+    """`active_matches.teams`: the teams in the stored form of a match (kit.match_json)."""
     return [
-        {
-            "faction": team.faction,
-            "name": team.name,
-            "roster": [
-                {"faceit_player_id": p.faceit_player_id, "nickname": p.nickname}
-                for p in team.roster
-            ],
-        }
+        team_json(
+            team.faction,
+            team.name,
+            [player_json(p.faceit_player_id, p.nickname) for p in team.roster],
+        )
         for team in teams
     ]
 
 
-def teams_from_json(data: Sequence[dict[str, Any]]) -> tuple[Team, ...]:
+def teams_from_json(data: Sequence[MatchJson]) -> tuple[Team, ...]:
     """Teams read back from `active_matches.teams`."""
-    return tuple(
-        Team(
-            faction=item["faction"],
-            name=item["name"],
-            roster=tuple(Player(p["faceit_player_id"], p["nickname"]) for p in item["roster"]),
-        )
-        for item in data
-    )
+    teams = []
+    for item in data:
+        faction, name, players = team_fields(item)
+        teams.append(Team(faction, name, tuple(Player(*player) for player in players)))
+    return tuple(teams)
 
 
 def _channel(row: asyncpg.Record) -> TeamChannel:

@@ -17,7 +17,7 @@ import pytest
 from faceitvoice.v1 import registry_service_pb2 as pb
 
 from sandbox.faceit.server import FaceitSandbox
-from services.registry.schema import migrate
+from services.registry.server import migrate
 from tests.services.registry.conftest import (
     CLIENT_ID,
     LinkingRegistry,

@@ -175,6 +175,22 @@ async def test_permanent_error_fails_the_event_until_retried(
     assert [c.rpc for c in voice.calls] == ["OpenMatch"]
 
 
+async def test_a_voice_stopping_mid_call_is_retried_not_failed(
+    ingest: IngestHarness, voice: VoiceDouble
+) -> None:
+    """CANCELLED (what a voice shutting down answers in-flight calls) is retried, then delivered."""
+    voice.fail_with = grpc.StatusCode.CANCELLED
+    await ingest.post(simple_event("match_status_ready", "m-stopping", version=1))
+
+    async def retried() -> bool:
+        return any(e.attempts >= 2 and e.status == PENDING for e in await ingest.events())
+
+    await eventually(retried, timeout=15, what="a retried delivery")
+    voice.fail_with = None
+    await eventually(lambda: settled(ingest, "m-stopping"), timeout=20, what="the delivery")
+    assert await statuses(ingest, "m-stopping") == [DELIVERED]
+
+
 async def test_retry_event_refuses_events_that_have_not_failed(
     ingest: IngestHarness, voice: VoiceDouble
 ) -> None:

@@ -17,7 +17,7 @@ from services.ingest.events import (
     simple_event_id,
 )
 from services.ingest.faceit_matches import poll_event_id
-from services.ingest.match_json import MatchJson, match_from_json, match_to_json
+from services.kit.match_json import MatchJson, match_from_json, match_to_json
 from tests.services.ingest.harness import real_delivery, simple_event
 
 MATCH_ID = "1-d785567a-fd28-42a4-af99-6b3cec21c6a9"

@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.ingest.events import Action, InboundEvent, Source
-from services.ingest.match_json import match_from_json, match_to_json
 from services.ingest.store import NOTIFY_CHANNEL, Inbox, StoreBusy
+from services.kit.match_json import match_from_json, match_to_json
 from tests.support import eventually
 
 

@@ -17,9 +17,8 @@ from services.kit.faceit_api import (
     FaceitAuthError,
     FaceitNotFound,
     FaceitUnavailable,
-    RetryPolicy,
-    parse_retry_after,
 )
+from services.kit.faceit_retry import RetryPolicy, parse_retry_after
 
 API_KEY = "sandbox-key-for-tests"
 FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05)

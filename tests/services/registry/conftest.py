@@ -14,16 +14,22 @@ from faceitvoice.v1 import registry_service_pb2_grpc as pb_grpc
 from sandbox.faceit.connect import DISCOVERY_PATH, OAuthClient
 from sandbox.faceit.server import FaceitSandbox
 from services.kit.database import create_pool
-from services.kit.faceit_api import FaceitApiClient, RetryPolicy
+from services.kit.faceit_api import FaceitApiClient
+from services.kit.faceit_retry import RetryPolicy
 from services.kit.grpc_client import GrpcClients
 from services.kit.grpc_server import GrpcServer
 from services.kit.settings import load_settings
 from services.registry.http_app import create_app
+from services.registry.http_server import HttpServer
 from services.registry.link_flow import CALLBACK_PATH
-from services.registry.repository import PlayerLinkRepository
-from services.registry.schema import migrate
-from services.registry.server import HttpServer, build_link_flow, build_server, connect_client
+from services.registry.server import (
+    build_link_flow,
+    build_server,
+    connect_client,
+    migrate,
+)
 from services.registry.settings import RegistrySettings
+from services.registry.store import PlayerLinkRepository
 
 
 @pytest.fixture

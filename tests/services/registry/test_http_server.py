@@ -7,7 +7,7 @@ import time
 import httpx
 from fastapi import FastAPI
 
-from services.registry.server import HttpServer
+from services.registry.http_server import HttpServer
 
 STALL_S = 0.02
 """Well below the 40 ms a delayed ACK adds to each answer when Nagle's algorithm holds the body

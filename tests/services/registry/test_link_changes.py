@@ -15,7 +15,7 @@ import pytest
 from faceitvoice.v1 import registry_service_pb2 as pb
 
 from services.registry.links import FaceitAccount
-from services.registry.repository import PlayerLinkRepository
+from services.registry.store import PlayerLinkRepository
 from tests.services.registry.conftest import Registry, running_registry
 
 Kind = pb.LinkChange.Kind

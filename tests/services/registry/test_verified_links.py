@@ -19,8 +19,8 @@ from faceitvoice.v1 import registry_service_pb2_grpc as pb_grpc
 from sandbox.faceit.server import FaceitSandbox
 from services.kit.migrations import apply_migrations
 from services.registry.links import FaceitAccount
-from services.registry.repository import PlayerLinkRepository
-from services.registry.schema import MIGRATIONS_DIR, SCHEMA, migrate
+from services.registry.server import MIGRATIONS, SCHEMA, migrate
+from services.registry.store import PlayerLinkRepository
 from tests.services.registry.conftest import (
     LinkingRegistry,
     Registry,
@@ -276,7 +276,7 @@ async def test_links_existing_before_verification_are_migrated_unverified(
     """A link made before the verified-links migration reads back unverified after it."""
     first_only = tmp_path / "migrations"
     first_only.mkdir()
-    shutil.copy(MIGRATIONS_DIR / "0001_player_links.sql", first_only)
+    shutil.copy(MIGRATIONS / "0001_player_links.sql", first_only)
     connection = await asyncpg.connect(fresh_database)
     try:
         await apply_migrations(connection, SCHEMA, first_only)

@@ -24,12 +24,14 @@ from sandbox.faceit.client import FaceitSandboxClient
 from sandbox.faceit.connect import DISCOVERY_PATH
 from sandbox.faceit.server import FaceitSandbox
 from services.kit.database import create_pool
-from services.kit.faceit_api import FaceitApiClient, RetryPolicy
+from services.kit.faceit_api import FaceitApiClient
+from services.kit.faceit_retry import RetryPolicy
 from services.kit.grpc_client import GrpcClients
 from services.kit.settings import load_settings
 from services.registry.http_app import create_app
-from services.registry.schema import migrate as migrate_registry
-from services.registry.server import HttpServer, build_link_flow, build_server, connect_client
+from services.registry.http_server import HttpServer
+from services.registry.server import build_link_flow, build_server, connect_client
+from services.registry.server import migrate as migrate_registry
 from services.registry.settings import RegistrySettings
 from services.voice.registry_client import RegistryClient
 from services.voice.server import VoiceService

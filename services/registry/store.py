@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -17,7 +17,6 @@ from services.registry.links import (
     link_from_row,
     profile_columns,
 )
-from services.registry.paging import Cursor
 
 _COLUMNS = """discord_user_id, faceit_player_id, faceit_nickname, avatar_url, country, game,
     skill_level, faceit_elo, faceit_url, linked_at, verified_at"""
@@ -85,6 +84,14 @@ ACCOUNT_UNIQUE_CONSTRAINT = "player_links_faceit_player_id_key"
 
 class AccountTaken(Exception):
     """The FACEIT account is linked to another Discord user (the unique constraint said so)."""
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """The last link of a page; the next page starts strictly after it."""
+
+    linked_at: datetime
+    discord_user_id: int
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,8 @@ import asyncpg
 import pytest
 
 from services.registry.links import FaceitAccount
-from services.registry.paging import Cursor
-from services.registry.repository import AccountTaken, PlayerLinkRepository
-from services.registry.schema import migrate
+from services.registry.server import migrate
+from services.registry.store import AccountTaken, Cursor, PlayerLinkRepository
 
 
 def account(index: int) -> FaceitAccount:
