@@ -11,7 +11,8 @@ import pytest
 from faceitvoice.v1 import registry_service_pb2 as pb
 from faceitvoice.v1 import registry_service_pb2_grpc as pb_grpc
 
-from sandbox.faceit.connect import DISCOVERY_PATH, OAuthClient
+from sandbox.faceit.connect import DISCOVERY_PATH
+from sandbox.faceit.connect_grants import OAuthClient
 from sandbox.faceit.server import FaceitSandbox
 from services.kit.database import create_pool
 from services.kit.faceit_api import FaceitApiClient
