@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -14,6 +15,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import SecretStr
 
 logger = logging.getLogger(__name__)
+
+# Calls go to every address a target resolves to (a headless Service's pods), not only the
+# first: gRPC's default, pick_first, would pin each client to one replica.
+ROUND_ROBIN = ("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}]}))
 
 
 class _CallDefaults:
@@ -79,7 +84,8 @@ class GrpcClients:
     ) -> None:
         plain = token.get_secret_value() if isinstance(token, SecretStr) else token
         self._interceptors = call_defaults(token=plain or None, timeout=timeout)
-        self._options = tuple(options)
+        own = {name for name, _ in options}
+        self._options = tuple(options) + ((ROUND_ROBIN,) if ROUND_ROBIN[0] not in own else ())
         self._channels: dict[str, grpc.aio.Channel] = {}
 
     def channel(self, target: str) -> grpc.aio.Channel:
