@@ -71,6 +71,7 @@ compose-check: ## Validate docker-compose.yml (needs Debian's docker-compose, no
 TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 K8S_VERSION := 1.32
+KUBECTL ?= kubectl
 # checkov checks skipped, each for a reason:
 #   CKV_K8S_35 (secrets as files, not environment variables): the services read their settings
 #     from the environment only (pydantic-settings), secrets included.
@@ -87,8 +88,8 @@ $(TOOLS_STAMP):
 # in a WARN line and goes on (its default for a missing schema); every other kind fails on error.
 k8s-check: $(TOOLS_STAMP) ## Build deploy/kubernetes (base, example overlay); validate and lint it.
 	@out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; \
-	  kubectl kustomize deploy/kubernetes/base > "$$out/base.yaml"; \
-	  kubectl kustomize deploy/kubernetes/overlays/example > "$$out/example.yaml"; \
+	  $(KUBECTL) kustomize deploy/kubernetes/base > "$$out/base.yaml"; \
+	  $(KUBECTL) kustomize deploy/kubernetes/overlays/example > "$$out/example.yaml"; \
 	  $(TOOLS)/bin/kubernetes-validate --strict --quiet -k $(K8S_VERSION) "$$out/base.yaml" "$$out/example.yaml"; \
 	  BC_SKIP_MAPPING=TRUE $(TOOLS)/bin/checkov -d "$$out" --framework kubernetes --quiet --compact \
 	    --skip-download --skip-check $(CHECKOV_SKIP); \
