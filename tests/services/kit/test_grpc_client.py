@@ -159,12 +159,7 @@ async def test_calls_spread_over_every_address_of_a_target(
     """A target resolving to two servers gets calls on both (round_robin, not pick_first)."""
     other_echo = EchoService()
     other = GrpcServer(
-        registrars=[other_echo.register],
-        service_names=[SERVICE],
-        port=0,
-        host="127.0.0.1",
-        auth_token=TOKEN,
-        grace=0.5,
+        registrars=[other_echo.register], service_names=[SERVICE], port=0, host="127.0.0.1"
     )
     await other.start()
     clients = GrpcClients(token=TOKEN)
