@@ -156,7 +156,7 @@ async def test_wait_for_ready_times_out_while_not_serving(kit_server: GrpcServer
 async def test_calls_spread_over_every_address_of_a_target(
     kit_server: GrpcServer, echo: EchoService
 ) -> None:
-    """A target resolving to two servers gets calls on both (round_robin, not pick_first)."""
+    """A target naming its resolver, with two servers, gets calls on both (round_robin)."""
     other_echo = EchoService()
     other = GrpcServer(
         registrars=[other_echo.register], service_names=[SERVICE], port=0, host="127.0.0.1"
