@@ -10,10 +10,11 @@ COPY services ./services
 RUN pip install --no-cache-dir .
 
 FROM python:3.11-slim
-RUN useradd --system --uid 10001 app
+# A numeric user: Kubernetes' runAsNonRoot can only verify a numeric one (see deploy/kubernetes).
+RUN groupadd --system --gid 10001 app && useradd --system --uid 10001 --gid 10001 app
 COPY --from=build /venv /venv
 ENV PATH=/venv/bin:$PATH PYTHONUNBUFFERED=1
 WORKDIR /app
-USER app
+USER 10001:10001
 ENTRYPOINT ["python", "-m"]
 CMD ["services.registry"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -14,6 +15,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import SecretStr
 
 logger = logging.getLogger(__name__)
+
+# A target that names its resolver (`dns:///registry.ns.svc.cluster.local:50053`, a headless
+# Service; `ipv4:a:p,b:p`) is one of several servers: calls go to every address it resolves
+# to, where gRPC's default, pick_first, would pin each client to one replica. A bare
+# `host:port` is one server and keeps pick_first, which reconnects at once on the next call
+# after that server restarts (round_robin waits out its reconnect backoff first).
+ROUND_ROBIN = ("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}]}))
+_RESOLVERS = ("dns:", "ipv4:", "ipv6:")
 
 
 class _CallDefaults:
@@ -80,14 +89,18 @@ class GrpcClients:
         plain = token.get_secret_value() if isinstance(token, SecretStr) else token
         self._interceptors = call_defaults(token=plain or None, timeout=timeout)
         self._options = tuple(options)
+        self._balanced = ROUND_ROBIN[0] not in {name for name, _ in options}
         self._channels: dict[str, grpc.aio.Channel] = {}
 
     def channel(self, target: str) -> grpc.aio.Channel:
-        """The channel to `target` (`host:port`), created on first use."""
+        """The channel to `target` (`host:port`, or `dns:///host:port`), created on first use."""
         channel = self._channels.get(target)
         if channel is None:
+            options = self._options
+            if self._balanced and target.startswith(_RESOLVERS):
+                options += (ROUND_ROBIN,)
             channel = grpc.aio.insecure_channel(
-                target, options=self._options, interceptors=self._interceptors
+                target, options=options, interceptors=self._interceptors
             )
             self._channels[target] = channel
         return channel

@@ -151,3 +151,28 @@ async def test_wait_for_ready_times_out_while_not_serving(kit_server: GrpcServer
     await kit_server.health.set(SERVICE, health_pb2.HealthCheckResponse.NOT_SERVING)
     with pytest.raises(TimeoutError, match="NOT_SERVING"):
         await wait_for_ready(_target(kit_server), timeout=0.5, service=SERVICE)
+
+
+async def test_calls_spread_over_every_address_of_a_target(
+    kit_server: GrpcServer, echo: EchoService
+) -> None:
+    """A target naming its resolver, with two servers, gets calls on both (round_robin)."""
+    other_echo = EchoService()
+    other = GrpcServer(
+        registrars=[other_echo.register], service_names=[SERVICE], port=0, host="127.0.0.1"
+    )
+    await other.start()
+    clients = GrpcClients(token=TOKEN)
+    try:
+        # The ipv4: resolver gives both addresses, as DNS does for a headless Service.
+        target = f"ipv4:127.0.0.1:{kit_server.port},127.0.0.1:{other.port}"
+        parse = clients.channel(target).unary_unary(method("Parse"))
+        request = health_pb2.HealthCheckRequest(service="x").SerializeToString()
+        deadline = time.monotonic() + 5.0
+        while (echo.decoded == 0 or other_echo.decoded == 0) and time.monotonic() < deadline:
+            await parse(request, wait_for_ready=True)
+    finally:
+        await clients.close()
+        other_echo.release.set()
+        await other.stop(0)
+    assert echo.decoded > 0 and other_echo.decoded > 0, "every call went to one address"
