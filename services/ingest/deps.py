@@ -16,13 +16,13 @@ import asyncpg
 from fastapi import Depends, Request
 
 from services.ingest.delivery import DeliveryWorker
-from services.ingest.log_throttle import LogThrottle
 from services.ingest.metrics import IngestMetrics
 from services.ingest.poller import Poller
 from services.ingest.settings import IngestSettings
 from services.ingest.store import Inbox
 from services.ingest.voice_client import VoiceClient
 from services.kit.grpc_server import GrpcServer
+from services.kit.log_throttle import LogThrottle
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from services.ingest.log_throttle import LogThrottle
 from services.ingest.settings import IngestSettings
+from services.kit.log_throttle import LogThrottle
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from faceitvoice.v1 import match_pb2
 
 from services.ingest.events import Action, InboundEvent, Source
 from services.ingest.group_commit import GroupCommit
-from services.ingest.log_throttle import LogThrottle
 from services.kit.errors import FailedPrecondition, NotFound
+from services.kit.log_throttle import LogThrottle
 from services.kit.match_json import match_from_json
 
 NOTIFY_CHANNEL = "ingest_events"

@@ -15,10 +15,10 @@ from starlette.requests import ClientDisconnect
 from services.ingest.deps import WebhookParts, webhook_parts
 from services.ingest.events import Action, Envelope, InboundEvent, NotAFaceitEvent, SimpleEvent
 from services.ingest.events import parse_webhook as parse_body
-from services.ingest.log_throttle import LogThrottle
 from services.ingest.settings import IngestSettings
 from services.ingest.store import StoreBusy
 from services.kit.database import DATABASE_UNAVAILABLE
+from services.kit.log_throttle import LogThrottle
 from services.kit.logging import log_context
 
 logger = logging.getLogger(__name__)

@@ -20,6 +20,7 @@ from google.protobuf.message import DecodeError
 
 from services.kit.database import DATABASE_UNAVAILABLE
 from services.kit.errors import DomainError, InvalidArgument
+from services.kit.log_throttle import LogThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, token: str | None) -> None:
         self._token = token.encode() if token else None
+        # Whoever has no token could otherwise write a log line per call they make.
+        self._refusals = LogThrottle()
 
     def allows(self, method: str, metadata: Sequence[tuple[str, str | bytes]] | None) -> bool:
         """Whether a call to `method` carrying `metadata` may proceed."""
@@ -97,7 +100,13 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         metadata = handler_call_details.invocation_metadata
         if handler is None or self.allows(method, metadata):
             return handler
-        logger.warning("refused unauthenticated call to %s", method)
+        count = self._refusals.count()
+        if count is not None:
+            logger.warning(
+                "refused unauthenticated call to %s (%s refused since the last such line)",
+                method,
+                count,
+            )
 
         async def refuse(request: Any, context: grpc.aio.ServicerContext) -> None:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")

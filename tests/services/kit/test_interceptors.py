@@ -32,6 +32,20 @@ async def test_call_without_token_is_unauthenticated(channel: grpc.aio.Channel) 
     assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
+async def test_a_flood_of_refused_calls_logs_a_line_with_a_count_not_one_per_call(
+    channel: grpc.aio.Channel, caplog: pytest.LogCaptureFixture
+) -> None:
+    """100 calls without a token in a burst log at most a few WARNING lines (a caller without
+    a token must not be able to fill the logs), and the first one is logged."""
+    caplog.set_level(logging.INFO, logger="services.kit.interceptors")
+    for _ in range(100):
+        with pytest.raises(grpc.aio.AioRpcError):
+            await _call(channel, "Echo", b"hi", metadata=())
+    refused = [r for r in caplog.records if "unauthenticated" in r.getMessage()]
+    assert 1 <= len(refused) <= 5, [r.getMessage() for r in refused]
+    assert "refused since the last such line" in refused[0].getMessage()
+
+
 @pytest.mark.parametrize(
     "value", [f"Bearer {TOKEN}x", "Bearer wrong", TOKEN, f"Basic {TOKEN}", "Bearer "]
 )

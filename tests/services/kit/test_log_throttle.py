@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.ingest.log_throttle import LogThrottle
+from services.kit.log_throttle import LogThrottle
 
 
 class _Clock:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 
 class LogThrottle:
-    """Says which occurrences (refused or ignored webhooks) to log, so a flood of requests does
+    """Says which occurrences (refused or ignored requests) to log, so a flood of requests does
     not also become a flood of log lines.
 
     Writing one line per request is work done exactly when there is no time for it: a line is
