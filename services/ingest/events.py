@@ -28,6 +28,7 @@ from services.kit.match_json import (
     present,
     team_json,
 )
+from services.kit.validation import PREVIEW_CHARS
 
 MAX_VERSION = 2**63 - 1
 
@@ -227,7 +228,7 @@ def action_for(event: str) -> Action:
     return Action.NONE
 
 
-def _short(text: str, limit: int = 40) -> str:
+def _short(text: str, limit: int = PREVIEW_CHARS) -> str:
     """`text` cut to `limit` characters: an error names where the problem is, never echoes it."""
     return text if len(text) <= limit else text[:limit] + "..."
 
