@@ -58,6 +58,14 @@ class DiscordPort(Protocol):
         """Whether the channel exists in the guild."""
         ...
 
+    def is_staff(self, user_id: int) -> bool:
+        """Whether the member may be in every match channel: a staff role, or an administrator."""
+        ...
+
+    def staff_access_outdated(self, channel_id: int) -> bool:
+        """Whether the channel's role overwrites differ from the staff roles' (from the cache)."""
+        ...
+
     def bot_channels_named(self, name: str) -> list[int]:
         """The private voice channels with this name that the bot made (by their overwrites)."""
         ...
@@ -108,8 +116,11 @@ class PycordDiscord:
         *,
         category_limit: int = MAX_CHANNELS_PER_CATEGORY,
         gateway_lag_s: float = DEFAULT_LAG_S,
+        staff_role_ids: Collection[int] = (),
     ) -> None:
         self._client = client
+        self._staff_role_ids = tuple(sorted(staff_role_ids))
+        """Roles allowed in every match channel, as players are (DISCORD_STAFF_ROLE_IDS)."""
         self._guild_id = guild_id
         self._category_id = category_id
         self._category_limit = category_limit
@@ -155,9 +166,38 @@ class PycordDiscord:
             guild.default_role: DENY_EVERYONE,
             discord.Object(self._bot_id()): ALLOW_BOT,
         }
+        for role in self._staff_roles(guild):
+            overwrites[role] = ALLOW_PLAYER
         for user_id in sorted(member_ids):
             overwrites[discord.Object(user_id)] = ALLOW_PLAYER
         return overwrites
+
+    def _staff_roles(self, guild: discord.Guild) -> list[discord.Role]:
+        """The staff roles the guild has (a role deleted since the start is skipped)."""
+        roles = [guild.get_role(role_id) for role_id in self._staff_role_ids]
+        return [role for role in roles if role is not None]
+
+    def is_staff(self, user_id: int) -> bool:
+        guild = self._guild()
+        member = guild.get_member(user_id)
+        if member is None:
+            return False
+        if member.guild_permissions.administrator:
+            return True
+        return any(role.id in self._staff_role_ids for role in member.roles)
+
+    def staff_access_outdated(self, channel_id: int) -> bool:
+        # Every role overwrite but @everyone's is a staff grant: the bot writes no other.
+        guild = self._guild()
+        channel = guild.get_channel(channel_id)
+        if not isinstance(channel, discord.VoiceChannel):
+            return False
+        allow, deny = ALLOW_PLAYER.pair()
+        granted = {
+            (o.id, o.allow, o.deny) for o in channel._overwrites if o.is_role() and o.id != guild.id
+        }
+        wanted = {(role.id, allow.value, deny.value) for role in self._staff_roles(guild)}
+        return granted != wanted
 
     async def is_member(self, user_id: int) -> bool:
         guild = self._guild()

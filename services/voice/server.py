@@ -97,7 +97,10 @@ class VoiceService:
         self.cache = ActiveMatchCache()
         self.bot = VoiceBot(guild_id=settings.discord_guild_id, events=self, **bot_options)
         self.discord = PycordDiscord(
-            self.bot, settings.discord_guild_id, settings.discord_category_id
+            self.bot,
+            settings.discord_guild_id,
+            settings.discord_category_id,
+            staff_role_ids=settings.discord_staff_role_ids,
         )
         self.matches = MatchService(
             store=self.store,
@@ -107,6 +110,7 @@ class VoiceService:
             guild_id=settings.discord_guild_id,
             lobby_channel_id=settings.discord_lobby_channel_id,
             close_delay_s=settings.voice_close_delay_s,
+            naming=settings.channel_naming,
         )
         self.reconciler = Reconciler(self.store, self.cache, self.matches)
         self.deletions = DeletionWorker(self.store, self.matches)
@@ -159,6 +163,7 @@ class VoiceService:
             self.settings.discord_token.get_secret_value(),
             self.settings.discord_guild_id,
             self.settings.discord_api_base,
+            self.settings.discord_staff_role_ids,
         )
 
     async def _gateway(self) -> None:
