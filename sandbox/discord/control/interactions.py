@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +11,8 @@ from aiohttp import web
 from sandbox.discord import payloads
 from sandbox.discord.command_access import may_use
 from sandbox.discord.config import SandboxConfig
+from sandbox.discord.control.components import click_component
+from sandbox.discord.control.dispatch import dispatch_interaction, reply_of
 from sandbox.discord.control.parsing import (
     ControlError,
     body_of,
@@ -22,7 +23,7 @@ from sandbox.discord.control.parsing import (
 )
 from sandbox.discord.gateway import Gateway
 from sandbox.discord.responses import json_response
-from sandbox.discord.state import Channel, Guild, Interaction, SandboxState
+from sandbox.discord.state import Guild, SandboxState
 
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
 USER, CHANNEL, ROLE, MENTIONABLE = 6, 7, 8, 9
@@ -54,62 +55,6 @@ def _sub_command(command: dict[str, Any], path: list[str]) -> tuple[dict[str, An
     return leaf, nested
 
 
-def dispatch_interaction(
-    state: SandboxState,
-    gateway: Gateway,
-    guild: Guild,
-    channel: Channel,
-    interaction: Interaction,
-    data: dict[str, Any],
-) -> None:
-    """INTERACTION_CREATE for a member's command or click, as Discord sends it."""
-    user_id = interaction.user_id
-    payload: dict[str, Any] = {
-        "id": str(interaction.id),
-        "application_id": str(state.bot.id),
-        "type": interaction.type,
-        "token": interaction.token,
-        "version": 1,
-        "guild_id": str(guild.id),
-        "guild": {"id": str(guild.id), "locale": "en-US", "features": []},
-        "channel_id": str(channel.id),
-        "channel": {
-            **payloads.channel(channel),
-            "permissions": str(guild.channel_permissions(user_id, channel)),
-        },
-        "member": {
-            **payloads.member(state, guild.members[user_id]),
-            "permissions": str(guild.channel_permissions(user_id, channel)),
-        },
-        "locale": "en-US",
-        "guild_locale": "en-US",
-        "app_permissions": str(guild.channel_permissions(state.bot.id, channel)),
-        "entitlements": [],
-        "authorizing_integration_owners": {"0": str(guild.id)},
-        "context": 0,
-        "attachment_size_limit": 26_214_400,
-        "data": data,
-    }
-    if interaction.source is not None:
-        payload["message"] = interaction.source
-    gateway.dispatch("INTERACTION_CREATE", payload, intent=None)
-
-
-async def reply_of(interaction: Interaction, timeout: float) -> web.Response:
-    """The bot's final reply to the interaction (504 when it does not come in time)."""
-    try:
-        reply = await asyncio.wait_for(asyncio.shield(interaction.reply), timeout)
-    except TimeoutError:
-        raise ControlError(
-            504,
-            "the bot did not answer the interaction in time",
-            interaction_id=str(interaction.id),
-            acknowledged=interaction.acknowledged,
-            deferred=interaction.deferred,
-        ) from None
-    return json_response({**reply, "messages": interaction.messages})
-
-
 class InteractionSimulator:
     """POST /_sandbox/interactions (waits for the bot's reply) and GET /_sandbox/commands."""
 
@@ -129,6 +74,7 @@ class InteractionSimulator:
         """These routes, without the /_sandbox prefix."""
         return [
             web.post("/interactions", self.run_interaction),
+            web.post("/interactions/components", self.click),
             web.get("/commands", self.list_commands),
         ]
 
@@ -173,6 +119,13 @@ class InteractionSimulator:
         if resolved:
             data["resolved"] = resolved
         dispatch_interaction(self._state, self._gateway, guild, channel, interaction, data)
+        return await reply_of(interaction, float(body.get("timeout", self._config.reply_timeout)))
+
+    async def click(self, request: web.Request) -> web.Response:
+        """POST /_sandbox/interactions/components: a member clicks a button (see
+        `click_component`); returns the bot's reply."""
+        body = await body_of(request)
+        interaction = click_component(self._state, self._gateway, body, self._clock())
         return await reply_of(interaction, float(body.get("timeout", self._config.reply_timeout)))
 
     async def list_commands(self, request: web.Request) -> web.Response:
