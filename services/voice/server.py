@@ -18,6 +18,8 @@ from services.kit.embedded_postgres import resolve_database_url
 from services.kit.grpc_client import GrpcClients
 from services.kit.grpc_server import service_server
 from services.kit.migrations import apply_migrations
+from services.voice.admin import AdminCommands
+from services.voice.admin_commands import CONFIRM_TIMEOUT_S, add_admin_commands
 from services.voice.bot import VoiceBot
 from services.voice.cache import ActiveMatchCache
 from services.voice.commands import PlayerCommands, add_commands
@@ -88,6 +90,7 @@ class VoiceService:
         *,
         gateway_wait_s: float = 10.0,
         link_retry_s: float | None = None,
+        confirm_timeout_s: float = CONFIRM_TIMEOUT_S,
         **bot_options: object,
     ) -> None:
         self.settings = settings
@@ -118,6 +121,8 @@ class VoiceService:
             registry, self.matches, self.cache, verification=settings.link_verification
         )
         add_commands(self.bot, self.commands)
+        self.admin = AdminCommands(self.matches, self.reconciler)
+        add_admin_commands(self.bot, self.admin, confirm_timeout_s=confirm_timeout_s)
         self.link_watch = LinkWatcher(
             registry,
             self.store,
