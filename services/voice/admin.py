@@ -79,9 +79,8 @@ class AdminCommands:
         records, next_token = await self._matches.list_matches(LIST_PAGE, "")
         if not records:
             return "No match is open."
-        lines = [
-            f"{_count(len(records), 'open match', 'open matches')}{' and more' if next_token else ''}:"
-        ]
+        shown = _count(len(records), "open match", "open matches")
+        lines = [f"{shown}{' and more' if next_token else ''}:"]
         for record in records:
             lines.extend(describe_match(record))
         if next_token:
