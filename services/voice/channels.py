@@ -153,7 +153,7 @@ class ChannelLifecycle:
                 {
                     u
                     for u in occupants
-                    if u not in channel.member_ids and not self._discord.is_staff(u)
+                    if u not in channel.member_ids and not self._discord.sees_every_channel(u)
                 },
             )
         else:

@@ -59,6 +59,10 @@ class DiscordPort(Protocol):
         ...
 
     def is_staff(self, user_id: int) -> bool:
+        """Whether the member holds a staff role (DISCORD_STAFF_ROLE_IDS)."""
+        ...
+
+    def sees_every_channel(self, user_id: int) -> bool:
         """Whether the member may be in every match channel: a staff role, or an administrator."""
         ...
 
@@ -178,13 +182,14 @@ class PycordDiscord:
         return [role for role in roles if role is not None]
 
     def is_staff(self, user_id: int) -> bool:
-        guild = self._guild()
-        member = guild.get_member(user_id)
-        if member is None:
-            return False
-        if member.guild_permissions.administrator:
+        member = self._guild().get_member(user_id)
+        return member is not None and any(r.id in self._staff_role_ids for r in member.roles)
+
+    def sees_every_channel(self, user_id: int) -> bool:
+        member = self._guild().get_member(user_id)
+        if member is not None and member.guild_permissions.administrator:
             return True
-        return any(role.id in self._staff_role_ids for role in member.roles)
+        return self.is_staff(user_id)
 
     def staff_access_outdated(self, channel_id: int) -> bool:
         # Every role overwrite but @everyone's is a staff grant: the bot writes no other.

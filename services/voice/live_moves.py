@@ -49,7 +49,7 @@ class LiveMoves:
             record, team = arrived_in
             if not (
                 user_id in team.member_ids
-                or self._discord.is_staff(user_id)
+                or self._discord.sees_every_channel(user_id)
                 or self._discord.may_join(user_id, after)
             ):
                 with log_context(match_id=record.match_id):

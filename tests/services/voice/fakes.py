@@ -64,6 +64,9 @@ class FakeDiscord:
     def is_staff(self, user_id: int) -> bool:
         return False
 
+    def sees_every_channel(self, user_id: int) -> bool:
+        return False
+
     def staff_access_outdated(self, channel_id: int) -> bool:
         return False
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from faceitvoice.v1 import voice_service_pb2 as voice_pb
 
+from sandbox.discord import SandboxError
 from services.voice.startup import StartupError
 from tests.services.voice.system import VoiceSystem, match, voice_system
 
@@ -53,6 +54,9 @@ async def test_staff_may_view_and_join_every_match_channel_and_are_not_moved_out
         assert await _access(system, team, staff)
         assert not await _access(system, team, other)
     await system.put_in_voice(staff, team1)  # refused by the sandbox without access
+    with pytest.raises(SandboxError) as refused:
+        await system.control.set_voice(system.guild_id, other, team1)
+    assert refused.value.status == 403
     await system.control.set_voice(system.guild_id, other, team1, force=True)
     await system.wait_in(other, system.lobby_id)
     assert await system.voice_of(staff) == team1
