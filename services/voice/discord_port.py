@@ -17,18 +17,16 @@ from services.voice.discord_errors import (
 )
 from services.voice.discord_rest import DiscordRest
 from services.voice.gateway_lag import DEFAULT_LAG_S, GatewayLag
+from services.voice.overwrites import (
+    overwrites_payload,
+    staff_outdated,
+    staff_roles,
+    team_overwrites,
+)
 
 logger = logging.getLogger(__name__)
 
-DENY_EVERYONE = discord.PermissionOverwrite(view_channel=False, connect=False)
-ALLOW_BOT = discord.PermissionOverwrite(
-    view_channel=True, connect=True, move_members=True, manage_channels=True
-)
-ALLOW_PLAYER = discord.PermissionOverwrite(view_channel=True, connect=True, speak=True)
-
 MAX_CHANNELS_PER_CATEGORY = 50
-ROLE_OVERWRITE = 0
-MEMBER_OVERWRITE = 1
 
 
 class NotInVoice(Exception):
@@ -99,16 +97,6 @@ class DiscordPort(Protocol):
         ...
 
 
-def _overwrites_payload(overwrites: dict[Any, discord.PermissionOverwrite]) -> list[dict[str, Any]]:
-    """Overwrites as Discord's JSON, the way py-cord's `Guild._create_channel` writes them."""
-    payload = []
-    for target, overwrite in overwrites.items():
-        allow, deny = overwrite.pair()
-        kind = ROLE_OVERWRITE if isinstance(target, discord.Role) else MEMBER_OVERWRITE
-        payload.append({"id": target.id, "type": kind, "allow": allow.value, "deny": deny.value})
-    return payload
-
-
 class PycordDiscord:
     """DiscordPort over a py-cord client connected to the gateway."""
 
@@ -165,21 +153,8 @@ class PycordDiscord:
     def _overwrites(
         self, guild: discord.Guild, member_ids: Collection[int]
     ) -> dict[Any, discord.PermissionOverwrite]:
-        # Keys are Objects for members: py-cord sends type 1 for anything that is not a Role.
-        overwrites: dict[Any, discord.PermissionOverwrite] = {
-            guild.default_role: DENY_EVERYONE,
-            discord.Object(self._bot_id()): ALLOW_BOT,
-        }
-        for role in self._staff_roles(guild):
-            overwrites[role] = ALLOW_PLAYER
-        for user_id in sorted(member_ids):
-            overwrites[discord.Object(user_id)] = ALLOW_PLAYER
-        return overwrites
-
-    def _staff_roles(self, guild: discord.Guild) -> list[discord.Role]:
-        """The staff roles the guild has (a role deleted since the start is skipped)."""
-        roles = [guild.get_role(role_id) for role_id in self._staff_role_ids]
-        return [role for role in roles if role is not None]
+        staff = staff_roles(guild, self._staff_role_ids)
+        return team_overwrites(guild, self._bot_id(), member_ids, staff)
 
     def is_staff(self, user_id: int) -> bool:
         member = self._guild().get_member(user_id)
@@ -192,17 +167,11 @@ class PycordDiscord:
         return self.is_staff(user_id)
 
     def staff_access_outdated(self, channel_id: int) -> bool:
-        # Every role overwrite but @everyone's is a staff grant: the bot writes no other.
         guild = self._guild()
         channel = guild.get_channel(channel_id)
         if not isinstance(channel, discord.VoiceChannel):
             return False
-        allow, deny = ALLOW_PLAYER.pair()
-        granted = {
-            (o.id, o.allow, o.deny) for o in channel._overwrites if o.is_role() and o.id != guild.id
-        }
-        wanted = {(role.id, allow.value, deny.value) for role in self._staff_roles(guild)}
-        return granted != wanted
+        return staff_outdated(channel, staff_roles(guild, self._staff_role_ids))
 
     async def is_member(self, user_id: int) -> bool:
         guild = self._guild()
@@ -329,7 +298,7 @@ class PycordDiscord:
         payload: dict[str, Any] = {
             "type": discord.ChannelType.voice.value,
             "name": name,
-            "permission_overwrites": _overwrites_payload(overwrites),
+            "permission_overwrites": overwrites_payload(overwrites),
         }
         if category is not None:
             payload["parent_id"] = category.id
