@@ -53,7 +53,8 @@ class ConfirmClose(discord.ui.View):
             self._admin_id,
         )
         await interaction.response.send_message(
-            "Only the admin who ran /match close can answer it.", ephemeral=True
+            "Only the admin who ran /match close, with Manage Channels, can answer it.",
+            ephemeral=True,
         )
         return False
 

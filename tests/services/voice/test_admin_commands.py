@@ -27,7 +27,7 @@ async def system(fresh_database: str) -> AsyncIterator[VoiceSystem]:
 
 
 async def _with_role(system: VoiceSystem, name: str, permissions: int) -> int:
-    """A member holding a new role with these guild permissions."""
+    """A member holding a new role (named `{name}-role`) with these guild permissions."""
     role = await system.control.create_role(system.guild_id, f"{name}-role", permissions)
     user_id = await system.member(name)
     await system.control.add_member_role(system.guild_id, user_id, role["role_id"])
@@ -161,6 +161,31 @@ async def test_cancel_leaves_the_match_open_and_an_unanswered_question_expires(
         await system.control.click(mod, second["message_id"], "match-close:confirm")
     assert gone.value.status == 404
     assert await system.voice_of(ada) == team
+
+
+async def test_an_admin_who_lost_manage_channels_cannot_confirm_a_close(
+    system: VoiceSystem,
+) -> None:
+    """The bot checks the permissions sent with the click too: an admin whose role lost Manage
+    Channels after asking is refused, and the match stays open."""
+    await system.start_voice()
+    ada, _, team = await system.pair_in_team_channel(MATCH)
+    mod = await _moderator(system)
+    await _commands_synced(system)
+    asked = await system.control.run_command(
+        system.guild_id, mod, "match close", {"match_id": MATCH}
+    )
+    roles = (await system.guild_state())["roles"]
+    (role,) = [r for r in roles if r["name"] == "mod-role"]
+    await system.control.edit_role(system.guild_id, role["id"], permissions=0)
+
+    refused = await system.control.click(mod, asked["message_id"], "match-close:confirm")
+
+    assert refused["content"].startswith("Only the admin who ran /match close")
+    assert refused["message_id"] != asked["message_id"]  # a new ephemeral message
+    assert await system.voice_of(ada) == team
+    still = await system.stub.GetMatch(voice_pb.GetMatchRequest(match_id=MATCH))
+    assert still.match.state == voice_pb.VOICE_MATCH_STATE_OPEN
 
 
 @pytest.mark.parametrize(
