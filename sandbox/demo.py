@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 from faceitvoice.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 
 from sandbox.discord.client import DiscordSandboxClient
+from sandbox.discord.permissions import MANAGE_CHANNELS
 from sandbox.faceit.client import FaceitSandboxClient
 from sandbox.link_browser import link_url, sign_in_with_faceit
 from sandbox.system import LINK_VERIFICATIONS, System, SystemOptions
@@ -145,6 +147,7 @@ async def play(info: dict[str, Any]) -> Timeline:
             timeline.mark(f"moved {', '.join(moved)} -> {where!r}")
         skipped = [p["nickname"] for team in teams for p in team[IN_LOBBY:]]
         timeline.mark(f"not in voice, so not moved (they can join): {', '.join(skipped)}")
+        await admin_match_list(discord, guild_id, match_id, timeline)
 
         await faceit.set_status(match_id, "FINISHED")
         timeline.mark("FACEIT sent match_status_finished")
@@ -168,6 +171,25 @@ async def play(info: dict[str, Any]) -> Timeline:
             raise DemoFailed(f"expected {IN_LOBBY * 2} players back in the lobby, saw {back}")
         timeline.mark(f"channels gone; {len(back)} players back in the lobby")
         return timeline
+
+
+async def admin_match_list(
+    discord: DiscordSandboxClient, guild_id: str, match_id: str, timeline: Timeline
+) -> None:
+    """A hub admin (a role with Manage Channels) runs /match list; its answer goes in the
+    timeline."""
+    role = await discord.create_role(guild_id, "Hub admins", MANAGE_CHANNELS)
+    admin = await discord.add_member(guild_id, "hub-admin", roles=[role["role_id"]])
+    reply = await discord.run_command(guild_id, admin["user_id"], "match list")
+    if match_id not in reply["content"] or not reply["ephemeral"]:
+        raise DemoFailed(f"/match list did not show the match: {reply['content']!r}")
+    state = await discord.get_guild(guild_id)
+    names = {f"<@{m['user_id']}>": f"@{m['username']}" for m in state["members"]}
+    names.update({f"<#{c['id']}>": f"#{c['name']}" for c in state["channels"]})
+    timeline.mark("a hub admin (Manage Channels) ran /match list; the bot answered, ephemeral")
+    timeline.mark("(mentions shown as Discord renders them):")
+    for line in reply["content"].splitlines():
+        timeline.mark("    " + re.sub(r"<[@#]\d+>", lambda m: names.get(m[0], m[0]), line))
 
 
 async def link(

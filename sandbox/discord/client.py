@@ -151,10 +151,45 @@ class DiscordSandboxClient(SandboxHttpClient):
             body["timeout"] = reply_timeout
         return await self._call("POST", "/interactions", body)
 
-    async def commands(self, guild_id: int | str | None = None) -> list[dict[str, Any]]:
-        """Commands the bot registered (for a guild, or the global ones)."""
-        params = {"guild_id": str(guild_id)} if guild_id is not None else None
-        return await self._call("GET", "/commands", params=params)
+    async def commands(
+        self, guild_id: int | str | None = None, *, user_id: int | str | None = None
+    ) -> list[dict[str, Any]]:
+        """Commands the bot registered (for a guild, or the global ones); with `user_id`, only
+        those the member is offered."""
+        params = {"guild_id": str(guild_id)} if guild_id is not None else {}
+        if user_id is not None:
+            params["user_id"] = str(user_id)
+        return await self._call("GET", "/commands", params=params or None)
+
+    async def click(
+        self,
+        user_id: int | str,
+        message_id: int | str,
+        custom_id: str,
+        *,
+        reply_timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """A member clicks a button of an interaction's message; returns the bot's reply (for
+        UPDATE_MESSAGE, the clicked message as edited: same `message_id`)."""
+        body: dict[str, Any] = {
+            "user_id": str(user_id),
+            "message_id": str(message_id),
+            "custom_id": custom_id,
+        }
+        if reply_timeout is not None:
+            body["timeout"] = reply_timeout
+        return await self._call("POST", "/interactions/components", body)
+
+    async def set_command_permissions(
+        self, guild_id: int | str, command: str, permissions: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """A guild admin's overrides of a command: `[{"id", "type": 1 role | 2 user,
+        "permission": bool}]`."""
+        return await self._call(
+            "PUT",
+            f"/guilds/{guild_id}/commands/{command}/permissions",
+            {"permissions": permissions},
+        )
 
     async def audit_log(
         self, *, method: str | None = None, route: str | None = None, after: int = 0

@@ -94,6 +94,8 @@ class Guild:
     """user id -> voice channel id."""
     commands: list[dict[str, Any]] = field(default_factory=list)
     bot_role_id: int | None = None
+    command_permissions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Command id -> the guild admins' overrides `{"id", "type": 1 role | 2 user, "permission"}`."""
 
     def base_permissions(self, user_id: int) -> int:
         """Guild-level permissions of a member (owner and ADMINISTRATOR get all)."""
@@ -140,6 +142,10 @@ class Interaction:
     deferred: bool = False
     ephemeral: bool = False
     messages: list[dict[str, Any]] = field(default_factory=list)
+    type: int = 2
+    """2: a slash command; 3: a click on a message component."""
+    source: dict[str, Any] | None = None
+    """The message whose component was clicked (type 3)."""
 
 
 class SandboxState:
@@ -249,6 +255,8 @@ class SandboxState:
         user_id: int,
         command_name: str,
         created_at: float,
+        type: int = 2,
+        source: dict[str, Any] | None = None,
     ) -> Interaction:
         """Record a new pending interaction with a random token."""
         interaction = Interaction(
@@ -260,9 +268,19 @@ class SandboxState:
             command_name=command_name,
             created_at=created_at,
             reply=asyncio.get_running_loop().create_future(),
+            type=type,
+            source=source,
         )
         self.interactions[interaction.id] = interaction
         return interaction
+
+    def interaction_message(self, message_id: int) -> tuple[Interaction, dict[str, Any]] | None:
+        """An interaction's reply or follow-up with this id, and the interaction that made it."""
+        for interaction in self.interactions.values():
+            for message in interaction.messages:
+                if message["id"] == str(message_id) and interaction.source is not message:
+                    return interaction, message
+        return None
 
     def interaction_by_token(self, token: str) -> Interaction | None:
         """The interaction a webhook token belongs to."""

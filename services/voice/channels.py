@@ -9,6 +9,7 @@ from collections.abc import Collection, Mapping, Sequence
 from services.voice.cache import ActiveMatchCache
 from services.voice.discord_port import DiscordPort
 from services.voice.model import MatchRecord, Team, TeamChannel
+from services.voice.naming import ChannelNaming
 from services.voice.placement import PlayerPlacement
 from services.voice.planning import ChannelPlan, plan_channels, player_ids
 from services.voice.store import VoiceStore
@@ -29,8 +30,10 @@ class ChannelLifecycle:
         cache: ActiveMatchCache,
         discord: DiscordPort,
         placement: PlayerPlacement,
+        naming: ChannelNaming,
     ) -> None:
         self._store = store
+        self._naming = naming
         self._cache = cache
         self._discord = discord
         self._placement = placement
@@ -82,7 +85,7 @@ class ChannelLifecycle:
         match_id = stored.match_id
         in_guild = await self.in_guild(teams, links)
         new: list[ChannelPlan] = []
-        for plan in plan_channels(match_id, teams, links, in_guild):
+        for plan in plan_channels(match_id, teams, links, in_guild, self._naming):
             existing = stored.channel(plan.faction)
             if existing is None:
                 if plan.members:
@@ -112,15 +115,21 @@ class ChannelLifecycle:
                 await self._replace(match_id, existing, members)
             logger.info("channel of %s now allows %s players", existing.faction, len(members))
 
-    async def repair(self, record: MatchRecord) -> None:
-        """Finish intents, recreate lost channels and end replacements of an open match."""
+    async def repair(self, record: MatchRecord) -> list[str]:
+        """Finish intents, recreate lost channels, end replacements and bring staff access in
+        line with the settings, for an open match; what was changed, one line each."""
         match_id = record.match_id
+        changes = []
         for channel in record.channels:
             if channel.channel_id is None:
                 await self._finish_intent(match_id, channel, channel.member_ids)
-            elif not await self._discord.channel_exists(channel.channel_id):
+                changes.append(f"{channel.faction}: finished an interrupted channel create")
+                continue
+            if not await self._discord.channel_exists(channel.channel_id):
                 await self._recreate(match_id, channel, channel.member_ids)
-            elif channel.previous_channel_id is not None:
+                changes.append(f"{channel.faction}: recreated lost channel {channel.channel_id}")
+                continue
+            if channel.previous_channel_id is not None:
                 await self._finish_replacement(
                     match_id,
                     channel.faction,
@@ -128,6 +137,28 @@ class ChannelLifecycle:
                     channel.channel_id,
                     channel.member_ids,
                 )
+                changes.append(f"{channel.faction}: finished replacing a channel")
+            if self._discord.staff_access_outdated(channel.channel_id):
+                await self._update_staff(match_id, channel)
+                changes.append(f"{channel.faction}: staff access updated")
+        return changes
+
+    async def _update_staff(self, match_id: str, channel: TeamChannel) -> None:
+        """Rewrite a channel's overwrites (staff roles as configured now), or replace it."""
+        assert channel.channel_id is not None
+        if await self._discord.set_members(channel.channel_id, channel.member_ids):
+            occupants = self._discord.occupants(channel.channel_id)
+            await self._placement.move_out(
+                channel.channel_id,
+                {
+                    u
+                    for u in occupants
+                    if u not in channel.member_ids and not self._discord.sees_every_channel(u)
+                },
+            )
+        else:
+            await self._replace(match_id, channel, channel.member_ids)
+        logger.info("staff access of channel %s now follows the settings", channel.channel_id)
 
     async def _finish_intent(
         self, match_id: str, intent: TeamChannel, members: Collection[int]

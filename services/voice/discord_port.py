@@ -17,18 +17,16 @@ from services.voice.discord_errors import (
 )
 from services.voice.discord_rest import DiscordRest
 from services.voice.gateway_lag import DEFAULT_LAG_S, GatewayLag
+from services.voice.overwrites import (
+    overwrites_payload,
+    staff_outdated,
+    staff_roles,
+    team_overwrites,
+)
 
 logger = logging.getLogger(__name__)
 
-DENY_EVERYONE = discord.PermissionOverwrite(view_channel=False, connect=False)
-ALLOW_BOT = discord.PermissionOverwrite(
-    view_channel=True, connect=True, move_members=True, manage_channels=True
-)
-ALLOW_PLAYER = discord.PermissionOverwrite(view_channel=True, connect=True, speak=True)
-
 MAX_CHANNELS_PER_CATEGORY = 50
-ROLE_OVERWRITE = 0
-MEMBER_OVERWRITE = 1
 
 
 class NotInVoice(Exception):
@@ -56,6 +54,18 @@ class DiscordPort(Protocol):
 
     async def channel_exists(self, channel_id: int) -> bool:
         """Whether the channel exists in the guild."""
+        ...
+
+    def is_staff(self, user_id: int) -> bool:
+        """Whether the member holds a staff role (DISCORD_STAFF_ROLE_IDS)."""
+        ...
+
+    def sees_every_channel(self, user_id: int) -> bool:
+        """Whether the member may be in every match channel: a staff role, or an administrator."""
+        ...
+
+    def staff_access_outdated(self, channel_id: int) -> bool:
+        """Whether the channel's role overwrites differ from the staff roles' (from the cache)."""
         ...
 
     def bot_channels_named(self, name: str) -> list[int]:
@@ -87,16 +97,6 @@ class DiscordPort(Protocol):
         ...
 
 
-def _overwrites_payload(overwrites: dict[Any, discord.PermissionOverwrite]) -> list[dict[str, Any]]:
-    """Overwrites as Discord's JSON, the way py-cord's `Guild._create_channel` writes them."""
-    payload = []
-    for target, overwrite in overwrites.items():
-        allow, deny = overwrite.pair()
-        kind = ROLE_OVERWRITE if isinstance(target, discord.Role) else MEMBER_OVERWRITE
-        payload.append({"id": target.id, "type": kind, "allow": allow.value, "deny": deny.value})
-    return payload
-
-
 class PycordDiscord:
     """DiscordPort over a py-cord client connected to the gateway."""
 
@@ -108,8 +108,11 @@ class PycordDiscord:
         *,
         category_limit: int = MAX_CHANNELS_PER_CATEGORY,
         gateway_lag_s: float = DEFAULT_LAG_S,
+        staff_role_ids: Collection[int] = (),
     ) -> None:
         self._client = client
+        self._staff_role_ids = tuple(sorted(staff_role_ids))
+        """Roles allowed in every match channel, as players are (DISCORD_STAFF_ROLE_IDS)."""
         self._guild_id = guild_id
         self._category_id = category_id
         self._category_limit = category_limit
@@ -150,14 +153,25 @@ class PycordDiscord:
     def _overwrites(
         self, guild: discord.Guild, member_ids: Collection[int]
     ) -> dict[Any, discord.PermissionOverwrite]:
-        # Keys are Objects for members: py-cord sends type 1 for anything that is not a Role.
-        overwrites: dict[Any, discord.PermissionOverwrite] = {
-            guild.default_role: DENY_EVERYONE,
-            discord.Object(self._bot_id()): ALLOW_BOT,
-        }
-        for user_id in sorted(member_ids):
-            overwrites[discord.Object(user_id)] = ALLOW_PLAYER
-        return overwrites
+        staff = staff_roles(guild, self._staff_role_ids)
+        return team_overwrites(guild, self._bot_id(), member_ids, staff)
+
+    def is_staff(self, user_id: int) -> bool:
+        member = self._guild().get_member(user_id)
+        return member is not None and any(r.id in self._staff_role_ids for r in member.roles)
+
+    def sees_every_channel(self, user_id: int) -> bool:
+        member = self._guild().get_member(user_id)
+        if member is not None and member.guild_permissions.administrator:
+            return True
+        return self.is_staff(user_id)
+
+    def staff_access_outdated(self, channel_id: int) -> bool:
+        guild = self._guild()
+        channel = guild.get_channel(channel_id)
+        if not isinstance(channel, discord.VoiceChannel):
+            return False
+        return staff_outdated(channel, staff_roles(guild, self._staff_role_ids))
 
     async def is_member(self, user_id: int) -> bool:
         guild = self._guild()
@@ -284,7 +298,7 @@ class PycordDiscord:
         payload: dict[str, Any] = {
             "type": discord.ChannelType.voice.value,
             "name": name,
-            "permission_overwrites": _overwrites_payload(overwrites),
+            "permission_overwrites": overwrites_payload(overwrites),
         }
         if category is not None:
             payload["parent_id"] = category.id

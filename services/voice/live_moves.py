@@ -36,7 +36,8 @@ class LiveMoves:
     async def voice_changed(self, user_id: int, before: int | None, after: int | None) -> None:
         """React to a member's voice move: bring match players into their team channel.
 
-        Whoever arrives in a team channel they may not join is moved out: the gateway may
+        Whoever arrives in a team channel they may not join is moved out (players of the team,
+        staff and administrators may): the gateway may
         report a move into the channel only after the member's access was taken, too late
         for the change itself to see them inside.
         """
@@ -46,7 +47,11 @@ class LiveMoves:
         arrived_in = self._cache.team_channel(after)
         if arrived_in is not None:
             record, team = arrived_in
-            if user_id not in team.member_ids and not self._discord.may_join(user_id, after):
+            if not (
+                user_id in team.member_ids
+                or self._discord.sees_every_channel(user_id)
+                or self._discord.may_join(user_id, after)
+            ):
                 with log_context(match_id=record.match_id):
                     if await self._placement.moves([(user_id, lobby)]):
                         logger.info("moved %s out of team channel %s: no access", user_id, after)

@@ -27,6 +27,7 @@ from services.voice.model import (
     Placement,
     PlacementOutcome,
 )
+from services.voice.naming import ChannelNaming
 from services.voice.placement import PlayerPlacement
 from services.voice.planning import (
     open_is_stale,
@@ -68,15 +69,17 @@ class MatchService:
         guild_id: int,
         lobby_channel_id: int | None = None,
         close_delay_s: float = 0.0,
+        naming: ChannelNaming | None = None,
     ) -> None:
         self._store = store
+        self._naming = naming if naming is not None else ChannelNaming()
         self._cache = cache
         self._resolver = resolver
         self._guild_id = guild_id
         self._close_delay_s = close_delay_s
         self._locks = KeyedLocks()
         self._placement = PlayerPlacement(discord, cache, lobby_channel_id)
-        self._channels = ChannelLifecycle(store, cache, discord, self._placement)
+        self._channels = ChannelLifecycle(store, cache, discord, self._placement, self._naming)
         self._live = LiveMoves(store, cache, discord, self._placement, self._locks)
         self.deletions_changed = asyncio.Event()
         """Set whenever a delayed deletion was scheduled or might be due."""
@@ -149,7 +152,11 @@ class MatchService:
         the players are placed as soon as the channels exist, while their completion is written.
         """
         in_guild = await self._channels.in_guild(spec.teams, links)
-        plans = [p for p in plan_channels(spec.match_id, spec.teams, links, in_guild) if p.members]
+        plans = [
+            p
+            for p in plan_channels(spec.match_id, spec.teams, links, in_guild, self._naming)
+            if p.members
+        ]
         opened_at = await self._store.open_with_intents(
             spec.match_id,
             self._guild_id,
@@ -298,21 +305,28 @@ class MatchService:
         assert record is not None
         return record
 
-    async def reconcile_match(self, match_id: str) -> None:
-        """Bring one match's channels in line with the database (no registry call)."""
+    async def reconcile_match(self, match_id: str) -> list[str]:
+        """Bring one match's channels in line with the database (no registry call); what was
+        changed, one line each."""
         with log_context(match_id=match_id):
             async with self._locks.hold(match_id):
                 record = await self._store.get_match(match_id)
                 if record is None:
-                    return
+                    return []
                 if record.state is MatchState.CLOSED:
-                    if _due(record):
-                        await self._channels.delete_all(record)
-                    return
-                await self._channels.repair(record)
+                    if not _due(record):
+                        return []
+                    deleted, _ = await self._channels.delete_all(record)
+                    return (
+                        [f"deleted {len(deleted)} channels of the closed match"] if deleted else []
+                    )
+                changes = await self._channels.repair(record)
                 record = await self._must(match_id)
                 self._cache.put(record)
-                await self._placement.place_waiting(record)
+                moved = await self._placement.place_waiting(record)
+                if moved:
+                    changes.append(f"moved {moved} waiting players into their team channel")
+                return changes
 
     async def voice_changed(self, user_id: int, before: int | None, after: int | None) -> None:
         """A member's voice move, seen by the gateway (see `LiveMoves`)."""

@@ -91,8 +91,9 @@ class PlayerPlacement:
             return placed(PlacementOutcome.FAILED, error.message)
         return placed(PlacementOutcome.MOVED)
 
-    async def place_waiting(self, record: MatchRecord) -> None:
-        """Move the match's players who are in voice outside their team channel into it.
+    async def place_waiting(self, record: MatchRecord) -> int:
+        """Move the match's players who are in voice outside their team channel into it; how
+        many were moved.
 
         Heals placements judged while voice states were stale (before the gateway was ready,
         or during a disconnect). Players who left on purpose, and those whose seat is in a more
@@ -120,6 +121,7 @@ class PlayerPlacement:
                 raise result
             else:
                 logger.info("moved player %s into the team channel on reconciliation", uid)
+        return sum(not isinstance(result, BaseException) for result in results)
 
     async def moves(self, moves: Sequence[tuple[int, int | None]]) -> int:
         """Make the moves concurrently (to None: disconnect); how many succeeded. Logs failures."""
@@ -161,10 +163,19 @@ class PlayerPlacement:
     ) -> None:
         """Move the allowed occupants of `previous` into `current`, the others out.
 
-        Only players allowed in a channel are ever moved into it: whoever sits in the old
-        channel without access to the new one (they just lost it, or never had it) leaves.
+        Only players allowed in a channel (and staff) are ever moved into it: whoever sits in
+        the old channel without access to the new one (they just lost it, or never had it)
+        leaves.
         """
         occupants = self._discord.occupants(previous)
         await self.moves(
-            [(uid, current if uid in allowed else self.lobby_channel_id) for uid in occupants]
+            [
+                (
+                    uid,
+                    current
+                    if uid in allowed or self._discord.is_staff(uid)
+                    else self.lobby_channel_id,
+                )
+                for uid in occupants
+            ]
         )

@@ -18,7 +18,7 @@ from services.voice.model import (
     allowed_members,
     players_on_both_teams,
 )
-from services.voice.naming import channel_name
+from services.voice.naming import ChannelNaming
 
 logger = logging.getLogger(__name__)
 
@@ -77,9 +77,14 @@ def open_is_stale(current: MatchRecord | None, version: int) -> bool:
 
 
 def plan_channels(
-    match_id: str, teams: Sequence[Team], links: Mapping[str, int], in_guild: Collection[int]
+    match_id: str,
+    teams: Sequence[Team],
+    links: Mapping[str, int],
+    in_guild: Collection[int],
+    naming: ChannelNaming,
 ) -> list[ChannelPlan]:
-    """Each team's channel with its name and the linked guild members allowed in it."""
+    """Each team's channel with its name (from `naming`) and the linked guild members allowed
+    in it."""
     on_both = players_on_both_teams(teams)
     if on_both:
         logger.warning(
@@ -91,7 +96,7 @@ def plan_channels(
     plans = []
     for team in teams:
         other = next((n for f, n in names.items() if f != team.faction), "")
-        name = channel_name(match_id, team.name, other)
+        name = naming.name(match_id, team.faction, team.name, other)
         plans.append(ChannelPlan(team, name, allowed[team.faction]))
     return plans
 

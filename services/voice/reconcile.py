@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 
 from services.kit.database import DATABASE_UNAVAILABLE
 from services.kit.logging import log_context
@@ -12,6 +13,18 @@ from services.voice.matches import MatchService
 from services.voice.store import VoiceStore
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    """What one reconciliation pass saw and did."""
+
+    open_matches: int
+    closing_matches: int
+    failed: tuple[str, ...] = ()
+    """Matches whose reconciliation failed (logged)."""
+    changes: dict[str, list[str]] = field(default_factory=dict)
+    """Match id -> what was changed, for the matches where something was."""
 
 
 class Reconciler:
@@ -39,14 +52,13 @@ class Reconciler:
         self.runs = 0
         """Completed runs (tests wait on it)."""
 
-    async def run(self) -> None:
+    async def run(self) -> ReconcileReport:
         """One full pass, repeated with backoff while the database is unreachable."""
         backoff = self._min_retry_s
         async with self._lock:
             while True:
                 try:
-                    await self._pass()
-                    return
+                    return await self._pass()
                 except DATABASE_UNAVAILABLE as error:
                     logger.warning(
                         "database unavailable for reconciliation (%r); retrying in %.2fs",
@@ -56,26 +68,31 @@ class Reconciler:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_retry_s)
 
-    async def _pass(self) -> None:
+    async def _pass(self) -> ReconcileReport:
         """Failures of one match are logged and do not stop the others."""
         open_matches = await self._store.open_matches()
         self._cache.replace_all(open_matches)
         pending = await self._store.closed_with_channels()
-        failures = 0
+        failed = []
+        changes = {}
         for record in [*open_matches, *pending]:
             with log_context(match_id=record.match_id):
                 try:
-                    await self._matches.reconcile_match(record.match_id)
+                    changed = await self._matches.reconcile_match(record.match_id)
                 except DATABASE_UNAVAILABLE:
                     raise
                 except Exception:
-                    failures += 1
+                    failed.append(record.match_id)
                     logger.exception("reconciliation of the match failed")
+                    continue
+                if changed:
+                    changes[record.match_id] = changed
         self._matches.deletions_changed.set()
         self.runs += 1
         logger.info(
             "reconciled %s open and %s closing matches (%s failed)",
             len(open_matches),
             len(pending),
-            failures,
+            len(failed),
         )
+        return ReconcileReport(len(open_matches), len(pending), tuple(failed), changes)

@@ -18,6 +18,8 @@ from services.kit.embedded_postgres import resolve_database_url
 from services.kit.grpc_client import GrpcClients
 from services.kit.grpc_server import service_server
 from services.kit.migrations import apply_migrations
+from services.voice.admin import AdminCommands
+from services.voice.admin_commands import CONFIRM_TIMEOUT_S, add_admin_commands
 from services.voice.bot import VoiceBot
 from services.voice.cache import ActiveMatchCache
 from services.voice.commands import PlayerCommands, add_commands
@@ -88,6 +90,7 @@ class VoiceService:
         *,
         gateway_wait_s: float = 10.0,
         link_retry_s: float | None = None,
+        confirm_timeout_s: float = CONFIRM_TIMEOUT_S,
         **bot_options: object,
     ) -> None:
         self.settings = settings
@@ -97,7 +100,10 @@ class VoiceService:
         self.cache = ActiveMatchCache()
         self.bot = VoiceBot(guild_id=settings.discord_guild_id, events=self, **bot_options)
         self.discord = PycordDiscord(
-            self.bot, settings.discord_guild_id, settings.discord_category_id
+            self.bot,
+            settings.discord_guild_id,
+            settings.discord_category_id,
+            staff_role_ids=settings.discord_staff_role_ids,
         )
         self.matches = MatchService(
             store=self.store,
@@ -107,6 +113,7 @@ class VoiceService:
             guild_id=settings.discord_guild_id,
             lobby_channel_id=settings.discord_lobby_channel_id,
             close_delay_s=settings.voice_close_delay_s,
+            naming=settings.channel_naming,
         )
         self.reconciler = Reconciler(self.store, self.cache, self.matches)
         self.deletions = DeletionWorker(self.store, self.matches)
@@ -114,6 +121,8 @@ class VoiceService:
             registry, self.matches, self.cache, verification=settings.link_verification
         )
         add_commands(self.bot, self.commands)
+        self.admin = AdminCommands(self.matches, self.reconciler)
+        add_admin_commands(self.bot, self.admin, confirm_timeout_s=confirm_timeout_s)
         self.link_watch = LinkWatcher(
             registry,
             self.store,
@@ -159,6 +168,7 @@ class VoiceService:
             self.settings.discord_token.get_secret_value(),
             self.settings.discord_guild_id,
             self.settings.discord_api_base,
+            self.settings.discord_staff_role_ids,
         )
 
     async def _gateway(self) -> None:

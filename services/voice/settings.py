@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
+from pydantic_settings import NoDecode
 
 from services.kit.settings import Secret, ServiceSettings
+from services.voice.naming import DEFAULT_TEMPLATE, ChannelNaming, TemplateError
 
 DEFAULT_DISCORD_API_BASE = "https://discord.com/api"
 
@@ -42,6 +46,40 @@ class VoiceSettings(ServiceSettings):
     link_verification: LinkVerification = Field(
         default=LinkVerification.FACEIT_OAUTH, validation_alias="LINK_VERIFICATION"
     )
+
+    # Staff access and channel names (issue 14, points 2 and 4).
+    discord_staff_role_ids: Annotated[tuple[int, ...], NoDecode] = Field(
+        default=(), validation_alias="DISCORD_STAFF_ROLE_IDS"
+    )
+    voice_channel_name_template: str = Field(
+        default=DEFAULT_TEMPLATE, validation_alias="VOICE_CHANNEL_NAME_TEMPLATE"
+    )
+
+    @field_validator("discord_staff_role_ids", mode="before")
+    @classmethod
+    def _split_role_ids(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        if not all(part.isdigit() and int(part) > 0 for part in parts):
+            raise PydanticCustomError(
+                "role_ids", "must be comma-separated Discord role ids (numbers), e.g. 123,456"
+            )
+        return tuple(sorted({int(part) for part in parts}))
+
+    @field_validator("voice_channel_name_template", mode="after")
+    @classmethod
+    def _valid_template(cls, value: str) -> str:
+        try:
+            ChannelNaming(value)
+        except TemplateError as error:
+            raise PydanticCustomError("template", "{why}", {"why": str(error)}) from None
+        return value
+
+    @property
+    def channel_naming(self) -> ChannelNaming:
+        """The channel names `voice_channel_name_template` makes."""
+        return ChannelNaming(self.voice_channel_name_template)
 
     @property
     def discord_rest_base(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 
 import aiohttp
 import discord
@@ -23,8 +24,31 @@ def missing_permissions(permissions: discord.Permissions) -> list[str]:
     return [name.upper() for name in REQUIRED_PERMISSIONS if not getattr(permissions, name)]
 
 
-async def login_and_check(client: discord.Client, token: str, guild_id: int, api_base: str) -> None:
-    """Log in over REST and check the guild and the bot's permissions there; StartupError if not."""
+def check_staff_roles(guild: discord.Guild, staff_role_ids: Collection[int]) -> None:
+    """StartupError unless every DISCORD_STAFF_ROLE_IDS entry is a role of the guild other than
+    @everyone (which would open every match channel to everyone)."""
+    if guild.id in staff_role_ids:
+        raise StartupError(
+            f"DISCORD_STAFF_ROLE_IDS holds {guild.id}, the @everyone role of the guild: that "
+            "would let every member into every match channel; list staff roles only"
+        )
+    unknown = sorted(set(staff_role_ids) - {role.id for role in guild.roles})
+    if unknown:
+        raise StartupError(
+            f"DISCORD_STAFF_ROLE_IDS names roles that guild {guild.name!r} ({guild.id}) does not "
+            f"have: {', '.join(map(str, unknown))}"
+        )
+
+
+async def login_and_check(
+    client: discord.Client,
+    token: str,
+    guild_id: int,
+    api_base: str,
+    staff_role_ids: Collection[int] = (),
+) -> None:
+    """Log in over REST and check the guild, the staff roles and the bot's permissions there;
+    StartupError if not."""
     try:
         await client.login(token)
     except discord.LoginFailure as error:
@@ -46,6 +70,7 @@ async def login_and_check(client: discord.Client, token: str, guild_id: int, api
         ) from error
     except (discord.HTTPException, aiohttp.ClientError, OSError) as error:
         raise StartupError(f"guild {guild_id} could not be read from Discord: {error!r}") from error
+    check_staff_roles(guild, staff_role_ids)
     permissions = member.guild_permissions
     missing = missing_permissions(permissions)
     if missing:

@@ -12,6 +12,7 @@ from sandbox.discord.audit import AuditLog
 from sandbox.discord.config import SandboxConfig
 from sandbox.discord.control.audit import AuditControl
 from sandbox.discord.control.channels import ChannelControl
+from sandbox.discord.control.command_permissions import CommandPermissionControl
 from sandbox.discord.control.faults import FaultControl
 from sandbox.discord.control.gateway import GatewayControl
 from sandbox.discord.control.guilds import GuildControl
@@ -51,6 +52,7 @@ class ControlApi:
             *ChannelControl(state, actions).routes(),
             *RoleControl(state, actions).routes(),
             *InteractionSimulator(state, gateway, config, clock).routes(),
+            *CommandPermissionControl(state).routes(),
             *AuditControl(audit).routes(),
             *FaultControl(faults, gateway).routes(),
             *RateLimitControl(limiter).routes(),

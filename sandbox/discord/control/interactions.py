@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -10,8 +9,10 @@ from typing import Any
 from aiohttp import web
 
 from sandbox.discord import payloads
-from sandbox.discord import permissions as perm
+from sandbox.discord.command_access import may_use
 from sandbox.discord.config import SandboxConfig
+from sandbox.discord.control.components import click_component
+from sandbox.discord.control.dispatch import dispatch_interaction, reply_of
 from sandbox.discord.control.parsing import (
     ControlError,
     body_of,
@@ -22,9 +23,36 @@ from sandbox.discord.control.parsing import (
 )
 from sandbox.discord.gateway import Gateway
 from sandbox.discord.responses import json_response
-from sandbox.discord.state import Channel, Guild, SandboxState
+from sandbox.discord.state import Guild, SandboxState
 
+SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
 USER, CHANNEL, ROLE, MENTIONABLE = 6, 7, 8, 9
+Nest = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+
+
+def _sub_command(command: dict[str, Any], path: list[str]) -> tuple[dict[str, Any], Nest]:
+    """The (sub-)command `path` names, and how its options nest in the interaction's data."""
+    if not path:
+        if any(o.get("type") in (SUB_COMMAND, SUB_COMMAND_GROUP) for o in command["options"]):
+            raise ControlError(400, f"/{command['name']} needs a sub-command")
+        return command, lambda options: options
+    step, *rest = path
+    found = next(
+        (
+            o
+            for o in command.get("options") or []
+            if o.get("name") == step and o.get("type") in (SUB_COMMAND, SUB_COMMAND_GROUP)
+        ),
+        None,
+    )
+    if found is None:
+        raise ControlError(404, f"/{command.get('name', '')} has no sub-command {step!r}")
+    leaf, nest = _sub_command({"options": [], **found}, rest)
+
+    def nested(options: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{"name": step, "type": found["type"], "options": nest(options)}]
+
+    return leaf, nested
 
 
 class InteractionSimulator:
@@ -46,111 +74,78 @@ class InteractionSimulator:
         """These routes, without the /_sandbox prefix."""
         return [
             web.post("/interactions", self.run_interaction),
+            web.post("/interactions/components", self.click),
             web.get("/commands", self.list_commands),
         ]
 
     async def run_interaction(self, request: web.Request) -> web.Response:
-        """POST /_sandbox/interactions: a member runs a slash command; returns the bot's reply."""
+        """POST /_sandbox/interactions: a member runs a slash command; returns the bot's reply.
+
+        `command` may name a sub-command: `"match list"` runs `list` of `/match`.
+        """
         body = await body_of(request)
         guild = guild_by_id(self._state, body.get("guild_id"))
         user_id = member_id(guild, body.get("user_id"))
-        command = self._find_command(guild, str(body.get("command", "")))
+        name, *path = str(body.get("command", "")).split()
+        command = self._find_command(guild, name)
         if body.get("channel_id") is not None:
             channel = channel_by_id(self._state, body["channel_id"])
         else:
             channel = next(c for c in guild.channels.values() if c.type == 0)
-        self._check_command_permissions(guild, user_id, channel, command)
-        options, resolved = self._options(guild, command, dict(body.get("options") or {}))
+        if not may_use(guild, user_id, channel, command):
+            raise ControlError(
+                403,
+                "the member may not use the command (default_member_permissions or the guild's "
+                "command permissions); Discord does not offer it to them",
+                default_member_permissions=command.get("default_member_permissions"),
+            )
+        leaf, nest = _sub_command(command, path)
+        options, resolved = self._options(guild, leaf, dict(body.get("options") or {}))
         interaction = self._state.new_interaction(
             guild_id=guild.id,
             channel_id=channel.id,
             user_id=user_id,
-            command_name=command["name"],
+            command_name=" ".join([name, *path]),
             created_at=self._clock(),
         )
         data: dict[str, Any] = {
             "id": command["id"],
             "name": command["name"],
             "type": 1,
-            "options": options,
+            "options": nest(options),
         }
         if "guild_id" in command:
             data["guild_id"] = command["guild_id"]
         if resolved:
             data["resolved"] = resolved
-        member = guild.members[user_id]
-        self._gateway.dispatch(
-            "INTERACTION_CREATE",
-            {
-                "id": str(interaction.id),
-                "application_id": str(self._state.bot.id),
-                "type": 2,
-                "token": interaction.token,
-                "version": 1,
-                "guild_id": str(guild.id),
-                "guild": {"id": str(guild.id), "locale": "en-US", "features": []},
-                "channel_id": str(channel.id),
-                "channel": {
-                    **payloads.channel(channel),
-                    "permissions": str(guild.channel_permissions(user_id, channel)),
-                },
-                "member": {
-                    **payloads.member(self._state, member),
-                    "permissions": str(guild.channel_permissions(user_id, channel)),
-                },
-                "locale": "en-US",
-                "guild_locale": "en-US",
-                "app_permissions": str(guild.channel_permissions(self._state.bot.id, channel)),
-                "entitlements": [],
-                "authorizing_integration_owners": {"0": str(guild.id)},
-                "context": 0,
-                "attachment_size_limit": 26_214_400,
-                "data": data,
-            },
-            intent=None,
-        )
-        timeout = float(body.get("timeout", self._config.reply_timeout))
-        try:
-            reply = await asyncio.wait_for(asyncio.shield(interaction.reply), timeout)
-        except TimeoutError:
-            raise ControlError(
-                504,
-                "the bot did not answer the interaction in time",
-                interaction_id=str(interaction.id),
-                acknowledged=interaction.acknowledged,
-                deferred=interaction.deferred,
-            ) from None
-        return json_response({**reply, "messages": interaction.messages})
+        dispatch_interaction(self._state, self._gateway, guild, channel, interaction, data)
+        return await reply_of(interaction, float(body.get("timeout", self._config.reply_timeout)))
+
+    async def click(self, request: web.Request) -> web.Response:
+        """POST /_sandbox/interactions/components: a member clicks a button (see
+        `click_component`); returns the bot's reply."""
+        body = await body_of(request)
+        interaction = click_component(self._state, self._gateway, body, self._clock())
+        return await reply_of(interaction, float(body.get("timeout", self._config.reply_timeout)))
 
     async def list_commands(self, request: web.Request) -> web.Response:
-        """GET /_sandbox/commands?guild_id=: commands registered by the bot."""
-        if "guild_id" in request.query:
-            return json_response(guild_by_id(self._state, request.query["guild_id"]).commands)
-        return json_response(self._state.global_commands)
+        """GET /_sandbox/commands?guild_id=[&user_id=]: commands registered by the bot; with
+        `user_id`, only those the member is offered (in the guild's first text channel)."""
+        if "guild_id" not in request.query:
+            return json_response(self._state.global_commands)
+        guild = guild_by_id(self._state, request.query["guild_id"])
+        commands = [*guild.commands]
+        if "user_id" in request.query:
+            user_id = member_id(guild, request.query["user_id"])
+            channel = next(c for c in guild.channels.values() if c.type == 0)
+            commands = [c for c in commands if may_use(guild, user_id, channel, c)]
+        return json_response(commands)
 
     def _find_command(self, guild: Guild, name: str) -> dict[str, Any]:
         for command in [*guild.commands, *self._state.global_commands]:
             if command["name"] == name and command.get("type", 1) == 1:
                 return command
         raise ControlError(404, f"no slash command named {name!r} is registered")
-
-    def _check_command_permissions(
-        self, guild: Guild, user_id: int, channel: Channel, command: dict[str, Any]
-    ) -> None:
-        """default_member_permissions: a member lacking them is not offered the command ("0":
-        nobody but administrators); the owner and administrators always may run it."""
-        required = command.get("default_member_permissions")
-        if required is None:
-            return
-        needed = int(required)
-        member_perms = guild.channel_permissions(user_id, channel)
-        if member_perms != perm.ALL and (needed == 0 or not perm.has(member_perms, needed)):
-            raise ControlError(
-                403,
-                "the member lacks the command's default_member_permissions; Discord does not "
-                "offer it to them",
-                default_member_permissions=str(needed),
-            )
 
     def _options(
         self, guild: Guild, command: dict[str, Any], given: dict[str, Any]

@@ -73,14 +73,22 @@ class InteractionRoutes:
         ):
             raise invalid_form("type", "BASE_TYPE_CHOICES", "Value must be one of (4, 5, 6, 7).")
         data = body.get("data") or {}
+        if response_type in (DEFERRED_UPDATE, UPDATE_MESSAGE) and interaction.source is None:
+            raise invalid_form(
+                "type",
+                "INTERACTION_CALLBACK_TYPE_INVALID",
+                "Only valid for component interactions.",
+            )
         interaction.acknowledged = True
-        interaction.ephemeral = bool(int(data.get("flags") or 0) & EPHEMERAL)
-        message_id = self._state.new_id()
+        if response_type in (DEFERRED_UPDATE, UPDATE_MESSAGE):
+            message_id = self._update_source(interaction, response_type, data)
+        else:
+            interaction.ephemeral = bool(int(data.get("flags") or 0) & EPHEMERAL)
+            message_id = self._state.new_id()
         if response_type == CHANNEL_MESSAGE:
             self._add_message(interaction, data, message_id)
-        else:
+        elif response_type == DEFERRED_CHANNEL_MESSAGE:
             interaction.deferred = True
-        if response_type == DEFERRED_CHANNEL_MESSAGE:
             self._add_placeholder(interaction, message_id)
         log.info("interaction %s acknowledged with type %s", interaction.id, response_type)
         if request.query.get("with_response", "").lower() != "true":
@@ -89,7 +97,7 @@ class InteractionRoutes:
             {
                 "interaction": {
                     "id": str(interaction.id),
-                    "type": 2,
+                    "type": interaction.type,
                     "response_message_id": str(message_id),
                     "response_message_loading": response_type == DEFERRED_CHANNEL_MESSAGE,
                     "response_message_ephemeral": interaction.ephemeral,
@@ -97,6 +105,21 @@ class InteractionRoutes:
                 "resource": {"type": response_type},
             }
         )
+
+    def _update_source(
+        self, interaction: Interaction, response_type: int, data: dict[str, Any]
+    ) -> int:
+        """UPDATE_MESSAGE edits the clicked message now; DEFERRED_UPDATE lets a later edit of
+        `@original` do it (the clicked message is the interaction's original, its flags kept)."""
+        source = interaction.source
+        assert source is not None
+        interaction.ephemeral = bool(source["flags"] & EPHEMERAL)
+        interaction.messages.insert(0, source)
+        if response_type == UPDATE_MESSAGE:
+            self._edit_message(interaction, source, data)
+        else:
+            interaction.deferred = True
+        return int(source["id"])
 
     async def execute_webhook(self, request: web.Request) -> web.Response:
         """POST /webhooks/{app}/{token}: an interaction follow-up.
@@ -212,6 +235,7 @@ class InteractionRoutes:
                 {
                     "content": message["content"],
                     "embeds": message["embeds"],
+                    "components": message["components"],
                     "ephemeral": bool(message["flags"] & EPHEMERAL),
                     "deferred": interaction.deferred,
                     "message_id": message["id"],

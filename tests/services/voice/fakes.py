@@ -61,6 +61,15 @@ class FakeDiscord:
     async def channel_exists(self, channel_id: int) -> bool:
         return channel_id in self.channels
 
+    def is_staff(self, user_id: int) -> bool:
+        return False
+
+    def sees_every_channel(self, user_id: int) -> bool:
+        return False
+
+    def staff_access_outdated(self, channel_id: int) -> bool:
+        return False
+
     def bot_channels_named(self, name: str) -> list[int]:
         return sorted(c.channel_id for c in self.channels.values() if c.name == name and c.by_bot)
 

@@ -85,7 +85,9 @@ class VoiceSystem:
         values.update(overrides)
         return load_settings(VoiceSettings, _env_file=None, **values)
 
-    def build(self, *, gateway_wait_s: float = 10.0, **overrides: Any) -> VoiceService:
+    def build(
+        self, *, gateway_wait_s: float = 10.0, confirm_timeout_s: float = 60.0, **overrides: Any
+    ) -> VoiceService:
         """A voice service (not started) wired to this system."""
         registry = RegistryClient(self.clients.channel(self.registry_addr))
         return VoiceService(
@@ -93,12 +95,17 @@ class VoiceSystem:
             self.pool,
             registry,
             gateway_wait_s=gateway_wait_s,
+            confirm_timeout_s=confirm_timeout_s,
             guild_ready_timeout=0.1,
         )
 
-    async def start_voice(self, *, gateway_wait_s: float = 10.0, **overrides: Any) -> VoiceService:
+    async def start_voice(
+        self, *, gateway_wait_s: float = 10.0, confirm_timeout_s: float = 60.0, **overrides: Any
+    ) -> VoiceService:
         """Check Discord, run the service in a task, wait for gRPC and the first reconcile."""
-        service = self.build(gateway_wait_s=gateway_wait_s, **overrides)
+        service = self.build(
+            gateway_wait_s=gateway_wait_s, confirm_timeout_s=confirm_timeout_s, **overrides
+        )
         await service.check_discord()
         self._task = asyncio.create_task(service.run())
         self.voice = service

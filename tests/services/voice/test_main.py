@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -35,3 +37,20 @@ def test_placeholder_token_is_refused() -> None:
     result = _run({"DISCORD_TOKEN": "changeme", "DISCORD_GUILD_ID": "1"})
     assert result.returncode == 2
     assert "DISCORD_TOKEN" in result.stderr and "placeholder" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "says"),
+    [
+        ("VOICE_CHANNEL_NAME_TEMPLATE", "Match {nope}", "unknown fields nope"),
+        ("DISCORD_STAFF_ROLE_IDS", "123,admins", "role ids"),
+    ],
+)
+def test_a_bad_template_or_staff_role_list_is_refused(setting: str, value: str, says: str) -> None:
+    """A template with an unknown field, or staff role ids that are not numbers, stop the start
+    with exit 2, naming the setting."""
+    result = _run(
+        {"DISCORD_TOKEN": "a-real-looking-token", "DISCORD_GUILD_ID": "1", setting: value}
+    )
+    assert result.returncode == 2
+    assert setting in result.stderr and says in result.stderr

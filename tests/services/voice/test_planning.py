@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from services.voice.model import MatchRecord, MatchSpec, MatchState, Player, Team
+from services.voice.naming import ChannelNaming
 from services.voice.planning import open_is_stale, opened_record, plan_channels
 
 MATCH = "1-d785567a-fd28-42a4-af99-6b3cec21c6a9"
@@ -32,7 +33,7 @@ def test_each_team_is_planned_with_its_linked_guild_members_only() -> None:
     teams = (_team("faction1", "Red", "p1", "p2", "p3"), _team("faction2", "Blue", "p4"))
     links = {"p1": 1, "p2": 2, "p4": 4}
 
-    plans = plan_channels(MATCH, teams, links, in_guild={1, 4})
+    plans = plan_channels(MATCH, teams, links, in_guild={1, 4}, naming=ChannelNaming())
 
     assert [(p.faction, p.members) for p in plans] == [
         ("faction1", frozenset({1})),
@@ -47,7 +48,7 @@ def test_a_player_on_both_rosters_is_planned_into_neither_channel() -> None:
     teams = (_team("faction1", "", "p1", "p2"), _team("faction2", "", "p2", "p3"))
     links = {"p1": 1, "p2": 2, "p3": 3}
 
-    plans = plan_channels(MATCH, teams, links, in_guild={1, 2, 3})
+    plans = plan_channels(MATCH, teams, links, in_guild={1, 2, 3}, naming=ChannelNaming())
 
     assert [p.members for p in plans] == [frozenset({1}), frozenset({3})]
 
@@ -56,7 +57,7 @@ def test_the_record_opened_holds_the_created_channels_in_faction_order() -> None
     """Channels created for the plan are ready, with the plan's members, sorted by faction."""
     teams = (_team("faction1", "Red", "p1"), _team("faction2", "Blue", "p2"))
     spec = MatchSpec(MATCH, 2, teams)
-    plans = plan_channels(MATCH, teams, {"p1": 1, "p2": 2}, in_guild={1, 2})
+    plans = plan_channels(MATCH, teams, {"p1": 1, "p2": 2}, in_guild={1, 2}, naming=ChannelNaming())
     opened_at = datetime(2026, 1, 1, tzinfo=UTC)
 
     record = opened_record(spec, 900, opened_at, [(plans[1], 20), (plans[0], 10)])
