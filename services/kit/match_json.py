@@ -52,8 +52,10 @@ def match_json(
     region: str | None,
     status: str | int | None,
     teams: list[MatchJson],
+    results: MatchJson | None = None,
 ) -> MatchJson:
-    """A match; `entity` None leaves the field unset, `{}` sets it empty."""
+    """A match; `entity` None leaves the field unset, `{}` sets it empty; `results` (winner and
+    score) only when they hold something."""
     value = present(
         match_id=match_id,
         version=str(version) if version else "",
@@ -65,7 +67,14 @@ def match_json(
     )
     if entity is not None:
         value["entity"] = entity
+    if results:
+        value["results"] = results
     return value
+
+
+def results_json(winner: str | None, score: dict[str, int] | None) -> MatchJson:
+    """A match's results (empty when FACEIT gave neither a winner nor a score)."""
+    return present(winner=winner, score=score)
 
 
 def match_to_json(match: match_pb2.Match) -> MatchJson:
@@ -90,6 +99,7 @@ def match_to_json(match: match_pb2.Match) -> MatchJson:
             )
             for team in match.teams
         ],
+        results=results_json(match.results.winner, dict(match.results.score)),
     )
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from faceitvoice.v1 import match_pb2, voice_service_pb2
 
+from services.kit.errors import InvalidArgument
 from services.kit.limits import MAX_NAME_CHARS, MAX_PLAYERS_PER_TEAM, MAX_TEAMS_PER_MATCH
 from services.kit.timestamps import to_timestamp
-from services.kit.validation import check_count, check_id, check_text
+from services.kit.validation import PREVIEW_CHARS, check_count, check_id, check_text
 from services.voice.model import (
+    FACTIONS,
     CloseResult,
     MatchRecord,
+    MatchResults,
     MatchSpec,
     MatchState,
     OpenResult,
@@ -55,6 +58,8 @@ def match_from_pb(match: match_pb2.Match) -> MatchSpec:
     what a match must hold are the service's)."""
     check_match(match)
     return MatchSpec(
+        competition=match.entity.name,
+        game=match.game,
         match_id=match.match_id.strip(),
         version=match.version,
         teams=tuple(
@@ -65,6 +70,20 @@ def match_from_pb(match: match_pb2.Match) -> MatchSpec:
             )
             for team in match.teams
         ),
+    )
+
+
+def results_from_pb(results: match_pb2.MatchResults) -> MatchResults | None:
+    """The results of a CloseMatch, None when it carries none; InvalidArgument when they name
+    a team beyond the two factions."""
+    if not results.winner and not results.score:
+        return None
+    check_count(results.score, "scores", MAX_TEAMS_PER_MATCH)
+    for faction in (results.winner, *results.score):
+        if faction and faction not in FACTIONS:
+            raise InvalidArgument(f"results: {faction[:PREVIEW_CHARS]!r} is no faction")
+    return MatchResults(
+        winner=results.winner, score=tuple(sorted((f, int(s)) for f, s in results.score.items()))
     )
 
 

@@ -20,6 +20,7 @@ from services.voice.model import (
     CloseOutcome,
     CloseResult,
     MatchRecord,
+    MatchResults,
     MatchSpec,
     MatchState,
     OpenOutcome,
@@ -51,6 +52,20 @@ class PlayerResolver(Protocol):
         ...
 
 
+class MatchFeed(Protocol):
+    """Told of every change a match feed may show; it must return at once (it posts later)."""
+
+    def changed(
+        self,
+        match_id: str,
+        *,
+        spec: MatchSpec | None = None,
+        results: MatchResults | None = None,
+    ) -> None:
+        """The match changed (opened, updated or closed), with what the event said of it."""
+        ...
+
+
 class MatchService:
     """Applies match events to Discord and the database, one match at a time.
 
@@ -68,7 +83,9 @@ class MatchService:
         guild_id: int,
         lobby_channel_id: int | None = None,
         close_delay_s: float = 0.0,
+        feed: MatchFeed | None = None,
     ) -> None:
+        self._feed = feed
         self._store = store
         self._cache = cache
         self._resolver = resolver
@@ -132,6 +149,8 @@ class MatchService:
                     record = await self._channels.sync(current, spec.teams, links)
                     placements = await self._placement.place(record, spec.teams, links)
                 outcome = OpenOutcome.OPENED if opened else OpenOutcome.UPDATED
+                if self._feed is not None:
+                    self._feed.changed(spec.match_id, spec=spec)
                 logger.info(
                     "match %s: %s channels, %s moved",
                     outcome.name.lower(),
@@ -241,8 +260,17 @@ class MatchService:
                     updated.append(await change(record, links))
         return updated
 
-    async def close_match(self, match_id: str, version: int, reason: str) -> CloseResult:
-        """Close the match: occupants to the lobby, channels deleted now or after the grace."""
+    async def close_match(
+        self, match_id: str, version: int, reason: str, results: MatchResults | None = None
+    ) -> CloseResult:
+        """Close the match: occupants to the lobby, channels deleted now or after the grace;
+        then the feed is told (with the results, which a repeated close may bring)."""
+        result = await self._close(match_id, version, reason)
+        if self._feed is not None and result.outcome is not CloseOutcome.STALE:
+            self._feed.changed(match_id, results=results)
+        return result
+
+    async def _close(self, match_id: str, version: int, reason: str) -> CloseResult:
         if not match_id.strip():
             raise InvalidArgument("match_id is required")
         if version < 0:

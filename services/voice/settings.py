@@ -42,6 +42,10 @@ class VoiceSettings(ServiceSettings):
     link_verification: LinkVerification = Field(
         default=LinkVerification.FACEIT_OAUTH, validation_alias="LINK_VERIFICATION"
     )
+    # The match feed (off unless set).
+    discord_match_feed_channel_id: int | None = Field(
+        default=None, validation_alias="DISCORD_MATCH_FEED_CHANNEL_ID", gt=0
+    )
 
     @property
     def discord_rest_base(self) -> str:

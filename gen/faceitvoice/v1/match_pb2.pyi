@@ -79,6 +79,7 @@ class Match(_message.Message):
     REGION_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     TEAMS_FIELD_NUMBER: _builtins.int
+    RESULTS_FIELD_NUMBER: _builtins.int
     match_id: _builtins.str
     """The FACEIT match id, for example "1-d785567a-fd28-42a4-af99-6b3cec21c6a9"."""
     version: _builtins.int
@@ -99,6 +100,10 @@ class Match(_message.Message):
     def teams(self) -> _containers.RepeatedCompositeFieldContainer[Global___Team]:
         """The teams, in FACEIT's order (faction1 first); a team's roster may be empty when unknown."""
 
+    @_builtins.property
+    def results(self) -> Global___MatchResults:
+        """How the match ended: set once it FINISHED and FACEIT said (the event or the Data API)."""
+
     def __init__(
         self,
         *,
@@ -110,14 +115,63 @@ class Match(_message.Message):
         region: _builtins.str = ...,
         status: Global___MatchStatus.ValueType = ...,
         teams: _abc.Iterable[Global___Team] | None = ...,
+        results: Global___MatchResults | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["entity", b"entity"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entity", b"entity", "results", b"results"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entity", b"entity", "game", b"game", "match_id", b"match_id", "organizer_id", b"organizer_id", "region", b"region", "status", b"status", "teams", b"teams", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entity", b"entity", "game", b"game", "match_id", b"match_id", "organizer_id", b"organizer_id", "region", b"region", "results", b"results", "status", b"status", "teams", b"teams", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Match: _TypeAlias = Match  # noqa: Y015
+
+@_typing.final
+class MatchResults(_message.Message):
+    """MatchResults is the outcome of a finished match."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class ScoreEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    WINNER_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    winner: _builtins.str
+    """The winning faction ("faction1" or "faction2"); empty when FACEIT names none."""
+    @_builtins.property
+    def score(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """Each faction's score as FACEIT counts it (maps won in a series, else rounds), by faction."""
+
+    def __init__(
+        self,
+        *,
+        winner: _builtins.str = ...,
+        score: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["score", b"score", "winner", b"winner"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MatchResults: _TypeAlias = MatchResults  # noqa: Y015
 
 @_typing.final
 class Entity(_message.Message):
