@@ -34,7 +34,9 @@ class FeedFacts:
 
 def room_url(match_id: str, game: str) -> str:
     """The FACEIT match room of `match_id` (the game's segment defaults to cs2)."""
-    return ROOM_URL.format(game=quote(game or DEFAULT_GAME, safe=""), match_id=quote(match_id))
+    return ROOM_URL.format(
+        game=quote(game or DEFAULT_GAME, safe=""), match_id=quote(match_id, safe="")
+    )
 
 
 def escape(text: str) -> str:
