@@ -300,6 +300,13 @@ async def test_the_poller_heals_webhooks_that_faceit_dropped(shared: Harness) ->
     assert list(opened.errors) == [] and list(closed.errors) == []
     assert await shared.match_channel_names() == []
 
+    async def results_shown() -> bool:
+        feeds = [await shared.feed_messages(m) for m in matches]
+        return all(len(f) == 1 and " won " in f[0]["embeds"][0]["description"] for f in feeds)
+
+    # Opened and closed by webhooks or by the poller, each match has one feed message.
+    await eventually(results_shown, timeout=30, what="one feed message with a result per match")
+
 
 async def test_repeated_and_reordered_webhooks_give_exactly_the_right_channels(
     shared: Harness,
