@@ -258,6 +258,8 @@ class MatchService:
                         continue
                     links = dict(await self._resolver.resolve_players(player_ids(record.teams)))
                     updated.append(await change(record, links))
+                    if self._feed is not None:  # who is linked, or a replaced channel
+                        self._feed.changed(match_id)
         return updated
 
     async def close_match(
@@ -338,7 +340,10 @@ class MatchService:
                         await self._channels.delete_all(record)
                     return
                 await self._channels.repair(record)
-                record = await self._must(match_id)
+                repaired = await self._must(match_id)
+                if self._feed is not None and repaired.channels != record.channels:
+                    self._feed.changed(match_id)
+                record = repaired
                 self._cache.put(record)
                 await self._placement.place_waiting(record)
 

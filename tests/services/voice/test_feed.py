@@ -209,3 +209,19 @@ async def test_feed_channel_without_send_permission_stops_the_start(system: Voic
     feed = await feed_channel(system, allow="0", deny=str(perm.SEND_MESSAGES))
     with pytest.raises(StartupError, match="SEND_MESSAGES"):
         await system.start_voice(discord_match_feed_channel_id=feed)
+
+
+async def test_a_player_linking_during_the_match_becomes_a_mention(system: VoiceSystem) -> None:
+    """A player who links while the match runs is mentioned in the message from then on."""
+    feed = await feed_channel(system)
+    await system.start_voice(discord_match_feed_channel_id=feed)
+    assert system.stub is not None
+    await system.stub.OpenMatch(opening(MATCH, 3, ["p-ada", "p-bea"], ["p-cid"]))
+    await messages_when(system, feed, lambda m: m and "p-bea" in text(m[0]), "the feed post")
+
+    bea = await system.member("bea", faceit_id="p-bea")
+
+    [message] = await messages_when(
+        system, feed, lambda m: m and f"<@{bea}>" in text(m[0]), "bea mentioned"
+    )
+    assert "p-bea" not in text(message)
