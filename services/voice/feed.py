@@ -126,7 +126,10 @@ class MatchFeedWorker:
             try:
                 await self._sync(match_id, facts, has_results)
             except Exception as error:
+                # Put back what this attempt took, under what events said since.
+                newer, newer_results = self._facts.pop(match_id, (FeedFacts(), False))
                 self._remember(match_id, facts, facts.results if has_results else None)
+                self._remember(match_id, newer, newer.results if newer_results else None)
                 attempt = self._failures[match_id] = self._failures.get(match_id, 0) + 1
                 delay = self._delay(attempt)
                 if isinstance(error, (*DISCORD_ERRORS, discord.DiscordException)):

@@ -28,16 +28,17 @@ RETURNING match_id, channel_id, nonce, posting, message_id, competition, game, w
 """
 
 # Matches whose feed message is missing or shows an older state than voice holds: after a
-# restart, the changes the feed had not shown yet (its queue lived in memory).
+# restart, the changes the feed had not shown yet (its queue lived in memory). A match the feed
+# never saw is posted only while open: turning the feed on does not post the past.
 _UNSHOWN = """
 SELECT m.match_id
 FROM voice.active_matches m
 LEFT JOIN voice.feed_messages f USING (match_id)
-WHERE m.opened_at IS NOT NULL AND (
-    (f.match_id IS NULL AND m.state = 'open')
-    OR f.message_id IS NULL
-    OR f.shown_key <> m.state || ':' || m.version || ':' || m.close_reason || ':' || f.winner
-)
+WHERE m.opened_at IS NOT NULL AND CASE
+    WHEN f.match_id IS NULL THEN m.state = 'open'
+    ELSE f.message_id IS NULL
+        OR f.shown_key <> m.state || ':' || m.version || ':' || m.close_reason || ':' || f.winner
+END
 ORDER BY m.opened_at
 """
 

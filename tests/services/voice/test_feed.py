@@ -11,6 +11,7 @@ from faceitvoice.v1 import match_pb2
 from faceitvoice.v1 import voice_service_pb2 as voice_pb
 
 from sandbox.discord import permissions as perm
+from services.voice.feed_store import FeedStore
 from services.voice.startup import StartupError
 from tests.services.voice.system import VoiceSystem, match, voice_system
 from tests.support import eventually
@@ -225,3 +226,21 @@ async def test_a_player_linking_during_the_match_becomes_a_mention(system: Voice
         system, feed, lambda m: m and f"<@{bea}>" in text(m[0]), "bea mentioned"
     )
     assert "p-bea" not in text(message)
+
+
+async def test_turning_the_feed_on_posts_open_matches_only(system: VoiceSystem) -> None:
+    """At start the feed posts the open matches it never showed, not the ones already over."""
+    await system.start_voice()
+    assert system.stub is not None
+    await system.stub.OpenMatch(opening(MATCH, 3, ["p-ada"], ["p-cid"]))
+    await system.stub.OpenMatch(opening(MATCH + "-over", 3, ["p-ada"], ["p-cid"]))
+    await system.stub.CloseMatch(closing(MATCH + "-over", 4, "match_status_finished"))
+    await system.stop_voice()
+    feed = await feed_channel(system)
+
+    assert await FeedStore(system.pool).unshown() == [MATCH]
+
+    await system.start_voice(discord_match_feed_channel_id=feed)
+
+    [message] = await messages_when(system, feed, lambda m: len(m) == 1, "the open match posted")
+    assert message["embeds"][0]["footer"]["text"] == f"Match {MATCH}"
