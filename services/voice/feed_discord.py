@@ -67,10 +67,8 @@ class PycordFeedChannel:
         assert self._client.user is not None
         channel = self._client.get_partial_messageable(channel_id)
         async for message in channel.history(limit=SCAN_LIMIT):
-            embeds = [embed.to_dict() for embed in message.embeds]
-            if message.author.id == self._client.user.id and shows_match(
-                [dict(e) for e in embeds], match_id
-            ):
+            embeds: list[dict[str, Any]] = [dict(embed.to_dict()) for embed in message.embeds]
+            if message.author.id == self._client.user.id and shows_match(embeds, match_id):
                 return message.id
         return None
 
