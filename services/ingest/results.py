@@ -12,13 +12,23 @@ from services.kit.faceit_api import FaceitApiClient, FaceitApiError, FaceitUnava
 logger = logging.getLogger(__name__)
 
 FINISHED_EVENT = "match_status_finished"
+FACTIONS = frozenset({"faction1", "faction2"})
+
+
+def usable(results: match_pb2.MatchResults | None) -> match_pb2.MatchResults | None:
+    """`results` when they name only faction1 and faction2 (what voice takes), else None: odd
+    results are left out, never a reason for the close to fail."""
+    if results is None or not (results.winner or results.score):
+        return None
+    named = {results.winner, *results.score} - {""}
+    return results if named <= FACTIONS else None
 
 
 def results_of(match: match_pb2.Match | None) -> match_pb2.MatchResults | None:
-    """The results an event carried, or None."""
+    """The usable results an event carried, or None."""
     if match is None or not match.HasField("results"):
         return None
-    return match.results
+    return usable(match.results)
 
 
 class ResultsFinder:
@@ -44,4 +54,4 @@ class ResultsFinder:
         except FaceitApiError as error:
             logger.warning("no results from the FACEIT Data API: %s", error.message)
             return None
-        return results_from_api(match)
+        return usable(results_from_api(match))

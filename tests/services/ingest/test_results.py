@@ -71,20 +71,24 @@ async def test_finish_without_results_gets_them_from_the_data_api_after_the_clos
 async def test_results_in_the_event_need_no_lookup(
     fresh_database: str, voice_server: VoiceDoubleServer
 ) -> None:
-    """A finish that carries results is one close with them; cancelled ones get none."""
+    """A finish that carries results is one close with them; cancelled ones get none, and odd
+    results (a winner that is no faction) are left out, the close delivered all the same."""
     async with running_ingest(fresh_database, voice_server.address) as harness:
         results = {"winner": "faction1", "score": {"faction1": 16, "faction2": 9}}
         await harness.post(finished("m-with", 12, results=results))
+        await harness.post(finished("m-odd", 14, results={"winner": "team-uuid", "score": {}}))
         cancelled = finished("m-cancel", 13)
         cancelled["event"] = "match_status_cancelled"
         await harness.post(cancelled)
 
-        async def both() -> bool:
-            statuses = [[e.status for e in await harness.events(m)] for m in ("m-with", "m-cancel")]
-            return statuses == [[DELIVERED], [DELIVERED]]
+        async def all_delivered() -> bool:
+            matches = ("m-with", "m-cancel", "m-odd")
+            statuses = [[e.status for e in await harness.events(m)] for m in matches]
+            return statuses == [[DELIVERED]] * 3
 
-        await eventually(both, what="both closes delivered")
+        await eventually(all_delivered, what="the three closes delivered")
     (with_results,) = voice_server.double.calls_of("m-with")
     assert dict(with_results.request.results.score) == {"faction1": 16, "faction2": 9}  # type: ignore[attr-defined]
-    (no_results,) = voice_server.double.calls_of("m-cancel")
-    assert not no_results.request.HasField("results")  # type: ignore[attr-defined]
+    for match_id in ("m-cancel", "m-odd"):
+        (no_results,) = voice_server.double.calls_of(match_id)
+        assert not no_results.request.HasField("results")  # type: ignore[attr-defined]
