@@ -18,9 +18,9 @@ FACTIONS = frozenset({"faction1", "faction2"})
 def usable(results: match_pb2.MatchResults | None) -> match_pb2.MatchResults | None:
     """`results` when they name only faction1 and faction2 (what voice takes), else None: odd
     results are left out, never a reason for the close to fail."""
-    if results is None or not (results.winner or results.score):
+    if results is None or not (results.winner or results.scores):
         return None
-    named = {results.winner, *results.score} - {""}
+    named = {results.winner, *(s.faction for s in results.scores)} - {""}
     return results if named <= FACTIONS else None
 
 

@@ -73,8 +73,9 @@ def match_json(
 
 
 def results_json(winner: str | None, score: dict[str, int] | None) -> MatchJson:
-    """A match's results (empty when FACEIT gave neither a winner nor a score)."""
-    return present(winner=winner, score=score)
+    """A match's results from FACEIT's `{winner, score: {faction: n}}` (empty when neither)."""
+    scores = [present(faction=faction, score=n) for faction, n in (score or {}).items()]
+    return present(winner=winner, scores=scores)
 
 
 def match_to_json(match: match_pb2.Match) -> MatchJson:
@@ -99,7 +100,9 @@ def match_to_json(match: match_pb2.Match) -> MatchJson:
             )
             for team in match.teams
         ],
-        results=results_json(match.results.winner, dict(match.results.score)),
+        results=results_json(
+            match.results.winner, {s.faction: s.score for s in match.results.scores}
+        ),
     )
 
 

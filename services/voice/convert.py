@@ -41,6 +41,7 @@ def check_match(match: match_pb2.Match) -> None:
     check_text(match.entity.type, "match.entity.type")
     check_text(match.game, "match.game")
     check_text(match.region, "match.region")
+    check_results(match.results, "match.results")
     check_count(match.teams, "teams per match", MAX_TEAMS_PER_MATCH)
     for t, team in enumerate(match.teams):
         where = f"match.teams[{t}]"
@@ -76,15 +77,23 @@ def match_from_pb(match: match_pb2.Match) -> MatchSpec:
 def results_from_pb(results: match_pb2.MatchResults) -> MatchResults | None:
     """The results of a CloseMatch, None when it carries none; InvalidArgument when they name
     a team beyond the two factions."""
-    if not results.winner and not results.score:
+    check_results(results, "results")
+    if not results.winner and not results.scores:
         return None
-    check_count(results.score, "scores", MAX_TEAMS_PER_MATCH)
-    for faction in (results.winner, *results.score):
+    for faction in (results.winner, *(s.faction for s in results.scores)):
         if faction and faction not in FACTIONS:
             raise InvalidArgument(f"results: {faction[:PREVIEW_CHARS]!r} is no faction")
     return MatchResults(
-        winner=results.winner, score=tuple(sorted((f, int(s)) for f, s in results.score.items()))
+        winner=results.winner, score=tuple(sorted((s.faction, s.score) for s in results.scores))
     )
+
+
+def check_results(results: match_pb2.MatchResults, where: str) -> None:
+    """InvalidArgument when the results' strings or count are beyond the input limits."""
+    check_id(results.winner, f"{where}.winner")
+    check_count(results.scores, "scores", MAX_TEAMS_PER_MATCH)
+    for s, score in enumerate(results.scores):
+        check_id(score.faction, f"{where}.scores[{s}].faction")
 
 
 def channel_to_pb(channel: TeamChannel) -> voice_service_pb2.TeamChannel:

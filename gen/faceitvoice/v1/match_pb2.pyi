@@ -131,47 +131,53 @@ class MatchResults(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
-    @_typing.final
-    class ScoreEntry(_message.Message):
-        DESCRIPTOR: _descriptor.Descriptor
-
-        KEY_FIELD_NUMBER: _builtins.int
-        VALUE_FIELD_NUMBER: _builtins.int
-        key: _builtins.str
-        value: _builtins.int
-        def __init__(
-            self,
-            *,
-            key: _builtins.str = ...,
-            value: _builtins.int = ...,
-        ) -> None: ...
-        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
-        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-        def WhichOneof(self, oneof_group: _Never) -> None: ...
-
     WINNER_FIELD_NUMBER: _builtins.int
-    SCORE_FIELD_NUMBER: _builtins.int
+    SCORES_FIELD_NUMBER: _builtins.int
     winner: _builtins.str
     """The winning faction ("faction1" or "faction2"); empty when FACEIT names none."""
     @_builtins.property
-    def score(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
-        """Each faction's score as FACEIT counts it (maps won in a series, else rounds), by faction."""
+    def scores(self) -> _containers.RepeatedCompositeFieldContainer[Global___FactionScore]:
+        """Each faction's score as FACEIT counts it (maps won in a series, else rounds)."""
 
     def __init__(
         self,
         *,
         winner: _builtins.str = ...,
-        score: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        scores: _abc.Iterable[Global___FactionScore] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["score", b"score", "winner", b"winner"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["scores", b"scores", "winner", b"winner"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___MatchResults: _TypeAlias = MatchResults  # noqa: Y015
+
+@_typing.final
+class FactionScore(_message.Message):
+    """FactionScore is one faction's score in a match's results."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FACTION_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    faction: _builtins.str
+    """The faction key: "faction1" or "faction2"."""
+    score: _builtins.int
+    """The score."""
+    def __init__(
+        self,
+        *,
+        faction: _builtins.str = ...,
+        score: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["faction", b"faction", "score", b"score"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FactionScore: _TypeAlias = FactionScore  # noqa: Y015
 
 @_typing.final
 class Entity(_message.Message):

@@ -35,7 +35,7 @@ def test_results_of_a_finished_webhook_are_kept_in_its_match() -> None:
     match = match_from_json(event.match_json)
     assert match is not None
     assert match.results.winner == "faction2"
-    assert dict(match.results.score) == {"faction1": 1, "faction2": 2}
+    assert {s.faction: s.score for s in match.results.scores} == {"faction1": 1, "faction2": 2}
 
 
 async def test_finish_without_results_gets_them_from_the_data_api_after_the_close(
@@ -64,7 +64,8 @@ async def test_finish_without_results_gets_them_from_the_data_api_after_the_clos
     first, second = voice_server.double.calls_of(match_id)
     assert not first.request.HasField("results")  # type: ignore[attr-defined]
     assert second.request.results.winner == "faction2"  # type: ignore[attr-defined]
-    assert dict(second.request.results.score) == {"faction1": 0, "faction2": 1}  # type: ignore[attr-defined]
+    scores = second.request.results.scores  # type: ignore[attr-defined]
+    assert [(s.faction, s.score) for s in scores] == [("faction1", 0), ("faction2", 1)]
     assert (second.version, second.request.reason) == (40, "match_status_finished")  # type: ignore[attr-defined]
 
 
@@ -88,7 +89,8 @@ async def test_results_in_the_event_need_no_lookup(
 
         await eventually(all_delivered, what="the three closes delivered")
     (with_results,) = voice_server.double.calls_of("m-with")
-    assert dict(with_results.request.results.score) == {"faction1": 16, "faction2": 9}  # type: ignore[attr-defined]
+    scores = with_results.request.results.scores  # type: ignore[attr-defined]
+    assert [(s.faction, s.score) for s in scores] == [("faction1", 16), ("faction2", 9)]
     for match_id in ("m-cancel", "m-odd"):
         (no_results,) = voice_server.double.calls_of(match_id)
         assert not no_results.request.HasField("results")  # type: ignore[attr-defined]

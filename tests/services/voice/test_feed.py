@@ -51,7 +51,10 @@ def closing(
     match_id: str, version: int, reason: str, winner: str = "", score: dict[str, int] | None = None
 ) -> voice_pb.CloseMatchRequest:
     """A CloseMatchRequest, with results when a winner or score is given."""
-    results = match_pb2.MatchResults(winner=winner, score=score or {})
+    results = match_pb2.MatchResults(
+        winner=winner,
+        scores=[match_pb2.FactionScore(faction=f, score=s) for f, s in (score or {}).items()],
+    )
     return voice_pb.CloseMatchRequest(
         match_id=match_id, version=version, reason=reason, results=results
     )

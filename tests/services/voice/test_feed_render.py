@@ -108,4 +108,6 @@ def test_results_naming_a_third_team_are_refused() -> None:
     with pytest.raises(InvalidArgument):
         results_from_pb(match_pb2.MatchResults(winner="faction3"))
     with pytest.raises(InvalidArgument):
-        results_from_pb(match_pb2.MatchResults(score={"<@1>": 3}))
+        results_from_pb(
+            match_pb2.MatchResults(scores=[match_pb2.FactionScore(faction="<@1>", score=3)])
+        )
