@@ -127,6 +127,11 @@ async def play(info: dict[str, Any]) -> Timeline:
 
         channels = await until(match_channels, "two private team channels")
         timeline.mark("channels created: " + ", ".join(repr(c["name"]) for c in channels))
+        names_by_id = {
+            **{p["user_id"]: "@" + p["nickname"] for team in teams for p in team},
+            **{c["id"]: "#" + c["name"] for c in channels},
+        }
+        await show_feed(discord, info, timeline, names_by_id, "Live", "feed message posted")
         for team_name, team in zip(TEAM_NAMES, teams, strict=True):
             (channel,) = [c for c in channels if c["name"].endswith(team_name)]
             await check_private(discord, channel, team, teams)
@@ -170,6 +175,7 @@ async def play(info: dict[str, Any]) -> Timeline:
         if len(back) != IN_LOBBY * 2:
             raise DemoFailed(f"expected {IN_LOBBY * 2} players back in the lobby, saw {back}")
         timeline.mark(f"channels gone; {len(back)} players back in the lobby")
+        await show_feed(discord, info, timeline, names_by_id, " won ", "feed message edited")
         return timeline
 
 
@@ -190,6 +196,40 @@ async def admin_match_list(
     timeline.mark("(mentions shown as Discord renders them):")
     for line in reply["content"].splitlines():
         timeline.mark("    " + re.sub(r"<[@#]\d+>", lambda m: names.get(m[0], m[0]), line))
+
+
+async def show_feed(
+    discord: DiscordSandboxClient,
+    info: dict[str, Any],
+    timeline: Timeline,
+    names: dict[str, str],
+    showing: str,
+    what: str,
+) -> None:
+    """Wait until the feed channel's one message shows `showing`; put its text in the timeline
+    (mentions and channel links as the names Discord would show)."""
+
+    async def message() -> dict[str, Any] | None:
+        messages = await discord.channel_messages(info["feed_channel_id"])
+        if len(messages) > 1:
+            raise DemoFailed(f"the match feed holds {len(messages)} messages, not one")
+        return messages[0] if messages and showing in feed_text(messages[0], names) else None
+
+    shown = await until(message, f"the match feed message showing {showing.strip()!r}")
+    timeline.mark(f"{what} in #match-feed:")
+    for line in feed_text(shown, names).splitlines():
+        timeline.mark(f"    | {line}")
+
+
+def feed_text(message: dict[str, Any], names: dict[str, str]) -> str:
+    """A feed message's embed as plain text: title, link, description, fields, footer."""
+    embed = message["embeds"][0]
+    lines = [embed["title"], embed["url"], *embed["description"].replace("**", "").splitlines()]
+    for item in embed["fields"]:
+        lines.append(f"{item['name']}: " + ", ".join(item["value"].splitlines()))
+    lines.append(embed["footer"]["text"])
+    text = "\n".join(lines)
+    return re.sub(r"<[@#](\d+)>", lambda m: names.get(m.group(1), m.group(0)), text)
 
 
 async def link(

@@ -111,6 +111,7 @@ class System:
             guild_id = guild["guild_id"]
             category = await client.create_channel(guild_id, "Matches", type=4)
             lobby = await client.create_channel(guild_id, "Lobby", type=2)
+            feed = await client.create_channel(guild_id, "match-feed", type=0)
 
         ports = {
             name: free_port()
@@ -142,6 +143,7 @@ class System:
                 "DISCORD_CATEGORY_ID": str(category["channel_id"]),
                 "DISCORD_LOBBY_CHANNEL_ID": str(lobby["channel_id"]),
                 "DISCORD_API_BASE": discord["api_base"],
+                "DISCORD_MATCH_FEED_CHANNEL_ID": str(feed["channel_id"]),
                 "VOICE_CLOSE_DELAY_S": str(self.options.close_delay_s),
                 # Voice needs the mode only; the OAuth client and its secret stay in the registry.
                 "LINK_VERIFICATION": self.options.link_verification,
@@ -180,6 +182,7 @@ class System:
             "guild_id": str(guild_id),
             "category_id": str(category["channel_id"]),
             "lobby_channel_id": str(lobby["channel_id"]),
+            "feed_channel_id": str(feed["channel_id"]),
             "bot_user_id": discord["bot_user_id"],
             "webhook_header": WEBHOOK_HEADER,
             "webhook_secret": self.secrets.webhook_secret,

@@ -75,6 +75,12 @@ class DiscordSandboxClient(SandboxHttpClient):
         """`{"view": [user_id...], "connect": [user_id...]}` by Discord's permission rules."""
         return await self._call("GET", f"/channels/{channel_id}/access")
 
+    async def channel_messages(self, channel_id: int | str) -> list[dict[str, Any]]:
+        """A text channel's messages, oldest first: `id`, `author_id`, `content`, `embeds`,
+        `components`, `edited_timestamp`."""
+        messages: list[dict[str, Any]] = await self._call("GET", f"/channels/{channel_id}/messages")
+        return messages
+
     async def set_voice(
         self,
         guild_id: int | str,

@@ -19,8 +19,11 @@ class SandboxConfig:
     global_rate_limit: int = 50
     """Requests per second across all routes except interactions and webhooks."""
     default_route_limit: RouteLimit = field(default_factory=lambda: RouteLimit(50, 1.0))
-    route_limits: dict[tuple[str, str], RouteLimit] = field(default_factory=dict)
-    """Keyed by (METHOD, route template sans /api/v10), e.g. ("PATCH", "/channels/{channel_id}")."""
+    route_limits: dict[tuple[str, str], RouteLimit] = field(
+        default_factory=lambda: {("POST", "/channels/{channel_id}/messages"): RouteLimit(5, 5.0)}
+    )
+    """Keyed by (METHOD, route template sans /api/v10), e.g. ("PATCH", "/channels/{channel_id}");
+    messages are sent at 5 per 5 s per channel, as Discord's bucket for them is."""
     max_channels_per_guild: int = 500
     max_channels_per_category: int = 50
     interaction_ack_timeout: float = 3.0

@@ -15,6 +15,7 @@ from sandbox.discord.control import ControlApi
 from sandbox.discord.event_order import EventOrder
 from sandbox.discord.faults import FaultInjector
 from sandbox.discord.gateway import Gateway
+from sandbox.discord.messages import MessageStore
 from sandbox.discord.middleware import RestMiddleware
 from sandbox.discord.ratelimit import RateLimiter
 from sandbox.discord.rest import RestApi
@@ -57,11 +58,14 @@ class DiscordSandbox:
         )
         self.faults = FaultInjector()
         self.audit = AuditLog()
+        self.messages = MessageStore(clock)
         rest = RestApi(
             state=self.state,
             actions=self.actions,
             config=self.config,
             order=self.order,
+            gateway=self.gateway,
+            messages=self.messages,
             clock=clock,
         )
         control = ControlApi(
@@ -72,6 +76,7 @@ class DiscordSandbox:
             faults=self.faults,
             audit=self.audit,
             config=self.config,
+            messages=self.messages,
             clock=clock,
         )
         rest_layer = RestMiddleware(

@@ -26,6 +26,7 @@ from services.ingest.events import Action
 from services.ingest.faceit_matches import has_roster
 from services.ingest.listener import NotifyListener
 from services.ingest.metrics import IngestMetrics
+from services.ingest.results import ResultsFinder, results_of
 from services.ingest.rosters import RosterCompleter
 from services.ingest.store import InboxRow, Status, row_from_record
 from services.ingest.voice_client import VoiceClient
@@ -73,8 +74,10 @@ class DeliveryWorker:
         retry_cap_s: float = 60.0,
         concurrency: int = 4,
         lease_s: float = 60.0,
+        results: ResultsFinder | None = None,
     ) -> None:
         self._pool = pool
+        self._results = results
         self._voice = voice
         self._rosters = rosters
         self._metrics = metrics
@@ -297,7 +300,7 @@ class DeliveryWorker:
                         return
                     await self._voice.open_match(match)
                 else:
-                    await self._voice.close_match(row.match_id, row.version, row.event)
+                    await self._close(row)
         except TimeoutError:
             if not calls.expired():
                 raise
@@ -318,6 +321,17 @@ class DeliveryWorker:
                 await self._settle(lease, row, Status.FAILED, reason, attempted=True)
             return
         await self._settle(lease, row, Status.DELIVERED, "", attempted=True)
+
+    async def _close(self, row: InboxRow) -> None:
+        """CloseMatch at once; for a finish without results, those of the Data API follow in
+        a second CloseMatch (the close never waits for them; voice adds them to the feed)."""
+        results = results_of(row.match)
+        await self._voice.close_match(row.match_id, row.version, row.event, results)
+        if self._results is None or not self._results.needed(row.event, results):
+            return
+        found = await self._results.find(row.match_id)
+        if found is not None:
+            await self._voice.close_match(row.match_id, row.version, row.event, found)
 
     async def _complete(self, row: InboxRow, earlier: list[match_pb2.Match]) -> match_pb2.Match:
         match = row.match or match_pb2.Match(match_id=row.match_id, version=row.version)

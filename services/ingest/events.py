@@ -26,6 +26,7 @@ from services.kit.match_json import (
     match_json,
     player_json,
     present,
+    results_json,
     team_json,
 )
 from services.kit.validation import PREVIEW_CHARS
@@ -138,6 +139,16 @@ class WebhookEntity(_Model):
     type: Text | None = None
 
 
+Score = Annotated[int, Field(ge=0, le=2**31 - 1)]
+
+
+class WebhookResults(_Model):
+    """`results` of a finished match, when the event carries them (the Data API's shape)."""
+
+    winner: Id | None = None
+    score: Annotated[dict[Id, Score], Field(max_length=MAX_TEAMS_LISTED)] | None = None
+
+
 class MatchPayload(_Model):
     """The `payload` of a real `match_*` webhook."""
 
@@ -148,6 +159,7 @@ class MatchPayload(_Model):
     version: Version = 0
     entity: WebhookEntity | None = None
     teams: Annotated[list[WebhookTeam], Field(max_length=MAX_TEAMS_LISTED)] | None = None
+    results: WebhookResults | None = None
 
 
 class Envelope(_Model):
@@ -269,6 +281,7 @@ def _match_json(
     teams: list[MatchJson],
     game: str | None = None,
     region: str | None = None,
+    results: WebhookResults | None = None,
 ) -> MatchJson:
     """The stored form of a webhook's Match (kit.match_json)."""
     return match_json(
@@ -280,6 +293,7 @@ def _match_json(
         region=region,
         status=_STATUS_BY_EVENT.get(event),
         teams=teams,
+        results=results_json(results.winner, results.score) if results else None,
     )
 
 
@@ -344,6 +358,7 @@ def _from_envelope(envelope: Envelope) -> InboundEvent:
             teams,
             game=payload.game,
             region=payload.region,
+            results=payload.results,
         ),
         dropped=tuple(dropped),
     )

@@ -93,4 +93,18 @@ def match_from_api(match: FaceitMatch, *, version: int, hub_id: str = "") -> mat
         region=match.region,
         status=_STATUS.get(status, match_pb2.MATCH_STATUS_UNSPECIFIED),
         teams=teams_from_api(match),
+        results=results_from_api(match),
+    )
+
+
+def results_from_api(match: FaceitMatch) -> match_pb2.MatchResults | None:
+    """The winner and score of a Data API match, None when it has none (not finished)."""
+    if match.results is None or not (match.results.winner or match.results.score):
+        return None
+    return match_pb2.MatchResults(
+        winner=match.results.winner,
+        scores=[
+            match_pb2.FactionScore(faction=faction, score=score)
+            for faction, score in sorted(match.results.score.items())
+        ],
     )

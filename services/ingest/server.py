@@ -26,6 +26,7 @@ from services.ingest.deps import Runtime, WebhookParts
 from services.ingest.http_server import IngestServer, server_config
 from services.ingest.metrics import IngestMetrics
 from services.ingest.poller import Poller
+from services.ingest.results import ResultsFinder
 from services.ingest.rosters import RosterCompleter
 from services.ingest.servicer import IngestServiceServicer
 from services.ingest.settings import IngestSettings
@@ -185,6 +186,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             retry_cap_s=settings.delivery_retry_cap_s,
             concurrency=settings.delivery_concurrency,
             lease_s=settings.delivery_lease_s,
+            results=ResultsFinder(faceit),
         )
         poller = Poller(
             faceit,

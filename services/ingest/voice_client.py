@@ -28,11 +28,17 @@ class VoiceClient:
         )
 
     async def close_match(
-        self, match_id: str, version: int, reason: str
+        self,
+        match_id: str,
+        version: int,
+        reason: str,
+        results: match_pb2.MatchResults | None = None,
     ) -> voice_service_pb2.CloseMatchResponse:
-        """CloseMatch for `match_id` at `version`."""
+        """CloseMatch for `match_id` at `version`, with the results when known."""
         return await self._stub.CloseMatch(
-            voice_service_pb2.CloseMatchRequest(match_id=match_id, version=version, reason=reason),
+            voice_service_pb2.CloseMatchRequest(
+                match_id=match_id, version=version, reason=reason, results=results
+            ),
             timeout=self._deadline_s,
         )
 

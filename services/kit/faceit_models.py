@@ -80,6 +80,13 @@ class Faction(_Model):
     roster: list[RosterPlayer] = Field(default_factory=list)
 
 
+class MatchResults(_Model):
+    """`results` of a finished match: the winning faction and each faction's score."""
+
+    winner: str = ""
+    score: dict[str, int] = Field(default_factory=dict)
+
+
 class FaceitMatch(_Model):
     """A match as `GET /matches/{id}` and hub match listings return it (times in Unix seconds)."""
 
@@ -97,6 +104,7 @@ class FaceitMatch(_Model):
     started_at: int | None = None
     finished_at: int | None = None
     faceit_url: str = ""
+    results: MatchResults | None = None
 
 
 class MatchPage(_Model):

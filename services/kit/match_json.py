@@ -52,8 +52,10 @@ def match_json(
     region: str | None,
     status: str | int | None,
     teams: list[MatchJson],
+    results: MatchJson | None = None,
 ) -> MatchJson:
-    """A match; `entity` None leaves the field unset, `{}` sets it empty."""
+    """A match; `entity` None leaves the field unset, `{}` sets it empty; `results` (winner and
+    score) only when they hold something."""
     value = present(
         match_id=match_id,
         version=str(version) if version else "",
@@ -65,7 +67,15 @@ def match_json(
     )
     if entity is not None:
         value["entity"] = entity
+    if results:
+        value["results"] = results
     return value
+
+
+def results_json(winner: str | None, score: dict[str, int] | None) -> MatchJson:
+    """A match's results from FACEIT's `{winner, score: {faction: n}}` (empty when neither)."""
+    scores = [present(faction=faction, score=n) for faction, n in (score or {}).items()]
+    return present(winner=winner, scores=scores)
 
 
 def match_to_json(match: match_pb2.Match) -> MatchJson:
@@ -90,6 +100,9 @@ def match_to_json(match: match_pb2.Match) -> MatchJson:
             )
             for team in match.teams
         ],
+        results=results_json(
+            match.results.winner, {s.faction: s.score for s in match.results.scores}
+        ),
     )
 
 

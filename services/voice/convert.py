@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from faceitvoice.v1 import match_pb2, voice_service_pb2
 
+from services.kit.errors import InvalidArgument
 from services.kit.limits import MAX_NAME_CHARS, MAX_PLAYERS_PER_TEAM, MAX_TEAMS_PER_MATCH
 from services.kit.timestamps import to_timestamp
-from services.kit.validation import check_count, check_id, check_text
+from services.kit.validation import PREVIEW_CHARS, check_count, check_id, check_text
 from services.voice.model import (
+    FACTIONS,
     CloseResult,
     MatchRecord,
+    MatchResults,
     MatchSpec,
     MatchState,
     OpenResult,
@@ -38,6 +41,7 @@ def check_match(match: match_pb2.Match) -> None:
     check_text(match.entity.type, "match.entity.type")
     check_text(match.game, "match.game")
     check_text(match.region, "match.region")
+    check_results(match.results, "match.results")
     check_count(match.teams, "teams per match", MAX_TEAMS_PER_MATCH)
     for t, team in enumerate(match.teams):
         where = f"match.teams[{t}]"
@@ -55,6 +59,8 @@ def match_from_pb(match: match_pb2.Match) -> MatchSpec:
     what a match must hold are the service's)."""
     check_match(match)
     return MatchSpec(
+        competition=match.entity.name,
+        game=match.game,
         match_id=match.match_id.strip(),
         version=match.version,
         teams=tuple(
@@ -66,6 +72,28 @@ def match_from_pb(match: match_pb2.Match) -> MatchSpec:
             for team in match.teams
         ),
     )
+
+
+def results_from_pb(results: match_pb2.MatchResults) -> MatchResults | None:
+    """The results of a CloseMatch, None when it carries none; InvalidArgument when they name
+    a team beyond the two factions."""
+    check_results(results, "results")
+    if not results.winner and not results.scores:
+        return None
+    for faction in (results.winner, *(s.faction for s in results.scores)):
+        if faction and faction not in FACTIONS:
+            raise InvalidArgument(f"results: {faction[:PREVIEW_CHARS]!r} is no faction")
+    return MatchResults(
+        winner=results.winner, score=tuple(sorted((s.faction, s.score) for s in results.scores))
+    )
+
+
+def check_results(results: match_pb2.MatchResults, where: str) -> None:
+    """InvalidArgument when the results' strings or count are beyond the input limits."""
+    check_id(results.winner, f"{where}.winner")
+    check_count(results.scores, "scores", MAX_TEAMS_PER_MATCH)
+    for s, score in enumerate(results.scores):
+        check_id(score.faction, f"{where}.scores[{s}].faction")
 
 
 def channel_to_pb(channel: TeamChannel) -> voice_service_pb2.TeamChannel:

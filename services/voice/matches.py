@@ -20,6 +20,7 @@ from services.voice.model import (
     CloseOutcome,
     CloseResult,
     MatchRecord,
+    MatchResults,
     MatchSpec,
     MatchState,
     OpenOutcome,
@@ -52,6 +53,20 @@ class PlayerResolver(Protocol):
         ...
 
 
+class MatchFeed(Protocol):
+    """Told of every change a match feed may show; it must return at once (it posts later)."""
+
+    def changed(
+        self,
+        match_id: str,
+        *,
+        spec: MatchSpec | None = None,
+        results: MatchResults | None = None,
+    ) -> None:
+        """The match changed (opened, updated or closed), with what the event said of it."""
+        ...
+
+
 class MatchService:
     """Applies match events to Discord and the database, one match at a time.
 
@@ -70,7 +85,9 @@ class MatchService:
         lobby_channel_id: int | None = None,
         close_delay_s: float = 0.0,
         naming: ChannelNaming | None = None,
+        feed: MatchFeed | None = None,
     ) -> None:
+        self._feed = feed
         self._store = store
         self._naming = naming if naming is not None else ChannelNaming()
         self._cache = cache
@@ -135,6 +152,8 @@ class MatchService:
                     record = await self._channels.sync(current, spec.teams, links)
                     placements = await self._placement.place(record, spec.teams, links)
                 outcome = OpenOutcome.OPENED if opened else OpenOutcome.UPDATED
+                if self._feed is not None:
+                    self._feed.changed(spec.match_id, spec=spec)
                 logger.info(
                     "match %s: %s channels, %s moved",
                     outcome.name.lower(),
@@ -246,10 +265,21 @@ class MatchService:
                         continue
                     links = dict(await self._resolver.resolve_players(player_ids(record.teams)))
                     updated.append(await change(record, links))
+                    if self._feed is not None:  # who is linked, or a replaced channel
+                        self._feed.changed(match_id)
         return updated
 
-    async def close_match(self, match_id: str, version: int, reason: str) -> CloseResult:
-        """Close the match: occupants to the lobby, channels deleted now or after the grace."""
+    async def close_match(
+        self, match_id: str, version: int, reason: str, results: MatchResults | None = None
+    ) -> CloseResult:
+        """Close the match: occupants to the lobby, channels deleted now or after the grace;
+        then the feed is told (with the results, which a repeated close may bring)."""
+        result = await self._close(match_id, version, reason)
+        if self._feed is not None and result.outcome is not CloseOutcome.STALE:
+            self._feed.changed(match_id, results=results)
+        return result
+
+    async def _close(self, match_id: str, version: int, reason: str) -> CloseResult:
         if not match_id.strip():
             raise InvalidArgument("match_id is required")
         if version < 0:
@@ -321,7 +351,10 @@ class MatchService:
                         [f"deleted {len(deleted)} channels of the closed match"] if deleted else []
                     )
                 changes = await self._channels.repair(record)
-                record = await self._must(match_id)
+                repaired = await self._must(match_id)
+                if self._feed is not None and repaired.channels != record.channels:
+                    self._feed.changed(match_id)
+                record = repaired
                 self._cache.put(record)
                 moved = await self._placement.place_waiting(record)
                 if moved:

@@ -35,6 +35,20 @@ class MatchSpec:
     match_id: str
     version: int
     teams: tuple[Team, ...]
+    competition: str = ""
+    """The competition's name (hub, championship or queue), shown in the match feed."""
+    game: str = ""
+    """The FACEIT game ("cs2"), part of the match room's address in the match feed."""
+
+
+@dataclass(frozen=True)
+class MatchResults:
+    """How a finished match ended, as FACEIT reported it."""
+
+    winner: str
+    """The winning faction, or "" when FACEIT names none."""
+    score: tuple[tuple[str, int], ...] = ()
+    """(faction, score) pairs, faction1 first."""
 
 
 def players_on_both_teams(teams: Sequence[Team]) -> frozenset[str]:

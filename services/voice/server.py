@@ -25,6 +25,9 @@ from services.voice.cache import ActiveMatchCache
 from services.voice.commands import PlayerCommands, add_commands
 from services.voice.deletions import DeletionWorker
 from services.voice.discord_port import PycordDiscord
+from services.voice.feed import MatchFeedWorker
+from services.voice.feed_discord import PycordFeedChannel, check_feed_channel
+from services.voice.feed_store import FeedStore
 from services.voice.link_watch import LinkWatcher
 from services.voice.matches import MatchService
 from services.voice.readiness import GatewayReadiness
@@ -105,6 +108,17 @@ class VoiceService:
             settings.discord_category_id,
             staff_role_ids=settings.discord_staff_role_ids,
         )
+        self.feed = (
+            MatchFeedWorker(
+                FeedStore(pool),
+                self.store,
+                registry,
+                PycordFeedChannel(self.bot),
+                settings.discord_match_feed_channel_id,
+            )
+            if settings.discord_match_feed_channel_id is not None
+            else None
+        )
         self.matches = MatchService(
             store=self.store,
             cache=self.cache,
@@ -114,6 +128,7 @@ class VoiceService:
             lobby_channel_id=settings.discord_lobby_channel_id,
             close_delay_s=settings.voice_close_delay_s,
             naming=settings.channel_naming,
+            feed=self.feed,
         )
         self.reconciler = Reconciler(self.store, self.cache, self.matches)
         self.deletions = DeletionWorker(self.store, self.matches)
@@ -170,6 +185,12 @@ class VoiceService:
             self.settings.discord_api_base,
             self.settings.discord_staff_role_ids,
         )
+        if self.settings.discord_match_feed_channel_id is not None:
+            await check_feed_channel(
+                self.bot,
+                self.settings.discord_guild_id,
+                self.settings.discord_match_feed_channel_id,
+            )
 
     async def _gateway(self) -> None:
         await self.bot.connect(reconnect=True)
@@ -188,6 +209,8 @@ class VoiceService:
                 group.create_task(self.deletions.run(), name="channel-deletions")
                 group.create_task(self.link_watch.run(), name="link-changes")
                 group.create_task(self._serve(), name="grpc-server")
+                if self.feed is not None:
+                    group.create_task(self.feed.run(), name="match-feed")
         except* _Stopped:
             logger.info("voice service stopped")
         finally:

@@ -16,6 +16,7 @@ from services.voice.convert import (
     match_from_pb,
     match_to_pb,
     open_result_to_pb,
+    results_from_pb,
 )
 from services.voice.matches import MatchService
 
@@ -47,8 +48,9 @@ class VoiceServiceServicer(pb_grpc.VoiceServiceServicer):
     ) -> pb.CloseMatchResponse:
         match_id = check_id(request.match_id, "match_id").strip()
         reason = check_text(request.reason, "reason", MAX_REASON_CHARS)
+        results = results_from_pb(request.results)
         await self._ready()
-        result = await self._matches.close_match(match_id, request.version, reason)
+        result = await self._matches.close_match(match_id, request.version, reason, results)
         return close_result_to_pb(result)
 
     async def GetMatch(

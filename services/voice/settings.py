@@ -46,6 +46,10 @@ class VoiceSettings(ServiceSettings):
     link_verification: LinkVerification = Field(
         default=LinkVerification.FACEIT_OAUTH, validation_alias="LINK_VERIFICATION"
     )
+    # The match feed (off unless set).
+    discord_match_feed_channel_id: int | None = Field(
+        default=None, validation_alias="DISCORD_MATCH_FEED_CHANNEL_ID", gt=0
+    )
 
     # Staff access and channel names (issue 14, points 2 and 4).
     discord_staff_role_ids: Annotated[tuple[int, ...], NoDecode] = Field(

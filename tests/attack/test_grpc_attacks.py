@@ -288,7 +288,9 @@ async def test_hostile_values_in_every_string_field_are_invalid_argument(
         name: code for name, code in answers.items() if code != grpc.StatusCode.INVALID_ARGUMENT
     }
     assert wrong == {}
-    assert len(answers) == 24 * len(HOSTILE_VALUES)
+    assert len(answers) == 28 * len(
+        HOSTILE_VALUES
+    )  # 24, and the results winner and faction of a Match and a CloseMatch
     assert _errors(caplog) == []
     await servers.assert_healthy()
 

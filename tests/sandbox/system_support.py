@@ -312,6 +312,12 @@ class Harness:
             if not token:
                 return matches
 
+    async def feed_messages(self, match: Match) -> list[dict[str, Any]]:
+        """The match feed's messages about `match` (found by the footer naming it)."""
+        messages = await self.discord.channel_messages(self.info["feed_channel_id"])
+        footer = f"Match {match.match_id}"
+        return [m for m in messages if any(e["footer"]["text"] == footer for e in m["embeds"])]
+
 
 def status_name(event: ingest_service_pb2.InboxEvent) -> str:
     """The event's status without the enum prefix, e.g. `DELIVERED`."""

@@ -173,6 +173,41 @@ async def test_a_match_opened_just_after_voice_restarts_moves_its_players(
     await own_system.wait_until_open([match], timeout=10)
 
 
+async def test_match_feed_keeps_one_message_through_duplicates_and_a_voice_restart(
+    own_system: Harness,
+) -> None:
+    """Every webhook thrice and shuffled, voice killed and restarted mid-match: the feed holds one
+    message for the match, edited at the end with the winner and score (from the Data API)."""
+    system = own_system
+    match = await system.new_match(in_voice=0)
+    duplicated = {"duplicate": 3, "reorder": "shuffle", "seed": 11, "concurrency": 4}
+    try:
+        await system.faceit.set_faults(webhooks=duplicated)
+        await system.faceit.play(match.match_id, ["CONFIGURING", "READY"])
+        await system.faceit.flush_deliveries()
+        await eventually(lambda: system.feed_messages(match), what="the match's feed message")
+        await system.system.processes["voice"].kill()
+        await system.system.start_service("voice")
+        await system.faceit.set_status(match.match_id, "FINISHED", winner="faction2")
+        await system.faceit.flush_deliveries()
+        await system.faceit.wait_for_deliveries()
+    finally:
+        await system.faceit.clear_faults()
+    await system.wait_until_closed([match])
+
+    async def finished() -> list[dict[str, object]] | None:
+        messages = await system.feed_messages(match)
+        shown = str(messages[-1]["embeds"]) if messages else ""
+        return messages if " won " in shown else None
+
+    messages = await eventually(finished, timeout=30, what="the feed message with the result")
+    assert len(messages) == 1
+    (embed,) = messages[0]["embeds"]  # type: ignore[misc]
+    assert f"Finished: **{match.team_names[1]}** won 0 - 1" in embed["description"]
+    assert embed["url"] == f"https://www.faceit.com/en/cs2/room/{match.match_id}"
+    assert await system.feed_messages(match) == messages
+
+
 async def test_postgres_restarted_mid_burst_loses_no_event(
     own_postgres: tuple[Harness, EmbeddedPostgres],
 ) -> None:
@@ -264,6 +299,13 @@ async def test_the_poller_heals_webhooks_that_faceit_dropped(shared: Harness) ->
     assert closed.close_events_queued >= len(lost_closes), closed
     assert list(opened.errors) == [] and list(closed.errors) == []
     assert await shared.match_channel_names() == []
+
+    async def results_shown() -> bool:
+        feeds = [await shared.feed_messages(m) for m in matches]
+        return all(len(f) == 1 and " won " in f[0]["embeds"][0]["description"] for f in feeds)
+
+    # Opened and closed by webhooks or by the poller, each match has one feed message.
+    await eventually(results_shown, timeout=30, what="one feed message with a result per match")
 
 
 async def test_repeated_and_reordered_webhooks_give_exactly_the_right_channels(

@@ -24,21 +24,25 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x66\x61\x63\x65itvoice/v1/match.proto\x12\x0e\x66\x61\x63\x65itvoice.v1\"\xd8\x01\n\x05Match\x12\x10\n\x08match_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x14\n\x0corganizer_id\x18\x03 \x01(\t\x12&\n\x06\x65ntity\x18\x04 \x01(\x0b\x32\x16.faceitvoice.v1.Entity\x12\x0c\n\x04game\x18\x05 \x01(\t\x12\x0e\n\x06region\x18\x06 \x01(\t\x12+\n\x06status\x18\x07 \x01(\x0e\x32\x1b.faceitvoice.v1.MatchStatus\x12#\n\x05teams\x18\x08 \x03(\x0b\x32\x14.faceitvoice.v1.Team\"0\n\x06\x45ntity\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\"^\n\x04Team\x12\x0f\n\x07\x66\x61\x63tion\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12&\n\x06roster\x18\x03 \x03(\x0b\x32\x16.faceitvoice.v1.Player\x12\x0f\n\x07team_id\x18\x04 \x01(\t\"4\n\x06Player\x12\x18\n\x10\x66\x61\x63\x65it_player_id\x18\x01 \x01(\t\x12\x10\n\x08nickname\x18\x02 \x01(\t*\xe6\x01\n\x0bMatchStatus\x12\x1c\n\x18MATCH_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14MATCH_STATUS_CREATED\x10\x01\x12\x1c\n\x18MATCH_STATUS_CONFIGURING\x10\x02\x12\x16\n\x12MATCH_STATUS_READY\x10\x03\x12\x18\n\x14MATCH_STATUS_ONGOING\x10\x04\x12\x19\n\x15MATCH_STATUS_FINISHED\x10\x05\x12\x1a\n\x16MATCH_STATUS_CANCELLED\x10\x06\x12\x18\n\x14MATCH_STATUS_ABORTED\x10\x07\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x66\x61\x63\x65itvoice/v1/match.proto\x12\x0e\x66\x61\x63\x65itvoice.v1\"\x87\x02\n\x05Match\x12\x10\n\x08match_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x14\n\x0corganizer_id\x18\x03 \x01(\t\x12&\n\x06\x65ntity\x18\x04 \x01(\x0b\x32\x16.faceitvoice.v1.Entity\x12\x0c\n\x04game\x18\x05 \x01(\t\x12\x0e\n\x06region\x18\x06 \x01(\t\x12+\n\x06status\x18\x07 \x01(\x0e\x32\x1b.faceitvoice.v1.MatchStatus\x12#\n\x05teams\x18\x08 \x03(\x0b\x32\x14.faceitvoice.v1.Team\x12-\n\x07results\x18\t \x01(\x0b\x32\x1c.faceitvoice.v1.MatchResults\"L\n\x0cMatchResults\x12\x0e\n\x06winner\x18\x01 \x01(\t\x12,\n\x06scores\x18\x02 \x03(\x0b\x32\x1c.faceitvoice.v1.FactionScore\".\n\x0c\x46\x61\x63tionScore\x12\x0f\n\x07\x66\x61\x63tion\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x05\"0\n\x06\x45ntity\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\"^\n\x04Team\x12\x0f\n\x07\x66\x61\x63tion\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12&\n\x06roster\x18\x03 \x03(\x0b\x32\x16.faceitvoice.v1.Player\x12\x0f\n\x07team_id\x18\x04 \x01(\t\"4\n\x06Player\x12\x18\n\x10\x66\x61\x63\x65it_player_id\x18\x01 \x01(\t\x12\x10\n\x08nickname\x18\x02 \x01(\t*\xe6\x01\n\x0bMatchStatus\x12\x1c\n\x18MATCH_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14MATCH_STATUS_CREATED\x10\x01\x12\x1c\n\x18MATCH_STATUS_CONFIGURING\x10\x02\x12\x16\n\x12MATCH_STATUS_READY\x10\x03\x12\x18\n\x14MATCH_STATUS_ONGOING\x10\x04\x12\x19\n\x15MATCH_STATUS_FINISHED\x10\x05\x12\x1a\n\x16MATCH_STATUS_CANCELLED\x10\x06\x12\x18\n\x14MATCH_STATUS_ABORTED\x10\x07\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'faceitvoice.v1.match_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MATCHSTATUS']._serialized_start=466
-  _globals['_MATCHSTATUS']._serialized_end=696
+  _globals['_MATCHSTATUS']._serialized_start=639
+  _globals['_MATCHSTATUS']._serialized_end=869
   _globals['_MATCH']._serialized_start=47
-  _globals['_MATCH']._serialized_end=263
-  _globals['_ENTITY']._serialized_start=265
-  _globals['_ENTITY']._serialized_end=313
-  _globals['_TEAM']._serialized_start=315
-  _globals['_TEAM']._serialized_end=409
-  _globals['_PLAYER']._serialized_start=411
-  _globals['_PLAYER']._serialized_end=463
+  _globals['_MATCH']._serialized_end=310
+  _globals['_MATCHRESULTS']._serialized_start=312
+  _globals['_MATCHRESULTS']._serialized_end=388
+  _globals['_FACTIONSCORE']._serialized_start=390
+  _globals['_FACTIONSCORE']._serialized_end=436
+  _globals['_ENTITY']._serialized_start=438
+  _globals['_ENTITY']._serialized_end=486
+  _globals['_TEAM']._serialized_start=488
+  _globals['_TEAM']._serialized_end=582
+  _globals['_PLAYER']._serialized_start=584
+  _globals['_PLAYER']._serialized_end=636
 # @@protoc_insertion_point(module_scope)

@@ -79,6 +79,7 @@ class Match(_message.Message):
     REGION_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     TEAMS_FIELD_NUMBER: _builtins.int
+    RESULTS_FIELD_NUMBER: _builtins.int
     match_id: _builtins.str
     """The FACEIT match id, for example "1-d785567a-fd28-42a4-af99-6b3cec21c6a9"."""
     version: _builtins.int
@@ -99,6 +100,10 @@ class Match(_message.Message):
     def teams(self) -> _containers.RepeatedCompositeFieldContainer[Global___Team]:
         """The teams, in FACEIT's order (faction1 first); a team's roster may be empty when unknown."""
 
+    @_builtins.property
+    def results(self) -> Global___MatchResults:
+        """How the match ended: set once it FINISHED and FACEIT said (the event or the Data API)."""
+
     def __init__(
         self,
         *,
@@ -110,14 +115,69 @@ class Match(_message.Message):
         region: _builtins.str = ...,
         status: Global___MatchStatus.ValueType = ...,
         teams: _abc.Iterable[Global___Team] | None = ...,
+        results: Global___MatchResults | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["entity", b"entity"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["entity", b"entity", "results", b"results"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entity", b"entity", "game", b"game", "match_id", b"match_id", "organizer_id", b"organizer_id", "region", b"region", "status", b"status", "teams", b"teams", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entity", b"entity", "game", b"game", "match_id", b"match_id", "organizer_id", b"organizer_id", "region", b"region", "results", b"results", "status", b"status", "teams", b"teams", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Match: _TypeAlias = Match  # noqa: Y015
+
+@_typing.final
+class MatchResults(_message.Message):
+    """MatchResults is the outcome of a finished match."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WINNER_FIELD_NUMBER: _builtins.int
+    SCORES_FIELD_NUMBER: _builtins.int
+    winner: _builtins.str
+    """The winning faction ("faction1" or "faction2"); empty when FACEIT names none."""
+    @_builtins.property
+    def scores(self) -> _containers.RepeatedCompositeFieldContainer[Global___FactionScore]:
+        """Each faction's score as FACEIT counts it (maps won in a series, else rounds)."""
+
+    def __init__(
+        self,
+        *,
+        winner: _builtins.str = ...,
+        scores: _abc.Iterable[Global___FactionScore] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["scores", b"scores", "winner", b"winner"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MatchResults: _TypeAlias = MatchResults  # noqa: Y015
+
+@_typing.final
+class FactionScore(_message.Message):
+    """FactionScore is one faction's score in a match's results."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FACTION_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    faction: _builtins.str
+    """The faction key: "faction1" or "faction2"."""
+    score: _builtins.int
+    """The score."""
+    def __init__(
+        self,
+        *,
+        faction: _builtins.str = ...,
+        score: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["faction", b"faction", "score", b"score"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FactionScore: _TypeAlias = FactionScore  # noqa: Y015
 
 @_typing.final
 class Entity(_message.Message):

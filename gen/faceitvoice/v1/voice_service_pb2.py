@@ -26,43 +26,43 @@ from faceitvoice.v1 import match_pb2 as faceitvoice_dot_v1_dot_match__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"faceitvoice/v1/voice_service.proto\x12\x0e\x66\x61\x63\x65itvoice.v1\x1a\x1a\x66\x61\x63\x65itvoice/v1/match.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"8\n\x10OpenMatchRequest\x12$\n\x05match\x18\x01 \x01(\x0b\x32\x15.faceitvoice.v1.Match\"\xa1\x01\n\x11OpenMatchResponse\x12,\n\x07outcome\x18\x01 \x01(\x0e\x32\x1b.faceitvoice.v1.OpenOutcome\x12)\n\x05match\x18\x02 \x01(\x0b\x32\x1a.faceitvoice.v1.VoiceMatch\x12\x33\n\nplacements\x18\x03 \x03(\x0b\x32\x1f.faceitvoice.v1.PlayerPlacement\"F\n\x11\x43loseMatchRequest\x12\x10\n\x08match_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xa3\x01\n\x12\x43loseMatchResponse\x12-\n\x07outcome\x18\x01 \x01(\x0e\x32\x1c.faceitvoice.v1.CloseOutcome\x12)\n\x05match\x18\x02 \x01(\x0b\x32\x1a.faceitvoice.v1.VoiceMatch\x12\x1b\n\x13\x64\x65leted_channel_ids\x18\x03 \x03(\x04\x12\x16\n\x0emoved_to_lobby\x18\x04 \x01(\x05\"#\n\x0fGetMatchRequest\x12\x10\n\x08match_id\x18\x01 \x01(\t\"=\n\x10GetMatchResponse\x12)\n\x05match\x18\x01 \x01(\x0b\x32\x1a.faceitvoice.v1.VoiceMatch\";\n\x12ListMatchesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"[\n\x13ListMatchesResponse\x12+\n\x07matches\x18\x01 \x03(\x0b\x32\x1a.faceitvoice.v1.VoiceMatch\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x94\x02\n\nVoiceMatch\x12\x10\n\x08match_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12.\n\x05state\x18\x03 \x01(\x0e\x32\x1f.faceitvoice.v1.VoiceMatchState\x12\x10\n\x08guild_id\x18\x04 \x01(\x04\x12-\n\x08\x63hannels\x18\x05 \x03(\x0b\x32\x1b.faceitvoice.v1.TeamChannel\x12-\n\topened_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tclosed_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x63lose_reason\x18\x08 \x01(\t\"|\n\x0bTeamChannel\x12\x0f\n\x07\x66\x61\x63tion\x18\x01 \x01(\t\x12\x11\n\tteam_name\x18\x02 \x01(\t\x12\x12\n\nchannel_id\x18\x03 \x01(\x04\x12\x14\n\x0c\x63hannel_name\x18\x04 \x01(\t\x12\x1f\n\x17member_discord_user_ids\x18\x05 \x03(\x04\"\xaa\x01\n\x0fPlayerPlacement\x12\x18\n\x10\x66\x61\x63\x65it_player_id\x18\x01 \x01(\t\x12\x10\n\x08nickname\x18\x02 \x01(\t\x12\x0f\n\x07\x66\x61\x63tion\x18\x03 \x01(\t\x12\x17\n\x0f\x64iscord_user_id\x18\x04 \x01(\x04\x12\x31\n\x07outcome\x18\x05 \x01(\x0e\x32 .faceitvoice.v1.PlacementOutcome\x12\x0e\n\x06reason\x18\x06 \x01(\t*v\n\x0bOpenOutcome\x12\x1c\n\x18OPEN_OUTCOME_UNSPECIFIED\x10\x00\x12\x17\n\x13OPEN_OUTCOME_OPENED\x10\x01\x12\x18\n\x14OPEN_OUTCOME_UPDATED\x10\x02\x12\x16\n\x12OPEN_OUTCOME_STALE\x10\x03*\x9f\x01\n\x0c\x43loseOutcome\x12\x1d\n\x19\x43LOSE_OUTCOME_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43LOSE_OUTCOME_CLOSED\x10\x01\x12 \n\x1c\x43LOSE_OUTCOME_ALREADY_CLOSED\x10\x02\x12\x17\n\x13\x43LOSE_OUTCOME_STALE\x10\x03\x12\x1b\n\x17\x43LOSE_OUTCOME_SCHEDULED\x10\x04*n\n\x0fVoiceMatchState\x12!\n\x1dVOICE_MATCH_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16VOICE_MATCH_STATE_OPEN\x10\x01\x12\x1c\n\x18VOICE_MATCH_STATE_CLOSED\x10\x02*\xc6\x02\n\x10PlacementOutcome\x12!\n\x1dPLACEMENT_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n\x17PLACEMENT_OUTCOME_MOVED\x10\x01\x12#\n\x1fPLACEMENT_OUTCOME_ALREADY_THERE\x10\x02\x12(\n$PLACEMENT_OUTCOME_SKIPPED_NOT_LINKED\x10\x03\x12*\n&PLACEMENT_OUTCOME_SKIPPED_NOT_IN_GUILD\x10\x04\x12*\n&PLACEMENT_OUTCOME_SKIPPED_NOT_IN_VOICE\x10\x05\x12-\n)PLACEMENT_OUTCOME_SKIPPED_LEFT_ON_PURPOSE\x10\x06\x12\x1c\n\x18PLACEMENT_OUTCOME_FAILED\x10\x07\x32\xdc\x02\n\x0cVoiceService\x12P\n\tOpenMatch\x12 .faceitvoice.v1.OpenMatchRequest\x1a!.faceitvoice.v1.OpenMatchResponse\x12S\n\nCloseMatch\x12!.faceitvoice.v1.CloseMatchRequest\x1a\".faceitvoice.v1.CloseMatchResponse\x12M\n\x08GetMatch\x12\x1f.faceitvoice.v1.GetMatchRequest\x1a .faceitvoice.v1.GetMatchResponse\x12V\n\x0bListMatches\x12\".faceitvoice.v1.ListMatchesRequest\x1a#.faceitvoice.v1.ListMatchesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"faceitvoice/v1/voice_service.proto\x12\x0e\x66\x61\x63\x65itvoice.v1\x1a\x1a\x66\x61\x63\x65itvoice/v1/match.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"8\n\x10OpenMatchRequest\x12$\n\x05match\x18\x01 \x01(\x0b\x32\x15.faceitvoice.v1.Match\"\xa1\x01\n\x11OpenMatchResponse\x12,\n\x07outcome\x18\x01 \x01(\x0e\x32\x1b.faceitvoice.v1.OpenOutcome\x12)\n\x05match\x18\x02 \x01(\x0b\x32\x1a.faceitvoice.v1.VoiceMatch\x12\x33\n\nplacements\x18\x03 \x03(\x0b\x32\x1f.faceitvoice.v1.PlayerPlacement\"u\n\x11\x43loseMatchRequest\x12\x10\n\x08match_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12-\n\x07results\x18\x04 \x01(\x0b\x32\x1c.faceitvoice.v1.MatchResults\"\xa3\x01\n\x12\x43loseMatchResponse\x12-\n\x07outcome\x18\x01 \x01(\x0e\x32\x1c.faceitvoice.v1.CloseOutcome\x12)\n\x05match\x18\x02 \x01(\x0b\x32\x1a.faceitvoice.v1.VoiceMatch\x12\x1b\n\x13\x64\x65leted_channel_ids\x18\x03 \x03(\x04\x12\x16\n\x0emoved_to_lobby\x18\x04 \x01(\x05\"#\n\x0fGetMatchRequest\x12\x10\n\x08match_id\x18\x01 \x01(\t\"=\n\x10GetMatchResponse\x12)\n\x05match\x18\x01 \x01(\x0b\x32\x1a.faceitvoice.v1.VoiceMatch\";\n\x12ListMatchesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"[\n\x13ListMatchesResponse\x12+\n\x07matches\x18\x01 \x03(\x0b\x32\x1a.faceitvoice.v1.VoiceMatch\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x94\x02\n\nVoiceMatch\x12\x10\n\x08match_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12.\n\x05state\x18\x03 \x01(\x0e\x32\x1f.faceitvoice.v1.VoiceMatchState\x12\x10\n\x08guild_id\x18\x04 \x01(\x04\x12-\n\x08\x63hannels\x18\x05 \x03(\x0b\x32\x1b.faceitvoice.v1.TeamChannel\x12-\n\topened_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tclosed_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x63lose_reason\x18\x08 \x01(\t\"|\n\x0bTeamChannel\x12\x0f\n\x07\x66\x61\x63tion\x18\x01 \x01(\t\x12\x11\n\tteam_name\x18\x02 \x01(\t\x12\x12\n\nchannel_id\x18\x03 \x01(\x04\x12\x14\n\x0c\x63hannel_name\x18\x04 \x01(\t\x12\x1f\n\x17member_discord_user_ids\x18\x05 \x03(\x04\"\xaa\x01\n\x0fPlayerPlacement\x12\x18\n\x10\x66\x61\x63\x65it_player_id\x18\x01 \x01(\t\x12\x10\n\x08nickname\x18\x02 \x01(\t\x12\x0f\n\x07\x66\x61\x63tion\x18\x03 \x01(\t\x12\x17\n\x0f\x64iscord_user_id\x18\x04 \x01(\x04\x12\x31\n\x07outcome\x18\x05 \x01(\x0e\x32 .faceitvoice.v1.PlacementOutcome\x12\x0e\n\x06reason\x18\x06 \x01(\t*v\n\x0bOpenOutcome\x12\x1c\n\x18OPEN_OUTCOME_UNSPECIFIED\x10\x00\x12\x17\n\x13OPEN_OUTCOME_OPENED\x10\x01\x12\x18\n\x14OPEN_OUTCOME_UPDATED\x10\x02\x12\x16\n\x12OPEN_OUTCOME_STALE\x10\x03*\x9f\x01\n\x0c\x43loseOutcome\x12\x1d\n\x19\x43LOSE_OUTCOME_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43LOSE_OUTCOME_CLOSED\x10\x01\x12 \n\x1c\x43LOSE_OUTCOME_ALREADY_CLOSED\x10\x02\x12\x17\n\x13\x43LOSE_OUTCOME_STALE\x10\x03\x12\x1b\n\x17\x43LOSE_OUTCOME_SCHEDULED\x10\x04*n\n\x0fVoiceMatchState\x12!\n\x1dVOICE_MATCH_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16VOICE_MATCH_STATE_OPEN\x10\x01\x12\x1c\n\x18VOICE_MATCH_STATE_CLOSED\x10\x02*\xc6\x02\n\x10PlacementOutcome\x12!\n\x1dPLACEMENT_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n\x17PLACEMENT_OUTCOME_MOVED\x10\x01\x12#\n\x1fPLACEMENT_OUTCOME_ALREADY_THERE\x10\x02\x12(\n$PLACEMENT_OUTCOME_SKIPPED_NOT_LINKED\x10\x03\x12*\n&PLACEMENT_OUTCOME_SKIPPED_NOT_IN_GUILD\x10\x04\x12*\n&PLACEMENT_OUTCOME_SKIPPED_NOT_IN_VOICE\x10\x05\x12-\n)PLACEMENT_OUTCOME_SKIPPED_LEFT_ON_PURPOSE\x10\x06\x12\x1c\n\x18PLACEMENT_OUTCOME_FAILED\x10\x07\x32\xdc\x02\n\x0cVoiceService\x12P\n\tOpenMatch\x12 .faceitvoice.v1.OpenMatchRequest\x1a!.faceitvoice.v1.OpenMatchResponse\x12S\n\nCloseMatch\x12!.faceitvoice.v1.CloseMatchRequest\x1a\".faceitvoice.v1.CloseMatchResponse\x12M\n\x08GetMatch\x12\x1f.faceitvoice.v1.GetMatchRequest\x1a .faceitvoice.v1.GetMatchResponse\x12V\n\x0bListMatches\x12\".faceitvoice.v1.ListMatchesRequest\x1a#.faceitvoice.v1.ListMatchesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'faceitvoice.v1.voice_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OPENOUTCOME']._serialized_start=1407
-  _globals['_OPENOUTCOME']._serialized_end=1525
-  _globals['_CLOSEOUTCOME']._serialized_start=1528
-  _globals['_CLOSEOUTCOME']._serialized_end=1687
-  _globals['_VOICEMATCHSTATE']._serialized_start=1689
-  _globals['_VOICEMATCHSTATE']._serialized_end=1799
-  _globals['_PLACEMENTOUTCOME']._serialized_start=1802
-  _globals['_PLACEMENTOUTCOME']._serialized_end=2128
+  _globals['_OPENOUTCOME']._serialized_start=1454
+  _globals['_OPENOUTCOME']._serialized_end=1572
+  _globals['_CLOSEOUTCOME']._serialized_start=1575
+  _globals['_CLOSEOUTCOME']._serialized_end=1734
+  _globals['_VOICEMATCHSTATE']._serialized_start=1736
+  _globals['_VOICEMATCHSTATE']._serialized_end=1846
+  _globals['_PLACEMENTOUTCOME']._serialized_start=1849
+  _globals['_PLACEMENTOUTCOME']._serialized_end=2175
   _globals['_OPENMATCHREQUEST']._serialized_start=115
   _globals['_OPENMATCHREQUEST']._serialized_end=171
   _globals['_OPENMATCHRESPONSE']._serialized_start=174
   _globals['_OPENMATCHRESPONSE']._serialized_end=335
   _globals['_CLOSEMATCHREQUEST']._serialized_start=337
-  _globals['_CLOSEMATCHREQUEST']._serialized_end=407
-  _globals['_CLOSEMATCHRESPONSE']._serialized_start=410
-  _globals['_CLOSEMATCHRESPONSE']._serialized_end=573
-  _globals['_GETMATCHREQUEST']._serialized_start=575
-  _globals['_GETMATCHREQUEST']._serialized_end=610
-  _globals['_GETMATCHRESPONSE']._serialized_start=612
-  _globals['_GETMATCHRESPONSE']._serialized_end=673
-  _globals['_LISTMATCHESREQUEST']._serialized_start=675
-  _globals['_LISTMATCHESREQUEST']._serialized_end=734
-  _globals['_LISTMATCHESRESPONSE']._serialized_start=736
-  _globals['_LISTMATCHESRESPONSE']._serialized_end=827
-  _globals['_VOICEMATCH']._serialized_start=830
-  _globals['_VOICEMATCH']._serialized_end=1106
-  _globals['_TEAMCHANNEL']._serialized_start=1108
-  _globals['_TEAMCHANNEL']._serialized_end=1232
-  _globals['_PLAYERPLACEMENT']._serialized_start=1235
-  _globals['_PLAYERPLACEMENT']._serialized_end=1405
-  _globals['_VOICESERVICE']._serialized_start=2131
-  _globals['_VOICESERVICE']._serialized_end=2479
+  _globals['_CLOSEMATCHREQUEST']._serialized_end=454
+  _globals['_CLOSEMATCHRESPONSE']._serialized_start=457
+  _globals['_CLOSEMATCHRESPONSE']._serialized_end=620
+  _globals['_GETMATCHREQUEST']._serialized_start=622
+  _globals['_GETMATCHREQUEST']._serialized_end=657
+  _globals['_GETMATCHRESPONSE']._serialized_start=659
+  _globals['_GETMATCHRESPONSE']._serialized_end=720
+  _globals['_LISTMATCHESREQUEST']._serialized_start=722
+  _globals['_LISTMATCHESREQUEST']._serialized_end=781
+  _globals['_LISTMATCHESRESPONSE']._serialized_start=783
+  _globals['_LISTMATCHESRESPONSE']._serialized_end=874
+  _globals['_VOICEMATCH']._serialized_start=877
+  _globals['_VOICEMATCH']._serialized_end=1153
+  _globals['_TEAMCHANNEL']._serialized_start=1155
+  _globals['_TEAMCHANNEL']._serialized_end=1279
+  _globals['_PLAYERPLACEMENT']._serialized_start=1282
+  _globals['_PLAYERPLACEMENT']._serialized_end=1452
+  _globals['_VOICESERVICE']._serialized_start=2178
+  _globals['_VOICESERVICE']._serialized_end=2526
 # @@protoc_insertion_point(module_scope)

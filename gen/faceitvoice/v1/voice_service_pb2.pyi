@@ -216,22 +216,30 @@ class CloseMatchRequest(_message.Message):
     MATCH_ID_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    RESULTS_FIELD_NUMBER: _builtins.int
     match_id: _builtins.str
     """The FACEIT match id."""
     version: _builtins.int
     """The version of the closing event; an open with a strictly greater version reopens."""
     reason: _builtins.str
     """Why the match ended, for example "match_status_finished"."""
+    @_builtins.property
+    def results(self) -> _match_pb2.MatchResults:
+        """The winner and score, when the match finished and they are known. A repeated close of the
+        same version that brings them adds them to the match feed (nothing else changes).
+        """
+
     def __init__(
         self,
         *,
         match_id: _builtins.str = ...,
         version: _builtins.int = ...,
         reason: _builtins.str = ...,
+        results: _match_pb2.MatchResults | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["match_id", b"match_id", "reason", b"reason", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["match_id", b"match_id", "reason", b"reason", "results", b"results", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

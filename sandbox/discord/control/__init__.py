@@ -18,11 +18,13 @@ from sandbox.discord.control.gateway import GatewayControl
 from sandbox.discord.control.guilds import GuildControl
 from sandbox.discord.control.interactions import InteractionSimulator
 from sandbox.discord.control.members import MemberControl
+from sandbox.discord.control.messages import MessageControl
 from sandbox.discord.control.parsing import ControlError
 from sandbox.discord.control.rate_limits import RateLimitControl
 from sandbox.discord.control.roles import RoleControl
 from sandbox.discord.faults import FaultInjector
 from sandbox.discord.gateway import Gateway
+from sandbox.discord.messages import MessageStore
 from sandbox.discord.ratelimit import RateLimiter
 from sandbox.discord.responses import DiscordError, json_response
 from sandbox.discord.state import SandboxState
@@ -44,12 +46,14 @@ class ControlApi:
         faults: FaultInjector,
         audit: AuditLog,
         config: SandboxConfig,
+        messages: MessageStore,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._routes = [
             *GuildControl(state, actions).routes(),
             *MemberControl(state, actions).routes(),
             *ChannelControl(state, actions).routes(),
+            *MessageControl(state, messages).routes(),
             *RoleControl(state, actions).routes(),
             *InteractionSimulator(state, gateway, config, clock).routes(),
             *CommandPermissionControl(state).routes(),

@@ -10,12 +10,15 @@ from aiohttp import web
 from sandbox.discord.actions import Actions
 from sandbox.discord.config import SandboxConfig
 from sandbox.discord.event_order import EventOrder
+from sandbox.discord.gateway import Gateway
+from sandbox.discord.messages import MessageStore
 from sandbox.discord.rest.channels import ChannelRoutes
 from sandbox.discord.rest.commands import CommandRoutes
 from sandbox.discord.rest.gateway import GatewayRoutes
 from sandbox.discord.rest.guilds import GuildRoutes
 from sandbox.discord.rest.interactions import InteractionRoutes
 from sandbox.discord.rest.members import MemberRoutes
+from sandbox.discord.rest.messages import MessageRoutes
 from sandbox.discord.state import SandboxState
 
 API_PREFIX = "/api/v10"
@@ -31,6 +34,8 @@ class RestApi:
         actions: Actions,
         config: SandboxConfig,
         order: EventOrder,
+        gateway: Gateway,
+        messages: MessageStore,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._routes = [
@@ -40,6 +45,7 @@ class RestApi:
             *GuildRoutes(state).routes(),
             *MemberRoutes(state, actions, order).routes(),
             *ChannelRoutes(state, actions, config).routes(),
+            *MessageRoutes(state, messages, gateway).routes(),
         ]
 
     def routes(self) -> list[web.RouteDef]:

@@ -168,7 +168,8 @@ async def test_faults_and_rate_limits_can_be_listed_and_cleared(
     )
     assert limits["global"] == 10 and limits["default"] == {"limit": 20, "per": 2.0}
     assert limits["routes"] == [
-        {"method": "POST", "route": "/guilds/{guild_id}/channels", "limit": 5, "per": 1.0}
+        {"method": "POST", "route": "/channels/{channel_id}/messages", "limit": 5, "per": 5.0},
+        {"method": "POST", "route": "/guilds/{guild_id}/channels", "limit": 5, "per": 1.0},
     ]
     with pytest.raises(SandboxError):
         await control.inject_errors(404)
