@@ -114,7 +114,14 @@ class System:
 
         ports = {
             name: free_port()
-            for name in ("registry", "registry_http", "voice", "ingest_grpc", "ingest")
+            for name in (
+                "registry",
+                "registry_http",
+                "voice",
+                "voice_metrics",
+                "ingest_grpc",
+                "ingest",
+            )
         }
         common = {
             "DATABASE_URL": database_url,
@@ -136,6 +143,7 @@ class System:
             "voice": {
                 **common,
                 "VOICE_GRPC_PORT": str(ports["voice"]),
+                "VOICE_METRICS_PORT": str(ports["voice_metrics"]),
                 "REGISTRY_SERVICE_ADDR": f"{LOOPBACK}:{ports['registry']}",
                 "DISCORD_TOKEN": self.secrets.bot_token,
                 "DISCORD_GUILD_ID": str(guild_id),
