@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
-from services.kit.metrics import GrpcCallMetrics
+from services.kit.metrics import GrpcCallMetrics, service_registry
 
 
 class IngestMetrics:
     """Counters, gauges and histograms of the webhook, the inbox, delivery and the poller."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = service_registry()
         self.webhook_events = Counter(
             "ingest_webhook_events",
             "Webhook requests by FACEIT event and outcome.",

@@ -21,10 +21,19 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Histogram,
+    ProcessCollector,
     generate_latest,
 )
 
 from services.kit.interceptors import PUBLIC_METHOD_PREFIXES, Continuation, behavior_of, rebuild
+
+
+def service_registry() -> CollectorRegistry:
+    """A service's own registry, with the process' CPU, memory and file descriptors
+    (`process_*`, the saturation of the dashboard)."""
+    registry = CollectorRegistry(auto_describe=True)
+    ProcessCollector(registry=registry)
+    return registry
 
 
 def metrics_response(registry: CollectorRegistry) -> Response:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import Counter
 
-from services.kit.metrics import GrpcCallMetrics
+from services.kit.metrics import GrpcCallMetrics, service_registry
 
 LINK_FAILURE_REASONS = (
     "unknown_link",
@@ -32,7 +32,7 @@ class RegistryMetrics:
     """Verified links started, made and failed (by reason), FACEIT API calls, gRPC calls."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = service_registry()
         self.links_started = Counter(
             "registry_links_started",
             "Link flows started (StartLink answered with a link page).",

@@ -6,9 +6,9 @@ by a path with ids in it, so the number of series stays bounded.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
-from services.kit.metrics import GrpcCallMetrics
+from services.kit.metrics import GrpcCallMetrics, service_registry
 
 MOVE_OUTCOMES = ("moved", "not_in_voice", "refused")
 """What became of a move: done; the member was not in voice (40032); Discord refused it."""
@@ -18,7 +18,7 @@ class VoiceMetrics:
     """Discord REST and gateway, open matches and their channels, moves, the lease, gRPC."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = service_registry()
         self.discord_requests = Counter(
             "voice_discord_requests",
             "Discord REST answers by method, route template and HTTP status (each attempt;"
