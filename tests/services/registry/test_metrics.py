@@ -14,8 +14,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from services.kit.grpc_client import GrpcClients
 from tests.services.registry.conftest import LinkingRegistry, Registry
 from tests.services.registry.link_browser import browser
+from tests.services.registry.test_link_changes import take, watching
+from tests.support import eventually
 
 LINK_PLAYER = "/faceitvoice.v1.RegistryService/LinkPlayer"
+WATCH = "/faceitvoice.v1.RegistryService/WatchLinkChanges"
 
 
 def _value(registry: CollectorRegistry, name: str, **labels: str) -> float:
@@ -107,3 +110,22 @@ async def test_link_outcomes_are_counted_and_served_at_metrics(linking: LinkingR
     assert samples[("registry_links_verified_total", ())] == 1
     assert samples[("registry_link_failures_total", (("reason", "bad_callback"),))] == 1
     assert samples[("registry_link_failures_total", (("reason", "faceit_down"),))] == 0
+
+
+async def test_a_stream_the_client_ends_is_counted_cancelled(registry: Registry) -> None:
+    """A WatchLinkChanges stream cancelled by its client counts as CANCELLED, never as the
+    UNKNOWN the internal-errors alert pages on."""
+    registry.sandbox.world.add_player("s1mple")
+    metrics = registry.metrics.registry
+    async with watching(registry) as changes:
+        await registry.stub.LinkPlayer(
+            pb.LinkPlayerRequest(discord_user_id=42, faceit_nickname="s1mple")
+        )
+        await take(changes, 1)
+
+    async def counted() -> bool:
+        return _value(metrics, "registry_grpc_calls_total", method=WATCH, code="CANCELLED") == 1
+
+    await eventually(counted, what="the ended stream to be counted")
+    unknown = _value(metrics, "registry_grpc_calls_total", method=WATCH, code="UNKNOWN")
+    assert unknown == 0
