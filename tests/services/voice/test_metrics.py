@@ -85,7 +85,7 @@ async def test_a_match_moves_the_gauges_counters_and_discord_requests(system: Vo
     assert _requests(opened, "PATCH", MEMBER, "200") == 2
     assert _get(opened, "voice_discord_request_seconds_count", method="POST", route=CREATE) == 2
     assert _get(opened, "voice_grpc_calls_total", method=OPEN_MATCH, code="OK") == 1
-    assert _get(opened, "voice_gateway_latency_seconds") >= 0
+    assert 0 < _get(opened, "voice_gateway_latency_seconds") < 1  # the sandbox acks at once
 
     await _close(system)
 
