@@ -177,6 +177,7 @@ class System:
             "webhook_url": ingest_url + "/faceit-webhook",
             "ingest_grpc": f"{LOOPBACK}:{ports['ingest_grpc']}",
             "voice_grpc": f"{LOOPBACK}:{ports['voice']}",
+            "voice_metrics": f"http://{LOOPBACK}:{ports['voice_metrics']}/metrics",
             "registry_grpc": f"{LOOPBACK}:{ports['registry']}",
             "registry_http": registry_http,
             "link_verification": self.options.link_verification,
