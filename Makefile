@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 GEN := gen
 PROTO_SRC := $(wildcard protos/faceitvoice/v1/*.proto)
 
-.PHONY: help setup protos proto-check lint test test-fast run demo bench compose-check k8s-check clean
+.PHONY: help setup protos proto-check lint test test-fast run demo bench compose-check k8s-check alerts alerts-check clean
 
 help: ## List the commands.
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -84,8 +84,10 @@ $(TOOLS_STAMP):
 	$(TOOLS)/bin/python -m pip install --quiet kubernetes-validate==1.37.0 checkov==3.3.30
 	@touch $(TOOLS_STAMP)
 
-# kubernetes-validate has no schema for CloudNativePG's Cluster (a custom resource): it says so
-# in a WARN line and goes on (its default for a missing schema); every other kind fails on error.
+# kubernetes-validate has no schema for the custom resources (CloudNativePG's Cluster, the
+# Prometheus Operator's PodMonitor and PrometheusRule): it says so in a WARN line and goes on
+# (its default for a missing schema); every other kind fails on error. The PrometheusRule's
+# rules are checked by promtool instead (make alerts-check).
 k8s-check: $(TOOLS_STAMP) ## Build deploy/kubernetes (base, example overlay); validate and lint it.
 	@out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; \
 	  $(KUBECTL) kustomize deploy/kubernetes/base > "$$out/base.yaml"; \
@@ -94,6 +96,29 @@ k8s-check: $(TOOLS_STAMP) ## Build deploy/kubernetes (base, example overlay); va
 	  BC_SKIP_MAPPING=TRUE $(TOOLS)/bin/checkov -d "$$out" --framework kubernetes --quiet --compact \
 	    --skip-download --skip-check $(CHECKOV_SKIP); \
 	  echo "k8s-check: deploy/kubernetes builds, validates and passes checkov"
+
+# Alert rules: deploy/kubernetes/monitoring/alerts.yaml is the source; the PrometheusRule the
+# cluster gets is made from it (its comments left out, its rules indented under `spec:`).
+MONITORING := deploy/kubernetes/monitoring
+PROMTOOL ?= promtool
+define PROMETHEUS_RULE
+{ printf '%s\n' '# Made from alerts.yaml by `make alerts`: edit that file, not this one.' \
+    'apiVersion: monitoring.coreos.com/v1' 'kind: PrometheusRule' 'metadata:' \
+    '  name: faceit-voice' '  namespace: faceit-voice' '  labels:' \
+    '    app.kubernetes.io/part-of: faceit-voice' 'spec:'; \
+  grep -v '^#' $(MONITORING)/alerts.yaml | sed 's/^./  &/'; }
+endef
+
+alerts: ## Write deploy/kubernetes/monitoring/prometheus-rule.yaml from alerts.yaml.
+	@$(PROMETHEUS_RULE) > $(MONITORING)/prometheus-rule.yaml
+	@echo "alerts: wrote $(MONITORING)/prometheus-rule.yaml"
+
+alerts-check: ## promtool check and unit tests of the alert rules; the PrometheusRule is up to date.
+	$(PROMTOOL) check rules $(MONITORING)/alerts.yaml
+	cd $(MONITORING) && $(PROMTOOL) test rules alerts-test.yaml
+	@if ! diff <($(PROMETHEUS_RULE)) $(MONITORING)/prometheus-rule.yaml >/dev/null; then \
+	  echo "alerts-check: $(MONITORING)/prometheus-rule.yaml is stale: run 'make alerts'" >&2; \
+	  exit 1; fi; echo "alerts-check: the rules pass promtool and prometheus-rule.yaml is up to date"
 
 clean: ## Remove the virtualenv, caches and the embedded database.
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

@@ -115,7 +115,14 @@ class System:
 
         ports = {
             name: free_port()
-            for name in ("registry", "registry_http", "voice", "ingest_grpc", "ingest")
+            for name in (
+                "registry",
+                "registry_http",
+                "voice",
+                "voice_metrics",
+                "ingest_grpc",
+                "ingest",
+            )
         }
         common = {
             "DATABASE_URL": database_url,
@@ -137,6 +144,7 @@ class System:
             "voice": {
                 **common,
                 "VOICE_GRPC_PORT": str(ports["voice"]),
+                "VOICE_METRICS_PORT": str(ports["voice_metrics"]),
                 "REGISTRY_SERVICE_ADDR": f"{LOOPBACK}:{ports['registry']}",
                 "DISCORD_TOKEN": self.secrets.bot_token,
                 "DISCORD_GUILD_ID": str(guild_id),
@@ -171,6 +179,7 @@ class System:
             "webhook_url": ingest_url + "/faceit-webhook",
             "ingest_grpc": f"{LOOPBACK}:{ports['ingest_grpc']}",
             "voice_grpc": f"{LOOPBACK}:{ports['voice']}",
+            "voice_metrics": f"http://{LOOPBACK}:{ports['voice_metrics']}/metrics",
             "registry_grpc": f"{LOOPBACK}:{ports['registry']}",
             "registry_http": registry_http,
             "link_verification": self.options.link_verification,

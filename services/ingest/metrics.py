@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import Counter, Gauge, Histogram
+
+from services.kit.metrics import GrpcCallMetrics, service_registry
 
 
 class IngestMetrics:
     """Counters, gauges and histograms of the webhook, the inbox, delivery and the poller."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = service_registry()
         self.webhook_events = Counter(
             "ingest_webhook_events",
             "Webhook requests by FACEIT event and outcome.",
@@ -61,6 +63,7 @@ class IngestMetrics:
             ["component"],
             registry=self.registry,
         )
+        self.grpc = GrpcCallMetrics("ingest", self.registry)
 
     def count_faceit_call(self, endpoint: str, outcome: str) -> None:
         """The FaceitApiClient call hook: one request to `endpoint` ended with `outcome`."""
@@ -70,7 +73,3 @@ class IngestMetrics:
         """Record how many inbox events each status holds."""
         for status, count in depth.items():
             self.inbox_depth.labels(status=status).set(count)
-
-    def render(self) -> bytes:
-        """The text exposition of every metric."""
-        return generate_latest(self.registry)

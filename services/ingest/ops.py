@@ -8,11 +8,11 @@ import logging
 import grpc
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from services.ingest.deps import MetricsDep, RuntimeDep
 from services.kit.call_errors import Failure, classify, describe
 from services.kit.database import DATABASE_UNAVAILABLE
+from services.kit.metrics import metrics_response
 
 logger = logging.getLogger(__name__)
 
@@ -93,4 +93,4 @@ async def metrics(runtime: RuntimeDep, registry: MetricsDep) -> Response:
         registry.internal_errors.labels(component="metrics").inc()
     else:
         registry.set_inbox_depth({status.value: count for status, count in depth.items()})
-    return Response(registry.render(), media_type=CONTENT_TYPE_LATEST)
+    return metrics_response(registry.registry)

@@ -204,6 +204,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             lambda server: ingest_service_pb2_grpc.add_IngestServiceServicer_to_server(
                 servicer, server
             ),
+            deps.metrics.grpc,
         )
         await grpc_server.start()
         stack.push_async_callback(grpc_server.stop)

@@ -18,6 +18,7 @@ from grpc_reflection.v1alpha import reflection
 from pydantic import SecretStr
 
 from services.kit.interceptors import AuthInterceptor, ErrorMappingInterceptor
+from services.kit.metrics import GrpcCallMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -38,14 +39,21 @@ class ServedSettings(Protocol):
     grpc_auth_token: SecretStr | None
 
 
-def service_server(settings: ServedSettings, service_name: str, register: Registrar) -> GrpcServer:
-    """The gRPC server of one service: `register` adds its servicer, bound as configured."""
+def service_server(
+    settings: ServedSettings,
+    service_name: str,
+    register: Registrar,
+    metrics: GrpcCallMetrics | None = None,
+) -> GrpcServer:
+    """The gRPC server of one service: `register` adds its servicer, bound as configured; its
+    calls are counted in `metrics` when given."""
     return GrpcServer(
         registrars=[register],
         service_names=[service_name],
         host=settings.grpc_host,
         port=settings.grpc_port,
         auth_token=settings.grpc_auth_token,
+        metrics=metrics,
     )
 
 
@@ -73,12 +81,15 @@ class GrpcServer:
         auth_token: SecretStr | str | None = None,
         grace: float = 5.0,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        metrics: GrpcCallMetrics | None = None,
     ) -> None:
         self.service_names = tuple(service_names)
         self.grace = grace
         self._registrars = tuple(registrars)
         self._address = f"{host}:{port}"
+        # The metrics come first: they see refused and failed calls with their final status.
         self._interceptors = (
+            *((metrics.interceptor(),) if metrics is not None else ()),
             AuthInterceptor(_plain_token(auth_token)),
             ErrorMappingInterceptor(),
             *interceptors,

@@ -36,7 +36,7 @@ Behavior = Callable[[Any, grpc.aio.ServicerContext], Any]
 Deserializer = Callable[[bytes], Any]
 
 
-def _rebuild(
+def rebuild(
     handler: grpc.RpcMethodHandler,
     unary_response: Behavior,
     streaming_response: Behavior,
@@ -57,7 +57,7 @@ def _rebuild(
     return grpc.unary_unary_rpc_method_handler(unary_response, **codec)
 
 
-def _behavior(handler: grpc.RpcMethodHandler) -> Behavior:
+def behavior_of(handler: grpc.RpcMethodHandler) -> Behavior:
     behavior = (
         handler.unary_unary or handler.unary_stream or handler.stream_unary or handler.stream_stream
     )
@@ -112,7 +112,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
 
         # No deserializer: the body of a refused call is never parsed.
-        return _rebuild(handler, refuse, refuse, None)
+        return rebuild(handler, refuse, refuse, None)
 
 
 def _fit(text: str, limit: int = MAX_STATUS_MESSAGE_BYTES) -> str:
@@ -170,7 +170,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
-        behavior = _behavior(handler)
+        behavior = behavior_of(handler)
         method = handler_call_details.method
         decode = _decoder(handler.request_deserializer)
         # A unary request arrives as bytes and is decoded in the behaviour, where a failure is
@@ -207,6 +207,6 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
             except Exception as error:
                 await _abort_for(error, method, context)
 
-        return _rebuild(
+        return rebuild(
             handler, unary_response, streaming_response, None if unary_request else decode
         )

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.kit.database import DATABASE_UNAVAILABLE
 from services.kit.limits import MAX_TEXT_CHARS
+from services.kit.metrics import metrics_response
 from services.registry.link_flow import (
     BROWSER_COOKIE,
     CALLBACK_PATH,
@@ -36,6 +37,7 @@ from services.registry.link_pages import (
     linked_page,
     plain_page,
 )
+from services.registry.metrics import RegistryMetrics
 from services.registry.urls import origin
 
 logger = logging.getLogger(__name__)
@@ -77,8 +79,17 @@ def _flow_error(error: LinkFlowError) -> HTMLResponse:
     return _html(error_page(error), error.status)
 
 
-def create_app(pool: asyncpg.Pool, flow: LinkFlow | None, *, link_state_ttl_s: float) -> FastAPI:
-    """The HTTP app over `pool`; `flow` is None when links are not verified (no link pages)."""
+def create_app(
+    pool: asyncpg.Pool,
+    flow: LinkFlow | None,
+    metrics: RegistryMetrics,
+    *,
+    link_state_ttl_s: float,
+) -> FastAPI:
+    """The HTTP app over `pool`; `flow` is None when links are not verified (no link pages).
+
+    `GET /metrics` serves `metrics`; the ingress routes only /link/ here (docs/operations.md).
+    """
     app = FastAPI(title="faceit-voice registry", docs_url=None, redoc_url=None, openapi_url=None)
     cookie_path = "/link"
     secure_cookie = False
@@ -102,6 +113,7 @@ def create_app(pool: asyncpg.Pool, flow: LinkFlow | None, *, link_state_ttl_s: f
         logger.info(
             "%s %s answered %s: %s", request.method, _route(request), error.status, error.message
         )
+        metrics.link_failed(error)
         return _flow_error(error)
 
     @app.exception_handler(StarletteHTTPException)
@@ -139,6 +151,11 @@ def create_app(pool: asyncpg.Pool, flow: LinkFlow | None, *, link_state_ttl_s: f
             logger.warning("not ready: database unreachable: %r", error)
             return JSONResponse({"status": "unavailable", "database": repr(error)}, 503)
         return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        """The registry's metrics in the Prometheus text format."""
+        return metrics_response(metrics.registry)
 
     def require_flow() -> LinkFlow:
         if flow is None:

@@ -28,6 +28,7 @@ from services.registry.faceit_connect import (
 )
 from services.registry.link_states import LinkState, LinkStateRepository
 from services.registry.links import FaceitAccount, account_from_player
+from services.registry.metrics import RegistryMetrics
 from services.registry.store import AccountTaken, PlayerLinkRepository, VerifiedOutcome
 
 logger = logging.getLogger(__name__)
@@ -176,11 +177,13 @@ class LinkFlow:
         links: PlayerLinkRepository,
         connect: FaceitConnectClient,
         faceit: FaceitApiClient,
+        metrics: RegistryMetrics,
         *,
         public_base_url: str,
         state_ttl_s: float,
         game: str,
     ) -> None:
+        self._metrics = metrics
         self._states = states
         self._links = links
         self._connect = connect
@@ -211,6 +214,7 @@ class LinkFlow:
             state, discord_user_id, display_name, username, self._ttl_s
         )
         logger.info("link flow started for Discord user %s", discord_user_id)
+        self._metrics.links_started.inc()
         return self.page_url(state), expires_at
 
     async def pending(self, state: str) -> LinkState:
@@ -287,6 +291,7 @@ class LinkFlow:
             account.player_id,
             len(outcome.removed),
         )
+        self._metrics.links_verified.inc()
         return Finished(taken, outcome)
 
     async def _consume(self, state: str, browser_token: str | None) -> LinkState:

@@ -15,14 +15,15 @@ from services.kit.embedded_postgres import resolve_database_url
 from services.kit.faceit_api import CallHook, FaceitApiClient
 from services.kit.faceit_retry import RetryPolicy
 from services.kit.grpc_server import GrpcServer, service_server
+from services.kit.http_server import HttpServer
 from services.kit.migrations import apply_migrations
 from services.registry.change_log import ChangeLogReader, ChangeNotifier
 from services.registry.faceit_connect import FaceitConnectClient
 from services.registry.http_app import create_app
-from services.registry.http_server import HttpServer
 from services.registry.link_flow import LinkFlow
 from services.registry.link_states import LinkStateRepository
 from services.registry.linking import PlayerLinker
+from services.registry.metrics import RegistryMetrics
 from services.registry.servicer import LinkChangeFeed, RegistryServiceServicer
 from services.registry.settings import LinkVerification, RegistrySettings
 from services.registry.store import PlayerLinkRepository
@@ -68,6 +69,7 @@ def build_link_flow(
     pool: asyncpg.Pool,
     faceit: FaceitApiClient,
     connect: FaceitConnectClient,
+    metrics: RegistryMetrics,
 ) -> LinkFlow:
     """The verified-link flow over `pool`, FACEIT Connect and the Data API (for profiles)."""
     assert settings.link_public_base_url is not None
@@ -76,6 +78,7 @@ def build_link_flow(
         PlayerLinkRepository(pool),
         connect,
         faceit,
+        metrics,
         public_base_url=settings.link_public_base_url,
         state_ttl_s=settings.link_state_ttl_s,
         game=settings.faceit_game,
@@ -87,10 +90,12 @@ def build_server(
     pool: asyncpg.Pool,
     faceit: FaceitApiClient,
     flow: LinkFlow | None = None,
+    metrics: RegistryMetrics | None = None,
 ) -> GrpcServer:
     """A registry gRPC server (not started) over `pool` and `faceit`, bound as configured.
 
-    `flow` serves StartLink; without one StartLink is FAILED_PRECONDITION.
+    `flow` serves StartLink; without one StartLink is FAILED_PRECONDITION. Its calls are
+    counted in `metrics` when given.
     """
     repository = PlayerLinkRepository(pool)
     linker = PlayerLinker(
@@ -110,6 +115,7 @@ def build_server(
         lambda server: registry_service_pb2_grpc.add_RegistryServiceServicer_to_server(
             servicer, server
         ),
+        metrics.grpc if metrics is not None else None,
     )
     server.add_cleanup(notifier.close)
     return server
@@ -132,19 +138,21 @@ async def serve(settings: RegistrySettings) -> None:
     pool = await create_pool(dsn)
     applied = await migrate(pool)
     logger.info("registry schema ready (%s migrations applied)", len(applied))
-    faceit = faceit_client(settings)
+    metrics = RegistryMetrics()
+    faceit = faceit_client(settings, metrics.count_faceit_call)
     connect = None
     flow = None
     if settings.link_verification is LinkVerification.FACEIT_OAUTH:
         connect = connect_client(settings)
-        flow = build_link_flow(settings, pool, faceit, connect)
-    server = build_server(settings, pool, faceit, flow)
+        flow = build_link_flow(settings, pool, faceit, connect, metrics)
+    server = build_server(settings, pool, faceit, flow, metrics)
     http = HttpServer(settings.http_host, settings.http_port)
     # Signals reach the gRPC server; the link pages stop with it. The clients and the pool
     # close after it stopped (its own cleanups give back the pool connection a watch held).
     server.add_cleanup(http.stop)
     try:
-        await http.start(create_app(pool, flow, link_state_ttl_s=settings.link_state_ttl_s))
+        app = create_app(pool, flow, metrics, link_state_ttl_s=settings.link_state_ttl_s)
+        await http.start(app)
         async with asyncio.TaskGroup() as group:
             group.create_task(http.wait())
             await server.serve()

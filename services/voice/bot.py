@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import Any, Protocol
 
 import discord
+from discord.state import ConnectionState
+
+from services.voice.metered_http import MeteredHTTPClient
+from services.voice.metrics import VoiceMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +33,10 @@ class BotEvents(Protocol):
 class VoiceBot(discord.Bot):
     """A py-cord Bot for one guild, with guild slash commands and the voice-state intent only."""
 
-    def __init__(self, *, guild_id: int, events: BotEvents, **options: object) -> None:
+    def __init__(
+        self, *, guild_id: int, events: BotEvents, metrics: VoiceMetrics, **options: object
+    ) -> None:
+        self._metrics = metrics
         super().__init__(
             intents=discord.Intents.default(),
             debug_guilds=[guild_id],
@@ -39,6 +46,12 @@ class VoiceBot(discord.Bot):
         self._events = events
         self.ready_count = 0
         """How many times the gateway became ready or resumed (tests wait on it)."""
+
+    def _get_state(self, **options: Any) -> ConnectionState:
+        """py-cord's own step between making its HTTP client and handing it on: the metered
+        client takes its place (see services/voice/metered_http.py)."""
+        self.http = MeteredHTTPClient(self._metrics, self.http)
+        return super()._get_state(**options)
 
     async def _reconcile(self, why: str) -> None:
         logger.info("gateway %s: reconciling", why)

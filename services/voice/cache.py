@@ -42,6 +42,13 @@ class ActiveMatchCache:
         """Rebuild the cache from the database's open matches."""
         self._matches = {r.match_id: r for r in records if r.state is MatchState.OPEN}
 
+    def counts(self) -> tuple[int, int]:
+        """How many matches are open, and how many team channels they have."""
+        channels = sum(
+            1 for r in self._matches.values() for c in r.channels if c.channel_id is not None
+        )
+        return len(self._matches), channels
+
     def seat_of(self, discord_user_id: int) -> TeamSeat | None:
         """The team channel the user belongs in, in the most recently opened match that has one."""
         found: list[tuple[MatchRecord, TeamSeat]] = []

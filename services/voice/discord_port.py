@@ -17,6 +17,7 @@ from services.voice.discord_errors import (
 )
 from services.voice.discord_rest import DiscordRest
 from services.voice.gateway_lag import DEFAULT_LAG_S, GatewayLag
+from services.voice.metrics import VoiceMetrics
 from services.voice.overwrites import (
     overwrites_payload,
     staff_outdated,
@@ -105,6 +106,7 @@ class PycordDiscord:
         client: discord.Client,
         guild_id: int,
         category_id: int | None,
+        metrics: VoiceMetrics,
         *,
         category_limit: int = MAX_CHANNELS_PER_CATEGORY,
         gateway_lag_s: float = DEFAULT_LAG_S,
@@ -121,7 +123,8 @@ class PycordDiscord:
         self._creating_in_category = 0
         self._full_at: int | None = None
         """The category's channel count when Discord last said it was full (50035)."""
-        self._rest = DiscordRest(client.http)
+        self._metrics = metrics
+        self._rest = DiscordRest(client.http, metrics)
         self._lag = GatewayLag(lag_s=gateway_lag_s)
         client.add_listener(self._channel_created, "on_guild_channel_create")
         client.add_listener(self._voice_state_updated, "on_voice_state_update")
@@ -364,10 +367,14 @@ class PycordDiscord:
         self._lag.moving(user_id, channel_id)
         try:
             await self._send_move(user_id, channel_id)
-        except BaseException:
+        except BaseException as error:
             self._lag.move_failed(user_id)
+            if isinstance(error, Exception):
+                outcome = "not_in_voice" if isinstance(error, NotInVoice) else "refused"
+                self._metrics.moves.labels(outcome=outcome).inc()
             raise
         self._lag.moved(user_id)
+        self._metrics.moves.labels(outcome="moved").inc()
 
     async def _send_move(self, user_id: int, channel_id: int | None) -> None:
         try:

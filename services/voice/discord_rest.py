@@ -24,6 +24,8 @@ import aiohttp
 import discord
 import discord.http
 
+from services.voice.metrics import VoiceMetrics
+
 logger = logging.getLogger(__name__)
 
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -64,11 +66,13 @@ class DiscordRest:
     def __init__(
         self,
         http: discord.http.HTTPClient,
+        metrics: VoiceMetrics,
         *,
         max_attempts: int = 5,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._http = http
+        self._metrics = metrics
         self._max_attempts = max_attempts
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
@@ -126,13 +130,19 @@ class DiscordRest:
 
     async def _acquire(self, bucket: _Bucket) -> int:
         """Wait for room in the bucket and take it; the window the request goes out in."""
+        began = self._clock()
+        waited = False
         while True:
+            waited = waited or not self._global_over.is_set()
             await self._global_over.wait()
             now = self._clock()
             if bucket.may_send(now):
                 bucket.remaining -= 1
                 bucket.in_flight += 1
+                if waited:
+                    self._metrics.rate_limit_waits.observe(now - began)
                 return bucket.window
+            waited = True
             timeout = None if bucket.reset_at == float("inf") else bucket.reset_at - now
             async with self._changed:
                 with contextlib.suppress(TimeoutError):
@@ -155,40 +165,54 @@ class DiscordRest:
     ) -> _Done | float:
         """One attempt: the answer when done, else the seconds to wait before retrying."""
         session = self._session_for()
-        async with session.request(
-            route.method, route.url, json=payload, headers=headers
-        ) as response:
-            parsed = await discord.http.parse_response(response)
-            data = parsed.decode("utf-8", "replace") if isinstance(parsed, bytes) else parsed
-            self._learn(bucket, response, window)
-            if 200 <= response.status < 300:
-                return _Done(data)
-            last = attempt >= self._max_attempts
-            if response.status == 429 and isinstance(data, dict) and not last:
-                retry_after = float(data.get("retry_after", 1.0))
-                logger.warning(
-                    "%s %s rate limited (%s); retrying in %.2fs",
-                    route.method,
-                    route.path,
-                    "global" if data.get("global") else "bucket",
-                    retry_after,
-                )
-                if data.get("global"):
-                    self._global_over.clear()
-                    asyncio.get_running_loop().call_later(retry_after, self._global_over.set)
-                else:
-                    bucket.remaining = 0
-                    bucket.reset_at = self._clock() + retry_after
-                return retry_after
-            if response.status in RETRIED_STATUSES and not last:
-                return 0.5 * attempt
-            if response.status == 403:
-                raise discord.Forbidden(response, data)
-            if response.status == 404:
-                raise discord.NotFound(response, data)
-            if response.status >= 500:
-                raise discord.DiscordServerError(response, data)
-            raise discord.HTTPException(response, data)
+        began = time.perf_counter()
+        try:
+            async with session.request(
+                route.method, route.url, json=payload, headers=headers
+            ) as response:
+                parsed = await discord.http.parse_response(response)
+        except BaseException:
+            self._metrics.discord_answer(
+                route.method, route.path, "error", time.perf_counter() - began
+            )
+            raise
+        self._metrics.discord_answer(
+            route.method, route.path, response.status, time.perf_counter() - began
+        )
+        data = parsed.decode("utf-8", "replace") if isinstance(parsed, bytes) else parsed
+        self._learn(bucket, response, window)
+        if response.status == 429:
+            scope = "global" if isinstance(data, dict) and data.get("global") else "bucket"
+            self._metrics.discord_rate_limited.labels(scope=scope).inc()
+        if 200 <= response.status < 300:
+            return _Done(data)
+        last = attempt >= self._max_attempts
+        if response.status == 429 and isinstance(data, dict) and not last:
+            retry_after = float(data.get("retry_after", 1.0))
+            logger.warning(
+                "%s %s rate limited (%s); retrying in %.2fs",
+                route.method,
+                route.path,
+                "global" if data.get("global") else "bucket",
+                retry_after,
+            )
+            if data.get("global"):
+                self._global_over.clear()
+                asyncio.get_running_loop().call_later(retry_after, self._global_over.set)
+            else:
+                bucket.remaining = 0
+                bucket.reset_at = self._clock() + retry_after
+            self._metrics.rate_limit_waits.observe(retry_after)
+            return retry_after
+        if response.status in RETRIED_STATUSES and not last:
+            return 0.5 * attempt
+        if response.status == 403:
+            raise discord.Forbidden(response, data)
+        if response.status == 404:
+            raise discord.NotFound(response, data)
+        if response.status >= 500:
+            raise discord.DiscordServerError(response, data)
+        raise discord.HTTPException(response, data)
 
     def _learn(self, bucket: _Bucket, response: aiohttp.ClientResponse, window: int) -> None:
         limit = response.headers.get("X-RateLimit-Limit")
@@ -197,6 +221,10 @@ class DiscordRest:
         if limit is None or remaining is None or reset_after is None:
             if bucket.limit is None:
                 bucket.limit = 1  # no headers: stay serial
+            if bucket.reset_at == float("inf") and window == bucket.window:
+                # No answer in this window said when it ends (a proxy's 5xx has no headers):
+                # it ends now, or the bucket's next request would wait for ever.
+                bucket.reset_at = self._clock()
             return
         if bucket.limit is not None and window != bucket.window:
             return  # sent in a window that has ended since: its counts are not this window's

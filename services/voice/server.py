@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from pathlib import Path
 
 import asyncpg
@@ -17,6 +18,8 @@ from services.kit.database import create_pool, wait_for_database
 from services.kit.embedded_postgres import resolve_database_url
 from services.kit.grpc_client import GrpcClients
 from services.kit.grpc_server import service_server
+from services.kit.http_server import HttpServer
+from services.kit.metrics import metrics_app
 from services.kit.migrations import apply_migrations
 from services.voice.admin import AdminCommands
 from services.voice.admin_commands import CONFIRM_TIMEOUT_S, add_admin_commands
@@ -30,6 +33,7 @@ from services.voice.feed_discord import PycordFeedChannel, check_feed_channel
 from services.voice.feed_store import FeedStore
 from services.voice.link_watch import LinkWatcher
 from services.voice.matches import MatchService
+from services.voice.metrics import VoiceMetrics
 from services.voice.readiness import GatewayReadiness
 from services.voice.reconcile import Reconciler
 from services.voice.registry_client import RegistryClient
@@ -97,15 +101,20 @@ class VoiceService:
         **bot_options: object,
     ) -> None:
         self.settings = settings
+        self.metrics = VoiceMetrics()
+        self.metrics_http = HttpServer(settings.metrics_host, settings.metrics_port)
         self.readiness = GatewayReadiness(wait_s=gateway_wait_s)
         discord.http.Route.API_BASE_URL = settings.discord_rest_base
         self.store = VoiceStore(pool)
         self.cache = ActiveMatchCache()
-        self.bot = VoiceBot(guild_id=settings.discord_guild_id, events=self, **bot_options)
+        self.bot = VoiceBot(
+            guild_id=settings.discord_guild_id, events=self, metrics=self.metrics, **bot_options
+        )
         self.discord = PycordDiscord(
             self.bot,
             settings.discord_guild_id,
             settings.discord_category_id,
+            self.metrics,
             staff_role_ids=settings.discord_staff_role_ids,
         )
         self.feed = (
@@ -152,16 +161,28 @@ class VoiceService:
             lambda server: voice_service_pb2_grpc.add_VoiceServiceServicer_to_server(
                 servicer, server
             ),
+            self.metrics.grpc,
         )
 
     async def gateway_ready(self) -> None:
         """Serve, and reconcile, on every (re)connect of the gateway."""
+        self.metrics.gateway_connected.set(1)
         await self.readiness.ready()
         await self.reconciler.run()
 
     async def gateway_lost(self) -> None:
         """Stop serving match changes until the gateway session is ready again."""
+        self.metrics.gateway_connected.set(0)
         await self.readiness.lost()
+
+    def _scraped(self) -> None:
+        """Read what the metrics show as it is now, at each scrape."""
+        matches, channels = self.cache.counts()
+        self.metrics.open_matches.set(matches)
+        self.metrics.match_channels.set(channels)
+        latency = self.bot.latency  # nan or inf until the first heartbeat is acknowledged
+        if math.isfinite(latency):
+            self.metrics.gateway_latency.set(latency)
 
     async def _report_health(self, serving: bool) -> None:
         status = (
@@ -201,10 +222,13 @@ class VoiceService:
         one stops or a signal.
 
         A normal stop (SIGTERM/SIGINT) stops the gRPC server gracefully and closes the bot; a
-        failure of any sibling cancels the others and propagates.
+        failure of any sibling cancels the others and propagates. The metrics are served
+        throughout, on their own port.
         """
         try:
+            await self.metrics_http.start(metrics_app(self.metrics.registry, self._scraped))
             async with asyncio.TaskGroup() as group:
+                group.create_task(self.metrics_http.wait(), name="metrics-http")
                 group.create_task(self._gateway(), name="discord-gateway")
                 group.create_task(self.deletions.run(), name="channel-deletions")
                 group.create_task(self.link_watch.run(), name="link-changes")
@@ -216,6 +240,7 @@ class VoiceService:
         finally:
             await self.bot.close()
             await self.discord.close()
+            await self.metrics_http.stop()
 
     async def _serve(self) -> None:
         # start() reports SERVING; correct it before anything can ask (no await in between

@@ -38,6 +38,8 @@ class VoiceSettings(ServiceSettings):
     )
     grpc_host: str = Field(default="127.0.0.1", validation_alias="VOICE_GRPC_HOST")
     grpc_port: int = Field(default=50052, validation_alias="VOICE_GRPC_PORT", ge=0)
+    metrics_host: str = Field(default="127.0.0.1", validation_alias="VOICE_METRICS_HOST")
+    metrics_port: int = Field(default=8082, ge=0, le=65535, validation_alias="VOICE_METRICS_PORT")
     registry_service_addr: str = Field(
         default="127.0.0.1:50053", validation_alias="REGISTRY_SERVICE_ADDR"
     )

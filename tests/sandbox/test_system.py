@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+import httpx
 import pytest
 import pytest_asyncio
 from faceitvoice.v1.ingest_service_pb2 import InboxEvent
@@ -107,6 +108,26 @@ async def test_a_match_gets_private_team_channels_and_loses_them_when_finished(
     statuses = {e.event: status_name(e) for e in await shared.events(match.match_id)}
     assert statuses["match_status_ready"] == "DELIVERED"
     assert statuses["match_status_finished"] == "DELIVERED"
+
+
+async def test_each_service_process_serves_its_metrics_where_the_docs_say(
+    shared: Harness,
+) -> None:
+    """ingest and the registry at /metrics on their HTTP ports, voice on VOICE_METRICS_PORT;
+    voice's shows its gateway session and its lease."""
+    urls = {
+        "ingest": shared.info["ingest_url"] + "/metrics",
+        "registry": shared.info["registry_http"] + "/metrics",
+        "voice": shared.info["voice_metrics"],
+    }
+    async with httpx.AsyncClient() as client:
+        texts = {name: (await client.get(url)).text for name, url in urls.items()}
+
+    for name, text in texts.items():
+        assert f"# TYPE {name}_grpc_calls_total counter" in text, name
+        assert "process_resident_memory_bytes" in text, name
+    assert "voice_gateway_connected 1.0" in texts["voice"]
+    assert "voice_lease_held 1.0" in texts["voice"]
 
 
 def verified_field(reply: dict[str, object]) -> str:

@@ -19,10 +19,11 @@ from services.kit.faceit_api import FaceitApiClient
 from services.kit.faceit_retry import RetryPolicy
 from services.kit.grpc_client import GrpcClients
 from services.kit.grpc_server import GrpcServer
+from services.kit.http_server import HttpServer
 from services.kit.settings import load_settings
 from services.registry.http_app import create_app
-from services.registry.http_server import HttpServer
 from services.registry.link_flow import CALLBACK_PATH
+from services.registry.metrics import RegistryMetrics
 from services.registry.server import (
     build_link_flow,
     build_server,
@@ -75,6 +76,7 @@ class Registry:
     pool: asyncpg.Pool
     server: GrpcServer
     statements: list[str]
+    metrics: RegistryMetrics
 
     def registry_statements(self) -> list[str]:
         """The SQL statements that touched the registry schema (not pool resets)."""
@@ -124,18 +126,20 @@ async def running_registry(
             link_verification=link_verification,
             link_public_base_url="https://voice.example.com",
         )
+        metrics = RegistryMetrics()
         faceit = FaceitApiClient(
             API_KEY,
             base_url=sandbox.api_base,
             timeout=2.0,
             retry=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02),
+            on_call=metrics.count_faceit_call,
         )
-        server = build_server(settings, pool, faceit)
+        server = build_server(settings, pool, faceit, metrics=metrics)
         port = await server.start()
         clients = GrpcClients(token=TOKEN, timeout=20.0)
         stub = pb_grpc.RegistryServiceStub(clients.channel(f"127.0.0.1:{port}"))
         try:
-            yield Registry(stub, sandbox, pool, server, statements)
+            yield Registry(stub, sandbox, pool, server, statements, metrics)
         finally:
             await clients.close()
             await server.stop(0)
@@ -152,6 +156,7 @@ class LinkingRegistry:
     pool: asyncpg.Pool
     server: GrpcServer
     http: HttpServer
+    metrics: RegistryMetrics
     http_url: str
     """Where this replica's HTTP server is reached."""
     public_base_url: str
@@ -204,21 +209,23 @@ async def linking_registry(
         link_public_base_url=base,
         link_state_ttl_s=state_ttl_s,
     )
+    metrics = RegistryMetrics()
     faceit = FaceitApiClient(
         API_KEY,
         base_url=sandbox.api_base,
         timeout=timeout_s,
         retry=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02),
+        on_call=metrics.count_faceit_call,
     )
     connect = connect_client(settings)
-    flow = build_link_flow(settings, pool, faceit, connect)
-    server = build_server(settings, pool, faceit, flow)
+    flow = build_link_flow(settings, pool, faceit, connect, metrics)
+    server = build_server(settings, pool, faceit, flow, metrics)
     port = await server.start()
-    await http.start(create_app(pool, flow, link_state_ttl_s=state_ttl_s))
+    await http.start(create_app(pool, flow, metrics, link_state_ttl_s=state_ttl_s))
     clients = GrpcClients(token=TOKEN, timeout=20.0)
     stub = pb_grpc.RegistryServiceStub(clients.channel(f"127.0.0.1:{port}"))
     try:
-        yield LinkingRegistry(stub, sandbox, pool, server, http, http_url, base)
+        yield LinkingRegistry(stub, sandbox, pool, server, http, metrics, http_url, base)
     finally:
         await clients.close()
         await http.stop()

@@ -27,9 +27,10 @@ from services.kit.database import create_pool
 from services.kit.faceit_api import FaceitApiClient
 from services.kit.faceit_retry import RetryPolicy
 from services.kit.grpc_client import GrpcClients
+from services.kit.http_server import HttpServer
 from services.kit.settings import load_settings
 from services.registry.http_app import create_app
-from services.registry.http_server import HttpServer
+from services.registry.metrics import RegistryMetrics
 from services.registry.server import build_link_flow, build_server, connect_client
 from services.registry.server import migrate as migrate_registry
 from services.registry.settings import RegistrySettings
@@ -78,6 +79,7 @@ class VoiceSystem:
             "discord_api_base": self.discord.url + "/api",
             "grpc_host": "127.0.0.1",
             "grpc_port": 0,
+            "metrics_port": 0,
             "registry_service_addr": self.registry_addr,
             "grpc_auth_token": GRPC_TOKEN,
             "link_verification": self.running_registry.link_verification,
@@ -296,8 +298,9 @@ class RunningRegistry:
         if oauth:
             connect = connect_client(settings)
             stack.push_async_callback(connect.close)
-            flow = build_link_flow(settings, self._pool, faceit_api, connect)
-            await http.start(create_app(self._pool, flow, link_state_ttl_s=600))
+            metrics = RegistryMetrics()
+            flow = build_link_flow(settings, self._pool, faceit_api, connect, metrics)
+            await http.start(create_app(self._pool, flow, metrics, link_state_ttl_s=600))
             stack.push_async_callback(http.stop)
             register_oauth_client(self._sandbox, settings.link_public_base_url or "")
         server = build_server(settings, self._pool, faceit_api, flow)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import grpc
@@ -162,3 +163,23 @@ async def test_a_cloudflare_429_on_a_channel_delete_neither_crashes_nor_loses_it
 
 async def _names_are(system: VoiceSystem, names: list[str]) -> bool:
     return await system.match_channel_names() == names
+
+
+async def test_a_move_answered_503_twice_without_rate_limit_headers_still_goes_out(
+    system: VoiceSystem,
+) -> None:
+    """Two 503s without rate-limit headers (as a proxy sends them) and the third attempt of the
+    move goes out and succeeds: a bucket no answer described is not left waiting forever."""
+    await system.start_voice()
+    assert system.stub is not None
+    (alice,) = await _in_lobby(system, "alice")
+    await system.control.inject_errors(503, count=2, method="PATCH", route=MEMBER)
+    await system.control.clear_audit_log()
+
+    async with asyncio.timeout(15):
+        opened = await system.stub.OpenMatch(match(MATCH, 1, ["p-alice"]))
+
+    assert [p.outcome for p in opened.placements] == [voice_pb.PLACEMENT_OUTCOME_MOVED]
+    moves = await system.control.audit_log(method="PATCH", route=MEMBER)
+    assert [m["status"] for m in moves] == [503, 503, 200]
+    assert await system.voice_of(alice) == opened.match.channels[0].channel_id

@@ -1,4 +1,4 @@
-"""The registry's HttpServer: uvicorn on a socket it binds itself, started and stopped."""
+"""The kit's HttpServer: uvicorn on a socket it binds itself, started and stopped."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 import httpx
 from fastapi import FastAPI
 
-from services.registry.http_server import HttpServer
+from services.kit.http_server import HttpServer
 
 STALL_S = 0.02
 """Well below the 40 ms a delayed ACK adds to each answer when Nagle's algorithm holds the body

@@ -1,5 +1,5 @@
-"""The registry's uvicorn: serves the link pages' app on a socket it binds itself, and leaves
-signals to the gRPC server, which stops it first among its cleanups."""
+"""uvicorn beside a gRPC server (the registry's link pages, voice's metrics): it serves on a
+socket it binds itself and leaves signals to the gRPC server, which stops it first."""
 
 from __future__ import annotations
 

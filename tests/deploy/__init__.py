@@ -1,0 +1,1 @@
+"""Tests of the deployment files: the alert rules and the dashboard against the code."""
