@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import asyncpg
@@ -71,14 +72,24 @@ async def create_pool(
     min_size: int = 1,
     max_size: int = 10,
     command_timeout: float = 30.0,
+    init: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
 ) -> asyncpg.Pool:
-    """Open the process's asyncpg pool; json/jsonb columns come and go as Python objects."""
+    """Open the process's asyncpg pool; json/jsonb columns come and go as Python objects.
+
+    `init`, when given, runs on each new connection after the codecs are set.
+    """
+
+    async def init_connection(connection: asyncpg.Connection) -> None:
+        await _init_connection(connection)
+        if init is not None:
+            await init(connection)
+
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
         command_timeout=command_timeout,
-        init=_init_connection,
+        init=init_connection,
     )
     logger.info("database pool open to %s (size %s-%s)", describe_dsn(dsn), min_size, max_size)
     return pool

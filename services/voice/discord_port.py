@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
 import discord
@@ -97,8 +97,17 @@ def _overwrites_payload(overwrites: dict[Any, discord.PermissionOverwrite]) -> l
     return payload
 
 
+def _always() -> None:
+    """A guard that lets every write through (one replica, or tests of the port alone)."""
+
+
 class PycordDiscord:
-    """DiscordPort over a py-cord client connected to the gateway."""
+    """DiscordPort over a py-cord client connected to the gateway.
+
+    `guard()` runs right before each write is sent (each attempt, after any rate-limit wait)
+    and raises to stop it: the voice lease's check, so a replica that lost the lease writes
+    nothing more.
+    """
 
     def __init__(
         self,
@@ -108,8 +117,10 @@ class PycordDiscord:
         *,
         category_limit: int = MAX_CHANNELS_PER_CATEGORY,
         gateway_lag_s: float = DEFAULT_LAG_S,
+        guard: Callable[[], None] = _always,
     ) -> None:
         self._client = client
+        self._guard = guard
         self._guild_id = guild_id
         self._category_id = category_id
         self._category_limit = category_limit
@@ -118,7 +129,7 @@ class PycordDiscord:
         self._creating_in_category = 0
         self._full_at: int | None = None
         """The category's channel count when Discord last said it was full (50035)."""
-        self._rest = DiscordRest(client.http)
+        self._rest = DiscordRest(client.http, guard=guard)
         self._lag = GatewayLag(lag_s=gateway_lag_s)
         client.add_listener(self._channel_created, "on_guild_channel_create")
         client.add_listener(self._voice_state_updated, "on_voice_state_update")
@@ -333,6 +344,7 @@ class PycordDiscord:
             me = guild.get_member(self._bot_id())
             if me is None or not channel.permissions_for(me).manage_roles:
                 return False
+            self._guard()
             await channel.edit(
                 overwrites=self._overwrites(guild, member_ids), reason="FACEIT roster changed"
             )
@@ -370,6 +382,7 @@ class PycordDiscord:
     async def delete_channel(self, channel_id: int) -> bool:
         self._made_in_category.discard(channel_id)
         self._lag.announced(channel_id)  # nothing to wait for in a channel that is going
+        self._guard()
         try:
             await self._client.http.delete_channel(channel_id, reason="FACEIT match ended")
         except discord.NotFound:

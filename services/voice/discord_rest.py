@@ -67,8 +67,10 @@ class DiscordRest:
         *,
         max_attempts: int = 5,
         clock: Callable[[], float] = time.monotonic,
+        guard: Callable[[], None] | None = None,
     ) -> None:
         self._http = http
+        self._guard = guard
         self._max_attempts = max_attempts
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
@@ -153,7 +155,12 @@ class DiscordRest:
         window: int,
         attempt: int,
     ) -> _Done | float:
-        """One attempt: the answer when done, else the seconds to wait before retrying."""
+        """One attempt: the answer when done, else the seconds to wait before retrying.
+
+        The guard goes last before the request: a rate-limit wait may have outlasted the lease.
+        """
+        if self._guard is not None:
+            self._guard()
         session = self._session_for()
         async with session.request(
             route.method, route.url, json=payload, headers=headers

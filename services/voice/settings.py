@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from services.kit.settings import Secret, ServiceSettings
 
@@ -42,6 +42,19 @@ class VoiceSettings(ServiceSettings):
     link_verification: LinkVerification = Field(
         default=LinkVerification.FACEIT_OAUTH, validation_alias="LINK_VERIFICATION"
     )
+    lease_timeout_s: float = Field(default=10.0, gt=0, validation_alias="VOICE_LEASE_TIMEOUT_S")
+    lease_renew_s: float = Field(default=2.0, gt=0, validation_alias="VOICE_LEASE_RENEW_S")
+
+    @model_validator(mode="after")
+    def _renewals_fit_the_lease(self) -> VoiceSettings:
+        # The holder acts until (timeout - renew) after a renewal: at least two renewals must
+        # fit in, so that one lost heartbeat does not stop it.
+        if self.lease_renew_s * 3 > self.lease_timeout_s:
+            raise ValueError(
+                "VOICE_LEASE_RENEW_S must be at most a third of VOICE_LEASE_TIMEOUT_S "
+                f"(got {self.lease_renew_s:g}s and {self.lease_timeout_s:g}s)"
+            )
+        return self
 
     @property
     def discord_rest_base(self) -> str:
