@@ -31,7 +31,7 @@ class BotEvents(Protocol):
         ...
 
 
-GUILD_READY_TIMEOUT_S = 0.5
+GUILD_READY_TIMEOUT_S = 0.25
 """How long py-cord waits after READY for a further GUILD_CREATE before `on_ready` (its
 default, 2s, suits a bot in many guilds). This bot has one guild, whose GUILD_CREATE follows
 READY at once; should it come later, `on_ready` waits for it (see `on_guild_available`). It

@@ -37,6 +37,11 @@ from services.voice.store import VoiceStore
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME = voice_service_pb2.DESCRIPTOR.services_by_name["VoiceService"].full_name
+REPLICA_HEALTH = "voice-replica"
+"""The health name SERVING on every running replica, active or standby (Kubernetes probes it:
+a standby must count as ready, or a rollout would wait for it forever). "" and the service's
+name are SERVING on the active replica only, once its gateway session is ready: what clients
+balance on."""
 SCHEMA = "voice"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -246,6 +251,7 @@ class VoiceService:
         # yields to the loop: health.set only awaits when someone watches).
         await self.grpc.start()
         await self.readiness.report_to(self._report_health)
+        await self.grpc.health.set(REPLICA_HEALTH, health_pb2.HealthCheckResponse.SERVING)
         await self.grpc.serve()
         raise _Stopped
 

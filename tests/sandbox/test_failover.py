@@ -18,6 +18,7 @@ from faceitvoice.v1 import voice_service_pb2, voice_service_pb2_grpc
 from sandbox.system import SystemOptions
 from services.kit.healthcheck import check_health
 from services.voice.__main__ import LEASE_LOST_EXIT
+from services.voice.server import REPLICA_HEALTH
 from tests.sandbox.system_support import FAST_RETRIES, Harness, expected_channel_names
 from tests.support import eventually
 
@@ -80,6 +81,8 @@ async def test_of_two_replicas_exactly_one_acts_and_ingest_reaches_it(replicas: 
     gateway; a match goes through ingest to the active one and gets its channels once."""
     assert await serving(replicas, "voice")
     assert not await serving(replicas, "voice-2")
+    for name in ("voice", "voice-2"):  # what Kubernetes probes: both replicas are fine
+        assert (await check_health(replicas.info[f"{name}_grpc"], REPLICA_HEALTH)).serving
     standby = voice_service_pb2_grpc.VoiceServiceStub(
         replicas.grpc.channel(replicas.info["voice-2_grpc"])
     )
