@@ -234,7 +234,9 @@ class VoiceLease:
         if self._token == 0:
             return
         self._acting_until = float("-inf")
-        with contextlib.suppress(*DATABASE_UNAVAILABLE, asyncpg.PostgresError):
+        with contextlib.suppress(
+            *DATABASE_UNAVAILABLE, asyncpg.PostgresError, asyncpg.InterfaceError
+        ):
             async with asyncio.timeout(self._renew_s):
                 await self._pool.execute(_RELEASE, self.holder, self._token)
                 logger.info("voice lease released (token %s)", self._token)

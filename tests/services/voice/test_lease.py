@@ -13,7 +13,13 @@ import pytest
 
 from services.kit.database import create_pool
 from services.kit.errors import Unavailable
-from services.voice.lease import FencingToken, LeaseLost, VoiceLease, is_fenced_out
+from services.voice.lease import (
+    FencingToken,
+    LeaseLost,
+    VoiceLease,
+    fenced_as_unavailable,
+    is_fenced_out,
+)
 from tests.services.voice.tcp_proxy import TcpProxy
 from tests.support import eventually
 
@@ -108,6 +114,8 @@ async def test_a_partitioned_holder_is_taken_over_fenced_out_and_told_it_lost(
             with pytest.raises(asyncpg.PostgresError) as refused:
                 await write(first.pool)
             assert is_fenced_out(refused.value)
+        with pytest.raises(Unavailable), fenced_as_unavailable():  # what gRPC callers get
+            await write(first.pool)
             with pytest.raises(LeaseLost):
                 await asyncio.wait_for(asyncio.shield(first.task), timeout=10)
             await write(voice_pool)  # an operator's session is not fenced
