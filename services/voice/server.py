@@ -114,6 +114,8 @@ class VoiceService:
         )
         self.lease.add_listener(self._lease_changed)
         self._regained = asyncio.Event()
+        self.ignored_moves = 0
+        """Gateway voice moves ignored for want of the lease (tests wait on it)."""
         discord.http.Route.API_BASE_URL = settings.discord_rest_base
         self.store = VoiceStore(pool)
         self.cache = ActiveMatchCache()
@@ -191,8 +193,11 @@ class VoiceService:
 
     async def voice_changed(self, user_id: int, before: int | None, after: int | None) -> None:
         """Live moves of match players (by the lease holder only)."""
-        if self.acting:
-            await self.matches.voice_changed(user_id, before, after)
+        if not self.acting:
+            self.ignored_moves += 1
+            logger.info("voice move of %s ignored: this replica does not hold the lease", user_id)
+            return
+        await self.matches.voice_changed(user_id, before, after)
 
     async def check_discord(self) -> None:
         """Log in and check guild and permissions; StartupError says why the service cannot run."""
