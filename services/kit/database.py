@@ -72,24 +72,20 @@ async def create_pool(
     min_size: int = 1,
     max_size: int = 10,
     command_timeout: float = 30.0,
-    init: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+    connect: Callable[..., Awaitable[asyncpg.Connection]] | None = None,
 ) -> asyncpg.Pool:
     """Open the process's asyncpg pool; json/jsonb columns come and go as Python objects.
 
-    `init`, when given, runs on each new connection after the codecs are set.
+    `connect`, when given, opens each new connection instead of `asyncpg.connect` (with the
+    same arguments), e.g. to add session settings that must survive the pool's `RESET ALL`.
     """
-
-    async def init_connection(connection: asyncpg.Connection) -> None:
-        await _init_connection(connection)
-        if init is not None:
-            await init(connection)
-
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
         command_timeout=command_timeout,
-        init=init_connection,
+        init=_init_connection,
+        connect=connect,
     )
     logger.info("database pool open to %s (size %s-%s)", describe_dsn(dsn), min_size, max_size)
     return pool

@@ -18,6 +18,7 @@ import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import asyncpg
 
@@ -76,23 +77,27 @@ def fenced_as_unavailable() -> Iterator[None]:
 class FencingToken:
     """The token this process's connections present; 0 until it holds the lease.
 
-    `apply` is the pool's connection init: each new connection says which token it writes
-    under, and gives up a transaction left idle (a paused process's) so that its row locks
-    cannot hold a takeover back.
+    `connect` opens the pool's connections: each one says which token it writes under, and
+    gives up a transaction left idle (a paused process's) so that its row locks cannot hold a
+    takeover back. Both are startup parameters of the connection, not SETs: the pool's
+    `RESET ALL` on every release puts a setting back to its value at connection time.
     """
 
     def __init__(self, *, idle_in_transaction_s: float) -> None:
         self.value = 0
         self._idle_ms = max(1, int(idle_in_transaction_s * 1000))
 
-    async def apply(self, connection: asyncpg.Connection) -> None:
-        """Set the token and the idle-in-transaction timeout on a new connection."""
-        await connection.execute(
-            "SELECT set_config('voice.fencing_token', $1, false),"
-            " set_config('idle_in_transaction_session_timeout', $2, false)",
-            str(self.value),
-            str(self._idle_ms),
+    async def connect(self, *args: Any, **kwargs: Any) -> asyncpg.Connection:
+        """`asyncpg.connect` with the token and the idle-in-transaction timeout."""
+        settings = {
+            **(kwargs.pop("server_settings", None) or {}),
+            "voice.fencing_token": str(self.value),
+            "idle_in_transaction_session_timeout": str(self._idle_ms),
+        }
+        connection: asyncpg.Connection = await asyncpg.connect(
+            *args, server_settings=settings, **kwargs
         )
+        return connection
 
 
 class VoiceLease:

@@ -40,7 +40,7 @@ class Replica:
 async def replica(dsn: str, name: str) -> AsyncIterator[Replica]:
     """A replica on `dsn` whose lease runs until the block ends (or the test cancels it)."""
     fencing = FencingToken(idle_in_transaction_s=RENEW_S)
-    pool = await create_pool(dsn, min_size=1, max_size=3, init=fencing.apply)
+    pool = await create_pool(dsn, min_size=1, max_size=3, connect=fencing.connect)
     lease = VoiceLease(pool, timeout_s=TIMEOUT_S, renew_s=RENEW_S, fencing=fencing, holder=name)
     task = asyncio.create_task(lease.run())
     try:
@@ -114,8 +114,8 @@ async def test_a_partitioned_holder_is_taken_over_fenced_out_and_told_it_lost(
             with pytest.raises(asyncpg.PostgresError) as refused:
                 await write(first.pool)
             assert is_fenced_out(refused.value)
-        with pytest.raises(Unavailable), fenced_as_unavailable():  # what gRPC callers get
-            await write(first.pool)
+            with pytest.raises(Unavailable), fenced_as_unavailable():  # what gRPC callers get
+                await write(first.pool)
             with pytest.raises(LeaseLost):
                 await asyncio.wait_for(asyncio.shield(first.task), timeout=10)
             await write(voice_pool)  # an operator's session is not fenced
@@ -181,3 +181,29 @@ def _not_held(lease: VoiceLease) -> Callable[[], Awaitable[bool]]:
         return not lease.held
 
     return probe
+
+
+async def test_the_fencing_settings_survive_the_pools_reset_of_each_connection(
+    voice_pool: asyncpg.Pool, fresh_database: str
+) -> None:
+    """A connection given back to the pool (RESET ALL) still presents the token, and still
+    gives up an idle transaction, when it is taken again."""
+    fencing = FencingToken(idle_in_transaction_s=0.3)
+    fencing.value = 7
+    pool = await create_pool(fresh_database, min_size=1, max_size=1, connect=fencing.connect)
+    try:
+        seen = []
+        for _ in range(3):
+            async with pool.acquire() as conn:
+                seen.append(tuple(await conn.fetchrow(_SETTINGS)))
+                await conn.execute("SET idle_in_transaction_session_timeout = 0")  # reset after
+                await conn.execute("SELECT set_config('voice.fencing_token', '1', false)")
+    finally:
+        await pool.close()
+    assert seen == [("7", "300ms")] * 3
+
+
+_SETTINGS = (
+    "SELECT current_setting('voice.fencing_token'),"
+    " current_setting('idle_in_transaction_session_timeout')"
+)

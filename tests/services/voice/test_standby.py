@@ -33,7 +33,7 @@ async def test_a_holder_cut_off_from_the_database_stops_acting_until_it_renews(
     with its token (nobody took over), it reconciles and moves the waiting player in."""
     async with TcpProxy.serving(fresh_database) as proxy:
         fencing = FencingToken(idle_in_transaction_s=0.3)
-        pool = await create_pool(proxy.dsn(fresh_database), max_size=5, init=fencing.apply)
+        pool = await create_pool(proxy.dsn(fresh_database), max_size=5, connect=fencing.connect)
         try:
             service = await system.start_voice(
                 pool=pool, fencing=fencing, lease_timeout_s=1.2, lease_renew_s=0.3
