@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench import burst, end_to_end, memory, registry, webhook_ack
+from bench import burst, end_to_end, failover, memory, registry, webhook_ack
 from bench.harness import Where
 
 
@@ -39,6 +39,11 @@ SUITE = (
         "registry",
         lambda where: registry.run(where, registry.RegistrySizes()),
         lambda where: registry.run(where, registry.QUICK),
+    ),
+    Benchmark(
+        "failover",
+        lambda where: failover.run(where, failover.FailoverSizes()),
+        lambda where: failover.run(where, failover.QUICK),
     ),
     Benchmark(
         "memory",

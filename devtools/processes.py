@@ -13,6 +13,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+import grpc
+import grpc.aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from services.kit.healthcheck import check_health
 
 logger = logging.getLogger(__name__)
@@ -273,5 +277,22 @@ def grpc_probe(target: str) -> Probe:
 
     async def probe() -> bool:
         return (await check_health(target, timeout=PROBE_DEADLINE_S)).serving
+
+    return probe
+
+
+def grpc_answer_probe(target: str) -> Probe:
+    """A probe of a standby: whether the health service at `target` answers at all (SERVING
+    or NOT_SERVING)."""
+
+    async def probe() -> bool:
+        async with grpc.aio.insecure_channel(target) as channel:
+            try:
+                await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=PROBE_DEADLINE_S
+                )
+            except grpc.aio.AioRpcError:
+                return False
+        return True
 
     return probe

@@ -36,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="faceit_oauth",
         help="how /register links: sign in with FACEIT (default), or any nickname (unverified)",
     )
+    parser.add_argument(
+        "--voice-replicas",
+        type=int,
+        default=1,
+        help="voice processes: one acts, the others stand by (voice_grpc, voice-2_grpc...)",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser
 
@@ -55,6 +61,7 @@ def system_options(args: argparse.Namespace) -> SystemOptions:
         close_delay_s=args.close_delay,
         faceit_args=tuple(faceit_args),
         link_verification=args.link_verification,
+        voice_replicas=args.voice_replicas,
     )
 
 

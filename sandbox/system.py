@@ -16,7 +16,13 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from devtools.processes import ManagedProcess, child_environment, grpc_probe, python_module
+from devtools.processes import (
+    ManagedProcess,
+    child_environment,
+    grpc_answer_probe,
+    grpc_probe,
+    python_module,
+)
 from sandbox.discord.client import DiscordSandboxClient
 from sandbox.faceit.client import FaceitSandboxClient
 from sandbox.faceit.connect import DISCOVERY_PATH
@@ -54,6 +60,11 @@ class SystemOptions:
     extra_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     start_timeout_s: float = 60.0
     link_verification: str = "faceit_oauth"
+    voice_replicas: int = 1
+    """Voice processes: the first takes the lease and serves, the others stand by."""
+    voice_lease_timeout_s: float = 4.0
+    """VOICE_LEASE_TIMEOUT_S: short on one machine, so a killed voice is replaced soon."""
+    voice_lease_renew_s: float = 1.0
 
 
 @dataclass
@@ -113,17 +124,19 @@ class System:
             lobby = await client.create_channel(guild_id, "Lobby", type=2)
             feed = await client.create_channel(guild_id, "match-feed", type=0)
 
+        voices = voice_names(self.options.voice_replicas)
         ports = {
             name: free_port()
             for name in (
                 "registry",
                 "registry_http",
-                "voice",
-                "voice_metrics",
+                *voices,
+                *(f"{name}_metrics" for name in voices),
                 "ingest_grpc",
                 "ingest",
             )
         }
+        voice_addresses = [f"{LOOPBACK}:{ports[name]}" for name in voices]
         common = {
             "DATABASE_URL": database_url,
             "GRPC_AUTH_TOKEN": self.secrets.grpc_token,
@@ -143,8 +156,6 @@ class System:
             },
             "voice": {
                 **common,
-                "VOICE_GRPC_PORT": str(ports["voice"]),
-                "VOICE_METRICS_PORT": str(ports["voice_metrics"]),
                 "REGISTRY_SERVICE_ADDR": f"{LOOPBACK}:{ports['registry']}",
                 "DISCORD_TOKEN": self.secrets.bot_token,
                 "DISCORD_GUILD_ID": str(guild_id),
@@ -155,6 +166,8 @@ class System:
                 "VOICE_CLOSE_DELAY_S": str(self.options.close_delay_s),
                 # Voice needs the mode only; the OAuth client and its secret stay in the registry.
                 "LINK_VERIFICATION": self.options.link_verification,
+                "VOICE_LEASE_TIMEOUT_S": str(self.options.voice_lease_timeout_s),
+                "VOICE_LEASE_RENEW_S": str(self.options.voice_lease_renew_s),
             },
             "ingest": {
                 **common,
@@ -162,15 +175,28 @@ class System:
                 "INGEST_GRPC_HOST": LOOPBACK,
                 "INGEST_HTTP_PORT": str(ports["ingest"]),
                 "INGEST_GRPC_PORT": str(ports["ingest_grpc"]),
-                "VOICE_SERVICE_ADDR": f"{LOOPBACK}:{ports['voice']}",
+                # Several replicas: one target of every address, round_robin over the SERVING.
+                "VOICE_SERVICE_ADDR": (
+                    voice_addresses[0]
+                    if len(voice_addresses) == 1
+                    else "ipv4:" + ",".join(voice_addresses)
+                ),
                 "FACEIT_WEBHOOK_SECRET": self.secrets.webhook_secret,
                 "FACEIT_WEBHOOK_HEADER": WEBHOOK_HEADER,
                 "FACEIT_HUB_IDS": faceit["hub_id"],
                 "FACEIT_POLL_INTERVAL_S": str(self.options.poll_interval_s),
             },
         }
+        voice_env = self._service_env.pop("voice")
+        for name in voices:
+            self._service_env[name] = {
+                **voice_env,
+                "VOICE_GRPC_PORT": str(ports[name]),
+                "VOICE_METRICS_PORT": str(ports[f"{name}_metrics"]),
+            }
         for name, extra in self.options.extra_env.items():
-            self._service_env[name].update(extra)
+            for service in voices if name == "voice" else [name]:
+                self._service_env[service].update(extra)
 
         ingest_url = f"http://{LOOPBACK}:{ports['ingest']}"
         self.info = {
@@ -178,8 +204,11 @@ class System:
             "ingest_url": ingest_url,
             "webhook_url": ingest_url + "/faceit-webhook",
             "ingest_grpc": f"{LOOPBACK}:{ports['ingest_grpc']}",
-            "voice_grpc": f"{LOOPBACK}:{ports['voice']}",
-            "voice_metrics": f"http://{LOOPBACK}:{ports['voice_metrics']}/metrics",
+            **{f"{name}_grpc": f"{LOOPBACK}:{ports[name]}" for name in voices},
+            **{
+                f"{name}_metrics": f"http://{LOOPBACK}:{ports[f'{name}_metrics']}/metrics"
+                for name in voices
+            },
             "registry_grpc": f"{LOOPBACK}:{ports['registry']}",
             "registry_http": registry_http,
             "link_verification": self.options.link_verification,
@@ -199,8 +228,8 @@ class System:
             "database_url": database_url,
             "log_dir": str(self.log_dir),
         }
-        for name in ("registry", "voice", "ingest"):
-            await self.start_service(name)
+        for name in ("registry", *voices, "ingest"):
+            await self.start_service(name, standby=name in voices[1:])
 
         async with (
             aiohttp.ClientSession() as http,
@@ -237,21 +266,22 @@ class System:
             "LINK_PUBLIC_BASE_URL": registry_http,
         }
 
-    async def start_service(self, name: str) -> None:
-        """Start (or restart) one service and wait until its gRPC health says SERVING."""
+    async def start_service(self, name: str, *, standby: bool = False) -> None:
+        """Start (or restart) one service and wait until its gRPC health says SERVING (a
+        `standby` voice replica: until its health answers at all, NOT_SERVING)."""
         previous = self.processes.get(name)
         if previous is not None and previous.running:
             raise RuntimeError(f"{name} is already running")
         process = ManagedProcess(
             name,
-            python_module(f"services.{name}"),
+            python_module(f"services.{name.split('-')[0]}"),
             env=child_environment(self._service_env[name]),
             log_dir=self.log_dir,
             cwd=self.log_dir,  # no developer .env is read by the children
         )
         self.processes[name] = process
         target = self.info[f"{name}_grpc"]
-        probe = grpc_probe(target)
+        probe = grpc_answer_probe(target) if standby else grpc_probe(target)
         # Their gRPC servers are up a moment before uvicorn binds HTTP.
         if name == "ingest":
             probe = _both(probe, http_probe(self.info["ingest_url"] + "/healthz"))
@@ -300,6 +330,13 @@ class System:
                 finally:
                     await conn.close()
             self._database_name = None
+
+
+def voice_names(replicas: int) -> list[str]:
+    """The process names of the voice replicas: `voice`, then `voice-2`, `voice-3`..."""
+    if replicas < 1:
+        raise ValueError(f"voice replicas must be at least 1: {replicas}")
+    return ["voice", *(f"voice-{number}" for number in range(2, replicas + 1))]
 
 
 def http_probe(url: str) -> Callable[[], Awaitable[bool]]:

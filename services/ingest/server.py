@@ -36,7 +36,7 @@ from services.kit.collector import settle_after_startup
 from services.kit.database import create_pool, wait_for_database
 from services.kit.embedded_postgres import resolve_database_url
 from services.kit.faceit_api import FaceitApiClient
-from services.kit.grpc_client import GrpcClients
+from services.kit.grpc_client import GrpcClients, is_balanced
 from services.kit.grpc_server import service_server
 from services.kit.migrations import apply_migrations
 
@@ -166,6 +166,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         voice = VoiceClient(
             voice_service_pb2_grpc.VoiceServiceStub(clients.channel(settings.voice_service_addr)),
             deadline_s=settings.voice_deadline_s,
+            wait_for_ready=is_balanced(settings.voice_service_addr),
         )
         faceit = _faceit_client(settings, deps, stack)
         inbox = Inbox(

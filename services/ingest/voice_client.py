@@ -8,7 +8,10 @@ from faceitvoice.v1 import match_pb2, voice_service_pb2, voice_service_pb2_grpc
 class VoiceClient:
     """OpenMatch, CloseMatch and the listing the poller needs, each with a deadline.
 
-    Auth metadata comes from the channel (see `services.kit.grpc_client.GrpcClients`).
+    Auth metadata comes from the channel (see `services.kit.grpc_client.GrpcClients`). With
+    `wait_for_ready` (a target of several voice replicas, of which one serves), a call waits
+    within its deadline for a replica that serves, instead of failing at once while a standby
+    takes over.
     """
 
     def __init__(
@@ -16,15 +19,18 @@ class VoiceClient:
         stub: voice_service_pb2_grpc.VoiceServiceStub,
         *,
         deadline_s: float,
+        wait_for_ready: bool = False,
     ) -> None:
         self._stub = stub
         self._deadline_s = deadline_s
+        self._wait_for_ready = wait_for_ready
 
     async def open_match(self, match: match_pb2.Match) -> voice_service_pb2.OpenMatchResponse:
         """OpenMatch with the match as now known."""
         return await self._stub.OpenMatch(
             voice_service_pb2.OpenMatchRequest(match=match),
             timeout=self._deadline_s,
+            wait_for_ready=self._wait_for_ready,
         )
 
     async def close_match(
@@ -40,6 +46,7 @@ class VoiceClient:
                 match_id=match_id, version=version, reason=reason, results=results
             ),
             timeout=self._deadline_s,
+            wait_for_ready=self._wait_for_ready,
         )
 
     async def list_open_matches(self, page_size: int = 500) -> list[voice_service_pb2.VoiceMatch]:
@@ -50,6 +57,7 @@ class VoiceClient:
             page = await self._stub.ListMatches(
                 voice_service_pb2.ListMatchesRequest(page_size=page_size, page_token=token),
                 timeout=self._deadline_s,
+                wait_for_ready=self._wait_for_ready,
             )
             matches.extend(page.matches)
             token = page.next_page_token

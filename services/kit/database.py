@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import asyncpg
@@ -71,14 +72,20 @@ async def create_pool(
     min_size: int = 1,
     max_size: int = 10,
     command_timeout: float = 30.0,
+    connect: Callable[..., Awaitable[asyncpg.Connection]] | None = None,
 ) -> asyncpg.Pool:
-    """Open the process's asyncpg pool; json/jsonb columns come and go as Python objects."""
+    """Open the process's asyncpg pool; json/jsonb columns come and go as Python objects.
+
+    `connect`, when given, opens each new connection instead of `asyncpg.connect` (with the
+    same arguments), e.g. to add session settings that must survive the pool's `RESET ALL`.
+    """
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
         command_timeout=command_timeout,
         init=_init_connection,
+        connect=connect,
     )
     logger.info("database pool open to %s (size %s-%s)", describe_dsn(dsn), min_size, max_size)
     return pool

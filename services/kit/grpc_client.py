@@ -21,8 +21,24 @@ logger = logging.getLogger(__name__)
 # to, where gRPC's default, pick_first, would pin each client to one replica. A bare
 # `host:port` is one server and keeps pick_first, which reconnects at once on the next call
 # after that server restarts (round_robin waits out its reconnect backoff first).
-ROUND_ROBIN = ("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}]}))
+# Client-side health checking: round_robin sends only to the addresses whose health service
+# says SERVING (the server as a whole, ""), so a replica that is draining on SIGTERM, or a
+# voice standby, gets no calls while another serves.
+ROUND_ROBIN = (
+    "grpc.service_config",
+    json.dumps(
+        {
+            "loadBalancingConfig": [{"round_robin": {}}],
+            "healthCheckConfig": {"serviceName": ""},
+        }
+    ),
+)
 _RESOLVERS = ("dns:", "ipv4:", "ipv6:")
+
+
+def is_balanced(target: str) -> bool:
+    """Whether `target` names its resolver, so calls go to every (healthy) address it has."""
+    return target.startswith(_RESOLVERS)
 
 
 class _CallDefaults:
@@ -97,7 +113,7 @@ class GrpcClients:
         channel = self._channels.get(target)
         if channel is None:
             options = self._options
-            if self._balanced and target.startswith(_RESOLVERS):
+            if self._balanced and is_balanced(target):
                 options += (ROUND_ROBIN,)
             channel = grpc.aio.insecure_channel(
                 target, options=options, interceptors=self._interceptors

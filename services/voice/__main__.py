@@ -9,11 +9,15 @@ import sys
 from services.kit.collector import settle_after_startup
 from services.kit.logging import setup_logging
 from services.kit.settings import ConfigurationError, load_settings
+from services.voice.lease import LeaseLost
 from services.voice.server import serve
 from services.voice.settings import VoiceSettings
 from services.voice.startup import StartupError
 
 logger = logging.getLogger("services.voice")
+
+LEASE_LOST_EXIT = 3
+"""The exit status after another replica took the lease over."""
 
 
 def main() -> int:
@@ -30,6 +34,10 @@ def main() -> int:
     except StartupError as error:
         logger.error("cannot start: %s", error)
         return 1
+    except LeaseLost as error:
+        # Crash-only: a fresh process starts as a standby (Kubernetes restarts the pod).
+        logger.error("stopping: %s; this replica no longer acts", error)
+        return LEASE_LOST_EXIT
     except KeyboardInterrupt:
         return 130
     return 0

@@ -15,7 +15,12 @@ logger = logging.getLogger(__name__)
 
 
 class BotEvents(Protocol):
-    """What the bot tells the rest of the service."""
+    """What the bot tells the rest of the service, and whether the bot may act."""
+
+    @property
+    def acting(self) -> bool:
+        """Whether this replica holds the voice lease: commands are answered only then."""
+        ...
 
     async def gateway_ready(self) -> None:
         """The gateway session is (re)established: time to reconcile."""
@@ -30,6 +35,13 @@ class BotEvents(Protocol):
         ...
 
 
+GUILD_READY_TIMEOUT_S = 0.25
+"""How long py-cord waits after READY for a further GUILD_CREATE before `on_ready` (its
+default, 2s, suits a bot in many guilds). This bot has one guild, whose GUILD_CREATE follows
+READY at once; should it come later, `on_ready` waits for it (see `on_guild_available`). It
+is part of every takeover by a standby, so it is kept short."""
+
+
 class VoiceBot(discord.Bot):
     """A py-cord Bot for one guild, with guild slash commands and the voice-state intent only."""
 
@@ -37,6 +49,7 @@ class VoiceBot(discord.Bot):
         self, *, guild_id: int, events: BotEvents, metrics: VoiceMetrics, **options: object
     ) -> None:
         self._metrics = metrics
+        options.setdefault("guild_ready_timeout", GUILD_READY_TIMEOUT_S)
         super().__init__(
             intents=discord.Intents.default(),
             debug_guilds=[guild_id],
@@ -44,6 +57,7 @@ class VoiceBot(discord.Bot):
         )
         self.guild_id = guild_id
         self._events = events
+        self._awaiting_guild = False
         self.ready_count = 0
         """How many times the gateway became ready or resumed (tests wait on it)."""
 
@@ -60,9 +74,33 @@ class VoiceBot(discord.Bot):
         finally:
             self.ready_count += 1
 
+    async def on_connect(self) -> None:
+        """Sync the slash commands (a write to Discord) only while this replica acts."""
+        if self._events.acting:
+            await super().on_connect()
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """Run a slash command only while this replica acts: a replica that lost the lease
+        leaves the interaction to the one that holds it."""
+        if not self._events.acting:
+            logger.info("interaction %s left to the active voice replica", interaction.id)
+            return
+        await super().on_interaction(interaction)
+
     async def on_ready(self) -> None:
         """Fires after the first connect and again after every full reconnect."""
+        if self.get_guild(self.guild_id) is None:
+            # Reconciling without the guild in the cache would see no channel and no voice.
+            logger.warning("gateway ready before guild %s arrived: waiting for it", self.guild_id)
+            self._awaiting_guild = True
+            return
         await self._reconcile("ready")
+
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        """The guild arrived after READY (a GUILD_CREATE later than the ready timeout)."""
+        if guild.id == self.guild_id and self._awaiting_guild:
+            self._awaiting_guild = False
+            await self._reconcile("ready")
 
     async def on_resumed(self) -> None:
         """Fires after a resumed session; events may have been missed meanwhile."""

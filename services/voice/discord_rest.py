@@ -70,9 +70,11 @@ class DiscordRest:
         *,
         max_attempts: int = 5,
         clock: Callable[[], float] = time.monotonic,
+        guard: Callable[[], None] | None = None,
     ) -> None:
         self._http = http
         self._metrics = metrics
+        self._guard = guard
         self._max_attempts = max_attempts
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
@@ -163,7 +165,12 @@ class DiscordRest:
         window: int,
         attempt: int,
     ) -> _Done | float:
-        """One attempt: the answer when done, else the seconds to wait before retrying."""
+        """One attempt: the answer when done, else the seconds to wait before retrying.
+
+        The guard goes last before the request: a rate-limit wait may have outlasted the lease.
+        """
+        if self._guard is not None:
+            self._guard()
         session = self._session_for()
         began = time.perf_counter()
         try:

@@ -8,6 +8,7 @@ feed channel holds only the feed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import discord
@@ -44,12 +45,15 @@ class FeedChannel(Protocol):
 
 
 class PycordFeedChannel:
-    """`FeedChannel` through py-cord (partial messageables: no cache needed)."""
+    """`FeedChannel` through py-cord (partial messageables: no cache needed); `guard` runs
+    before every write (the voice lease: only the active replica writes)."""
 
-    def __init__(self, client: discord.Client) -> None:
+    def __init__(self, client: discord.Client, guard: Callable[[], None]) -> None:
         self._client = client
+        self._guard = guard
 
     async def post(self, channel_id: int, embed: dict[str, Any], nonce: str) -> int:
+        self._guard()
         channel = self._client.get_partial_messageable(channel_id)
         message = await channel.send(
             embed=discord.Embed.from_dict(embed), nonce=nonce, enforce_nonce=True
@@ -58,6 +62,7 @@ class PycordFeedChannel:
 
     async def edit(self, channel_id: int, message_id: int, embed: dict[str, Any]) -> None:
         message = self._client.get_partial_messageable(channel_id).get_partial_message(message_id)
+        self._guard()
         try:
             await message.edit(embed=discord.Embed.from_dict(embed))
         except discord.NotFound as error:

@@ -75,7 +75,6 @@ class VoiceMetrics:
             "1 while this replica holds the voice lease (acts on Discord and serves), else 0.",
             registry=self.registry,
         )
-        self.lease_held.set(1)
         self.grpc = GrpcCallMetrics("voice", self.registry)
         for outcome in MOVE_OUTCOMES:
             self.moves.labels(outcome=outcome)

@@ -1,5 +1,5 @@
-"""Wiring of the voice service (bot, gRPC server, deletions, link watch in one TaskGroup) and
-`serve()`."""
+"""Wiring of the voice service (lease, bot, gRPC server, deletions, link watch, feed, metrics)
+and `serve()`."""
 
 from __future__ import annotations
 
@@ -27,13 +27,14 @@ from services.voice.bot import VoiceBot
 from services.voice.cache import ActiveMatchCache
 from services.voice.commands import PlayerCommands, add_commands
 from services.voice.deletions import DeletionWorker
-from services.voice.discord_port import PycordDiscord
 from services.voice.feed import MatchFeedWorker
 from services.voice.feed_discord import PycordFeedChannel, check_feed_channel
 from services.voice.feed_store import FeedStore
+from services.voice.lease import FencingToken, LeaseLost, VoiceLease
 from services.voice.link_watch import LinkWatcher
 from services.voice.matches import MatchService
 from services.voice.metrics import VoiceMetrics
+from services.voice.pycord_discord import PycordDiscord
 from services.voice.readiness import GatewayReadiness
 from services.voice.reconcile import Reconciler
 from services.voice.registry_client import RegistryClient
@@ -45,6 +46,11 @@ from services.voice.store import VoiceStore
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME = voice_service_pb2.DESCRIPTOR.services_by_name["VoiceService"].full_name
+REPLICA_HEALTH = "voice-replica"
+"""The health name SERVING on every running replica, active or standby (Kubernetes probes it:
+a standby must count as ready, or a rollout would wait for it forever). "" and the service's
+name are SERVING on the active replica only, once its gateway session is ready: what clients
+balance on."""
 SCHEMA = "voice"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -65,11 +71,13 @@ async def serve(settings: VoiceSettings) -> None:
     clients = GrpcClients(token=settings.grpc_auth_token, timeout=settings.registry_timeout_s)
     try:
         await wait_for_database(dsn)
-        pool = await create_pool(dsn)
+        # Every connection writes under this replica's fencing token (0 until it holds the lease).
+        fencing = FencingToken(idle_in_transaction_s=settings.lease_renew_s)
+        pool = await create_pool(dsn, connect=fencing.connect)
         try:
             await migrate(pool)
             registry = RegistryClient(clients.channel(settings.registry_service_addr))
-            service = VoiceService(settings, pool, registry)
+            service = VoiceService(settings, pool, registry, fencing=fencing)
             try:
                 await service.check_discord()
             except StartupError:
@@ -87,7 +95,12 @@ class DiscordConnectionEnded(Exception):
 
 
 class VoiceService:
-    """Everything one voice process runs; `check_discord()` then `run()`."""
+    """Everything one voice process runs; `check_discord()` then `run()`.
+
+    As a standby (another replica holds the lease) it answers health NOT_SERVING and its RPCs
+    UNAVAILABLE, and stays off the Discord gateway. Once it holds the lease it connects,
+    reconciles and serves; every Discord write is preceded by `lease.check()`.
+    """
 
     def __init__(
         self,
@@ -95,6 +108,7 @@ class VoiceService:
         pool: asyncpg.Pool,
         registry: RegistryClient,
         *,
+        fencing: FencingToken | None = None,
         gateway_wait_s: float = 10.0,
         link_retry_s: float | None = None,
         confirm_timeout_s: float = CONFIRM_TIMEOUT_S,
@@ -104,6 +118,16 @@ class VoiceService:
         self.metrics = VoiceMetrics()
         self.metrics_http = HttpServer(settings.metrics_host, settings.metrics_port)
         self.readiness = GatewayReadiness(wait_s=gateway_wait_s)
+        self.lease = VoiceLease(
+            pool,
+            timeout_s=settings.lease_timeout_s,
+            renew_s=settings.lease_renew_s,
+            fencing=fencing,
+        )
+        self.lease.add_listener(self._lease_changed)
+        self._regained = asyncio.Event()
+        self.ignored_moves = 0
+        """Gateway voice moves ignored for want of the lease (tests wait on it)."""
         discord.http.Route.API_BASE_URL = settings.discord_rest_base
         self.store = VoiceStore(pool)
         self.cache = ActiveMatchCache()
@@ -116,13 +140,14 @@ class VoiceService:
             settings.discord_category_id,
             self.metrics,
             staff_role_ids=settings.discord_staff_role_ids,
+            guard=self.lease.check,
         )
         self.feed = (
             MatchFeedWorker(
                 FeedStore(pool),
                 self.store,
                 registry,
-                PycordFeedChannel(self.bot),
+                PycordFeedChannel(self.bot, self.lease.check),
                 settings.discord_match_feed_channel_id,
             )
             if settings.discord_match_feed_channel_id is not None
@@ -154,7 +179,7 @@ class VoiceService:
             resync=self.matches.resync_open_matches,
             **({"first_retry_s": link_retry_s} if link_retry_s is not None else {}),
         )
-        servicer = VoiceServiceServicer(self.matches, self.readiness.wait)
+        servicer = VoiceServiceServicer(self.matches, self._ready, active=self.lease.check)
         self.grpc = service_server(
             settings,
             SERVICE_NAME,
@@ -164,11 +189,28 @@ class VoiceService:
             self.metrics.grpc,
         )
 
+    @property
+    def acting(self) -> bool:
+        """Whether this replica holds the lease now (gateway events are ignored otherwise)."""
+        return self.lease.held
+
+    async def _ready(self) -> None:
+        """Before a match change: the lease now (Unavailable at once if not), then the gateway."""
+        self.lease.check()
+        await self.readiness.wait()
+
     async def gateway_ready(self) -> None:
         """Serve, and reconcile, on every (re)connect of the gateway."""
         self.metrics.gateway_connected.set(1)
         await self.readiness.ready()
-        await self.reconciler.run()
+        if self.acting:
+            await self.reconciler.run()
+
+    async def _lease_changed(self, held: bool) -> None:
+        self.metrics.lease_held.set(1 if held else 0)
+        await self._report_health(self.readiness.is_ready)
+        if held:
+            self._regained.set()
 
     async def gateway_lost(self) -> None:
         """Stop serving match changes until the gateway session is ready again."""
@@ -184,17 +226,21 @@ class VoiceService:
         if math.isfinite(latency):
             self.metrics.gateway_latency.set(latency)
 
-    async def _report_health(self, serving: bool) -> None:
+    async def _report_health(self, gateway_ready: bool) -> None:
         status = (
             health_pb2.HealthCheckResponse.SERVING
-            if serving
+            if gateway_ready and self.lease.held
             else health_pb2.HealthCheckResponse.NOT_SERVING
         )
         for name in ("", SERVICE_NAME):
             await self.grpc.health.set(name, status)
 
     async def voice_changed(self, user_id: int, before: int | None, after: int | None) -> None:
-        """Live moves of match players."""
+        """Live moves of match players (by the lease holder only)."""
+        if not self.acting:
+            self.ignored_moves += 1
+            logger.info("voice move of %s ignored: this replica does not hold the lease", user_id)
+            return
         await self.matches.voice_changed(user_id, before, after)
 
     async def check_discord(self) -> None:
@@ -218,35 +264,56 @@ class VoiceService:
         raise DiscordConnectionEnded("the Discord gateway connection ended")
 
     async def run(self) -> None:
-        """Run the bot, the gRPC server, the deletion worker and the watch of link changes until
-        one stops or a signal.
+        """Run the gRPC server and the lease; once the lease is held, the bot, the deletion
+        worker and the watch of link changes; until one stops or a signal.
 
-        A normal stop (SIGTERM/SIGINT) stops the gRPC server gracefully and closes the bot; a
-        failure of any sibling cancels the others and propagates. The metrics are served
-        throughout, on their own port.
+        A normal stop (SIGTERM/SIGINT) stops the gRPC server gracefully, releases the lease
+        and closes the bot; a failure of any sibling (LeaseLost: another replica took over)
+        cancels the others and propagates. The metrics are served throughout, on their
+        own port, by standby and active alike.
         """
         try:
             await self.metrics_http.start(metrics_app(self.metrics.registry, self._scraped))
             async with asyncio.TaskGroup() as group:
                 group.create_task(self.metrics_http.wait(), name="metrics-http")
-                group.create_task(self._gateway(), name="discord-gateway")
-                group.create_task(self.deletions.run(), name="channel-deletions")
-                group.create_task(self.link_watch.run(), name="link-changes")
                 group.create_task(self._serve(), name="grpc-server")
-                if self.feed is not None:
-                    group.create_task(self.feed.run(), name="match-feed")
+                group.create_task(self.lease.run(), name="voice-lease")
+                group.create_task(self._act(), name="active-replica")
         except* _Stopped:
             logger.info("voice service stopped")
+        except* LeaseLost as lost:
+            raise LeaseLost(str(lost.exceptions[0])) from None
         finally:
             await self.bot.close()
             await self.discord.close()
             await self.metrics_http.stop()
+
+    async def _act(self) -> None:
+        """What only the lease holder runs; it starts once the lease is taken."""
+        await self.lease.acquired()
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._gateway(), name="discord-gateway")
+            group.create_task(self.deletions.run(), name="channel-deletions")
+            group.create_task(self.link_watch.run(), name="link-changes")
+            group.create_task(self._reconcile_when_regained(), name="lease-regained")
+            if self.feed is not None:
+                group.create_task(self.feed.run(), name="match-feed")
+
+    async def _reconcile_when_regained(self) -> None:
+        """After a lapse (renewals late, nobody took over), events may have been missed."""
+        self._regained.clear()
+        while True:
+            await self._regained.wait()
+            self._regained.clear()
+            if self.readiness.is_ready:
+                await self.reconciler.run()
 
     async def _serve(self) -> None:
         # start() reports SERVING; correct it before anything can ask (no await in between
         # yields to the loop: health.set only awaits when someone watches).
         await self.grpc.start()
         await self.readiness.report_to(self._report_health)
+        await self.grpc.health.set(REPLICA_HEALTH, health_pb2.HealthCheckResponse.SERVING)
         await self.grpc.serve()
         raise _Stopped
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import NoDecode
 
@@ -86,6 +86,20 @@ class VoiceSettings(ServiceSettings):
     def channel_naming(self) -> ChannelNaming:
         """The channel names `voice_channel_name_template` makes."""
         return ChannelNaming(self.voice_channel_name_template)
+
+    lease_timeout_s: float = Field(default=10.0, gt=0, validation_alias="VOICE_LEASE_TIMEOUT_S")
+    lease_renew_s: float = Field(default=2.0, gt=0, validation_alias="VOICE_LEASE_RENEW_S")
+
+    @model_validator(mode="after")
+    def _renewals_fit_the_lease(self) -> VoiceSettings:
+        # The holder acts until (timeout - renew) after a renewal: at least two renewals must
+        # fit in, so that one lost heartbeat does not stop it.
+        if self.lease_renew_s * 3 > self.lease_timeout_s:
+            raise ValueError(
+                "VOICE_LEASE_RENEW_S must be at most a third of VOICE_LEASE_TIMEOUT_S "
+                f"(got {self.lease_renew_s:g}s and {self.lease_timeout_s:g}s)"
+            )
+        return self
 
     @property
     def discord_rest_base(self) -> str:

@@ -21,3 +21,10 @@ def test_links_are_verified_with_faceit_unless_nickname_is_asked_for() -> None:
     default = system_options(build_parser().parse_args([]))
     nickname = system_options(build_parser().parse_args(["--link-verification", "nickname"]))
     assert (default.link_verification, nickname.link_verification) == ("faceit_oauth", "nickname")
+
+
+def test_one_voice_replica_unless_more_are_asked_for() -> None:
+    """By default one voice process; `--voice-replicas 2` starts a standby beside it."""
+    default = system_options(build_parser().parse_args([]))
+    two = system_options(build_parser().parse_args(["--voice-replicas", "2"]))
+    assert (default.voice_replicas, two.voice_replicas) == (1, 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import time
@@ -15,6 +16,7 @@ from services.kit.grpc_client import GrpcClients, wait_for_ready
 from services.kit.grpc_server import GrpcServer
 from tests.services.kit.conftest import TOKEN
 from tests.services.kit.echo import SERVICE, EchoService, method
+from tests.support import eventually
 
 
 def _target(server: GrpcServer) -> str:
@@ -176,3 +178,47 @@ async def test_calls_spread_over_every_address_of_a_target(
         other_echo.release.set()
         await other.stop(0)
     assert echo.decoded > 0 and other_echo.decoded > 0, "every call went to one address"
+
+
+async def test_calls_of_a_target_go_only_to_its_serving_address_and_follow_a_takeover(
+    kit_server: GrpcServer, echo: EchoService
+) -> None:
+    """Two servers behind `ipv4:a,b`, one NOT_SERVING (a standby): every call reaches the other;
+    once they swap, calls (waiting for ready meanwhile) reach the new one only."""
+    standby_echo = EchoService()
+    standby = GrpcServer(
+        registrars=[standby_echo.register], service_names=[SERVICE], port=0, host="127.0.0.1"
+    )
+    await standby.start()
+    await standby.health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+    clients = GrpcClients(token=TOKEN, timeout=5.0)
+    try:
+        target = f"ipv4:127.0.0.1:{kit_server.port},127.0.0.1:{standby.port}"
+        parse = clients.channel(target).unary_unary(method("Parse"))
+        request = health_pb2.HealthCheckRequest(service="x").SerializeToString()
+        for _ in range(6):
+            await parse(request, wait_for_ready=True)
+        assert (echo.decoded, standby_echo.decoded) == (6, 0)
+
+        await kit_server.health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+
+        async def nobody_serves() -> bool:
+            try:
+                await parse(request, wait_for_ready=True, timeout=0.2)
+            except grpc.aio.AioRpcError as error:
+                return error.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+            return False
+
+        await eventually(nobody_serves, what="the client to see no address serving")
+        waiting = asyncio.ensure_future(parse(request, wait_for_ready=True))
+        await standby.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        await waiting
+        before = echo.decoded
+        for _ in range(5):
+            await parse(request, wait_for_ready=True)
+    finally:
+        await clients.close()
+        standby_echo.release.set()
+        await standby.stop(0)
+    assert standby_echo.decoded == 6
+    assert echo.decoded == before

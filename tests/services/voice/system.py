@@ -34,6 +34,7 @@ from services.registry.metrics import RegistryMetrics
 from services.registry.server import build_link_flow, build_server, connect_client
 from services.registry.server import migrate as migrate_registry
 from services.registry.settings import RegistrySettings
+from services.voice.lease import FencingToken
 from services.voice.registry_client import RegistryClient
 from services.voice.server import VoiceService
 from services.voice.server import migrate as migrate_voice
@@ -88,25 +89,43 @@ class VoiceSystem:
         return load_settings(VoiceSettings, _env_file=None, **values)
 
     def build(
-        self, *, gateway_wait_s: float = 10.0, confirm_timeout_s: float = 60.0, **overrides: Any
+        self,
+        *,
+        gateway_wait_s: float = 10.0,
+        confirm_timeout_s: float = 60.0,
+        pool: asyncpg.Pool | None = None,
+        fencing: FencingToken | None = None,
+        **overrides: Any,
     ) -> VoiceService:
-        """A voice service (not started) wired to this system."""
+        """A voice service (not started) wired to this system (on `pool`, fenced by `fencing`,
+        when given)."""
         registry = RegistryClient(self.clients.channel(self.registry_addr))
         return VoiceService(
             self.settings(**overrides),
-            self.pool,
+            pool or self.pool,
             registry,
+            fencing=fencing,
             gateway_wait_s=gateway_wait_s,
             confirm_timeout_s=confirm_timeout_s,
             guild_ready_timeout=0.1,
         )
 
     async def start_voice(
-        self, *, gateway_wait_s: float = 10.0, confirm_timeout_s: float = 60.0, **overrides: Any
+        self,
+        *,
+        gateway_wait_s: float = 10.0,
+        confirm_timeout_s: float = 60.0,
+        pool: asyncpg.Pool | None = None,
+        fencing: FencingToken | None = None,
+        **overrides: Any,
     ) -> VoiceService:
         """Check Discord, run the service in a task, wait for gRPC and the first reconcile."""
         service = self.build(
-            gateway_wait_s=gateway_wait_s, confirm_timeout_s=confirm_timeout_s, **overrides
+            gateway_wait_s=gateway_wait_s,
+            confirm_timeout_s=confirm_timeout_s,
+            pool=pool,
+            fencing=fencing,
+            **overrides,
         )
         await service.check_discord()
         self._task = asyncio.create_task(service.run())

@@ -54,3 +54,17 @@ def test_a_bad_template_or_staff_role_list_is_refused(setting: str, value: str, 
     )
     assert result.returncode == 2
     assert setting in result.stderr and says in result.stderr
+
+
+def test_a_renewal_period_over_a_third_of_the_lease_is_refused() -> None:
+    """VOICE_LEASE_RENEW_S over a third of VOICE_LEASE_TIMEOUT_S: exit 2 naming both."""
+    result = _run(
+        {
+            "DISCORD_TOKEN": "a-real-looking-token",
+            "DISCORD_GUILD_ID": "1",
+            "VOICE_LEASE_TIMEOUT_S": "3",
+            "VOICE_LEASE_RENEW_S": "1.5",
+        }
+    )
+    assert result.returncode == 2
+    assert "VOICE_LEASE_RENEW_S" in result.stderr and "VOICE_LEASE_TIMEOUT_S" in result.stderr
