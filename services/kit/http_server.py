@@ -63,9 +63,10 @@ class HttpServer:
         return self.port
 
     async def wait(self) -> None:
-        """Until the server stops; RuntimeError if it stopped without being asked to."""
+        """Until the server stops; RuntimeError if it stopped without being asked to. Being
+        cancelled (a sibling failed) leaves the server running for `stop()`."""
         assert self._task is not None and self._server is not None
-        await self._task
+        await asyncio.shield(self._task)
         if not self._server.should_exit:
             raise RuntimeError("the HTTP server stopped on its own")
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from services.kit.http_server import HttpServer
@@ -36,3 +38,23 @@ async def test_answers_on_a_kept_alive_connection_are_not_stalled() -> None:
         await server.stop()
 
     assert sorted(took)[len(took) // 2] < STALL_S, took
+
+
+async def test_a_cancelled_wait_leaves_the_server_for_stop_to_end() -> None:
+    """Cancelling wait() (a sibling task failed) neither stops the server nor makes stop() raise."""
+    app = FastAPI()
+
+    @app.get("/ping")
+    async def ping() -> dict[str, str]:
+        return {"status": "ok"}
+
+    server = HttpServer("127.0.0.1", 0)
+    port = await server.start(app)
+    waiting = asyncio.create_task(server.wait())
+    await asyncio.sleep(0)  # let wait() start awaiting the server's task
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        assert (await client.get("/ping")).status_code == 200
+    await server.stop()

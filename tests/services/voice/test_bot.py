@@ -8,6 +8,7 @@ from typing import cast
 import discord
 
 from services.voice.bot import VoiceBot
+from services.voice.metrics import VoiceMetrics
 
 GUILD_ID = 42
 
@@ -37,7 +38,7 @@ def guild(guild_id: int) -> discord.Guild:
 async def test_ready_before_the_guild_arrives_reconciles_once_it_does() -> None:
     """on_ready with the guild not yet cached waits; the guild's late arrival reconciles once."""
     events = Events()
-    bot = VoiceBot(guild_id=GUILD_ID, events=events)
+    bot = VoiceBot(guild_id=GUILD_ID, events=events, metrics=VoiceMetrics())
     try:
         await bot.on_ready()
         assert events.ready == 0
@@ -52,7 +53,7 @@ async def test_ready_before_the_guild_arrives_reconciles_once_it_does() -> None:
 
 async def test_a_replica_that_does_not_act_neither_answers_commands_nor_syncs_them() -> None:
     """Without the lease, interactions are left alone and on_connect writes no commands."""
-    bot = VoiceBot(guild_id=GUILD_ID, events=Events(acting=False))
+    bot = VoiceBot(guild_id=GUILD_ID, events=Events(acting=False), metrics=VoiceMetrics())
     try:
         # A real interaction would be parsed and answered; this one fails on any use.
         await bot.on_interaction(cast(discord.Interaction, SimpleNamespace(id=1)))
