@@ -6,7 +6,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench import burst, end_to_end, memory, registry, report, simultaneous, webhook_ack
+from bench import (
+    burst,
+    end_to_end,
+    link_callback,
+    memory,
+    poll_coverage,
+    registry,
+    report,
+    restart,
+    simultaneous,
+    webhook_ack,
+)
 from bench.harness import Where
 from bench.report import Section
 
@@ -38,6 +49,12 @@ SUITE = (
         report.end_to_end_section,
     ),
     Benchmark(
+        "link_callback",
+        lambda where: link_callback.run(where, link_callback.LinkSizes()),
+        lambda where: link_callback.run(where, link_callback.QUICK),
+        link_callback.section,
+    ),
+    Benchmark(
         "simultaneous",
         lambda where: simultaneous.run(where, simultaneous.SimultaneousSizes()),
         lambda where: simultaneous.run(where, simultaneous.QUICK),
@@ -48,6 +65,18 @@ SUITE = (
         lambda where: burst.run(where, burst.BurstSizes()),
         lambda where: burst.run(where, burst.QUICK),
         report.burst_section,
+    ),
+    Benchmark(
+        "restart",
+        lambda where: restart.run(where, restart.RestartSizes()),
+        lambda where: restart.run(where, restart.QUICK),
+        restart.section,
+    ),
+    Benchmark(
+        "poll_coverage",
+        lambda where: poll_coverage.run(where, poll_coverage.PollSizes()),
+        lambda where: poll_coverage.run(where, poll_coverage.QUICK),
+        poll_coverage.section,
     ),
     Benchmark(
         "registry",
