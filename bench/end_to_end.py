@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 CREATE_ROUTE = "/guilds/{guild_id}/channels"
 MOVE_ROUTE = "/guilds/{guild_id}/members/{user_id}"
+CHANNEL_ROUTE = "/channels/{channel_id}"
 POLL_S = 0.005
 GLOBAL_WINDOW_S = 1.0  # Discord's global rate limit counts requests per second
 STEP_TIMEOUT_S = 30.0

@@ -12,7 +12,14 @@ import aiohttp
 import grpc
 from faceitvoice.v1 import voice_service_pb2, voice_service_pb2_grpc
 
-from bench.end_to_end import CREATE_ROUTE, GLOBAL_WINDOW_S, MOVE_ROUTE, last_seq, until
+from bench.end_to_end import (
+    CHANNEL_ROUTE,
+    CREATE_ROUTE,
+    GLOBAL_WINDOW_S,
+    MOVE_ROUTE,
+    last_seq,
+    until,
+)
 from bench.harness import Where, match_ids, running_system
 from bench.stats import ratio
 from bench.webhooks import Roster, WebhookSender, match_event
@@ -23,7 +30,6 @@ from services.kit.grpc_client import GrpcClients
 
 logger = logging.getLogger(__name__)
 
-CHANNEL_ROUTE = "/channels/{channel_id}"
 TARGET_RATIO = 1.1
 
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from bench.end_to_end import CREATE_ROUTE, MOVE_ROUTE, last_seq, until
+from bench.end_to_end import CHANNEL_ROUTE, CREATE_ROUTE, MOVE_ROUTE, BenchFailed, last_seq, until
 from bench.harness import LinkedPlayer, Where, in_the_lobby, link_players, match_ids, running_system
 from bench.simultaneous import GLOBAL_LIMIT, ROUTE_LIMIT, WINDOW_S, minimum_seconds
 from bench.stats import ratio
@@ -21,6 +25,8 @@ logger = logging.getLogger(__name__)
 TARGET_RATIO = 1.2
 OPENING_LANES = 16
 UNLIMITED = 100_000
+READY_LINE = "gateway ready: reconciling"
+REPAIRS = {("GET", CHANNEL_ROUTE), ("POST", CREATE_ROUTE), ("PATCH", MOVE_ROUTE)}
 
 
 @dataclass(frozen=True)
@@ -99,12 +105,13 @@ class _Restarts:
         await self._discord.add_latency(latency_s)
         after = await last_seq(self._discord)
         began = time.monotonic()  # the audit log's clock
+        wall = time.time() - began  # its offset from the wall clock of the services' logs
         await self._system.start_service("voice")
         await until(lambda: self._reconciled(matches), "voice reconciled", 600.0)
-        done = time.monotonic()
         calls = await self._discord.audit_log(after=after)
+        ready = _gateway_ready(self._system.log_dir / "voice.log", began + wall) - wall
         await self.lift_limits()
-        return _timed(calls, len(matches), began, done, latency_s)
+        return _timed(calls, len(matches), began, ready, latency_s)
 
     async def lift_limits(self) -> None:
         """No latency and no rate limits: for setting matches up."""
@@ -112,21 +119,29 @@ class _Restarts:
         await self._discord.set_rate_limits(global_limit=UNLIMITED, default=(UNLIMITED, WINDOW_S))
 
 
+def _gateway_ready(log: Path, since: float) -> float:
+    """When (wall clock) voice's log said its gateway session was ready, after `since`."""
+    for line in reversed(log.read_text(encoding="utf-8").splitlines()):
+        entry = json.loads(line)
+        if entry.get("msg") == READY_LINE:
+            at = datetime.fromisoformat(entry["ts"].replace("Z", "+00:00")).timestamp()
+            if at >= since:
+                return at
+    raise BenchFailed(f"voice never logged {READY_LINE!r}")
+
+
 def _timed(
-    calls: Sequence[dict[str, Any]], matches: int, began: float, done: float, latency_s: float
+    calls: Sequence[dict[str, Any]], matches: int, began: float, ready: float, latency_s: float
 ) -> dict[str, Any]:
-    """The restart's figures from the audit log: startup calls, then the reconciliation."""
-
-    def repairs(call: dict[str, Any]) -> bool:
-        return (call["method"], call["route"]) in {("POST", CREATE_ROUTE), ("PATCH", MOVE_ROUTE)}
-
-    first = next(i for i, c in enumerate(calls) if repairs(c))
-    startup = calls[:first]
-    ready = max((c["answered_at"] for c in startup), default=began)
-    made = [c for c in calls[first:] if repairs(c) and c["status"] < 300]
-    creates = sum(1 for c in made if c["method"] == "POST")
-    finished = max(c["answered_at"] for c in made)
-    minimum = minimum_seconds(creates, len(made) - creates, latency_s)
+    """The restart's figures: from the start to the gateway session's ready (boot, startup
+    calls, gateway), then the reconciliation's lookups, creates and moves (audit log)."""
+    repaired = [c for c in calls if (c["method"], c["route"]) in REPAIRS and c["status"] != 429]
+    by_route = Counter((c["method"], c["route"]) for c in repaired)
+    lookups, creates = by_route[("GET", CHANNEL_ROUTE)], by_route[("POST", CREATE_ROUTE)]
+    finished = max(c["answered_at"] for c in repaired)
+    # Per match: the lookup that confirms its channel is gone, the create, the move.
+    layers = 3 if lookups else 2
+    minimum = minimum_seconds(list(by_route.values()), layers, latency_s)
     return {
         "matches": matches,
         "from_start_s": round(finished - began, 3),
@@ -134,10 +149,13 @@ def _timed(
         "reconcile_s": round(finished - ready, 3),
         "minimum_s": round(minimum, 3),
         "ratio": ratio(finished - ready, minimum),
+        "lookups": lookups,
         "creates": creates,
-        "moves": len(made) - creates,
+        "moves": by_route[("PATCH", MOVE_ROUTE)],
         "rate_limited": sum(1 for c in calls if c["status"] == 429),
-        "seen_done_s": round(done - began, 3),
+        "rate_limited_routes": dict(
+            Counter(f"{c['method']} {c['route']}" for c in calls if c["status"] == 429)
+        ),
     }
 
 
@@ -183,18 +201,21 @@ def section(outcome: dict[str, Any]) -> list[str]:
         " match's channel is deleted and its player put back in the lobby (the sandbox's control"
         " API, as a moderator would); voice starts under Discord's default limits with every"
         f" REST call delayed {sizes['latency_s'] * 1000:g} ms, and must recreate each channel"
-        " and move each player back. Startup: from the process start to its last startup call"
-        " answered (login, guild, permissions; boot included). Reconcile: from there to the last"
-        " create or move answered. Minimum: what the limits allow for those creates and moves.",
+        " and move each player back. Startup: from the process start to its gateway session"
+        " being ready (boot, login and checks, the gateway; its log's `gateway ready` line)."
+        " Reconcile: from there to the last lookup, create or move answered (voice confirms"
+        " over REST that a channel its cache lacks is gone before it makes another). Minimum:"
+        " what the limits allow for those calls, the three of a match one after the other.",
         "",
         "| open matches | startup s | reconcile s | minimum s | reconcile / minimum "
-        "| creates | moves | 429s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| lookups | creates | moves | 429s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for step in outcome["steps"]:
         lines.append(
             f"| {step['matches']} | {step['startup_s']} | {step['reconcile_s']} "
-            f"| {step['minimum_s']:g} | {step['ratio']} | {step['creates']} | {step['moves']} "
+            f"| {step['minimum_s']:g} | {step['ratio']} | {step['lookups']} | {step['creates']} "
+            f"| {step['moves']} "
             f"| {step['rate_limited']} |"
         )
     return [*lines, ""]

@@ -38,20 +38,19 @@ class SimultaneousSizes:
 QUICK = SimultaneousSizes(counts=(1, 3))
 
 
-def minimum_seconds(creates: int, moves: int, latency_s: float) -> float:
-    """The least time Discord's limits allow for these creates and the moves into them.
+def minimum_seconds(route_calls: Sequence[int], layers: int, latency_s: float) -> float:
+    """The least time Discord's limits allow for these calls (a count per route), `layers` of
+    which must follow one another (a create, then the move into its channel).
 
-    A move follows its channel's create (two latencies). Past the limits, the last call falls
-    in window W (the most windows the global limit or either route's needs), which opens W - 1
-    windows after the first call counted, and is answered at once (the sandbox's latency comes
-    before its rate limiter).
+    Past the limits, the last call falls in window W (the most windows the global limit or a
+    route's needs), which opens W - 1 windows after the first call counted, and is answered at
+    once (the sandbox's latency comes before its rate limiter).
     """
     windows = max(
-        math.ceil((creates + moves) / GLOBAL_LIMIT),
-        math.ceil(creates / ROUTE_LIMIT),
-        math.ceil(moves / ROUTE_LIMIT),
+        math.ceil(sum(route_calls) / GLOBAL_LIMIT),
+        *(math.ceil(calls / ROUTE_LIMIT) for calls in route_calls),
     )
-    return max(2 * latency_s, latency_s + (windows - 1) * WINDOW_S)
+    return max(layers * latency_s, latency_s + (windows - 1) * WINDOW_S)
 
 
 @dataclass(frozen=True)
@@ -118,7 +117,7 @@ class _Step:
             match_id = owner[move["path"].split("/")[-1]]
             last_move[match_id] = max(last_move.get(match_id, 0.0), move["answered_at"])
         elapsed = [last_move[m.match_id] - accepted[m.match_id] for m in matches]
-        minimum = minimum_seconds(len(creates), len(moves), latency_s)
+        minimum = minimum_seconds([len(creates), len(moves)], 2, latency_s)
         summary = latency_summary(elapsed)
         limited = await self._discord.audit_log(after=after)
         return {

@@ -111,13 +111,24 @@ class DiscordRest:
             raise discord.DiscordException(f"Discord answered a channel create with {data!r}")
         return data
 
-    async def request(self, route: discord.http.Route, payload: dict[str, Any], reason: str) -> Any:
+    async def fetch_channel(self, channel_id: int) -> dict[str, Any] | None:
+        """GET the channel's JSON; None when Discord says it does not exist (404)."""
+        route = discord.http.Route("GET", "/channels/{channel_id}", channel_id=channel_id)
+        try:
+            data = await self.request(route, None, reason="")
+        except discord.NotFound:
+            return None
+        if not isinstance(data, dict):
+            raise discord.DiscordException(f"Discord answered a channel lookup with {data!r}")
+        return data
+
+    async def request(
+        self, route: discord.http.Route, payload: dict[str, Any] | None, reason: str
+    ) -> Any:
         """Send one JSON request, retrying rate limits and server errors; the decoded answer."""
-        headers = {
-            "User-Agent": self._http.user_agent,
-            "Authorization": f"Bot {self._http.token}",
-            "X-Audit-Log-Reason": quote(reason, safe="/ "),
-        }
+        headers = {"User-Agent": self._http.user_agent, "Authorization": f"Bot {self._http.token}"}
+        if reason:
+            headers["X-Audit-Log-Reason"] = quote(reason, safe="/ ")
         # py-cord's bucket key leaves the method out; two methods on one path are two limits.
         bucket = self._buckets.setdefault(f"{route.method} {route.bucket}", _Bucket())
         for attempt in range(1, self._max_attempts + 1):
@@ -169,7 +180,7 @@ class DiscordRest:
         self,
         route: discord.http.Route,
         headers: dict[str, str],
-        payload: dict[str, Any],
+        payload: dict[str, Any] | None,
         bucket: _Bucket,
         window: int,
         attempt: int,
