@@ -37,9 +37,10 @@ def webhook_ack_section(outcome: dict[str, Any]) -> list[str]:
         "Authenticated `POST /faceit-webhook`, every body a distinct event, each stored in the"
         " inbox before the 200 (events of a hub outside `FACEIT_HUB_IDS`: the full insert,"
         " no delivery afterwards). Reference: `bench/bare_server.py`, a FastAPI app whose"
-        " route reads the body and answers 200, served with ingest's uvicorn config (and its"
-        " garbage collector settings) in its own process. Load from `bench/loadgen.py` in a"
-        " separate process (aiohttp, loopback):"
+        " route reads the body and answers 200, served with ingest's uvicorn config (the"
+        " httptools parser with ingest's guard, and its garbage collector settings) in its own"
+        " process; ingest serves its webhook ahead of FastAPI's per-request machinery. Load"
+        " from `bench/loadgen.py` in a separate process (aiohttp, loopback):"
         " open loop at the offered rate, latency from each request's scheduled send time;"
         " saturation is closed loop. Steps alternate ingest and bare; before each step the server"
         " must answer `/healthz` within 20 ms again, so no step inherits the previous backlog.",
