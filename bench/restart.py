@@ -122,6 +122,8 @@ class _Restarts:
 def _gateway_ready(log: Path, since: float) -> float:
     """When (wall clock) voice's log said its gateway session was ready, after `since`."""
     for line in reversed(log.read_text(encoding="utf-8").splitlines()):
+        if READY_LINE not in line:
+            continue  # also skips what is not a JSON log line (a traceback's, say)
         entry = json.loads(line)
         if entry.get("msg") == READY_LINE:
             at = datetime.fromisoformat(entry["ts"].replace("Z", "+00:00")).timestamp()
