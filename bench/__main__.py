@@ -14,7 +14,7 @@ from typing import Any
 from bench.harness import Where
 from bench.machine import machine_facts
 from bench.report import render
-from bench.suite import SUITE
+from bench.suite import SECTIONS, SUITE
 from services.kit.embedded_postgres import stop_embedded_postgres
 from services.kit.logging import setup_logging
 
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     args.doc.parent.mkdir(parents=True, exist_ok=True)
-    args.doc.write_text(render(results), encoding="utf-8")
+    args.doc.write_text(render(results, SECTIONS), encoding="utf-8")
     sys.stderr.write(f"bench: wrote {args.results} and {args.doc}\n")
 
 

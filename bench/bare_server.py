@@ -1,8 +1,8 @@
 """`python -m bench.bare_server`: the reference for the webhook ack, a bare FastAPI endpoint.
 
 Same uvicorn config and process layout as `python -m services.ingest` (one process,
-`uvicorn.Server(config).run()`, asyncio loop, h11 with ingest's header and body deadlines and
-connection bound, no access log, the same logging setup and
+`uvicorn.Server(config).run()`, asyncio loop, httptools with ingest's header and body deadlines,
+head and connection bounds, no access log, the same logging setup and
 the same garbage collector settings);
 `POST /faceit-webhook` reads the body and answers 200 with a small JSON, and nothing else.
 """

@@ -164,3 +164,26 @@ async def run(where: Where, sizes: FailoverSizes) -> dict[str, Any]:
             }
         },
     }
+
+
+def section(outcome: dict[str, Any]) -> list[str]:
+    """The failover part of docs/benchmarks.md."""
+    sizes = outcome["sizes"]
+    return [
+        "## Failover",
+        "",
+        f"Two voice replicas, lease timeout {sizes['lease_timeout_s']:g} s renewed every"
+        f" {sizes['lease_renew_s']:g} s. {sizes['kills']} times: kill -9 the active replica"
+        f" and send a ready webhook for a match of {sizes['players']} players waiting in the"
+        " lobby at once; time from the kill until the standby's health says SERVING, and"
+        " until the sandbox answered the match's last move (audit log). The killed replica"
+        " comes back as the standby for the next kill. A kill lands anywhere in the renewal"
+        " period, so the lease runs out between timeout - renew and timeout after it.",
+        "",
+        "| lease timeout s | serving p50 / max s | match served p50 / max s | max / timeout |",
+        "|---|---|---|---|",
+        f"| {sizes['lease_timeout_s']:g} | {outcome['serving_s']['p50']:g}"
+        f" / {outcome['serving_s']['max']:g} | {outcome['match_served_s']['p50']:g}"
+        f" / {outcome['match_served_s']['max']:g} | {outcome['ratio_max']} |",
+        "",
+    ]

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from faceitvoice.v1 import registry_service_pb2, registry_service_pb2_grpc
 
-from bench.webhooks import Roster
+from bench.webhooks import Roster, WebhookSender
 from sandbox.discord.client import DiscordSandboxClient
 from sandbox.faceit.client import FaceitSandboxClient
 from sandbox.system import System, SystemOptions
@@ -103,3 +104,24 @@ def match_ids(count: int) -> list[str]:
     """`count` match ids whose first 8 characters differ (voice names channels by them)."""
     tag = secrets.token_hex(2)[:3]
     return [f"{tag}{index:05d}-{secrets.token_hex(4)}" for index in range(count)]
+
+
+@asynccontextmanager
+async def in_the_lobby(
+    info: dict[str, Any], players: Sequence[LinkedPlayer], latency_s: float
+) -> AsyncIterator[tuple[DiscordSandboxClient, WebhookSender]]:
+    """The Discord sandbox's client and a webhook sender, with `players` waiting in the lobby
+    voice channel and every Discord REST call delayed `latency_s` by the sandbox."""
+    async with (
+        DiscordSandboxClient(info["discord_url"]) as discord,
+        aiohttp.ClientSession() as http,
+    ):
+        for player in players:
+            await discord.set_voice(info["guild_id"], player.user_id, info["lobby_channel_id"])
+        await discord.add_latency(latency_s)
+        yield (
+            discord,
+            WebhookSender(
+                http, info["webhook_url"], info["webhook_header"], info["webhook_secret"]
+            ),
+        )

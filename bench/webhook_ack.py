@@ -21,9 +21,9 @@ from sandbox.system import LOOPBACK, free_port, http_probe
 
 logger = logging.getLogger(__name__)
 
-P99_TARGET_MS = 20.0
-P99_TARGET_RATE = 500.0
-THROUGHPUT_TARGET = 0.5
+P99_TARGET_MS = 10.0
+P99_TARGET_RATE = 1000.0
+THROUGHPUT_TARGET = 0.7
 DRAINED_S = 0.02
 
 
@@ -172,7 +172,7 @@ def _verdict(steps: list[dict[str, Any]], stored: int, sizes: AckSizes) -> dict[
                 "value": saturation["throughput_ratio"],
                 "pass": saturation["throughput_ratio"] >= THROUGHPUT_TARGET,
             },
-            "p99_at_500_rps": {
+            "p99_at_1000_rps": {
                 "target": f"p99 <= {P99_TARGET_MS:.0f} ms at {P99_TARGET_RATE:.0f} req/s",
                 "value": p99,
                 "pass": p99 is not None and p99 <= P99_TARGET_MS,

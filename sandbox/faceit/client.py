@@ -246,6 +246,13 @@ class FaceitSandboxClient(SandboxHttpClient):
         """`DELETE /_sandbox/oauth/faults`."""
         await self._call("DELETE", "/_sandbox/oauth/faults")
 
+    async def userinfo_answers(self) -> list[dict[str, Any]]:
+        """`GET /_sandbox/oauth/userinfo-answers`: `{"player_id", "answered_at"}` per userinfo
+        answered with a player; `answered_at` is `time.monotonic()`, a clock the processes of
+        one machine share."""
+        result = await self._call("GET", "/_sandbox/oauth/userinfo-answers")
+        return list(result["answers"])
+
 
 def _without_none(**fields: Any) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value is not None}

@@ -336,7 +336,11 @@ class FaceitConnect:
         }
         if fault is not None and fault.kind == "no_guid":
             del info["guid"]
-        return web.json_response(info, headers=_NO_STORE)
+        answer = web.json_response(info, headers=_NO_STORE)
+        self._control.userinfo_answers.append(
+            {"player_id": player.player_id, "answered_at": time.monotonic()}
+        )
+        return answer
 
     async def jwks(self, request: web.Request) -> web.Response:
         """`GET /auth/v1/oauth/certs`: no public keys (id tokens are HS256, see the README)."""

@@ -33,6 +33,9 @@ class ConnectControl:
     def __init__(self, *, grants: Grants, faults: ConnectFaults) -> None:
         self._grants = grants
         self._faults = faults
+        self.userinfo_answers: list[dict[str, Any]] = []
+        """Each userinfo answered with a player: `player_id` and `answered_at`, on
+        `time.monotonic()` (a clock the processes of one machine share), oldest first."""
 
     def routes(self) -> list[web.RouteDef]:
         """The `/_sandbox/oauth/` routes."""
@@ -41,6 +44,7 @@ class ConnectControl:
             web.get("/_sandbox/oauth/faults", self.get_faults),
             web.post("/_sandbox/oauth/faults", self.add_fault),
             web.delete("/_sandbox/oauth/faults", self.clear_faults),
+            web.get("/_sandbox/oauth/userinfo-answers", self.get_userinfo_answers),
         ]
 
     async def register_client(self, request: web.Request) -> web.Response:
@@ -85,3 +89,7 @@ class ConnectControl:
         """`DELETE /_sandbox/oauth/faults`: no Connect faults."""
         self._faults.reset()
         return web.json_response({"faults": []})
+
+    async def get_userinfo_answers(self, request: web.Request) -> web.Response:
+        """`GET /_sandbox/oauth/userinfo-answers`: when userinfo answered, and for whom."""
+        return web.json_response({"answers": self.userinfo_answers})

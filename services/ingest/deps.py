@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 import asyncpg
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 
 from services.ingest.delivery import DeliveryWorker
 from services.ingest.metrics import IngestMetrics
@@ -68,7 +68,12 @@ async def get_runtime(request: Request) -> Runtime:
 
 def webhook_parts(request: Request) -> WebhookParts:
     """What the webhook works with (built once, by the lifespan)."""
-    parts: WebhookParts = request.app.state.runtime.webhook
+    return webhook_parts_of(request.app)
+
+
+def webhook_parts_of(app: FastAPI) -> WebhookParts:
+    """What the webhook of `app` works with (built once, by its lifespan)."""
+    parts: WebhookParts = app.state.runtime.webhook
     return parts
 
 

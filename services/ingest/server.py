@@ -49,6 +49,8 @@ POLL_JOB_ID = "faceit-poll"
 # Batches of webhooks being stored at once, each on a connection of the store pool: two keep
 # one batch being written while the next gathers; more only make the batches smaller and the
 # CPU per webhook higher (at saturation: 1 writer 2,831 req/s, 2 2,730, 4 2,695, 8 2,535).
+# One would save a little more CPU, but a batch stalled on its connection would then hold up
+# every webhook (bench/findings.md).
 STORE_WRITERS = 2
 # How long a webhook may wait for a connection before it is answered 503 (FACEIT retries),
 # and how many may wait at all: past that the database is not keeping up, and a quick 503

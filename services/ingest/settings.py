@@ -56,7 +56,7 @@ class IngestSettings(ServiceSettings):
     delivery_retry_base_s: float = Field(default=0.5, validation_alias="INGEST_RETRY_BASE_S", gt=0)
     delivery_retry_cap_s: float = Field(default=60.0, validation_alias="INGEST_RETRY_CAP_S", gt=0)
     delivery_concurrency: int = Field(
-        default=4, validation_alias="INGEST_DELIVERY_CONCURRENCY", ge=1
+        default=16, validation_alias="INGEST_DELIVERY_CONCURRENCY", ge=1
     )
     ingest_http_header_timeout_s: float = Field(
         default=10.0, validation_alias="INGEST_HTTP_HEADER_TIMEOUT_S", gt=0

@@ -4,14 +4,16 @@ py-cord's `HTTPClient.request` holds one lock per bucket for a whole request, so
 of a match (`PATCH /guilds/{guild_id}/members/{user_id}`, one bucket per guild) and the two team
 channel creates (`POST /guilds/{guild_id}/channels`) would each go out one after the other. This
 client lets as many requests of a bucket be in flight as its `X-RateLimit-Remaining` allows,
-waits for `X-RateLimit-Reset-After` when it is spent, honours 429s (`retry_after`, global or
-not) with a bounded number of retries, and raises py-cord's own HTTPException family so callers
-treat errors as before.
+waits for `X-RateLimit-Reset-After` when it is spent, keeps its own requests within Discord's
+global limit (50 a second) instead of learning it from 429s, honours 429s (`retry_after`,
+global or not) with a bounded number of retries, and raises py-cord's own HTTPException family
+so callers treat errors as before.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -29,6 +31,11 @@ from services.voice.metrics import VoiceMetrics
 logger = logging.getLogger(__name__)
 
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
+GLOBAL_LIMIT = 50
+"""Requests a second Discord lets a bot send over all routes (interactions aside)."""
+GLOBAL_SPAN_S = 1.02
+"""The span in which at most GLOBAL_LIMIT requests are sent: a second, and a margin for the
+requests' own latency to differ (Discord counts them when they arrive)."""
 
 
 @dataclass
@@ -77,6 +84,8 @@ class DiscordRest:
         self._guard = guard
         self._max_attempts = max_attempts
         self._clock = clock
+        self._sent: collections.deque[float] = collections.deque()
+        """When the requests of the last GLOBAL_SPAN_S were sent, oldest first."""
         self._buckets: dict[str, _Bucket] = {}
         self._changed = asyncio.Condition()
         self._global_over = asyncio.Event()
@@ -108,13 +117,24 @@ class DiscordRest:
             raise discord.DiscordException(f"Discord answered a channel create with {data!r}")
         return data
 
-    async def request(self, route: discord.http.Route, payload: dict[str, Any], reason: str) -> Any:
+    async def fetch_channel(self, channel_id: int) -> dict[str, Any] | None:
+        """GET the channel's JSON; None when Discord says it does not exist (404)."""
+        route = discord.http.Route("GET", "/channels/{channel_id}", channel_id=channel_id)
+        try:
+            data = await self.request(route, None, reason="")
+        except discord.NotFound:
+            return None
+        if not isinstance(data, dict):
+            raise discord.DiscordException(f"Discord answered a channel lookup with {data!r}")
+        return data
+
+    async def request(
+        self, route: discord.http.Route, payload: dict[str, Any] | None, reason: str
+    ) -> Any:
         """Send one JSON request, retrying rate limits and server errors; the decoded answer."""
-        headers = {
-            "User-Agent": self._http.user_agent,
-            "Authorization": f"Bot {self._http.token}",
-            "X-Audit-Log-Reason": quote(reason, safe="/ "),
-        }
+        headers = {"User-Agent": self._http.user_agent, "Authorization": f"Bot {self._http.token}"}
+        if reason:
+            headers["X-Audit-Log-Reason"] = quote(reason, safe="/ ")
         # py-cord's bucket key leaves the method out; two methods on one path are two limits.
         bucket = self._buckets.setdefault(f"{route.method} {route.bucket}", _Bucket())
         for attempt in range(1, self._max_attempts + 1):
@@ -131,25 +151,37 @@ class DiscordRest:
         raise AssertionError("the last attempt either returns or raises")
 
     async def _acquire(self, bucket: _Bucket) -> int:
-        """Wait for room in the bucket and take it; the window the request goes out in."""
+        """Wait for room in the bucket and in the global limit and take it; the window the
+        request goes out in."""
         began = self._clock()
         waited = False
         while True:
             waited = waited or not self._global_over.is_set()
             await self._global_over.wait()
             now = self._clock()
-            if bucket.may_send(now):
-                bucket.remaining -= 1
-                bucket.in_flight += 1
-                if waited:
-                    self._metrics.rate_limit_waits.observe(now - began)
-                return bucket.window
+            timeout: float | None = self._global_wait(now)
+            if not timeout:
+                if bucket.may_send(now):
+                    bucket.remaining -= 1
+                    bucket.in_flight += 1
+                    self._sent.append(now)
+                    if waited:
+                        self._metrics.rate_limit_waits.observe(now - began)
+                    return bucket.window
+                timeout = None if bucket.reset_at == float("inf") else bucket.reset_at - now
             waited = True
-            timeout = None if bucket.reset_at == float("inf") else bucket.reset_at - now
             async with self._changed:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(timeout):  # wait_for may eat a cancel (3.11)
                         await self._changed.wait()
+
+    def _global_wait(self, now: float) -> float:
+        """Seconds until the global limit has room for one more request (0: it has now)."""
+        while self._sent and self._sent[0] <= now - GLOBAL_SPAN_S:
+            self._sent.popleft()
+        if len(self._sent) < GLOBAL_LIMIT:
+            return 0.0
+        return self._sent[0] + GLOBAL_SPAN_S - now
 
     def _session_for(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -160,7 +192,7 @@ class DiscordRest:
         self,
         route: discord.http.Route,
         headers: dict[str, str],
-        payload: dict[str, Any],
+        payload: dict[str, Any] | None,
         bucket: _Bucket,
         window: int,
         attempt: int,

@@ -162,12 +162,12 @@ class PycordDiscord:
         if guild.get_channel(channel_id) is not None:
             return True
         try:
-            channel = await self._client.fetch_channel(channel_id)
-        except discord.NotFound:
-            return False
+            # Through the Discord client of the moves and creates: after a restart, one lookup
+            # per open match whose channel the cache lacks, within the same global limit.
+            data = await self._rest.fetch_channel(channel_id)
         except DISCORD_ERRORS as error:
             raise translate(error, "look up a channel", "VIEW_CHANNEL") from error
-        return getattr(channel, "guild", None) is not None and channel.guild.id == guild.id  # type: ignore[union-attr]
+        return data is not None and str(data.get("guild_id")) == str(guild.id)
 
     def bot_channels_named(self, name: str) -> list[int]:
         guild = self._guild()

@@ -1,7 +1,7 @@
 """Attacks on POST /faceit-webhook over real HTTP: forged secrets, hostile bodies, slow clients.
 
 Each runs against ingest served as production serves it (its uvicorn config, with the guarded
-h11 protocol) on a free port, with a real Postgres and the VoiceService double.
+httptools protocol) on a free port, with a real Postgres and the VoiceService double.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from services.ingest.http_server import MAX_HEAD_BYTES
 from tests.services.ingest.harness import HEADER, SECRET, ServedIngest, real_delivery, served_ingest
 from tests.services.ingest.voice_double import VoiceDoubleServer
 from tests.support import eventually
@@ -408,3 +409,25 @@ async def test_a_kept_alive_connection_has_the_header_deadline_again(fresh_datab
     assert head.startswith(b"HTTP/1.1 200")
     assert received == b""
     assert 0.5 <= closed_at - answered <= 3.0, closed_at - answered  # keep-alive: 5 s
+
+
+async def test_an_endless_request_head_is_refused_at_its_bound(fresh_database: str) -> None:
+    """A header that never ends is answered 431 once the head passes MAX_HEAD_BYTES, unstored."""
+    async with attacked_ingest(fresh_database, INGEST_HTTP_HEADER_TIMEOUT_S=30.0) as target:
+        reader, writer = await _connect(target)
+        writer.write(b"POST /faceit-webhook HTTP/1.1\r\nHost: ingest\r\nX-Filler: ")
+        closed = asyncio.create_task(_closed_within(reader, 10.0))
+        sent = 0
+        while not closed.done() and sent < 4 * MAX_HEAD_BYTES:
+            try:
+                writer.write(b"x" * 4096)
+                await writer.drain()
+            except ConnectionError:
+                break  # closed by the server while more was on its way
+            sent += 4096
+        received, _ = await closed
+        writer.close()
+        stored = await _stored(target)
+    assert received.startswith(b"HTTP/1.1 431 ")
+    assert MAX_HEAD_BYTES <= sent <= 4 * MAX_HEAD_BYTES
+    assert stored == 0

@@ -47,6 +47,11 @@ def test_quick_mode_measures_every_benchmark_beside_its_reference(
     phases = benchmarks["end_to_end"]["phases_ms_p50"]
     assert set(phases) == {"to_first_create", "creates", "creates_to_first_move", "moves"}
     assert phases["creates"] >= 50 and phases["moves"] >= 50  # the sandbox's latency
+    assert benchmarks["end_to_end"]["own_ms_p50"] > 0
+    assert all(s["elapsed_ms"]["p99_ms"] > 0 for s in benchmarks["simultaneous"]["steps"])
+    assert all(s["moves"] and s["minimum_s"] > 0 for s in benchmarks["restart"]["steps"])
+    assert all(s["checks"] >= s["open_matches"] for s in benchmarks["poll_coverage"]["steps"])
+    assert benchmarks["link_callback"]["floor_ms"] > 0
     assert benchmarks["burst"]["channels_found"] == benchmarks["burst"]["channels_expected"]
     assert benchmarks["burst"]["minimum_s"] > 0
     assert benchmarks["registry"]["health_check_reference"]["p50_ms"] > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import grpc
@@ -685,3 +686,23 @@ async def test_register_while_faceit_is_down_says_faceit_cannot_be_reached(
     )
 
     assert "FACEIT cannot be reached" in reply["content"]
+
+
+async def test_moves_keep_within_discords_global_limit_without_429s(system: VoiceSystem) -> None:
+    """60 moves, with only the global limit (50 a second) binding, draw no global 429."""
+    await system.start_voice()
+    assert system.stub is not None
+    await _players_in_lobby(system, 60)
+    await system.control.set_rate_limits(routes=[("PATCH", MEMBER_ROUTE, 1000, 1.0)])
+
+    async def global_window_over() -> bool:
+        # Voice's start-up calls (login, guild, commands) count in the sandbox's global window.
+        calls = await system.control.audit_log()
+        return not calls or time.monotonic() - calls[-1]["answered_at"] > 1.0
+
+    await eventually(global_window_over, what="a global window without voice's start-up calls")
+    await system.control.clear_audit_log()
+    opened = await system.stub.OpenMatch(match(MATCH, 1, [f"p-mover{i}" for i in range(60)]))
+    assert [p.outcome for p in opened.placements] == [voice_pb.PLACEMENT_OUTCOME_MOVED] * 60
+    statuses = [e["status"] for e in await system.control.audit_log()]
+    assert 429 not in statuses, statuses
