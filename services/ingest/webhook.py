@@ -14,8 +14,9 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from services.ingest.deps import WebhookParts, webhook_parts, webhook_parts_of
-from services.ingest.events import Action, Envelope, InboundEvent, NotAFaceitEvent, SimpleEvent
+from services.ingest.events import Action, InboundEvent, NotAFaceitEvent
 from services.ingest.events import parse_webhook as parse_body
+from services.ingest.payloads import Envelope, SimpleEvent
 from services.ingest.settings import IngestSettings
 from services.ingest.store import StoreBusy
 from services.kit.database import DATABASE_UNAVAILABLE
