@@ -127,10 +127,7 @@ async def play(info: dict[str, Any]) -> Timeline:
 
         channels = await until(match_channels, "two private team channels")
         timeline.mark("channels created: " + ", ".join(repr(c["name"]) for c in channels))
-        names_by_id = {
-            **{p["user_id"]: "@" + p["nickname"] for team in teams for p in team},
-            **{c["id"]: "#" + c["name"] for c in channels},
-        }
+        names_by_id = await guild_names(discord, info["guild_id"])
         await show_feed(discord, info, timeline, names_by_id, "Live", "feed message posted")
         for team_name, team in zip(TEAM_NAMES, teams, strict=True):
             (channel,) = [c for c in channels if c["name"].endswith(team_name)]
@@ -189,13 +186,24 @@ async def admin_match_list(
     reply = await discord.run_command(guild_id, admin["user_id"], "match list")
     if match_id not in reply["content"] or not reply["ephemeral"]:
         raise DemoFailed(f"/match list did not show the match: {reply['content']!r}")
-    state = await discord.get_guild(guild_id)
-    names = {f"<@{m['user_id']}>": f"@{m['username']}" for m in state["members"]}
-    names.update({f"<#{c['id']}>": f"#{c['name']}" for c in state["channels"]})
+    names = await guild_names(discord, guild_id)
     timeline.mark("a hub admin (Manage Channels) ran /match list; the bot answered, ephemeral")
     timeline.mark("(mentions shown as Discord renders them):")
-    for line in reply["content"].splitlines():
-        timeline.mark("    " + re.sub(r"<[@#]\d+>", lambda m: names.get(m[0], m[0]), line))
+    for line in with_names(reply["content"], names).splitlines():
+        timeline.mark("    " + line)
+
+
+async def guild_names(discord: DiscordSandboxClient, guild_id: str) -> dict[str, str]:
+    """Member and channel ids -> how Discord shows their mentions (`@username`, `#channel`)."""
+    state = await discord.get_guild(guild_id)
+    names = {m["user_id"]: "@" + m["username"] for m in state["members"]}
+    names.update({c["id"]: "#" + c["name"] for c in state["channels"]})
+    return names
+
+
+def with_names(text: str, names: dict[str, str]) -> str:
+    """`text` with its user and channel mentions as the names Discord shows."""
+    return re.sub(r"<[@#](\d+)>", lambda m: names.get(m.group(1), m.group(0)), text)
 
 
 async def show_feed(
@@ -228,8 +236,7 @@ def feed_text(message: dict[str, Any], names: dict[str, str]) -> str:
     for item in embed["fields"]:
         lines.append(f"{item['name']}: " + ", ".join(item["value"].splitlines()))
     lines.append(embed["footer"]["text"])
-    text = "\n".join(lines)
-    return re.sub(r"<[@#](\d+)>", lambda m: names.get(m.group(1), m.group(0)), text)
+    return with_names("\n".join(lines), names)
 
 
 async def link(
