@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -10,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.end_to_end import MOVE_ROUTE, STEP_TIMEOUT_S, BenchFailed
+from bench.end_to_end import MOVE_ROUTE, until
 from bench.harness import LinkedPlayer, Where, link_players, match_ids, running_system, two_teams
 from bench.stats import ratio
 from bench.webhooks import WebhookSender, match_event
@@ -18,7 +17,6 @@ from sandbox.discord.client import DiscordSandboxClient
 from sandbox.system import System
 from services.kit.healthcheck import check_health
 
-POLL_S = 0.01
 TARGET_RATIO = 1.2
 REPLICAS = ("voice", "voice-2")
 
@@ -36,17 +34,6 @@ class FailoverSizes:
 QUICK = FailoverSizes(kills=1)
 
 
-async def _until(probe: Any, what: str) -> Any:
-    deadline = time.monotonic() + STEP_TIMEOUT_S
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise BenchFailed(f"{what}: not within {STEP_TIMEOUT_S:.0f}s")
-        await asyncio.sleep(POLL_S)  # polling interval
-
-
 async def _serving(system: System, name: str) -> bool:
     return (await check_health(system.info[f"{name}_grpc"], timeout=1.0)).serving
 
@@ -60,7 +47,7 @@ async def _active(system: System) -> str:
                 return name
         return None
 
-    found: str = await _until(which, "a serving voice replica")
+    found: str = await until(which, "a serving voice replica")
     return found
 
 
@@ -95,7 +82,7 @@ async def _one_kill(
     await system.processes[active].kill()
     killed = time.monotonic()  # the sandbox's audit times are on this clock too
     await _send(sender, info, players, match_id, "match_status_ready", 1)
-    await _until(lambda: _serving(system, standby), f"{standby} to serve")
+    await until(lambda: _serving(system, standby), f"{standby} to serve")
     serving = time.monotonic()
 
     async def all_moved() -> list[dict[str, Any]]:
@@ -103,7 +90,7 @@ async def _one_kill(
         done = [m for m in moves if m["status"] < 300]
         return done if len(done) >= len(players) else []
 
-    moves = await _until(all_moved, f"{match_id}: every player moved")
+    moves = await until(all_moved, f"{match_id}: every player moved")
     served = max(m["answered_at"] for m in moves)
     await _send(sender, info, players, match_id, "match_status_finished", 2)
 
@@ -112,7 +99,7 @@ async def _one_kill(
         voice = state["voice_states"]
         return all(voice.get(p.user_id) == info["lobby_channel_id"] for p in players)
 
-    await _until(back_in_lobby, f"{match_id}: closed, players back in the lobby")
+    await until(back_in_lobby, f"{match_id}: closed, players back in the lobby")
     # The killed replica comes back as the standby for the next kill.
     await system.start_service(active, standby=True)
     return {
