@@ -128,8 +128,7 @@ _EVENT = (
 async def test_one_statement_leases_a_match_and_reads_its_oldest_due_event(
     pool: asyncpg.Pool,
 ) -> None:
-    """The claim leases the match of the oldest due event and returns that event, with the
-    newer version that supersedes it and the other events' matches, in one statement."""
+    """One statement leases the oldest due event's match and returns that event to deliver."""
     match = {"match_id": "m-a", "version": 1}
     await pool.execute(_EVENT, "a-1", "match_status_ready", "m-a", 1, "OPEN", match)
     await pool.execute(_EVENT, "a-2", "match_status_finished", "m-a", 2, "CLOSE", None)
