@@ -16,8 +16,6 @@ from faceitvoice.v1 import match_pb2
 from services.ingest.delivery_sql import (
     CLAIM,
     NEXT_DUE,
-    OLDEST_OF_MATCH,
-    RELEASE,
     RELEASE_TOKENS,
     RETRY,
     SETTLE,
@@ -237,22 +235,14 @@ class DeliveryWorker:
     async def _claim_and_handle(
         self, token: uuid.UUID, busy: set[str], found: Callable[[], None]
     ) -> int | None:
-        # One connection for the claim and the read (one pool reset, not two), given back
-        # before FACEIT or voice is called.
-        async with self._pool.acquire() as connection:
-            candidate = await connection.fetchrow(CLAIM, list(busy), token, self._lease_s)
-            if candidate is None:
-                return None
-            match_id = candidate["match_id"]
-            if not candidate["leased"]:
-                busy.add(match_id)
-                return 0
-            record = await connection.fetchrow(OLDEST_OF_MATCH, match_id)
-            if record is None or not record["due"]:
-                await connection.execute(RELEASE, match_id, token)
-                busy.add(match_id)
-                return 0
-        if candidate["more"]:
+        record = await self._pool.fetchrow(CLAIM, list(busy), token, self._lease_s)
+        if record is None:
+            return None
+        match_id = record["match_id"]
+        if not record["leased"]:
+            busy.add(match_id)
+            return 0
+        if record["more"]:
             found()
         row = row_from_record(record)
         earlier = [m for m in map(match_from_json, record["earlier"] or []) if m is not None]

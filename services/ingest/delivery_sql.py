@@ -2,66 +2,14 @@
 
 from __future__ import annotations
 
-from services.ingest.store import EVENT_COLUMNS
-
-# The oldest due pending event of a match that nobody leases (a match whose older event waits
-# for a retry is not touched, so events of one match apply in version order), and a lease on
-# its match, in one autocommitted statement. The lease's primary key makes two claims of one
-# match wait for each other, and the loser (its ON CONFLICT finding a lease still running)
-# returns `leased` false. `more` says whether another match has a due event too.
-CLAIM = """
-WITH candidate AS (
-    SELECT e.match_id FROM ingest.events e
-    WHERE e.status = 'PENDING' AND e.next_attempt_at <= now()
-      AND NOT (e.match_id = ANY($1::text[]))
-      AND NOT EXISTS (
-        SELECT 1 FROM ingest.events o
-        WHERE o.match_id = e.match_id AND o.status = 'PENDING'
-          AND (o.version, o.id) < (e.version, e.id))
-      AND NOT EXISTS (
-        SELECT 1 FROM ingest.match_leases l
-        WHERE l.match_id = e.match_id AND l.claimed_until > now())
-    ORDER BY e.next_attempt_at, e.id
-    LIMIT 1
-), leased AS (
-    INSERT INTO ingest.match_leases AS l (match_id, claim_token, claimed_until)
-    SELECT match_id, $2, now() + make_interval(secs => $3) FROM candidate
-    ON CONFLICT (match_id) DO UPDATE
-        SET claim_token = excluded.claim_token, claimed_until = excluded.claimed_until
-        WHERE l.claimed_until <= now()
-    RETURNING match_id
-)
-SELECT c.match_id, EXISTS (SELECT 1 FROM leased) AS leased,
-  EXISTS (SELECT 1 FROM ingest.events m
-          WHERE m.status = 'PENDING' AND m.next_attempt_at <= now()
-            AND m.match_id <> c.match_id) AS more
-FROM candidate c
-"""
-
-# Once the match is leased, in a statement of its own (so it sees every event committed
-# before the lease): its oldest pending event, with the newest version of its other
-# open/close events (a newer one supersedes it) and the match objects of its 20 latest other
-# events (to complete a roster).
-OLDEST_OF_MATCH = f"""
-SELECT {EVENT_COLUMNS}, next_attempt_at <= now() AS due,
-  (SELECT max(n.version) FROM ingest.events n
-   WHERE n.match_id = e.match_id AND n.id <> e.id AND n.action IN ('OPEN', 'CLOSE')
-     AND n.status IN ('PENDING', 'DELIVERED')) AS newer,
-  (SELECT jsonb_agg(m.match ORDER BY m.version DESC, m.id DESC) FROM (
-     SELECT o.match, o.version, o.id FROM ingest.events o
-     WHERE o.match_id = e.match_id AND o.id <> e.id AND o.match IS NOT NULL
-     ORDER BY o.version DESC, o.id DESC
-     LIMIT 20) m) AS earlier
-FROM ingest.events e
-WHERE match_id = $1 AND status = 'PENDING'
-ORDER BY version, id
-LIMIT 1
-"""
+# The claim of the oldest due event of a match nobody leases, a lease on its match, and the
+# event read in a statement of its own once leased (so it sees every event committed before
+# the lease), with what decides its delivery: one round trip (migrations/0005). No row:
+# nothing is due; `leased` false: the match is busy; `more`: another match has a due event.
+CLAIM = "SELECT * FROM ingest.claim_due_event($1::text[], $2::uuid, $3::float8)"
 
 # An outcome is recorded only by the holder of the lease, and releases it, in one statement;
 # a worker whose lease was taken over records nothing (the new holder handles the event).
-RELEASE = "DELETE FROM ingest.match_leases WHERE match_id = $1 AND claim_token = $2"
-
 SETTLE = """
 WITH lease AS (
     DELETE FROM ingest.match_leases WHERE match_id = $5 AND claim_token = $6 RETURNING 1

@@ -33,7 +33,7 @@ from services.ingest.settings import IngestSettings
 from services.ingest.store import Inbox, PollCursor, create_store_pool
 from services.ingest.voice_client import VoiceClient
 from services.kit.collector import settle_after_startup
-from services.kit.database import create_pool, wait_for_database
+from services.kit.database import create_pool, session_untouched, wait_for_database
 from services.kit.embedded_postgres import resolve_database_url
 from services.kit.faceit_api import FaceitApiClient
 from services.kit.grpc_client import GrpcClients, is_balanced
@@ -158,7 +158,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
     async with AsyncExitStack() as stack:
         await wait_for_database(deps.database_url)
-        pool = await create_pool(deps.database_url)
+        pool = await create_pool(deps.database_url, reset=session_untouched)
         stack.push_async_callback(pool.close)
         store_pool = await create_store_pool(deps.database_url, size=STORE_WRITERS)
         stack.push_async_callback(store_pool.close)

@@ -13,6 +13,7 @@ from faceitvoice.v1 import match_pb2
 
 from services.ingest.events import Action, InboundEvent, Source
 from services.ingest.group_commit import GroupCommit
+from services.kit.database import session_untouched
 from services.kit.errors import FailedPrecondition, NotFound
 from services.kit.log_throttle import LogThrottle
 from services.kit.match_json import match_from_json
@@ -49,10 +50,6 @@ FROM stored
 """
 
 
-async def _session_untouched(connection: asyncpg.Connection) -> None:
-    """The store pool's reset: `_STORE_BATCH` in autocommit leaves no session state to undo."""
-
-
 async def create_store_pool(dsn: str, *, size: int, command_timeout: float = 10.0) -> asyncpg.Pool:
     """The connections `Inbox.store` uses, apart from everything else in the process.
 
@@ -65,7 +62,7 @@ async def create_store_pool(dsn: str, *, size: int, command_timeout: float = 10.
         min_size=1,
         max_size=size,
         command_timeout=command_timeout,
-        reset=_session_untouched,
+        reset=session_untouched,
     )
 
 

@@ -66,6 +66,19 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
         )
 
 
+async def session_untouched(connection: asyncpg.Connection) -> None:
+    """A pool's reset on release instead of asyncpg's reset query, where no user of the pool
+    leaves session state behind.
+
+    asyncpg rolls back a transaction left open before it calls this. Its reset query (advisory
+    unlock, CLOSE ALL, UNLISTEN *, RESET ALL) is one more round trip per pool use, on the path
+    of every statement, for state such a pool never holds: settings are SET LOCAL, advisory
+    locks are transaction locks or unlocked by their taker, a LISTEN is removed (UNLISTEN)
+    before its connection goes back. A pool whose session settings must hold whatever a user
+    did (voice's fencing token) keeps asyncpg's reset.
+    """
+
+
 async def create_pool(
     dsn: str,
     *,
@@ -73,11 +86,13 @@ async def create_pool(
     max_size: int = 10,
     command_timeout: float = 30.0,
     connect: Callable[..., Awaitable[asyncpg.Connection]] | None = None,
+    reset: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
 ) -> asyncpg.Pool:
     """Open the process's asyncpg pool; json/jsonb columns come and go as Python objects.
 
     `connect`, when given, opens each new connection instead of `asyncpg.connect` (with the
-    same arguments), e.g. to add session settings that must survive the pool's `RESET ALL`.
+    same arguments), e.g. to add session settings that must survive the pool's `RESET ALL`;
+    `reset`, when given, replaces asyncpg's reset query on release (`session_untouched`).
     """
     pool = await asyncpg.create_pool(
         dsn,
@@ -86,6 +101,7 @@ async def create_pool(
         command_timeout=command_timeout,
         init=_init_connection,
         connect=connect,
+        reset=reset,
     )
     logger.info("database pool open to %s (size %s-%s)", describe_dsn(dsn), min_size, max_size)
     return pool

@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncpg
 from faceitvoice.v1 import registry_service_pb2, registry_service_pb2_grpc
 
-from services.kit.database import create_pool, wait_for_database
+from services.kit.database import create_pool, session_untouched, wait_for_database
 from services.kit.embedded_postgres import resolve_database_url
 from services.kit.faceit_api import CallHook, FaceitApiClient
 from services.kit.faceit_retry import RetryPolicy
@@ -135,7 +135,7 @@ async def serve(settings: RegistrySettings) -> None:
         )
     dsn = await asyncio.to_thread(resolve_database_url, settings)
     await wait_for_database(dsn, settings.database_timeout_s)
-    pool = await create_pool(dsn)
+    pool = await create_pool(dsn, reset=session_untouched)
     applied = await migrate(pool)
     logger.info("registry schema ready (%s migrations applied)", len(applied))
     metrics = RegistryMetrics()

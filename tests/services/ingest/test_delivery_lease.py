@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from datetime import UTC
 
 import asyncpg
 from faceitvoice.v1 import ingest_service_pb2
 
 from services.ingest.delivery import DeliveryWorker
+from services.ingest.delivery_sql import CLAIM
 from services.ingest.metrics import IngestMetrics
 from services.ingest.rosters import RosterCompleter
 from tests.services.ingest.harness import running_ingest, simple_event
@@ -115,3 +117,66 @@ async def test_an_older_event_arriving_mid_delivery_waits_for_the_match(
         double.gate.set()
         await eventually(lambda: settled(harness, "m-order", 2), what="both handled")
     assert [(c.rpc, c.version) for c in double.calls] == [("OpenMatch", 5)]
+
+
+_EVENT = (
+    "INSERT INTO ingest.events (event_id, event, match_id, version, action, status, source,"
+    " match, next_attempt_at) VALUES ($1, $2, $3, $4, $5, 'PENDING', 'WEBHOOK', $6, now())"
+)
+
+
+async def test_one_statement_leases_a_match_and_reads_its_oldest_due_event(
+    pool: asyncpg.Pool,
+) -> None:
+    """One statement leases the oldest due event's match and returns that event to deliver."""
+    match = {"match_id": "m-a", "version": 1}
+    await pool.execute(_EVENT, "a-1", "match_status_ready", "m-a", 1, "OPEN", match)
+    await pool.execute(_EVENT, "a-2", "match_status_finished", "m-a", 2, "CLOSE", None)
+    await pool.execute(_EVENT, "b-1", "match_status_ready", "m-b", 1, "OPEN", None)
+    token = uuid.uuid4()
+    claimed = await pool.fetchrow(CLAIM, [], token, 60.0)
+    assert claimed is not None
+    assert (claimed["match_id"], claimed["leased"], claimed["more"]) == ("m-a", True, True)
+    assert (claimed["event_id"], claimed["version"], claimed["due"]) == ("a-1", 1, True)
+    assert claimed["newer"] == 2
+    assert claimed["earlier"] is None
+    holder = await pool.fetchval(
+        "SELECT claim_token FROM ingest.match_leases WHERE match_id = 'm-a'"
+    )
+    assert holder == token
+    # Another claim skips the leased match; with both matches held, nothing is due.
+    other = await pool.fetchrow(CLAIM, [], uuid.uuid4(), 60.0)
+    assert other is not None
+    assert (other["match_id"], other["leased"], other["event_id"]) == ("m-b", True, "b-1")
+    assert await pool.fetchrow(CLAIM, [], uuid.uuid4(), 60.0) is None
+
+
+async def test_a_claim_of_a_match_another_worker_holds_returns_it_as_busy(
+    pool: asyncpg.Pool, fresh_database: str
+) -> None:
+    """A match leased while the claim chose it (a lease still running) comes back not leased."""
+    await pool.execute(_EVENT, "c-1", "match_status_ready", "m-c", 1, "OPEN", None)
+    other = await asyncpg.connect(fresh_database)
+    try:
+        async with other.transaction():
+            # Another worker's lease, not committed when this claim chose the match: the
+            # claim's insert waits for it, then finds it running.
+            await other.execute(
+                "INSERT INTO ingest.match_leases (match_id, claim_token, claimed_until)"
+                " VALUES ('m-c', gen_random_uuid(), now() + interval '1 minute')"
+            )
+            claim = asyncio.create_task(pool.fetchrow(CLAIM, [], uuid.uuid4(), 60.0))
+
+            async def claim_waits() -> bool:
+                waiting: int = await other.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+                return waiting > 0
+
+            await eventually(claim_waits, what="the claim waiting for the other lease")
+    finally:
+        await other.close()
+    claimed = await claim
+    assert claimed is not None
+    assert (claimed["match_id"], claimed["leased"], claimed["event_id"]) == ("m-c", False, None)

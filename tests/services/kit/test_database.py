@@ -7,6 +7,7 @@ import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -17,6 +18,7 @@ from services.kit.database import (
     DatabaseUnavailable,
     create_pool,
     describe_dsn,
+    session_untouched,
     wait_for_database,
     with_database,
 )
@@ -43,6 +45,50 @@ async def test_pool_round_trips_jsonb_as_python_objects(fresh_database: str) -> 
         await pool.close()
     assert row["body"] == {"teams": [1, 2]}
     assert row["raw"] == ["a", {"b": None}]
+
+
+async def _logged_pool(dsn: str, sent: list[str]) -> asyncpg.Pool:
+    """A pool without the reset query whose connections append every query they send to `sent`."""
+
+    async def connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+        connection: asyncpg.Connection = await asyncpg.connect(*args, **kwargs)
+        connection.add_query_logger(lambda record: sent.append(record.query))
+        return connection
+
+    return await create_pool(
+        dsn, min_size=1, max_size=1, command_timeout=5, connect=connect, reset=session_untouched
+    )
+
+
+async def test_a_released_connection_costs_no_reset_round_trip(fresh_database: str) -> None:
+    """Giving a pooled connection back sends nothing: one statement is one round trip."""
+    sent: list[str] = []
+    pool = await _logged_pool(fresh_database, sent)
+    try:
+        assert await pool.fetchval("SELECT 1") == 1
+        assert await pool.fetchval("SELECT 2") == 2
+    finally:
+        await pool.close()
+    assert sent == ["SELECT 1", "SELECT 2"]
+
+
+async def test_a_transaction_left_open_is_rolled_back_before_the_next_use(
+    fresh_database: str,
+) -> None:
+    """A connection given back inside a transaction is rolled back before anyone reuses it."""
+    sent: list[str] = []
+    pool = await _logged_pool(fresh_database, sent)
+    try:
+        await pool.execute("CREATE TABLE notes (body text)")
+        async with pool.acquire() as connection:
+            await connection.execute("BEGIN")
+            await connection.execute("INSERT INTO notes VALUES ('uncommitted')")
+        async with pool.acquire() as connection:
+            assert not connection.is_in_transaction()
+            assert await connection.fetchval("SELECT count(*) FROM notes") == 0
+    finally:
+        await pool.close()
+    assert "ROLLBACK" in sent
 
 
 async def test_wait_for_database_returns_when_server_is_up(database_url: str) -> None:
