@@ -8,6 +8,7 @@ from typing import Any, Protocol
 import discord
 from discord.state import ConnectionState
 
+from services.voice.global_limit import GlobalLimit
 from services.voice.metered_http import MeteredHTTPClient
 from services.voice.metrics import VoiceMetrics
 
@@ -46,9 +47,16 @@ class VoiceBot(discord.Bot):
     """A py-cord Bot for one guild, with guild slash commands and the voice-state intent only."""
 
     def __init__(
-        self, *, guild_id: int, events: BotEvents, metrics: VoiceMetrics, **options: object
+        self,
+        *,
+        guild_id: int,
+        events: BotEvents,
+        metrics: VoiceMetrics,
+        global_limit: GlobalLimit | None = None,
+        **options: object,
     ) -> None:
         self._metrics = metrics
+        self._global_limit = global_limit
         options.setdefault("guild_ready_timeout", GUILD_READY_TIMEOUT_S)
         super().__init__(
             intents=discord.Intents.default(),
@@ -64,7 +72,7 @@ class VoiceBot(discord.Bot):
     def _get_state(self, **options: Any) -> ConnectionState:
         """py-cord's own step between making its HTTP client and handing it on: the metered
         client takes its place (see services/voice/metered_http.py)."""
-        self.http = MeteredHTTPClient(self._metrics, self.http)
+        self.http = MeteredHTTPClient(self._metrics, self.http, self._global_limit)
         return super()._get_state(**options)
 
     async def _reconcile(self, why: str) -> None:

@@ -13,7 +13,6 @@ so callers treat errors as before.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import time
@@ -26,16 +25,12 @@ import aiohttp
 import discord
 import discord.http
 
+from services.voice.global_limit import GlobalLimit
 from services.voice.metrics import VoiceMetrics
 
 logger = logging.getLogger(__name__)
 
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
-GLOBAL_LIMIT = 50
-"""Requests a second Discord lets a bot send over all routes (interactions aside)."""
-GLOBAL_SPAN_S = 1.02
-"""The span in which at most GLOBAL_LIMIT requests are sent: a second, and a margin for the
-requests' own latency to differ (Discord counts them when they arrive)."""
 
 
 @dataclass
@@ -78,14 +73,15 @@ class DiscordRest:
         max_attempts: int = 5,
         clock: Callable[[], float] = time.monotonic,
         guard: Callable[[], None] | None = None,
+        global_limit: GlobalLimit | None = None,
     ) -> None:
         self._http = http
         self._metrics = metrics
         self._guard = guard
         self._max_attempts = max_attempts
         self._clock = clock
-        self._sent: collections.deque[float] = collections.deque()
-        """When the requests of the last GLOBAL_SPAN_S were sent, oldest first."""
+        self._global = global_limit if global_limit is not None else GlobalLimit(clock)
+        """Shared with py-cord's client (the feed, deletes): one count for the bot."""
         self._buckets: dict[str, _Bucket] = {}
         self._changed = asyncio.Condition()
         self._global_over = asyncio.Event()
@@ -159,12 +155,12 @@ class DiscordRest:
             waited = waited or not self._global_over.is_set()
             await self._global_over.wait()
             now = self._clock()
-            timeout: float | None = self._global_wait(now)
+            timeout: float | None = self._global.wait_s(now)
             if not timeout:
                 if bucket.may_send(now):
                     bucket.remaining -= 1
                     bucket.in_flight += 1
-                    self._sent.append(now)
+                    self._global.record(now)
                     if waited:
                         self._metrics.rate_limit_waits.observe(now - began)
                     return bucket.window
@@ -174,14 +170,6 @@ class DiscordRest:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(timeout):  # wait_for may eat a cancel (3.11)
                         await self._changed.wait()
-
-    def _global_wait(self, now: float) -> float:
-        """Seconds until the global limit has room for one more request (0: it has now)."""
-        while self._sent and self._sent[0] <= now - GLOBAL_SPAN_S:
-            self._sent.popleft()
-        if len(self._sent) < GLOBAL_LIMIT:
-            return 0.0
-        return self._sent[0] + GLOBAL_SPAN_S - now
 
     def _session_for(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:

@@ -15,6 +15,7 @@ from typing import Any
 import discord
 import discord.http
 
+from services.voice.global_limit import GlobalLimit
 from services.voice.metrics import VoiceMetrics
 
 SUCCESS = "2xx"
@@ -28,7 +29,12 @@ class MeteredHTTPClient(discord.http.HTTPClient):
     the time includes its retries; the 429s it absorbed are in its own WARNING log lines only.
     """
 
-    def __init__(self, metrics: VoiceMetrics, original: discord.http.HTTPClient) -> None:
+    def __init__(
+        self,
+        metrics: VoiceMetrics,
+        original: discord.http.HTTPClient,
+        global_limit: GlobalLimit | None = None,
+    ) -> None:
         super().__init__(
             original.connector,
             proxy=original.proxy,
@@ -37,6 +43,8 @@ class MeteredHTTPClient(discord.http.HTTPClient):
             unsync_clock=not original.use_clock,
         )
         self._metrics = metrics
+        self._global = global_limit
+        """Shared with voice's own client: py-cord sends within its share of the limit."""
 
     async def request(
         self,
@@ -47,6 +55,8 @@ class MeteredHTTPClient(discord.http.HTTPClient):
         **kwargs: Any,
     ) -> Any:
         """py-cord's request, recorded under `route`'s template."""
+        if self._global is not None:
+            await self._global.take()
         began = time.perf_counter()
         status: int | str = "error"
         try:

@@ -19,6 +19,7 @@ from services.voice.discord_errors import (
 from services.voice.discord_port import NotInVoice
 from services.voice.discord_rest import DiscordRest
 from services.voice.gateway_lag import DEFAULT_LAG_S, GatewayLag
+from services.voice.global_limit import GlobalLimit
 from services.voice.metrics import VoiceMetrics
 from services.voice.overwrites import (
     overwrites_payload,
@@ -55,6 +56,7 @@ class PycordDiscord:
         gateway_lag_s: float = DEFAULT_LAG_S,
         staff_role_ids: Collection[int] = (),
         guard: Callable[[], None] = _always,
+        global_limit: GlobalLimit | None = None,
     ) -> None:
         self._client = client
         self._guard = guard
@@ -69,7 +71,7 @@ class PycordDiscord:
         self._full_at: int | None = None
         """The category's channel count when Discord last said it was full (50035)."""
         self._metrics = metrics
-        self._rest = DiscordRest(client.http, metrics, guard=guard)
+        self._rest = DiscordRest(client.http, metrics, guard=guard, global_limit=global_limit)
         self._lag = GatewayLag(lag_s=gateway_lag_s)
         client.add_listener(self._channel_created, "on_guild_channel_create")
         client.add_listener(self._voice_state_updated, "on_voice_state_update")

@@ -30,6 +30,7 @@ from services.voice.deletions import DeletionWorker
 from services.voice.feed import MatchFeedWorker
 from services.voice.feed_discord import PycordFeedChannel, check_feed_channel
 from services.voice.feed_store import FeedStore
+from services.voice.global_limit import GlobalLimit
 from services.voice.lease import FencingToken, LeaseLost, VoiceLease
 from services.voice.link_watch import LinkWatcher
 from services.voice.matches import MatchService
@@ -131,8 +132,14 @@ class VoiceService:
         discord.http.Route.API_BASE_URL = settings.discord_rest_base
         self.store = VoiceStore(pool)
         self.cache = ActiveMatchCache()
+        # One count of Discord's global limit for py-cord's requests and voice's own.
+        global_limit = GlobalLimit()
         self.bot = VoiceBot(
-            guild_id=settings.discord_guild_id, events=self, metrics=self.metrics, **bot_options
+            guild_id=settings.discord_guild_id,
+            events=self,
+            metrics=self.metrics,
+            global_limit=global_limit,
+            **bot_options,
         )
         self.discord = PycordDiscord(
             self.bot,
@@ -141,6 +148,7 @@ class VoiceService:
             self.metrics,
             staff_role_ids=settings.discord_staff_role_ids,
             guard=self.lease.check,
+            global_limit=global_limit,
         )
         self.feed = (
             MatchFeedWorker(
