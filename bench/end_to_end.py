@@ -97,6 +97,12 @@ async def last_seq(discord: DiscordSandboxClient) -> int:
     return int(entries[-1]["seq"]) if entries else 0
 
 
+async def answered_moves(discord: DiscordSandboxClient, after: int) -> list[dict[str, Any]]:
+    """The member moves the sandbox answered with success after audit entry `after`."""
+    moves = await discord.audit_log(method="PATCH", route=MOVE_ROUTE, after=after)
+    return [m for m in moves if m["status"] < 300]
+
+
 async def until(probe: Any, what: str, timeout_s: float = STEP_TIMEOUT_S) -> Any:
     """`probe()`'s first truthy value, polled; BenchFailed after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
@@ -126,8 +132,7 @@ async def _one_match(
     accepted = time.monotonic()  # the sandbox's audit times are on this clock too
 
     async def all_moved() -> list[dict[str, Any]]:
-        moves = await discord.audit_log(method="PATCH", route=MOVE_ROUTE, after=after)
-        done = [m for m in moves if m["status"] < 300]
+        done = await answered_moves(discord, after)
         return done if len(done) >= len(players) else []
 
     moves = await until(all_moved, f"{match_id}: every player moved")

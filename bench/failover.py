@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.end_to_end import MOVE_ROUTE, until
+from bench.end_to_end import answered_moves, until
 from bench.harness import LinkedPlayer, Where, link_players, match_ids, running_system, two_teams
 from bench.stats import ratio
 from bench.webhooks import WebhookSender, match_event
@@ -86,8 +86,7 @@ async def _one_kill(
     serving = time.monotonic()
 
     async def all_moved() -> list[dict[str, Any]]:
-        moves = await discord.audit_log(method="PATCH", route=MOVE_ROUTE, after=after)
-        done = [m for m in moves if m["status"] < 300]
+        done = await answered_moves(discord, after)
         return done if len(done) >= len(players) else []
 
     moves = await until(all_moved, f"{match_id}: every player moved")

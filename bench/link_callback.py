@@ -17,6 +17,7 @@ from bench.end_to_end import (
     CREATE_ROUTE,
     GLOBAL_WINDOW_S,
     MOVE_ROUTE,
+    answered_moves,
     last_seq,
     until,
 )
@@ -102,8 +103,8 @@ class _Links:
             raise RuntimeError(f"signing in ended on {page.heading!r} ({page.url})")
 
         async def moved() -> list[dict[str, Any]]:
-            moves = await self._discord.audit_log(method="PATCH", route=MOVE_ROUTE, after=after)
-            return [m for m in moves if m["status"] < 300 and m["path"].endswith(f"/{user_id}")]
+            moves = await answered_moves(self._discord, after)
+            return [m for m in moves if m["path"].endswith(f"/{user_id}")]
 
         move = (await until(moved, f"{nickname} moved after linking"))[0]
         answered = max(

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bench.end_to_end import CREATE_ROUTE, MOVE_ROUTE, last_seq, until
+from bench.end_to_end import CREATE_ROUTE, answered_moves, last_seq, until
 from bench.harness import LinkedPlayer, Where, in_the_lobby, link_players, match_ids, running_system
 from bench.stats import latency_summary, ratio
 from bench.webhooks import WebhookSender, match_event
@@ -102,8 +102,8 @@ class _Step:
         expected = len(owner)
 
         async def all_moved() -> list[dict[str, Any]]:
-            moves = await self._discord.audit_log(method="PATCH", route=MOVE_ROUTE, after=after)
-            done = [m for m in moves if m["status"] < 300 and m["path"].split("/")[-1] in owner]
+            moves = await answered_moves(self._discord, after)
+            done = [m for m in moves if m["path"].split("/")[-1] in owner]
             return done if len({m["path"] for m in done}) >= expected else []
 
         moves = await until(all_moved, f"{len(matches)} matches: every player moved", 120.0)
