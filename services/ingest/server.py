@@ -47,8 +47,8 @@ SCHEMA = "ingest"
 SERVICE_NAME: str = ingest_service_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
 POLL_JOB_ID = "faceit-poll"
 # Batches of webhooks being stored at once, each on a connection of the store pool. One
-# writer makes the largest batches and the fewest statements (at saturation ~1.1-1.7x the
-# webhooks a second of two side by side, bench/findings.md); the second joins only when the
+# writer makes the largest batches and the fewest statements (`bench.profile`: 1.1-1.7x the
+# webhooks a second of two side by side; bench/findings.md); the second joins only when the
 # batch in flight has taken STORE_STALL_S (a normal one takes 1-25 ms here, 55 ms at worst
 # on a saturated machine), so that a batch stalled on its connection does not hold up every
 # webhook behind it for longer than that.
