@@ -9,7 +9,7 @@ from services.ingest.http_server import server_config
 from tests.services.ingest.harness import ingest_settings
 
 
-def test_the_bare_endpoint_runs_on_ingests_event_loop_and_protocol() -> None:
+def test_the_bare_endpoint_runs_on_ingests_event_loop() -> None:
     """Both uvicorn configs name uvloop and build their loop with the same factory."""
     ingest = server_config(FastAPI(), ingest_settings("127.0.0.1:1"))
     bare = bare_config("127.0.0.1", 0)
