@@ -27,6 +27,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from services.ingest.settings import IngestSettings
 from services.ingest.webhook import WebhookFirst
+from services.kit.event_loop import UVICORN_LOOP
 from services.kit.log_throttle import LogThrottle
 
 logger = logging.getLogger(__name__)
@@ -211,6 +212,7 @@ def server_config(app: FastAPI, settings: IngestSettings) -> uvicorn.Config:
         host=settings.ingest_http_host,
         port=settings.ingest_http_port,
         http=guarded_protocol(HttpLimits.of(settings)),
+        loop=UVICORN_LOOP,
         log_config=None,
         lifespan="on",
         access_log=False,

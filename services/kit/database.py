@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import asyncpg
@@ -79,6 +80,36 @@ async def session_untouched(connection: asyncpg.Connection) -> None:
     """
 
 
+class ResetBehindPool(asyncpg.Pool):
+    """An asyncpg pool whose `release` returns at once and resets the connection behind.
+
+    asyncpg's reset query (`RESET ALL`, `UNLISTEN *`...) is a round trip that `release`, and so
+    the end of every `async with pool.acquire()` and every `pool.fetchval`, awaits. Here it
+    runs in a task of its own: the connection goes back to the pool's queue only once it is
+    reset, so whoever acquires it next still finds it reset, exactly as before; only its last
+    user no longer waits. A reset that fails terminates the connection (asyncpg's own
+    handling) and is logged; the statements that ran on it had already answered. `close()`
+    waits for the resets under way, as it waits for every connection in use.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._resets: set[asyncio.Task[None]] = set()
+
+    async def release(self, connection: Any, *, timeout: float | None = None) -> None:
+        """Give `connection` back: its reset, then its return to the queue, run behind."""
+        reset = asyncio.create_task(super().release(connection, timeout=timeout))
+        self._resets.add(reset)
+        reset.add_done_callback(self._reset_done)
+
+    def _reset_done(self, reset: asyncio.Task[None]) -> None:
+        self._resets.discard(reset)
+        if not reset.cancelled() and reset.exception() is not None:
+            logger.warning(
+                "a pooled connection failed its reset and was closed: %r", reset.exception()
+            )
+
+
 async def create_pool(
     dsn: str,
     *,
@@ -93,15 +124,24 @@ async def create_pool(
     `connect`, when given, opens each new connection instead of `asyncpg.connect` (with the
     same arguments), e.g. to add session settings that must survive the pool's `RESET ALL`;
     `reset`, when given, replaces asyncpg's reset query on release (`session_untouched`).
+    Without it the pool keeps asyncpg's reset query, run behind each release
+    (`ResetBehindPool`).
     """
-    pool = await asyncpg.create_pool(
+    pool_class = asyncpg.Pool if reset is not None else ResetBehindPool
+    # asyncpg.create_pool's own construction, with the class chosen above.
+    pool: asyncpg.Pool = await pool_class(
         dsn,
         min_size=min_size,
         max_size=max_size,
+        max_queries=50000,
+        max_inactive_connection_lifetime=300.0,
         command_timeout=command_timeout,
         init=_init_connection,
         connect=connect,
         reset=reset,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
     )
     logger.info("database pool open to %s (size %s-%s)", describe_dsn(dsn), min_size, max_size)
     return pool

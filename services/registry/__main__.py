@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from services.kit.collector import settle_after_startup
+from services.kit.event_loop import run
 from services.kit.logging import setup_logging
 from services.kit.settings import load_settings
 from services.registry.server import serve
@@ -16,7 +15,7 @@ def main() -> None:
     settings = load_settings(RegistrySettings)
     setup_logging(settings.log_level_number, service="registry")
     settle_after_startup()
-    asyncio.run(serve(settings))
+    run(serve(settings))
 
 
 if __name__ == "__main__":

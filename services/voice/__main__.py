@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 
 from services.kit.collector import settle_after_startup
+from services.kit.event_loop import run
 from services.kit.logging import setup_logging
 from services.kit.settings import ConfigurationError, load_settings
 from services.voice.lease import LeaseLost
@@ -30,7 +30,7 @@ def main() -> int:
     setup_logging(settings.log_level_number, service="voice")
     settle_after_startup()
     try:
-        asyncio.run(serve(settings))
+        run(serve(settings))
     except StartupError as error:
         logger.error("cannot start: %s", error)
         return 1

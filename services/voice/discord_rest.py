@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -26,6 +26,7 @@ import discord
 import discord.http
 
 from services.voice.global_limit import GlobalLimit
+from services.voice.learned_limits import LearnedLimit
 from services.voice.metrics import VoiceMetrics
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,11 @@ RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 class _Bucket:
     """What the last responses of one bucket said, and what is in flight now."""
 
+    key: str
+    """The route's key: method, major parameters and path."""
     limit: int | None = None
+    name: str = ""
+    """Discord's X-RateLimit-Bucket for it, once an answer (or an earlier run) told it."""
     remaining: int = 1
     reset_at: float = 0.0
     in_flight: int = 0
@@ -74,8 +79,11 @@ class DiscordRest:
         clock: Callable[[], float] = time.monotonic,
         guard: Callable[[], None] | None = None,
         global_limit: GlobalLimit | None = None,
+        learned: Callable[[LearnedLimit], None] | None = None,
     ) -> None:
         self._http = http
+        self._learned = learned
+        """Told what each answer taught about its bucket (kept for the next start)."""
         self._metrics = metrics
         self._guard = guard
         self._max_attempts = max_attempts
@@ -87,6 +95,18 @@ class DiscordRest:
         self._global_over = asyncio.Event()
         self._global_over.set()
         self._session: aiohttp.ClientSession | None = None
+
+    def seed(self, limits: Iterable[LearnedLimit]) -> None:
+        """Start the buckets no answer has described yet from what an earlier run learned."""
+        for learned in limits:
+            if learned.route_key not in self._buckets:
+                self._buckets[learned.route_key] = _Bucket(
+                    learned.route_key,
+                    limit=learned.limit,
+                    name=learned.bucket,
+                    remaining=learned.remaining,
+                    reset_at=learned.reset_at,
+                )
 
     async def close(self) -> None:
         """Close the HTTP session."""
@@ -132,7 +152,8 @@ class DiscordRest:
         if reason:
             headers["X-Audit-Log-Reason"] = quote(reason, safe="/ ")
         # py-cord's bucket key leaves the method out; two methods on one path are two limits.
-        bucket = self._buckets.setdefault(f"{route.method} {route.bucket}", _Bucket())
+        key = f"{route.method} {route.bucket}"
+        bucket = self._buckets.get(key) or self._buckets.setdefault(key, _Bucket(key))
         for attempt in range(1, self._max_attempts + 1):
             window = await self._acquire(bucket)
             try:
@@ -257,6 +278,15 @@ class DiscordRest:
             return  # sent in a window that has ended since: its counts are not this window's
         # Requests still in flight may not be counted in this answer yet: keep room for them.
         left = int(remaining) - bucket.in_flight + 1
-        bucket.remaining = left if bucket.limit is None else min(bucket.remaining, left)
+        named = response.headers.get("X-RateLimit-Bucket", "")
+        if bucket.limit == int(limit) and bucket.name == named:
+            bucket.remaining = min(bucket.remaining, left)  # an earlier answer may come late
+        else:
+            bucket.remaining = left  # unknown, or a seeded limit Discord has changed since
         bucket.limit = int(limit)
+        bucket.name = named
         bucket.reset_at = self._clock() + float(reset_after)
+        if self._learned is not None:
+            self._learned(
+                LearnedLimit(bucket.key, named, bucket.limit, bucket.remaining, bucket.reset_at)
+            )

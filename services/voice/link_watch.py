@@ -13,6 +13,7 @@ import grpc.aio
 from faceitvoice.v1 import registry_service_pb2 as pb
 
 from services.kit.call_errors import Failure, classify
+from services.kit.database import DATABASE_UNAVAILABLE
 from services.kit.errors import DeadlineExceeded, DomainError, Unavailable
 from services.voice.registry_client import RegistryClient
 from services.voice.store import VoiceStore
@@ -30,7 +31,7 @@ class LinkWatcher:
     stops is applied again, which changes nothing. OUT_OF_RANGE (changes pruned, or another
     registry database) resynchronises every open match, then watches from 0 again.
     UNAUTHENTICATED, PERMISSION_DENIED and UNIMPLEMENTED end `run()`, and the service with it;
-    other stream errors are retried after a growing pause.
+    other stream errors, and a database outage, are retried after a growing pause.
     """
 
     def __init__(
@@ -81,6 +82,13 @@ class LinkWatcher:
                 )
             except (Unavailable, DeadlineExceeded) as error:
                 logger.warning("link changes not applied (%s); retrying in %.1fs", error, pause)
+            except DATABASE_UNAVAILABLE as error:
+                # The change was not saved as applied: the next stream delivers it again.
+                logger.warning(
+                    "link changes not applied: database unavailable (%r); retrying in %.1fs",
+                    error,
+                    pause,
+                )
             await asyncio.sleep(pause)
             pause = min(pause * 2, self._max_retry_s)
 

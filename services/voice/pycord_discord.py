@@ -4,7 +4,7 @@ and moves."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 import discord
@@ -20,6 +20,7 @@ from services.voice.discord_port import NotInVoice
 from services.voice.discord_rest import DiscordRest
 from services.voice.gateway_lag import DEFAULT_LAG_S, GatewayLag
 from services.voice.global_limit import GlobalLimit
+from services.voice.learned_limits import LearnedLimit
 from services.voice.metrics import VoiceMetrics
 from services.voice.overwrites import (
     overwrites_payload,
@@ -57,6 +58,7 @@ class PycordDiscord:
         staff_role_ids: Collection[int] = (),
         guard: Callable[[], None] = _always,
         global_limit: GlobalLimit | None = None,
+        learned: Callable[[LearnedLimit], None] | None = None,
     ) -> None:
         self._client = client
         self._guard = guard
@@ -71,7 +73,9 @@ class PycordDiscord:
         self._full_at: int | None = None
         """The category's channel count when Discord last said it was full (50035)."""
         self._metrics = metrics
-        self._rest = DiscordRest(client.http, metrics, guard=guard, global_limit=global_limit)
+        self._rest = DiscordRest(
+            client.http, metrics, guard=guard, global_limit=global_limit, learned=learned
+        )
         self._lag = GatewayLag(lag_s=gateway_lag_s)
         client.add_listener(self._channel_created, "on_guild_channel_create")
         client.add_listener(self._voice_state_updated, "on_voice_state_update")
@@ -83,6 +87,10 @@ class PycordDiscord:
         self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
     ) -> None:
         self._lag.voice_reported(member.id, after.channel.id if after.channel else None)
+
+    def seed_limits(self, limits: Iterable[LearnedLimit]) -> None:
+        """Start the REST path's rate-limit buckets from what an earlier run learned."""
+        self._rest.seed(limits)
 
     async def close(self) -> None:
         """Close the concurrent REST path's HTTP session."""

@@ -31,6 +31,7 @@ from services.voice.feed import MatchFeedWorker
 from services.voice.feed_discord import PycordFeedChannel, check_feed_channel
 from services.voice.feed_store import FeedStore
 from services.voice.global_limit import GlobalLimit
+from services.voice.learned_limits import LearnedLimitStore
 from services.voice.lease import FencingToken, LeaseLost, VoiceLease
 from services.voice.link_watch import LinkWatcher
 from services.voice.matches import MatchService
@@ -134,6 +135,7 @@ class VoiceService:
         self.cache = ActiveMatchCache()
         # One count of Discord's global limit for py-cord's requests and voice's own.
         global_limit = GlobalLimit()
+        self.learned_limits = LearnedLimitStore(pool)
         self.bot = VoiceBot(
             guild_id=settings.discord_guild_id,
             events=self,
@@ -149,6 +151,7 @@ class VoiceService:
             staff_role_ids=settings.discord_staff_role_ids,
             guard=self.lease.check,
             global_limit=global_limit,
+            learned=self.learned_limits.learned,
         )
         self.feed = (
             MatchFeedWorker(
@@ -299,8 +302,11 @@ class VoiceService:
     async def _act(self) -> None:
         """What only the lease holder runs; it starts once the lease is taken."""
         await self.lease.acquired()
+        # Before any Discord call: a restart's repairs start from the limits learned before.
+        self.discord.seed_limits(await self.learned_limits.load())
         async with asyncio.TaskGroup() as group:
             group.create_task(self._gateway(), name="discord-gateway")
+            group.create_task(self.learned_limits.run(), name="learned-rate-limits")
             group.create_task(self.deletions.run(), name="channel-deletions")
             group.create_task(self.link_watch.run(), name="link-changes")
             group.create_task(self._reconcile_when_regained(), name="lease-regained")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -19,6 +20,20 @@ from services.voice.model import (
 _MATCH_COLUMNS = (
     "match_id, guild_id, state, version, teams, opened_at, closed_at, close_reason, delete_after"
 )
+
+# One match, its channels (as JSON, in faction order) and who left on purpose: one statement,
+# so one round trip and one snapshot. Channel and user ids are below 2^63: exact in JSON.
+_MATCH_WITH_CHANNELS = f"""
+SELECT {_MATCH_COLUMNS},
+    (SELECT coalesce(jsonb_agg(jsonb_build_object(
+            'faction', c.faction, 'team_name', c.team_name, 'channel_name', c.channel_name,
+            'channel_id', c.channel_id, 'member_ids', c.member_ids,
+            'previous_channel_id', c.previous_channel_id) ORDER BY c.faction), '[]')
+        FROM voice.match_channels c WHERE c.match_id = m.match_id) AS channels,
+    ARRAY(SELECT l.discord_user_id FROM voice.left_on_purpose l WHERE l.match_id = m.match_id)
+        AS left_on_purpose
+FROM voice.active_matches m WHERE m.match_id = $1
+"""
 
 _OPEN = (
     "INSERT INTO voice.active_matches"
@@ -74,7 +89,7 @@ def teams_from_json(data: Sequence[MatchJson]) -> tuple[Team, ...]:
     return tuple(teams)
 
 
-def _channel(row: asyncpg.Record) -> TeamChannel:
+def _channel(row: asyncpg.Record | dict[str, Any]) -> TeamChannel:
     return TeamChannel(
         faction=row["faction"],
         team_name=row["team_name"],
@@ -82,6 +97,24 @@ def _channel(row: asyncpg.Record) -> TeamChannel:
         channel_id=row["channel_id"],
         member_ids=frozenset(row["member_ids"]),
         previous_channel_id=row["previous_channel_id"],
+    )
+
+
+def _record(
+    row: asyncpg.Record, channels: Iterable[TeamChannel], left_on_purpose: Iterable[int]
+) -> MatchRecord:
+    return MatchRecord(
+        match_id=row["match_id"],
+        guild_id=row["guild_id"],
+        state=MatchState(row["state"]),
+        version=row["version"],
+        teams=teams_from_json(row["teams"]),
+        channels=tuple(channels),
+        left_on_purpose=frozenset(left_on_purpose),
+        opened_at=row["opened_at"],
+        closed_at=row["closed_at"],
+        close_reason=row["close_reason"],
+        delete_after=row["delete_after"],
     )
 
 
@@ -93,15 +126,10 @@ class VoiceStore:
 
     async def get_match(self, match_id: str) -> MatchRecord | None:
         """The match with its channels and left-on-purpose players, or None."""
-        async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(
-                f"SELECT {_MATCH_COLUMNS} FROM voice.active_matches WHERE match_id = $1",
-                match_id,
-            )
-            if row is None:
-                return None
-            records = await self._complete(conn, [row])
-        return records[0]
+        row = await self._pool.fetchrow(_MATCH_WITH_CHANNELS, match_id)
+        if row is None:
+            return None
+        return _record(row, [_channel(c) for c in row["channels"]], row["left_on_purpose"])
 
     async def _complete(
         self, conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]
@@ -124,19 +152,7 @@ class VoiceStore:
         for left_row in left_rows:
             left.setdefault(left_row["match_id"], set()).add(left_row["discord_user_id"])
         return [
-            MatchRecord(
-                match_id=row["match_id"],
-                guild_id=row["guild_id"],
-                state=MatchState(row["state"]),
-                version=row["version"],
-                teams=teams_from_json(row["teams"]),
-                channels=tuple(channels.get(row["match_id"], ())),
-                left_on_purpose=frozenset(left.get(row["match_id"], ())),
-                opened_at=row["opened_at"],
-                closed_at=row["closed_at"],
-                close_reason=row["close_reason"],
-                delete_after=row["delete_after"],
-            )
+            _record(row, channels.get(row["match_id"], ()), left.get(row["match_id"], ()))
             for row in rows
         ]
 

@@ -91,6 +91,45 @@ async def test_a_transaction_left_open_is_rolled_back_before_the_next_use(
     assert "ROLLBACK" in sent
 
 
+async def test_a_release_returns_before_the_reset_which_the_next_user_still_waits_for(
+    fresh_database: str,
+) -> None:
+    """With asyncpg's reset query, giving a connection back does not wait for it, yet the next
+    user of the connection only gets it reset: a session setting left behind is gone."""
+    resetting = asyncio.Event()
+    may_reset = asyncio.Event()
+
+    class HeldReset(asyncpg.Connection):
+        async def reset(self, *, timeout: float | None = None) -> None:
+            resetting.set()
+            await may_reset.wait()
+            await super().reset(timeout=timeout)
+
+    async def connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+        connection: asyncpg.Connection = await asyncpg.connect(
+            *args, **{**kwargs, "connection_class": HeldReset}
+        )
+        return connection
+
+    pool = await create_pool(
+        fresh_database, min_size=1, max_size=1, command_timeout=5, connect=connect
+    )
+    try:
+
+        async def use_and_give_back() -> None:
+            async with pool.acquire() as connection:
+                await connection.execute("SET application_name = 'left behind'")
+
+        await asyncio.wait_for(use_and_give_back(), timeout=10)
+        await asyncio.wait_for(resetting.wait(), timeout=10)
+        next_use = asyncio.create_task(pool.fetchval("SELECT current_setting('application_name')"))
+        may_reset.set()
+        assert await asyncio.wait_for(next_use, timeout=10) == ""
+    finally:
+        may_reset.set()
+        await pool.close()
+
+
 async def test_wait_for_database_returns_when_server_is_up(database_url: str) -> None:
     """Waiting for a running server returns promptly."""
     started = time.monotonic()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 
+import asyncpg
 import grpc
 import grpc.aio
 import pytest
@@ -47,11 +48,18 @@ class Store:
 
 
 def watcher(
-    registry: Registry, applied: list[pb.LinkChange], done: asyncio.Event | None = None
+    registry: Registry,
+    applied: list[pb.LinkChange],
+    done: asyncio.Event | None = None,
+    *,
+    failures: list[Exception] | None = None,
 ) -> LinkWatcher:
-    """A watcher over the fakes that records what it applies, retrying without delay."""
+    """A watcher over the fakes that records what it applies, retrying without delay; the
+    first applications raise `failures`, one each."""
 
     async def apply(change: pb.LinkChange) -> None:
+        if failures:
+            raise failures.pop(0)
         applied.append(change)
         if done is not None:
             done.set()
@@ -69,19 +77,26 @@ def watcher(
     )
 
 
-async def test_an_internal_error_of_the_stream_is_retried_not_fatal() -> None:
-    """A registry bug answering INTERNAL (or UNKNOWN) does not end the watch, and so voice:
-    the next stream's change is applied."""
+async def _applied_while_running(
+    registry: Registry, *, failures: list[Exception] | None = None
+) -> list[int]:
+    """The sequences a running watch applied by its first success; it must still run then."""
     applied: list[pb.LinkChange] = []
-    registry = Registry(grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
     done = asyncio.Event()
-    task = asyncio.create_task(watcher(registry, applied, done).run())
+    task = asyncio.create_task(watcher(registry, applied, done, failures=failures).run())
     try:
         await asyncio.wait_for(done.wait(), 10)
     finally:
         task.cancel()
-    assert [change.sequence for change in applied] == [1]
     assert not task.done() or task.cancelled()
+    return [change.sequence for change in applied]
+
+
+async def test_an_internal_error_of_the_stream_is_retried_not_fatal() -> None:
+    """A registry bug answering INTERNAL (or UNKNOWN) does not end the watch, and so voice:
+    the next stream's change is applied."""
+    registry = Registry(grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
+    assert await _applied_while_running(registry) == [1]
 
 
 @pytest.mark.parametrize(
@@ -92,3 +107,10 @@ async def test_a_misconfiguration_ends_the_watch(code: grpc.StatusCode) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await asyncio.wait_for(watcher(Registry(code), []).run(), 10)
     assert raised.value.code() is code
+
+
+async def test_a_database_outage_while_applying_is_retried_not_fatal() -> None:
+    """A change whose application loses the database connection does not end the watch, and
+    so voice: the next stream delivers it again and it is applied."""
+    failure = asyncpg.ConnectionDoesNotExistError("connection was closed in the middle")
+    assert await _applied_while_running(Registry(), failures=[failure]) == [1]

@@ -1,0 +1,71 @@
+"""The voice store's reads of one match."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from services.kit.database import create_pool
+from services.voice.model import MatchState, Player, Team, TeamChannel
+from services.voice.server import migrate
+from services.voice.store import VoiceStore
+
+BIG = 2**62  # Discord ids are snowflakes near 2^60: beyond a double's exact integers
+
+
+async def test_a_match_is_read_with_its_channels_and_leavers_in_one_statement(
+    fresh_database: str,
+) -> None:
+    """get_match sends one statement per match and returns the match, its channels in faction order
+    (one complete, one being replaced) with exact ids, and who left on purpose."""
+    sent: list[str] = []
+
+    async def connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+        connection: asyncpg.Connection = await asyncpg.connect(*args, **kwargs)
+        connection.add_query_logger(lambda record: sent.append(record.query))
+        return connection
+
+    pool = await create_pool(fresh_database, min_size=1, max_size=1, connect=connect)
+    teams = (
+        Team("faction1", "Alpha", (Player("p1", "one"),)),
+        Team("faction2", "Bravo", (Player("p2", "two"),)),
+    )
+    try:
+        await migrate(pool)
+        store = VoiceStore(pool)
+        await store.record_open("m1", 42, 3, teams)
+        await store.add_channel_intents(
+            "m1",
+            [
+                ("faction2", "Bravo", "Match Bravo", [BIG + 2]),
+                ("faction1", "Alpha", "Match Alpha", [BIG + 1, 5]),
+            ],
+        )
+        await store.complete_channel("m1", "faction1", 2**63 - 1, [BIG + 1, 5])
+        await store.complete_channel("m1", "faction2", BIG + 9, [BIG + 2])
+        await store.begin_replacement("m1", "faction2", [BIG + 2])
+        await store.set_left_on_purpose("m1", BIG + 1, True)
+        sent.clear()
+        record = await store.get_match("m1")
+        assert await store.get_match("unknown") is None
+    finally:
+        await pool.close()
+    # The logger reports a query soon after it ran (the writes above may come after the clear):
+    # count the reads of voice's tables, for the known match and the unknown one.
+    statements = [q for q in sent if q.lstrip().startswith("SELECT") and "voice." in q]
+    assert len(statements) == 2
+    assert record is not None
+    assert (record.match_id, record.guild_id, record.state, record.version) == (
+        "m1",
+        42,
+        MatchState.OPEN,
+        3,
+    )
+    assert record.teams == teams
+    assert record.opened_at is not None
+    assert record.channels == (
+        TeamChannel("faction1", "Alpha", "Match Alpha", 2**63 - 1, frozenset({BIG + 1, 5})),
+        TeamChannel("faction2", "Bravo", "Match Bravo", None, frozenset({BIG + 2}), BIG + 9),
+    )
+    assert record.left_on_purpose == frozenset({BIG + 1})
