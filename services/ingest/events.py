@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from faceitvoice.v1 import match_pb2
 from pydantic import ValidationError
 
@@ -127,6 +128,28 @@ def _first_error(error: ValidationError) -> str:
     elif problem.get("ctx", {}).get("pattern") == STORABLE:
         message = "must not contain NUL characters"
     return f"{where}: {message}"
+
+
+# orjson reads an integer past 64 bits as a float, where json keeps it exact: a body with a
+# literal of 19 digits or more (which may be one) is left to json. Found by mapping every digit
+# to "0" and looking for 19 in a row: a tenth of what a regular expression takes.
+_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_LONG_NUMBER = b"0" * 19
+
+
+def decode_body(raw: bytes) -> Any:
+    """`raw` read as `json.loads` reads it (the same value, or the same refusal).
+
+    orjson reads the common body in a third of json's time (bench/findings.md); what it
+    refuses (NaN, lone surrogates, a byte order mark, UTF-16, nesting past 1,024) is read or
+    refused by json, as before.
+    """
+    if _LONG_NUMBER not in raw.translate(_DIGITS_AS_ZERO):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(raw)
 
 
 def parse_webhook(body: Mapping[str, Any]) -> InboundEvent:

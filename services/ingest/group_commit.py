@@ -4,7 +4,11 @@ Every submitter still waits for its own result, so nothing is answered before it
 what the batch saves is the per-statement work (a round trip, a socket write and wake-up on
 both sides, a commit and its WAL flush) that one statement per item pays again and again.
 Nothing waits to fill a batch: an item goes out as soon as a writer and a connection are free,
-alone when the service is idle; the batches grow only while earlier ones are in flight.
+alone when the service is idle; the batches grow only while earlier ones are in flight. A
+further writer (up to `writers`) starts only when the batches in flight have taken `stall_s`:
+while they finish quickly, what waits goes out together in the next batch, one statement
+instead of several (the statement, not the row, is most of the cost: bench/findings.md); a
+stalled batch still does not hold everything behind it for long.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -43,6 +48,9 @@ class GroupCommit(Generic[T, R, E]):
     item gets it). When a batch fails with one of `row_errors` (a value one item brought),
     its items are written again one by one, so one bad item fails alone.
 
+    At most one writer runs while its batch has been in flight for less than `stall_s`
+    (`clock` tells the time); another starts with the first submission after that.
+
     The pool's connections must not need a reset between uses (the batches leave no session
     state); a connection a failed batch may have left broken is terminated, not reused.
     """
@@ -57,7 +65,9 @@ class GroupCommit(Generic[T, R, E]):
         max_batch: int,
         max_waiting: int,
         acquire_timeout_s: float,
+        stall_s: float,
         row_errors: tuple[type[BaseException], ...] = (),
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._pool = pool
         self._write = write
@@ -67,8 +77,12 @@ class GroupCommit(Generic[T, R, E]):
         self._max_waiting = max_waiting
         self._acquire_timeout_s = acquire_timeout_s
         self._row_errors = row_errors
+        self._stall_s = stall_s
+        self._clock = clock
         self._queue: collections.deque[_Submission[T, R]] = collections.deque()
         self._writers: set[asyncio.Task[None]] = set()
+        # The connection of each batch in flight (a writer's own), and when the batch began.
+        self._in_flight: dict[asyncpg.Connection, float] = {}
 
     @property
     def waiting(self) -> int:
@@ -88,10 +102,19 @@ class GroupCommit(Generic[T, R, E]):
             raise refusal
         result: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.append(_Submission(item, result))
-        if len(self._writers) < self._max_writers:
+        if self._another_writer_due():
             writer = asyncio.create_task(self._write_waiting(), name="group-commit-writer")
             self._writers.add(writer)
         return await result
+
+    def _another_writer_due(self) -> bool:
+        """No writer runs, or every one has had its batch in flight for stall_s (room allowing)."""
+        if not self._writers:
+            return True
+        if len(self._writers) >= self._max_writers or len(self._in_flight) < len(self._writers):
+            return False
+        now = self._clock()
+        return all(now - began >= self._stall_s for began in self._in_flight.values())
 
     async def close(self) -> None:
         """Wait until the writers have written what was submitted (call before the pool closes)."""
@@ -118,12 +141,14 @@ class GroupCommit(Generic[T, R, E]):
                 try:
                     batch = self._take(self._max_batch)
                     if batch:
+                        self._in_flight[connection] = self._clock()
                         await self._write_batch(connection, batch)
                 except BaseException as error:
                     self._fail(batch, error)  # whatever went wrong, nobody waits forever
                     if not isinstance(error, Exception):
                         raise
                 finally:
+                    self._in_flight.pop(connection, None)
                     await self._release(connection)
         finally:
             self._writers.discard(writer)

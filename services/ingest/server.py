@@ -46,12 +46,14 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SCHEMA = "ingest"
 SERVICE_NAME: str = ingest_service_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
 POLL_JOB_ID = "faceit-poll"
-# Batches of webhooks being stored at once, each on a connection of the store pool: two keep
-# one batch being written while the next gathers; more only make the batches smaller and the
-# CPU per webhook higher (at saturation: 1 writer 2,831 req/s, 2 2,730, 4 2,695, 8 2,535).
-# One would save a little more CPU, but a batch stalled on its connection would then hold up
-# every webhook (bench/findings.md).
+# Batches of webhooks being stored at once, each on a connection of the store pool. One
+# writer makes the largest batches and the fewest statements (`bench.profile`: 1.1-1.7x the
+# webhooks a second of two side by side; bench/findings.md); the second joins only when the
+# batch in flight has taken STORE_STALL_S (a normal one takes 1-25 ms here, 55 ms at worst
+# on a saturated machine), so that a batch stalled on its connection does not hold up every
+# webhook behind it for longer than that.
 STORE_WRITERS = 2
+STORE_STALL_S = 0.1
 # How long a webhook may wait for a connection before it is answered 503 (FACEIT retries),
 # and how many may wait at all: past that the database is not keeping up, and a quick 503
 # beats a queue that grows until every answer comes too late.
@@ -177,6 +179,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             acquire_timeout_s=STORE_ACQUIRE_TIMEOUT_S,
             max_waiting=STORE_MAX_WAITING,
             writers=STORE_WRITERS,
+            stall_s=STORE_STALL_S,
         )
         stack.push_async_callback(inbox.close)
         worker = DeliveryWorker(

@@ -180,8 +180,9 @@ def _json_text(value: object) -> str:
 class Inbox:
     """The `ingest.events` table behind the webhook, the poller and IngestService.
 
-    Stores go through a group commit on the store pool: while `writers` batches are in flight,
-    the events that arrive wait and go out together in the next one (at most `max_batch`).
+    Stores go through a group commit on the store pool: while a batch is in flight, the events
+    that arrive wait and go out together in the next one (at most `max_batch`); a further
+    writer (up to `writers`) joins once the batches in flight have taken `stall_s`.
     """
 
     def __init__(
@@ -193,6 +194,7 @@ class Inbox:
         max_waiting: int = 128,
         writers: int = 2,
         max_batch: int = 100,
+        stall_s: float = 0.1,
     ) -> None:
         self._pool = pool
         self._refusals = LogThrottle()
@@ -204,6 +206,7 @@ class Inbox:
             max_batch=max_batch,
             max_waiting=max_waiting,
             acquire_timeout_s=acquire_timeout_s,
+            stall_s=stall_s,
             row_errors=(asyncpg.DataError, asyncpg.IntegrityConstraintViolationError),
         )
 

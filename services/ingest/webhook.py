@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import time
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from services.ingest.deps import WebhookParts, webhook_parts, webhook_parts_of
-from services.ingest.events import Action, InboundEvent, NotAFaceitEvent
+from services.ingest.events import Action, InboundEvent, NotAFaceitEvent, decode_body
 from services.ingest.events import parse_webhook as parse_body
 from services.ingest.payloads import Envelope, SimpleEvent
 from services.ingest.settings import IngestSettings
@@ -75,6 +75,14 @@ def ignore_reason(event: InboundEvent, settings: IngestSettings) -> str | None:
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"status": "error", "error": message}, status_code=status, headers=headers)
+
+
+class _Stored(JSONResponse):
+    """The answer to a stored event, rendered by orjson: the bytes starlette's JSONResponse
+    renders for it (compact, UTF-8), at a fraction of the standard library encoder's cost."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 def _busy(refusal: StoreBusy, event: str) -> JSONResponse:
@@ -169,7 +177,7 @@ async def handle(request: Request, parts: WebhookParts) -> JSONResponse:
     started = time.perf_counter()
     response, event_name, outcome = await _receive(request, parts)
     metrics = parts.metrics
-    metrics.webhook_events.labels(event=event_name, outcome=outcome).inc()
+    metrics.count_webhook(event_name, outcome)
     metrics.ack_latency.observe(time.perf_counter() - started)
     return response
 
@@ -193,7 +201,7 @@ async def _receive(request: Request, parts: WebhookParts) -> tuple[JSONResponse,
         logger.debug("webhook sender disconnected before its body arrived")
         return _error(400, "the client disconnected"), "unknown", "disconnected"
     try:
-        body = json.loads(raw)
+        body = decode_body(raw)
     except (ValueError, RecursionError):
         return _error(400, "the body is not JSON"), "unknown", "bad_request"
     if not isinstance(body, dict):
@@ -222,14 +230,14 @@ async def _receive(request: Request, parts: WebhookParts) -> tuple[JSONResponse,
         if result.duplicate:
             content["duplicate"] = True
             logger.info("webhook %s (version %s) duplicate", event.event, event.version)
-            return JSONResponse(content), event.event, "duplicate"
+            return _Stored(content), event.event, "duplicate"
         if ignored is not None:
             content["ignored"] = ignored
             _log_ignored(event, ignored, parts.ignored)
-            return JSONResponse(content), event.event, "ignored"
+            return _Stored(content), event.event, "ignored"
         # Accepted events are the bulk of the traffic, and the delivery logs them at INFO.
         logger.debug("webhook %s (version %s) accepted", event.event, event.version)
-    return JSONResponse(content), event.event, "accepted"
+    return _Stored(content), event.event, "accepted"
 
 
 def _log_dropped(event: InboundEvent) -> None:

@@ -40,8 +40,41 @@ async def raw_pool(fresh_database: str) -> AsyncIterator[asyncpg.Pool]:
         await opened.close()
 
 
+class Stalling(Doubler):
+    """A Doubler whose first batch stalls (before its statement) until `release` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def __call__(self, connection: asyncpg.Connection, items: Sequence[int]) -> list[int]:
+        if not self.batches:
+            self.batches.append(list(items))
+            await self.release.wait()
+            self.batches.pop(0)
+        return await super().__call__(connection, items)
+
+
+class Clock:
+    """A monotonic clock that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+STALL_S = 1.0
+
+
 def _commit(
-    pool: asyncpg.Pool, write: Doubler, *, writers: int = 1, max_batch: int = 100
+    pool: asyncpg.Pool,
+    write: Doubler,
+    *,
+    writers: int = 1,
+    max_batch: int = 100,
+    clock: Clock | None = None,
 ) -> GroupCommit[int, int, Refused]:
     return GroupCommit(
         pool,
@@ -51,6 +84,8 @@ def _commit(
         max_batch=max_batch,
         max_waiting=1000,
         acquire_timeout_s=5.0,
+        stall_s=STALL_S,
+        clock=clock or Clock(),
     )
 
 
@@ -78,6 +113,45 @@ async def test_a_lone_item_goes_out_alone_without_waiting(raw_pool: asyncpg.Pool
     commit = _commit(raw_pool, write, writers=2)
     assert [await commit.submit(n) for n in range(3)] == [0, 2, 4]
     assert write.batches == [[0], [1], [2]]
+
+
+async def test_items_coming_during_a_quick_batch_wait_for_it_and_go_out_together(
+    raw_pool: asyncpg.Pool,
+) -> None:
+    """With two writers allowed, a batch in flight for less than stall_s gets no second writer."""
+    write = Stalling()
+    commit = _commit(raw_pool, write, writers=2)
+    first = asyncio.create_task(commit.submit(1))
+    try:
+        await eventually(lambda: _batches(write, [[1]]), what="the first batch in flight")
+        others = [asyncio.create_task(commit.submit(n)) for n in (2, 3)]
+        await eventually(lambda: _waiting(commit, 2), what="two submissions waiting")
+    finally:
+        write.release.set()
+    assert await asyncio.gather(first, *others) == [2, 4, 6]
+    assert write.batches == [[1], [2, 3]]
+
+
+async def test_a_batch_stalled_past_stall_s_lets_a_second_writer_take_the_rest(
+    raw_pool: asyncpg.Pool,
+) -> None:
+    """Once the batch in flight has taken stall_s, a new submission starts another writer."""
+    write = Stalling()
+    clock = Clock()
+    commit = _commit(raw_pool, write, writers=2, clock=clock)
+    first = asyncio.create_task(commit.submit(1))
+    try:
+        await eventually(lambda: _batches(write, [[1]]), what="the first batch in flight")
+        waiting = asyncio.create_task(commit.submit(2))
+        await eventually(lambda: _waiting(commit, 1), what="a submission waiting")
+        clock.now += STALL_S
+        assert await commit.submit(3) == 6
+        assert await waiting == 4
+        assert not first.done()
+    finally:
+        write.release.set()
+    assert await first == 2
+    assert write.batches == [[2, 3], [1]]
 
 
 async def test_a_cancelled_submission_is_not_written(raw_pool: asyncpg.Pool) -> None:
@@ -125,6 +199,7 @@ async def test_no_connection_refuses_every_waiting_item(raw_pool: asyncpg.Pool) 
         max_batch=100,
         max_waiting=1000,
         acquire_timeout_s=0.1,
+        stall_s=STALL_S,
     )
     held = [await raw_pool.acquire() for _ in range(raw_pool.get_max_size())]
     try:
@@ -155,6 +230,7 @@ async def test_a_connection_closed_mid_batch_fails_its_items(
         max_batch=100,
         max_waiting=1000,
         acquire_timeout_s=5.0,
+        stall_s=STALL_S,
     )
     submitted = asyncio.gather(*(commit.submit(n) for n in range(3)), return_exceptions=True)
     admin = await asyncpg.connect(fresh_database)
@@ -178,6 +254,10 @@ async def test_a_connection_closed_mid_batch_fails_its_items(
         await admin.close()
     assert all(isinstance(r, asyncpg.PostgresError | asyncpg.InterfaceError) for r in results)
     await commit.close()
+
+
+async def _batches(write: Doubler, expected: list[list[int]]) -> bool:
+    return write.batches == expected
 
 
 async def _waiting(commit: GroupCommit[int, int, Refused], count: int) -> bool:
