@@ -21,9 +21,10 @@ _MATCH_COLUMNS = (
     "match_id, guild_id, state, version, teams, opened_at, closed_at, close_reason, delete_after"
 )
 
-# One match, its channels (as JSON, in faction order) and who left on purpose: one statement,
-# so one round trip and one snapshot. Channel and user ids are below 2^63: exact in JSON.
-_MATCH_WITH_CHANNELS = f"""
+# Matches with their channels (as JSON, in faction order) and who left on purpose: each read
+# is one statement, so one round trip and one snapshot. Channel and user ids are below 2^63:
+# exact in JSON. Every reader adds its WHERE and ORDER BY on `m`.
+_MATCHES = f"""
 SELECT {_MATCH_COLUMNS},
     (SELECT coalesce(jsonb_agg(jsonb_build_object(
             'faction', c.faction, 'team_name', c.team_name, 'channel_name', c.channel_name,
@@ -32,7 +33,7 @@ SELECT {_MATCH_COLUMNS},
         FROM voice.match_channels c WHERE c.match_id = m.match_id) AS channels,
     ARRAY(SELECT l.discord_user_id FROM voice.left_on_purpose l WHERE l.match_id = m.match_id)
         AS left_on_purpose
-FROM voice.active_matches m WHERE m.match_id = $1
+FROM voice.active_matches m
 """
 
 _OPEN = (
@@ -89,7 +90,7 @@ def teams_from_json(data: Sequence[MatchJson]) -> tuple[Team, ...]:
     return tuple(teams)
 
 
-def _channel(row: asyncpg.Record | dict[str, Any]) -> TeamChannel:
+def _channel(row: dict[str, Any]) -> TeamChannel:
     return TeamChannel(
         faction=row["faction"],
         team_name=row["team_name"],
@@ -100,17 +101,16 @@ def _channel(row: asyncpg.Record | dict[str, Any]) -> TeamChannel:
     )
 
 
-def _record(
-    row: asyncpg.Record, channels: Iterable[TeamChannel], left_on_purpose: Iterable[int]
-) -> MatchRecord:
+def _record(row: asyncpg.Record) -> MatchRecord:
+    """A match read by `_MATCHES`."""
     return MatchRecord(
         match_id=row["match_id"],
         guild_id=row["guild_id"],
         state=MatchState(row["state"]),
         version=row["version"],
         teams=teams_from_json(row["teams"]),
-        channels=tuple(channels),
-        left_on_purpose=frozenset(left_on_purpose),
+        channels=tuple(_channel(c) for c in row["channels"]),
+        left_on_purpose=frozenset(row["left_on_purpose"]),
         opened_at=row["opened_at"],
         closed_at=row["closed_at"],
         close_reason=row["close_reason"],
@@ -126,65 +126,34 @@ class VoiceStore:
 
     async def get_match(self, match_id: str) -> MatchRecord | None:
         """The match with its channels and left-on-purpose players, or None."""
-        row = await self._pool.fetchrow(_MATCH_WITH_CHANNELS, match_id)
-        if row is None:
-            return None
-        return _record(row, [_channel(c) for c in row["channels"]], row["left_on_purpose"])
-
-    async def _complete(
-        self, conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]
-    ) -> list[MatchRecord]:
-        ids = [row["match_id"] for row in rows]
-        channel_rows = await conn.fetch(
-            "SELECT match_id, faction, team_name, channel_name, channel_id, member_ids,"
-            " previous_channel_id"
-            " FROM voice.match_channels WHERE match_id = ANY($1) ORDER BY faction",
-            ids,
-        )
-        left_rows = await conn.fetch(
-            "SELECT match_id, discord_user_id FROM voice.left_on_purpose WHERE match_id = ANY($1)",
-            ids,
-        )
-        channels: dict[str, list[TeamChannel]] = {}
-        for channel_row in channel_rows:
-            channels.setdefault(channel_row["match_id"], []).append(_channel(channel_row))
-        left: dict[str, set[int]] = {}
-        for left_row in left_rows:
-            left.setdefault(left_row["match_id"], set()).add(left_row["discord_user_id"])
-        return [
-            _record(row, channels.get(row["match_id"], ()), left.get(row["match_id"], ()))
-            for row in rows
-        ]
+        row = await self._pool.fetchrow(f"{_MATCHES} WHERE m.match_id = $1", match_id)
+        return None if row is None else _record(row)
 
     async def open_matches(self) -> list[MatchRecord]:
         """Every open match, oldest first."""
-        async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                f"SELECT {_MATCH_COLUMNS} FROM voice.active_matches WHERE state = 'open'"
-                " ORDER BY opened_at, match_id"
-            )
-            return await self._complete(conn, rows)
+        rows = await self._pool.fetch(
+            f"{_MATCHES} WHERE m.state = 'open' ORDER BY m.opened_at, m.match_id"
+        )
+        return [_record(row) for row in rows]
 
     async def list_open(
         self, page_size: int, after: tuple[datetime, str] | None
     ) -> tuple[list[MatchRecord], tuple[datetime, str] | None]:
         """One page of open matches, oldest first, and the next page's key (None at the end)."""
-        async with self._pool.acquire() as conn:
-            if after is None:
-                rows = await conn.fetch(
-                    f"SELECT {_MATCH_COLUMNS} FROM voice.active_matches WHERE state = 'open'"
-                    " ORDER BY opened_at, match_id LIMIT $1",
-                    page_size + 1,
-                )
-            else:
-                rows = await conn.fetch(
-                    f"SELECT {_MATCH_COLUMNS} FROM voice.active_matches WHERE state = 'open'"
-                    " AND (opened_at, match_id) > ($1, $2) ORDER BY opened_at, match_id LIMIT $3",
-                    after[0],
-                    after[1],
-                    page_size + 1,
-                )
-            records = await self._complete(conn, rows[:page_size])
+        if after is None:
+            rows = await self._pool.fetch(
+                f"{_MATCHES} WHERE m.state = 'open' ORDER BY m.opened_at, m.match_id LIMIT $1",
+                page_size + 1,
+            )
+        else:
+            rows = await self._pool.fetch(
+                f"{_MATCHES} WHERE m.state = 'open' AND (m.opened_at, m.match_id) > ($1, $2)"
+                " ORDER BY m.opened_at, m.match_id LIMIT $3",
+                after[0],
+                after[1],
+                page_size + 1,
+            )
+        records = [_record(row) for row in rows[:page_size]]
         if len(rows) > page_size:
             last = records[-1]
             assert last.opened_at is not None
@@ -193,13 +162,12 @@ class VoiceStore:
 
     async def closed_with_channels(self) -> list[MatchRecord]:
         """Closed matches whose channels are still to be deleted."""
-        async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                f"SELECT {_MATCH_COLUMNS} FROM voice.active_matches m WHERE state = 'closed'"
-                " AND EXISTS (SELECT 1 FROM voice.match_channels c WHERE c.match_id = m.match_id)"
-                " ORDER BY delete_after NULLS FIRST, match_id"
-            )
-            return await self._complete(conn, rows)
+        rows = await self._pool.fetch(
+            f"{_MATCHES} WHERE m.state = 'closed'"
+            " AND EXISTS (SELECT 1 FROM voice.match_channels c WHERE c.match_id = m.match_id)"
+            " ORDER BY m.delete_after NULLS FIRST, m.match_id"
+        )
+        return [_record(row) for row in rows]
 
     async def due_deletions(self) -> list[str]:
         """Closed matches whose grace period is over and that still have channels."""
