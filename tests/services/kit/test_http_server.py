@@ -16,17 +16,22 @@ STALL_S = 0.02
 back (what a socket without TCP_NODELAY does to a response written in two parts)."""
 
 
-async def test_answers_on_a_kept_alive_connection_are_not_stalled() -> None:
-    """Answers go out at once: the median of twenty requests on one connection is < 20 ms (the
-    first few would be quick anyway: a new connection acknowledges at once for a while)."""
+def _ping_app() -> FastAPI:
+    """An app with one route, GET /ping."""
     app = FastAPI()
 
     @app.get("/ping")
     async def ping() -> dict[str, str]:
         return {"status": "ok"}
 
+    return app
+
+
+async def test_answers_on_a_kept_alive_connection_are_not_stalled() -> None:
+    """Answers go out at once: the median of twenty requests on one connection is < 20 ms (the
+    first few would be quick anyway: a new connection acknowledges at once for a while)."""
     server = HttpServer("127.0.0.1", 0)
-    port = await server.start(app)
+    port = await server.start(_ping_app())
     took = []
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
@@ -42,14 +47,8 @@ async def test_answers_on_a_kept_alive_connection_are_not_stalled() -> None:
 
 async def test_a_cancelled_wait_leaves_the_server_for_stop_to_end() -> None:
     """Cancelling wait() (a sibling task failed) neither stops the server nor makes stop() raise."""
-    app = FastAPI()
-
-    @app.get("/ping")
-    async def ping() -> dict[str, str]:
-        return {"status": "ok"}
-
     server = HttpServer("127.0.0.1", 0)
-    port = await server.start(app)
+    port = await server.start(_ping_app())
     waiting = asyncio.create_task(server.wait())
     await asyncio.sleep(0)  # let wait() start awaiting the server's task
     waiting.cancel()

@@ -110,23 +110,10 @@ class VoiceSystem:
             guild_ready_timeout=0.1,
         )
 
-    async def start_voice(
-        self,
-        *,
-        gateway_wait_s: float = 10.0,
-        confirm_timeout_s: float = 60.0,
-        pool: asyncpg.Pool | None = None,
-        fencing: FencingToken | None = None,
-        **overrides: Any,
-    ) -> VoiceService:
-        """Check Discord, run the service in a task, wait for gRPC and the first reconcile."""
-        service = self.build(
-            gateway_wait_s=gateway_wait_s,
-            confirm_timeout_s=confirm_timeout_s,
-            pool=pool,
-            fencing=fencing,
-            **overrides,
-        )
+    async def start_voice(self, **options: Any) -> VoiceService:
+        """Check Discord, run the service in a task, wait for gRPC and the first reconcile
+        (`options` as for `build`)."""
+        service = self.build(**options)
         await service.check_discord()
         self._task = asyncio.create_task(service.run())
         self.voice = service
