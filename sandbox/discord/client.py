@@ -212,6 +212,18 @@ class DiscordSandboxClient(SandboxHttpClient):
             params["route"] = route
         return await self._call("GET", "/audit-log", params=params)
 
+    async def in_flight(
+        self, *, method: str | None = None, route: str | None = None
+    ) -> list[dict[str, Any]]:
+        """REST calls received and not answered yet (waiting out a latency, say): method,
+        route, path, received_at; oldest first."""
+        params = {}
+        if method is not None:
+            params["method"] = method
+        if route is not None:
+            params["route"] = route
+        return await self._call("GET", "/audit-log/in-flight", params=params)
+
     async def clear_audit_log(self) -> dict[str, Any]:
         """Forget the recorded REST calls."""
         return await self._call("DELETE", "/audit-log")

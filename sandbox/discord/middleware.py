@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from urllib.parse import unquote
 
@@ -73,7 +72,6 @@ class RestMiddleware:
         self._faults = faults
         self._audit = audit
         self._bot_token = bot_token
-        self._in_flight: Counter[tuple[str, str]] = Counter()
 
     @web.middleware
     async def handle(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -94,19 +92,21 @@ class RestMiddleware:
             self._record(request, path, unmatched, 0, received_at=received_at)
             return unmatched
         method = request.method
-        key = (method, route)
-        self._in_flight[key] += 1
-        in_flight = self._in_flight[key]
+        ticket, in_flight = self._audit.arrive(method, route, request.path_qs, received_at)
         holding = self._order.begin()
         try:
             delay = self._faults.delay_for(method, route)
             if delay > 0:
                 await asyncio.sleep(delay)
             response, code = await self._answer(request, handler, method, route)
+        except BaseException:
+            self._audit.forget(ticket)
+            raise
         finally:
-            self._in_flight[key] -= 1
             held = self._order.end(holding)
-        self._record(request, route, response, code, in_flight, received_at=received_at)
+        self._record(
+            request, route, response, code, in_flight, received_at=received_at, ticket=ticket
+        )
         if held is not None:
             # Write the answer now (aiohttp skips a prepared response) so its events follow it.
             await response.prepare(request)
@@ -178,6 +178,7 @@ class RestMiddleware:
         in_flight: int = 1,
         *,
         received_at: float,
+        ticket: int | None = None,
     ) -> None:
         reason = request.headers.get("X-Audit-Log-Reason")
         self._audit.record(
@@ -189,4 +190,5 @@ class RestMiddleware:
             code=code,
             in_flight=in_flight,
             received_at=received_at,
+            ticket=ticket,
         )

@@ -10,7 +10,7 @@ from sandbox.discord.responses import json_response
 
 
 class AuditControl:
-    """GET and DELETE /_sandbox/audit-log."""
+    """GET and DELETE /_sandbox/audit-log, GET /_sandbox/audit-log/in-flight."""
 
     def __init__(self, audit: AuditLog) -> None:
         self._audit = audit
@@ -20,6 +20,7 @@ class AuditControl:
         return [
             web.get("/audit-log", self.get_audit_log),
             web.delete("/audit-log", self.clear_audit_log),
+            web.get("/audit-log/in-flight", self.get_in_flight),
         ]
 
     async def get_audit_log(self, request: web.Request) -> web.Response:
@@ -31,6 +32,13 @@ class AuditControl:
                 route=normalise_route(q.get("route")),
                 after=int(q.get("after", "0")),
             )
+        )
+
+    async def get_in_flight(self, request: web.Request) -> web.Response:
+        """GET /_sandbox/audit-log/in-flight?method=&route=."""
+        q = request.query
+        return json_response(
+            self._audit.in_flight(method=q.get("method"), route=normalise_route(q.get("route")))
         )
 
     async def clear_audit_log(self, request: web.Request) -> web.Response:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 
 from sandbox.discord import DiscordSandbox, DiscordSandboxClient, SandboxError
 from sandbox.discord import permissions as p
+from tests.support import eventually
 
 
 async def test_new_guild_has_a_correctly_invited_bot(
@@ -214,6 +216,25 @@ async def test_audit_log_counts_calls_of_a_route_in_flight(
     await api.call("GET", "/gateway")
     flights = [e["in_flight"] for e in await control.audit_log(route="/gateway")]
     assert sorted(flights[:3]) == [1, 2, 3] and flights[3] == 1
+
+
+async def test_calls_waiting_out_a_latency_are_listed_in_flight_until_answered(
+    control: DiscordSandboxClient, api
+) -> None:
+    """A call held by an injected latency is listed in flight (filtered by route) until its
+    answer, then only in the audit log."""
+    await control.add_latency(0.3, route="/gateway")
+    call = asyncio.ensure_future(api.call("GET", "/gateway"))
+
+    async def listed() -> list[dict[str, Any]]:
+        return await control.in_flight(method="GET", route="/gateway")
+
+    waiting = await eventually(listed, what="the call to be in flight")
+    assert [(c["method"], c["route"]) for c in waiting] == [("GET", "/gateway")]
+    assert await control.in_flight(route="/users/@me") == []
+    await call
+    assert await control.in_flight() == []
+    assert len(await control.audit_log(route="/gateway")) == 1
 
 
 async def test_audit_log_times_each_call_on_the_shared_monotonic_clock(

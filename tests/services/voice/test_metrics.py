@@ -154,3 +154,34 @@ async def test_a_move_discord_keeps_failing_is_counted_refused(system: VoiceSyst
         call.cancel()
     samples = await _scrape(system)
     assert _requests(samples, "PATCH", MEMBER, "503") == 5
+
+
+async def test_a_player_leaving_voice_while_their_move_travels_is_counted_not_in_voice(
+    system: VoiceSystem,
+) -> None:
+    """A player who disconnects while their move waits at Discord gets 40032: the move is
+    counted not_in_voice (not refused, not moved) and the placement says not in voice."""
+    await system.start_voice()
+    assert system.stub is not None
+    alice = await system.member("alice", faceit_id="p-alice")
+    await system.join_lobby(alice)
+    await system.control.add_latency(0.5, method="PATCH", route=MEMBER)
+
+    call = system.stub.OpenMatch(match(MATCH, 1, ["p-alice"]))
+
+    async def travelling() -> list[dict[str, object]]:
+        return await system.control.in_flight(method="PATCH", route=MEMBER)
+
+    try:
+        await eventually(travelling, what="alice's move to be on its way")
+        await system.control.set_voice(system.guild_id, alice, None)
+        opened = await call
+    finally:
+        call.cancel()
+    skipped = voice_pb.PLACEMENT_OUTCOME_SKIPPED_NOT_IN_VOICE
+    assert [p.outcome for p in opened.placements] == [skipped]
+    samples = await _scrape(system)
+    assert _get(samples, "voice_moves_total", outcome="not_in_voice") == 1
+    assert _get(samples, "voice_moves_total", outcome="moved") == 0
+    assert _get(samples, "voice_moves_total", outcome="refused") == 0
+    assert _requests(samples, "PATCH", MEMBER, "400") == 1
