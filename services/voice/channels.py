@@ -236,18 +236,18 @@ class ChannelLifecycle:
             await self._store.remove_channel(match_id, lost.faction)
             return 0
         channel_id = await self._discord.create_private_channel(lost.channel_name, members)
-        recorded = self._store.complete_channel(match_id, lost.faction, channel_id, members)
-        moved = 0
         if waiting is None:
-            await recorded
-        else:
-            new = replace(lost, channel_id=channel_id, member_ids=frozenset(members))
-            record = replace(
-                waiting, channels=tuple(new if c is lost else c for c in waiting.channels)
-            )
-            # The live handler must see who is allowed where before anyone is moved in.
-            self._cache.put(record)
-            _, moved = await asyncio.gather(recorded, self._placement.place_waiting(record))
+            await self._store.complete_channel(match_id, lost.faction, channel_id, members)
+            logger.info("recreated channel %s for %s", channel_id, lost.faction)
+            return 0
+        new = replace(lost, channel_id=channel_id, member_ids=frozenset(members))
+        record = replace(waiting, channels=tuple(new if c is lost else c for c in waiting.channels))
+        # The live handler must see who is allowed where before anyone is moved in.
+        self._cache.put(record)
+        _, moved = await asyncio.gather(
+            self._store.complete_channel(match_id, lost.faction, channel_id, members),
+            self._placement.place_waiting(record),
+        )
         logger.info("recreated channel %s for %s", channel_id, lost.faction)
         return moved
 
