@@ -127,7 +127,9 @@ class ChannelLifecycle:
                 changes.append(f"{channel.faction}: finished an interrupted channel create")
                 continue
             if not await self._discord.channel_exists(channel.channel_id):
-                moved = await self._recreate(match_id, channel, channel.member_ids, waiting=record)
+                # The match as it now is: a step before this one refreshed the cache.
+                now = (self._cache.get(match_id) if changes else None) or record
+                moved = await self._recreate(match_id, channel, channel.member_ids, waiting=now)
                 changes.append(f"{channel.faction}: recreated lost channel {channel.channel_id}")
                 if moved:
                     changes.append(f"{channel.faction}: moved {moved} waiting players into it")
@@ -241,7 +243,10 @@ class ChannelLifecycle:
             logger.info("recreated channel %s for %s", channel_id, lost.faction)
             return 0
         new = replace(lost, channel_id=channel_id, member_ids=frozenset(members))
-        record = replace(waiting, channels=tuple(new if c is lost else c for c in waiting.channels))
+        record = replace(
+            waiting,
+            channels=tuple(new if c.faction == lost.faction else c for c in waiting.channels),
+        )
         # The live handler must see who is allowed where before anyone is moved in.
         self._cache.put(record)
         _, moved = await asyncio.gather(

@@ -51,12 +51,13 @@ class CountingStore(VoiceStore):
         super().__init__(pool)
         self.reads: Counter[str] = Counter()
         self.completing: asyncio.Event | None = None
-        """When set, a channel's completion waits for it."""
+        """When set, a channel's completion waits for it (that of `gated` only, if set)."""
+        self.gated: str | None = None
 
     async def complete_channel(
         self, match_id: str, faction: str, channel_id: int, members: Iterable[int]
     ) -> None:
-        if self.completing is not None:
+        if self.completing is not None and self.gated in (None, faction):
             await self.completing.wait()
         await super().complete_channel(match_id, faction, channel_id, members)
 
@@ -214,3 +215,31 @@ async def test_players_wait_for_no_database_write_to_enter_a_recreated_channel(
     assert report.changes[MATCH][0] == f"faction1: recreated lost channel {lost.channel_id}"
     assert (await world.store.get_match(MATCH)).channel("faction1").channel_id == new  # type: ignore[union-attr]
     assert world.cache.seat_of(1).channel_id == new  # type: ignore[union-attr]
+
+
+async def test_a_recreated_channel_enters_the_cache_beside_an_intent_finished_before_it(
+    voice_pool: asyncpg.Pool,
+) -> None:
+    """One match with an interrupted create (faction1) and a lost channel (faction2): while
+    the lost one is recorded and its player moved in, the cache holds both new channels."""
+    world, store = counted(voice_pool)
+    world.discord.voice[2] = LOBBY
+    first, second = (await world.service.open_match(spec())).match.channels
+    await voice_pool.execute(
+        "UPDATE voice.match_channels SET channel_id = NULL WHERE faction = 'faction1'"
+    )
+    await world.discord.delete_channel(first.channel_id)  # type: ignore[arg-type]
+    await world.discord.delete_channel(second.channel_id)  # type: ignore[arg-type]
+    world.discord.voice[2] = LOBBY
+    store.completing, store.gated = asyncio.Event(), "faction2"
+    task = asyncio.create_task(Reconciler(world.cache, world.service).run())
+
+    async def moved_in() -> bool:
+        return world.discord.voice.get(2) not in (None, LOBBY)
+
+    await eventually(moved_in, what="player 2 moved into the recreated channel")
+    cached = world.cache.get(MATCH)
+    assert cached is not None
+    assert [c.channel_id in world.discord.channels for c in cached.channels] == [True, True]
+    store.completing.set()
+    await task
