@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -145,6 +146,35 @@ async def create_pool(
     )
     logger.info("database pool open to %s (size %s-%s)", describe_dsn(dsn), min_size, max_size)
     return pool
+
+
+async def open_connections(pool: asyncpg.Pool, *, hold_s: float = 0.5) -> None:
+    """Have every connection of the pool open now (one replaced since, by
+    `expire_connections` say, reconnects here), so that a burst of statements later finds
+    them ready instead of each opening its own.
+
+    Each connection is held until all are, at most `hold_s`, so that the pool hands out a
+    different one each time; whoever needs one meanwhile waits no longer than that.
+    """
+    count = pool.get_max_size()
+    held = 0
+    all_held = asyncio.Event()
+
+    async def hold() -> None:
+        nonlocal held
+        async with pool.acquire():
+            held += 1
+            if held == count:
+                all_held.set()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(hold_s):  # wait_for may eat a cancel (3.11)
+                    await all_held.wait()
+
+    # Every one ends (bounded by `hold_s`) before the first failure is raised.
+    results = await asyncio.gather(*(hold() for _ in range(count)), return_exceptions=True)
+    failure = next((r for r in results if isinstance(r, BaseException)), None)
+    if failure is not None:
+        raise failure
 
 
 async def wait_for_database(dsn: str, timeout: float = 30.0) -> None:

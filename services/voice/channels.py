@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 
 from services.voice.cache import ActiveMatchCache
 from services.voice.discord_port import DiscordPort
@@ -126,8 +127,12 @@ class ChannelLifecycle:
                 changes.append(f"{channel.faction}: finished an interrupted channel create")
                 continue
             if not await self._discord.channel_exists(channel.channel_id):
-                await self._recreate(match_id, channel, channel.member_ids)
+                # The match as it now is: a step before this one refreshed the cache.
+                now = (self._cache.get(match_id) if changes else None) or record
+                moved = await self._recreate(match_id, channel, channel.member_ids, waiting=now)
                 changes.append(f"{channel.faction}: recreated lost channel {channel.channel_id}")
+                if moved:
+                    changes.append(f"{channel.faction}: moved {moved} waiting players into it")
                 continue
             if channel.previous_channel_id is not None:
                 await self._finish_replacement(
@@ -218,14 +223,38 @@ class ChannelLifecycle:
         if record is not None:
             self._cache.put(record)
 
-    async def _recreate(self, match_id: str, lost: TeamChannel, members: Collection[int]) -> None:
+    async def _recreate(
+        self,
+        match_id: str,
+        lost: TeamChannel,
+        members: Collection[int],
+        *,
+        waiting: MatchRecord | None = None,
+    ) -> int:
+        """Create a lost channel again and record it. With `waiting` (the match as read), the
+        players waiting in voice are moved into it while it is recorded: how many."""
         logger.warning("channel %s of %s is gone from Discord", lost.channel_id, lost.faction)
         if not members:
             await self._store.remove_channel(match_id, lost.faction)
-            return
+            return 0
         channel_id = await self._discord.create_private_channel(lost.channel_name, members)
-        await self._store.complete_channel(match_id, lost.faction, channel_id, members)
+        if waiting is None:
+            await self._store.complete_channel(match_id, lost.faction, channel_id, members)
+            logger.info("recreated channel %s for %s", channel_id, lost.faction)
+            return 0
+        new = replace(lost, channel_id=channel_id, member_ids=frozenset(members))
+        record = replace(
+            waiting,
+            channels=tuple(new if c.faction == lost.faction else c for c in waiting.channels),
+        )
+        # The live handler must see who is allowed where before anyone is moved in.
+        self._cache.put(record)
+        _, moved = await asyncio.gather(
+            self._store.complete_channel(match_id, lost.faction, channel_id, members),
+            self._placement.place_waiting(record),
+        )
         logger.info("recreated channel %s for %s", channel_id, lost.faction)
+        return moved
 
     async def delete_all(self, record: MatchRecord) -> tuple[tuple[int, ...], int]:
         """Occupants to the lobby, then delete every channel of the match (and any replaced

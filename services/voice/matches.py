@@ -15,7 +15,7 @@ from services.voice.cache import ActiveMatchCache
 from services.voice.channels import ChannelLifecycle
 from services.voice.discord_port import DiscordPort
 from services.voice.live_moves import LiveMoves
-from services.voice.locks import KeyedLocks
+from services.voice.locks import KeyedLocks, LockWatch
 from services.voice.model import (
     CloseOutcome,
     CloseResult,
@@ -65,6 +65,40 @@ class MatchFeed(Protocol):
     ) -> None:
         """The match changed (opened, updated or closed), with what the event said of it."""
         ...
+
+
+class MatchesToReconcile:
+    """Every open match and every closed one with channels, as one statement read them.
+
+    A match's record stays current while nobody takes its lock: reconciling it then needs
+    no read of its own. Close it when done.
+    """
+
+    def __init__(
+        self,
+        open_matches: list[MatchRecord],
+        closing: list[MatchRecord],
+        watch: LockWatch,
+        unwatch: Callable[[LockWatch], None],
+    ) -> None:
+        self.open_matches = open_matches
+        self.closing = closing
+        self._watch = watch
+        self._unwatch = unwatch
+        self._records = {r.match_id: r for r in [*open_matches, *closing]}
+
+    @property
+    def untouched(self) -> bool:
+        """Whether every match read is still as read (no match lock was taken since)."""
+        return self._watch.untouched
+
+    def current(self, match_id: str) -> MatchRecord | None:
+        """The match as read, unless its lock was taken since (or it was not read)."""
+        return None if self._watch.touched(match_id) else self._records.get(match_id)
+
+    def close(self) -> None:
+        """Stop watching the matches' locks."""
+        self._unwatch(self._watch)
 
 
 class MatchService:
@@ -335,12 +369,27 @@ class MatchService:
         assert record is not None
         return record
 
-    async def reconcile_match(self, match_id: str) -> list[str]:
+    async def read_to_reconcile(self) -> MatchesToReconcile:
+        """The matches reconciliation looks at, in one statement, with a watch of their locks."""
+        watch = self._locks.watch()
+        try:
+            open_matches, closing = await self._store.matches_to_reconcile()
+        except BaseException:
+            self._locks.unwatch(watch)
+            raise
+        return MatchesToReconcile(open_matches, closing, watch, self._locks.unwatch)
+
+    async def reconcile_match(
+        self, match_id: str, read: MatchesToReconcile | None = None
+    ) -> list[str]:
         """Bring one match's channels in line with the database (no registry call); what was
-        changed, one line each."""
+        changed, one line each. The match is read under its lock unless `read` still holds
+        it as it is."""
         with log_context(match_id=match_id):
             async with self._locks.hold(match_id):
-                record = await self._store.get_match(match_id)
+                record = read.current(match_id) if read is not None else None
+                if record is None:
+                    record = await self._store.get_match(match_id)
                 if record is None:
                     return []
                 if record.state is MatchState.CLOSED:
@@ -351,7 +400,7 @@ class MatchService:
                         [f"deleted {len(deleted)} channels of the closed match"] if deleted else []
                     )
                 changes = await self._channels.repair(record)
-                repaired = await self._must(match_id)
+                repaired = await self._must(match_id) if changes else record
                 if self._feed is not None and repaired.channels != record.channels:
                     self._feed.changed(match_id)
                 record = repaired

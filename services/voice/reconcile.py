@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from services.kit.database import DATABASE_UNAVAILABLE
 from services.kit.logging import log_context
 from services.voice.cache import ActiveMatchCache
-from services.voice.matches import MatchService
-from services.voice.store import VoiceStore
+from services.voice.matches import MatchesToReconcile, MatchService
 
 logger = logging.getLogger(__name__)
 
@@ -39,19 +38,18 @@ class Reconciler:
 
     def __init__(
         self,
-        store: VoiceStore,
         cache: ActiveMatchCache,
         matches: MatchService,
         *,
         min_retry_s: float = 0.25,
         max_retry_s: float = 5.0,
     ) -> None:
-        self._store = store
         self._min_retry_s = min_retry_s
         self._max_retry_s = max_retry_s
         self._cache = cache
         self._matches = matches
         self._lock = asyncio.Lock()
+        self._ahead: MatchesToReconcile | None = None
         self.runs = 0
         """Completed runs (tests wait on it)."""
 
@@ -71,11 +69,34 @@ class Reconciler:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_retry_s)
 
+    async def read_ahead(self) -> None:
+        """Read the matches before the gateway is ready (the lease is held), so that the pass
+        at ready begins with its Discord calls; a failure leaves the read to the pass."""
+        try:
+            self._ahead = await self._matches.read_to_reconcile()
+        except DATABASE_UNAVAILABLE as error:
+            logger.warning("database unavailable for reading ahead of reconciliation (%r)", error)
+
+    async def _read(self) -> MatchesToReconcile:
+        """What was read ahead, unless a match changed since; else a read now."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            if ahead.untouched:
+                return ahead
+            ahead.close()
+        return await self._matches.read_to_reconcile()
+
     async def _pass(self) -> ReconcileReport:
+        read = await self._read()
+        try:
+            return await self._reconcile(read)
+        finally:
+            read.close()
+
+    async def _reconcile(self, read: MatchesToReconcile) -> ReconcileReport:
         """Failures of one match are logged and do not stop the others."""
-        open_matches = await self._store.open_matches()
+        open_matches, pending = read.open_matches, read.closing
         self._cache.replace_all(open_matches)
-        pending = await self._store.closed_with_channels()
         failed: list[str] = []
         changes: dict[str, list[str]] = {}
         queue = iter([*open_matches, *pending])
@@ -84,7 +105,7 @@ class Reconciler:
             for record in queue:
                 with log_context(match_id=record.match_id):
                     try:
-                        changed = await self._matches.reconcile_match(record.match_id)
+                        changed = await self._matches.reconcile_match(record.match_id, read)
                     except DATABASE_UNAVAILABLE:
                         raise
                     except Exception:

@@ -14,7 +14,12 @@ import discord.http
 from faceitvoice.v1 import voice_service_pb2, voice_service_pb2_grpc
 from grpc_health.v1 import health_pb2
 
-from services.kit.database import create_pool, wait_for_database
+from services.kit.database import (
+    DATABASE_UNAVAILABLE,
+    create_pool,
+    open_connections,
+    wait_for_database,
+)
 from services.kit.embedded_postgres import resolve_database_url
 from services.kit.grpc_client import GrpcClients
 from services.kit.grpc_server import service_server
@@ -132,6 +137,7 @@ class VoiceService:
         """Gateway voice moves ignored for want of the lease (tests wait on it)."""
         discord.http.Route.API_BASE_URL = settings.discord_rest_base
         self.store = VoiceStore(pool)
+        self._pool = pool
         self.cache = ActiveMatchCache()
         # One count of Discord's global limit for py-cord's requests and voice's own.
         global_limit = GlobalLimit()
@@ -175,7 +181,7 @@ class VoiceService:
             naming=settings.channel_naming,
             feed=self.feed,
         )
-        self.reconciler = Reconciler(self.store, self.cache, self.matches)
+        self.reconciler = Reconciler(self.cache, self.matches)
         self.deletions = DeletionWorker(self.store, self.matches)
         self.commands = PlayerCommands(
             registry, self.matches, self.cache, verification=settings.link_verification
@@ -302,16 +308,28 @@ class VoiceService:
     async def _act(self) -> None:
         """What only the lease holder runs; it starts once the lease is taken."""
         await self.lease.acquired()
-        # Before any Discord call: a restart's repairs start from the limits learned before.
-        self.discord.seed_limits(await self.learned_limits.load())
+        # Before any Discord call: a restart's repairs start from the limits learned before,
+        # and from the matches read before the gateway connects (its first pass then begins
+        # with Discord's calls).
+        limits, _ = await asyncio.gather(self.learned_limits.load(), self.reconciler.read_ahead())
+        self.discord.seed_limits(limits)
         async with asyncio.TaskGroup() as group:
             group.create_task(self._gateway(), name="discord-gateway")
+            group.create_task(self._open_connections(), name="database-connections")
             group.create_task(self.learned_limits.run(), name="learned-rate-limits")
             group.create_task(self.deletions.run(), name="channel-deletions")
             group.create_task(self.link_watch.run(), name="link-changes")
             group.create_task(self._reconcile_when_regained(), name="lease-regained")
             if self.feed is not None:
                 group.create_task(self.feed.run(), name="match-feed")
+
+    async def _open_connections(self) -> None:
+        """The lease replaced every connection: open them again while the gateway connects,
+        so that the repairs at ready do not each open their own."""
+        try:
+            await open_connections(self._pool)
+        except DATABASE_UNAVAILABLE as error:
+            logger.warning("database connections not opened ahead (%r)", error)
 
     async def _reconcile_when_regained(self) -> None:
         """After a lapse (renewals late, nobody took over), events may have been missed."""

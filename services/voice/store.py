@@ -160,14 +160,20 @@ class VoiceStore:
             return records, (last.opened_at, last.match_id)
         return records, None
 
-    async def closed_with_channels(self) -> list[MatchRecord]:
-        """Closed matches whose channels are still to be deleted."""
+    async def matches_to_reconcile(self) -> tuple[list[MatchRecord], list[MatchRecord]]:
+        """Every open match (oldest first) and every closed one whose channels are still to
+        be deleted, in one statement."""
         rows = await self._pool.fetch(
-            f"{_MATCHES} WHERE m.state = 'closed'"
-            " AND EXISTS (SELECT 1 FROM voice.match_channels c WHERE c.match_id = m.match_id)"
-            " ORDER BY m.delete_after NULLS FIRST, m.match_id"
+            f"{_MATCHES} WHERE m.state = 'open'"
+            " OR EXISTS (SELECT 1 FROM voice.match_channels c WHERE c.match_id = m.match_id)"
+            " ORDER BY m.state = 'closed', CASE WHEN m.state = 'open' THEN m.opened_at END,"
+            " m.delete_after NULLS FIRST, m.match_id"
         )
-        return [_record(row) for row in rows]
+        records = [_record(row) for row in rows]
+        return (
+            [r for r in records if r.state is MatchState.OPEN],
+            [r for r in records if r.state is MatchState.CLOSED],
+        )
 
     async def due_deletions(self) -> list[str]:
         """Closed matches whose grace period is over and that still have channels."""

@@ -18,6 +18,7 @@ from services.kit.database import (
     DatabaseUnavailable,
     create_pool,
     describe_dsn,
+    open_connections,
     session_untouched,
     wait_for_database,
     with_database,
@@ -127,6 +128,35 @@ async def test_a_release_returns_before_the_reset_which_the_next_user_still_wait
         assert await asyncio.wait_for(next_use, timeout=10) == ""
     finally:
         may_reset.set()
+        await pool.close()
+
+
+async def test_open_connections_replaces_expired_connections_before_they_are_needed(
+    fresh_database: str,
+) -> None:
+    """After `expire_connections`, every connection of the pool is open again and new, and a
+    burst of statements then opens none of its own."""
+    pool = await create_pool(fresh_database, min_size=1, max_size=4, command_timeout=5)
+    try:
+        before = await pool.fetchval("SELECT pg_backend_pid()")
+        await pool.expire_connections()
+
+        await open_connections(pool)
+
+        async def backends() -> set[int]:
+            rows = await pool.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid()"
+            )
+            return {row["pid"] for row in rows}
+
+        opened = await backends()
+        assert len(opened) == 3  # the other three of the four (one asks)
+        assert before not in opened
+        pids = await asyncio.gather(*(pool.fetchval("SELECT pg_backend_pid()") for _ in range(4)))
+        assert before not in pids
+        assert len(opened | set(pids)) == 4
+    finally:
         await pool.close()
 
 
