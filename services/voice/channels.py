@@ -22,7 +22,8 @@ class ChannelLifecycle:
     """Creates, repairs and deletes a match's channels; the caller holds the match's lock.
 
     Every channel is written as an intent before Discord creates it and completed after, so
-    a crash in between leaves something reconciliation can finish.
+    a crash in between leaves something reconciliation can finish; a lost channel's recreate
+    (its row already there) adopts the channel an interrupted attempt left behind.
     """
 
     def __init__(
@@ -169,19 +170,11 @@ class ChannelLifecycle:
         self, match_id: str, intent: TeamChannel, members: Collection[int]
     ) -> None:
         """Complete an intent whose channel may or may not exist: adopt it, or create it."""
-        leftovers = await self._untracked_named(intent.channel_name)
-        channel_id = None
+        channel_id = await self._adopt_leftover(intent.channel_name, members, intent.member_ids)
         lost: Collection[int] = ()
-        if leftovers:
-            if set(members) == intent.member_ids or await self._discord.set_members(
-                leftovers[0], members
-            ):
-                channel_id = leftovers[0]
-                lost = intent.member_ids - set(members)
-                logger.warning("adopted channel %s left by an interrupted create", channel_id)
-            else:
-                await self._discord.delete_channel(leftovers[0])
-        if channel_id is None:
+        if channel_id is not None:
+            lost = intent.member_ids - set(members)
+        else:
             channel_id = await self._discord.create_private_channel(intent.channel_name, members)
             logger.info("created channel %s for an unfinished intent", channel_id)
         await self._store.complete_channel(match_id, intent.faction, channel_id, members)
@@ -191,6 +184,26 @@ class ChannelLifecycle:
             await self._finish_replacement(
                 match_id, intent.faction, intent.previous_channel_id, channel_id, members
             )
+
+    async def _adopt_leftover(
+        self, name: str, members: Collection[int], made_for: Collection[int] | None
+    ) -> int | None:
+        """A bot-made channel named `name` that the database does not know (a create that was
+        interrupted before it was recorded), its access now `members`; None when there is none
+        (or it could not be given that access: then it is deleted). `made_for`: whom it was
+        made for, when known (an unchanged access is not written again)."""
+        if not self._discord.bot_channels_named(name):
+            return None  # the usual case, known without reading the database
+        leftovers = await self._untracked_named(name)
+        if not leftovers:
+            return None
+        channel_id = leftovers[0]
+        unchanged = made_for is not None and set(members) == set(made_for)
+        if unchanged or await self._discord.set_members(channel_id, members):
+            logger.warning("adopted channel %s left by an interrupted create", channel_id)
+            return channel_id
+        await self._discord.delete_channel(channel_id)
+        return None
 
     async def _untracked_named(self, name: str) -> list[int]:
         """The bot's channels with this name that the database does not know."""
@@ -237,7 +250,10 @@ class ChannelLifecycle:
         if not members:
             await self._store.remove_channel(match_id, lost.faction)
             return 0
-        channel_id = await self._discord.create_private_channel(lost.channel_name, members)
+        # A recreate that crashed before recording its channel left that channel behind.
+        channel_id = await self._adopt_leftover(lost.channel_name, members, None)
+        if channel_id is None:
+            channel_id = await self._discord.create_private_channel(lost.channel_name, members)
         if waiting is None:
             await self._store.complete_channel(match_id, lost.faction, channel_id, members)
             logger.info("recreated channel %s for %s", channel_id, lost.faction)

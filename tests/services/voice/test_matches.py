@@ -286,6 +286,26 @@ async def test_interrupted_create_without_channel_is_recreated(world: World) -> 
     assert [c.channel_id for c in record.channels] == world.discord.created
 
 
+async def test_a_recreate_interrupted_before_it_was_recorded_is_adopted_not_made_again(
+    world: World,
+) -> None:
+    """A lost channel whose recreate made a channel but crashed before recording it: the next
+    reconcile adopts that channel (access set to the team) instead of making a third."""
+    opened = await world.service.open_match(spec())
+    lost = opened.match.channels[0]
+    assert lost.channel_id is not None
+    await world.discord.delete_channel(lost.channel_id)
+    leftover = world.discord.add_voice_channel(lost.channel_name, by_bot=True)
+    created = list(world.discord.created)
+
+    await world.service.reconcile_match(MATCH)
+
+    record = await world.service.get_match(MATCH)
+    assert record.channel(lost.faction).channel_id == leftover  # type: ignore[union-attr]
+    assert world.discord.created == created
+    assert world.discord.channels[leftover].members == set(lost.member_ids)
+
+
 async def test_missing_channel_of_open_match_is_recreated(world: World) -> None:
     """A channel of an open match deleted behind the bot's back is recreated on reconcile."""
     opened = await world.service.open_match(spec())
