@@ -22,8 +22,7 @@ class ChannelLifecycle:
     """Creates, repairs and deletes a match's channels; the caller holds the match's lock.
 
     Every channel is written as an intent before Discord creates it and completed after, so
-    a crash in between leaves something reconciliation can finish; a lost channel's recreate
-    (its row already there) adopts the channel an interrupted attempt left behind.
+    a crash in between leaves something reconciliation can finish.
     """
 
     def __init__(
@@ -107,7 +106,7 @@ class ChannelLifecycle:
             kept = members or set(existing.member_ids)
             await self._finish_intent(match_id, existing, kept)
         elif not await self._discord.channel_exists(existing.channel_id):
-            await self._recreate(match_id, existing, members)
+            await self._recreate(match_id, [(existing, members)])
         elif members != existing.member_ids:
             if await self._discord.set_members(existing.channel_id, members):
                 await self._store.set_channel_members(match_id, existing.faction, members)
@@ -122,18 +121,17 @@ class ChannelLifecycle:
         line with the settings, for an open match; what was changed, one line each."""
         match_id = record.match_id
         changes = []
+        standing = [c for c in record.channels if c.channel_id is not None]
+        found = await asyncio.gather(
+            *(self._discord.channel_exists(c.channel_id) for c in standing if c.channel_id)
+        )
+        lost = [c for c, exists in zip(standing, found, strict=True) if not exists]
         for channel in record.channels:
             if channel.channel_id is None:
                 await self._finish_intent(match_id, channel, channel.member_ids)
                 changes.append(f"{channel.faction}: finished an interrupted channel create")
                 continue
-            if not await self._discord.channel_exists(channel.channel_id):
-                # The match as it now is: a step before this one refreshed the cache.
-                now = (self._cache.get(match_id) if changes else None) or record
-                moved = await self._recreate(match_id, channel, channel.member_ids, waiting=now)
-                changes.append(f"{channel.faction}: recreated lost channel {channel.channel_id}")
-                if moved:
-                    changes.append(f"{channel.faction}: moved {moved} waiting players into it")
+            if channel in lost:
                 continue
             if channel.previous_channel_id is not None:
                 await self._finish_replacement(
@@ -147,6 +145,13 @@ class ChannelLifecycle:
             if self._discord.staff_access_outdated(channel.channel_id):
                 await self._update_staff(match_id, channel)
                 changes.append(f"{channel.faction}: staff access updated")
+        if lost:
+            # The match as it now is: a step above refreshed the cache.
+            now = (self._cache.get(match_id) if changes else None) or record
+            moved = await self._recreate(match_id, [(c, c.member_ids) for c in lost], waiting=now)
+            changes += [f"{c.faction}: recreated lost channel {c.channel_id}" for c in lost]
+            if moved:
+                changes.append(f"moved {moved} waiting players into the recreated channels")
         return changes
 
     async def _update_staff(self, match_id: str, channel: TeamChannel) -> None:
@@ -170,11 +175,19 @@ class ChannelLifecycle:
         self, match_id: str, intent: TeamChannel, members: Collection[int]
     ) -> None:
         """Complete an intent whose channel may or may not exist: adopt it, or create it."""
-        channel_id = await self._adopt_leftover(intent.channel_name, members, intent.member_ids)
+        leftovers = await self._untracked_named(intent.channel_name)
+        channel_id = None
         lost: Collection[int] = ()
-        if channel_id is not None:
-            lost = intent.member_ids - set(members)
-        else:
+        if leftovers:
+            if set(members) == intent.member_ids or await self._discord.set_members(
+                leftovers[0], members
+            ):
+                channel_id = leftovers[0]
+                lost = intent.member_ids - set(members)
+                logger.warning("adopted channel %s left by an interrupted create", channel_id)
+            else:
+                await self._discord.delete_channel(leftovers[0])
+        if channel_id is None:
             channel_id = await self._discord.create_private_channel(intent.channel_name, members)
             logger.info("created channel %s for an unfinished intent", channel_id)
         await self._store.complete_channel(match_id, intent.faction, channel_id, members)
@@ -184,26 +197,6 @@ class ChannelLifecycle:
             await self._finish_replacement(
                 match_id, intent.faction, intent.previous_channel_id, channel_id, members
             )
-
-    async def _adopt_leftover(
-        self, name: str, members: Collection[int], made_for: Collection[int] | None
-    ) -> int | None:
-        """A bot-made channel named `name` that the database does not know (a create that was
-        interrupted before it was recorded), its access now `members`; None when there is none
-        (or it could not be given that access: then it is deleted). `made_for`: whom it was
-        made for, when known (an unchanged access is not written again)."""
-        if not self._discord.bot_channels_named(name):
-            return None  # the usual case, known without reading the database
-        leftovers = await self._untracked_named(name)
-        if not leftovers:
-            return None
-        channel_id = leftovers[0]
-        unchanged = made_for is not None and set(members) == set(made_for)
-        if unchanged or await self._discord.set_members(channel_id, members):
-            logger.warning("adopted channel %s left by an interrupted create", channel_id)
-            return channel_id
-        await self._discord.delete_channel(channel_id)
-        return None
 
     async def _untracked_named(self, name: str) -> list[int]:
         """The bot's channels with this name that the database does not know."""
@@ -239,37 +232,64 @@ class ChannelLifecycle:
     async def _recreate(
         self,
         match_id: str,
-        lost: TeamChannel,
-        members: Collection[int],
+        lost: Sequence[tuple[TeamChannel, Collection[int]]],
         *,
         waiting: MatchRecord | None = None,
     ) -> int:
-        """Create a lost channel again and record it. With `waiting` (the match as read), the
-        players waiting in voice are moved into it while it is recorded: how many."""
-        logger.warning("channel %s of %s is gone from Discord", lost.channel_id, lost.faction)
-        if not members:
-            await self._store.remove_channel(match_id, lost.faction)
-            return 0
-        # A recreate that crashed before recording its channel left that channel behind.
-        channel_id = await self._adopt_leftover(lost.channel_name, members, None)
-        if channel_id is None:
-            channel_id = await self._discord.create_private_channel(lost.channel_name, members)
-        if waiting is None:
-            await self._store.complete_channel(match_id, lost.faction, channel_id, members)
-            logger.info("recreated channel %s for %s", channel_id, lost.faction)
-            return 0
-        new = replace(lost, channel_id=channel_id, member_ids=frozenset(members))
-        record = replace(
-            waiting,
-            channels=tuple(new if c.faction == lost.faction else c for c in waiting.channels),
+        """Create lost channels again (each with its members), side by side, and record them.
+        With `waiting` (the match as read), the players waiting in voice are moved into them
+        while they are recorded: how many. When a create fails, those made are recorded and
+        the failure raised.
+
+        Each lost channel is first made an intent, so a crash after its create leaves what
+        the next pass adopts (as for any interrupted create), not a channel nobody knows.
+        """
+        wanted = []
+        for channel, members in lost:
+            logger.warning(
+                "channel %s of %s is gone from Discord", channel.channel_id, channel.faction
+            )
+            if members:
+                wanted.append((channel, members))
+            else:
+                await self._store.remove_channel(match_id, channel.faction)
+        await asyncio.gather(
+            *(self._store.begin_recreate(match_id, c.faction, members) for c, members in wanted)
         )
-        # The live handler must see who is allowed where before anyone is moved in.
-        self._cache.put(record)
-        _, moved = await asyncio.gather(
-            self._store.complete_channel(match_id, lost.faction, channel_id, members),
-            self._placement.place_waiting(record),
+        results = await asyncio.gather(
+            *(
+                self._discord.create_private_channel(channel.channel_name, members)
+                for channel, members in wanted
+            ),
+            return_exceptions=True,
         )
-        logger.info("recreated channel %s for %s", channel_id, lost.faction)
+        made = [
+            (channel, members, result)
+            for (channel, members), result in zip(wanted, results, strict=True)
+            if isinstance(result, int)
+        ]
+        failure = next((r for r in results if isinstance(r, BaseException)), None)
+        recorded = self._store.complete_channels(
+            match_id, [(channel.faction, made_id, members) for channel, members, made_id in made]
+        )
+        moved = 0
+        if waiting is None or failure is not None:
+            await recorded
+        else:
+            new = {
+                channel.faction: replace(channel, channel_id=made_id, member_ids=frozenset(members))
+                for channel, members, made_id in made
+            }
+            record = replace(
+                waiting, channels=tuple(new.get(c.faction, c) for c in waiting.channels)
+            )
+            # The live handler must see who is allowed where before anyone is moved in.
+            self._cache.put(record)
+            _, moved = await asyncio.gather(recorded, self._placement.place_waiting(record))
+        for channel, _, made_id in made:
+            logger.info("recreated channel %s for %s", made_id, channel.faction)
+        if failure is not None:
+            raise failure
         return moved
 
     async def delete_all(self, record: MatchRecord) -> tuple[tuple[int, ...], int]:

@@ -317,6 +317,16 @@ class VoiceStore:
         )
         return {row["id"] for row in rows}
 
+    async def begin_recreate(self, match_id: str, faction: str, members: Iterable[int]) -> None:
+        """Turn a team's lost channel into an intent for its recreation, with `members`."""
+        await self._pool.execute(
+            "UPDATE voice.match_channels SET channel_id = NULL, member_ids = $3"
+            " WHERE match_id = $1 AND faction = $2",
+            match_id,
+            faction,
+            sorted(members),
+        )
+
     async def begin_replacement(self, match_id: str, faction: str, members: Iterable[int]) -> None:
         """Turn a team's channel into an intent for its replacement, keeping the old id."""
         await self._pool.execute(

@@ -286,26 +286,6 @@ async def test_interrupted_create_without_channel_is_recreated(world: World) -> 
     assert [c.channel_id for c in record.channels] == world.discord.created
 
 
-async def test_a_recreate_interrupted_before_it_was_recorded_is_adopted_not_made_again(
-    world: World,
-) -> None:
-    """A lost channel whose recreate made a channel but crashed before recording it: the next
-    reconcile adopts that channel (access set to the team) instead of making a third."""
-    opened = await world.service.open_match(spec())
-    lost = opened.match.channels[0]
-    assert lost.channel_id is not None
-    await world.discord.delete_channel(lost.channel_id)
-    leftover = world.discord.add_voice_channel(lost.channel_name, by_bot=True)
-    created = list(world.discord.created)
-
-    await world.service.reconcile_match(MATCH)
-
-    record = await world.service.get_match(MATCH)
-    assert record.channel(lost.faction).channel_id == leftover  # type: ignore[union-attr]
-    assert world.discord.created == created
-    assert world.discord.channels[leftover].members == set(lost.member_ids)
-
-
 async def test_missing_channel_of_open_match_is_recreated(world: World) -> None:
     """A channel of an open match deleted behind the bot's back is recreated on reconcile."""
     opened = await world.service.open_match(spec())
@@ -439,6 +419,27 @@ async def test_the_teams_channels_are_created_concurrently(world: World) -> None
     result = await opening
     assert all(c.channel_id is not None for c in result.match.channels)
     assert len(world.discord.created) == 2
+
+
+async def test_a_matchs_lost_channels_are_recreated_side_by_side(world: World) -> None:
+    """Both teams' channels gone: reconcile has both creates under way at the same time (a
+    two-team match pays one create's wait, not two), and records both."""
+    opened = await world.service.open_match(spec())
+    gone = {c.channel_id for c in opened.match.channels}
+    for channel_id in gone:
+        await world.discord.delete_channel(channel_id)  # type: ignore[arg-type]
+    world.discord.create_gate = asyncio.Event()
+    repairing = asyncio.create_task(world.service.reconcile_match(MATCH))
+
+    async def both_waiting() -> bool:
+        return world.discord.creating == 2
+
+    await eventually(both_waiting, what="both recreates in flight together")
+    world.discord.create_gate.set()
+    await repairing
+    record = await world.service.get_match(MATCH)
+    now = {c.channel_id for c in record.channels}
+    assert len(now) == 2 and not now & gone and now <= set(world.discord.channels)
 
 
 async def test_player_unlinked_during_match_loses_access(world: World) -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import asyncpg
+import pytest
 
 from services.voice.matches import MatchService
 from services.voice.model import MatchRecord
@@ -53,6 +54,8 @@ class CountingStore(VoiceStore):
         self.completing: asyncio.Event | None = None
         """When set, a channel's completion waits for it (that of `gated` only, if set)."""
         self.gated: str | None = None
+        self.completions_fail = False
+        """When set, recording created channels fails as if the database went away."""
 
     async def complete_channel(
         self, match_id: str, faction: str, channel_id: int, members: Iterable[int]
@@ -60,6 +63,16 @@ class CountingStore(VoiceStore):
         if self.completing is not None and self.gated in (None, faction):
             await self.completing.wait()
         await super().complete_channel(match_id, faction, channel_id, members)
+
+    async def complete_channels(
+        self, match_id: str, channels: Sequence[tuple[str, int, Iterable[int]]]
+    ) -> None:
+        if self.completions_fail:
+            raise OSError("the database went away")
+        factions = {faction for faction, _, _ in channels}
+        if self.completing is not None and (self.gated is None or self.gated in factions):
+            await self.completing.wait()
+        await super().complete_channels(match_id, channels)
 
     async def get_match(self, match_id: str) -> MatchRecord | None:
         self.reads["get_match"] += 1
@@ -243,3 +256,24 @@ async def test_a_recreated_channel_enters_the_cache_beside_an_intent_finished_be
     assert [c.channel_id in world.discord.channels for c in cached.channels] == [True, True]
     store.completing.set()
     await task
+
+
+async def test_a_recreate_cut_off_before_its_channel_was_recorded_is_adopted_next_pass(
+    voice_pool: asyncpg.Pool,
+) -> None:
+    """The database going away between a lost channel's create and its record leaves an
+    intent: the next pass adopts the channel made instead of making another."""
+    world, store = counted(voice_pool)
+    (lost, _) = (await world.service.open_match(spec())).match.channels
+    await world.discord.delete_channel(lost.channel_id)  # type: ignore[arg-type]
+    store.completions_fail = True
+    with pytest.raises(OSError):
+        await world.service.reconcile_match(MATCH)
+    (made,) = world.discord.created[2:]
+    store.completions_fail = False
+
+    await world.service.reconcile_match(MATCH)
+
+    assert world.discord.created[2:] == [made]
+    record = await world.service.get_match(MATCH)
+    assert record.channel(lost.faction).channel_id == made  # type: ignore[union-attr]
