@@ -31,6 +31,8 @@ SOURCE_ROOT = Path(__file__).resolve().parents[1]
 _OUTPUT_DRAIN_S = 5.0
 # The longest output line copied (a long traceback in one JSON log line fits).
 _LINE_LIMIT = 1 << 20
+# How often the log file of a child writing it itself is read until its ready line.
+_READY_POLL_S = 0.02
 
 
 class ProcessFailed(Exception):
@@ -43,7 +45,10 @@ class ManagedProcess:
     `start()` waits until the child is ready: either it printed a JSON line with
     `"ready": true` on stdout (the sandboxes do), or the given probe succeeds (the services).
     `on_output`, when given, also receives every line the child writes (without the newline),
-    e.g. to show it on a terminal.
+    e.g. to show it on a terminal: its output then comes through a pipe that this process
+    copies line by line. Without it the child writes into the log file itself, and this
+    process reads the file only until the ready line: a supervisor that shares the machine
+    with what it measures (the benchmarks) is not woken by every line its children log.
     """
 
     def __init__(
@@ -90,12 +95,14 @@ class ManagedProcess:
         """Start the child and wait until it is ready; return its ready line (or `{}`)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
+        start = self._log.tell()
+        on_output = self._on_output
         try:
             self._proc = await asyncio.create_subprocess_exec(
                 *self.argv,
                 env=self.env,
                 cwd=self.cwd,
-                stdout=asyncio.subprocess.PIPE,
+                stdout=self._log if on_output is None else asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,  # a Ctrl-C in the terminal reaches the supervisor only
                 limit=_LINE_LIMIT,
@@ -105,7 +112,12 @@ class ManagedProcess:
             self._log = None
             raise ProcessFailed(f"{self.name} could not be started: {error}") from error
         ready_line: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pump = asyncio.create_task(self._copy_output(ready_line), name=f"{self.name}-log")
+        watch = (
+            self._find_ready_line(ready_line, start)
+            if on_output is None
+            else self._copy_output(ready_line, on_output)
+        )
+        self._pump = asyncio.create_task(watch, name=f"{self.name}-log")
         try:
             async with asyncio.timeout(timeout):
                 if ready_probe is None:
@@ -141,7 +153,10 @@ class ManagedProcess:
                 f"last lines of {self.log_path}:\n{self.tail()}"
             )
 
-    async def _copy_output(self, ready_line: asyncio.Future[dict[str, Any]]) -> None:
+    async def _copy_output(
+        self, ready_line: asyncio.Future[dict[str, Any]], on_output: Callable[[str], None]
+    ) -> None:
+        """Copy the child's output line by line into the log and to `on_output`."""
         assert self._proc is not None and self._proc.stdout is not None and self._log is not None
         while True:
             line = await _read_line(self._proc.stdout)
@@ -151,13 +166,29 @@ class ManagedProcess:
                 return
             self._log.write(line)
             self._log.flush()
-            if self._on_output is not None:
-                self._on_output(line.decode(errors="replace").rstrip("\r\n"))
-            if not ready_line.done() and line.startswith(b"{"):
-                with contextlib.suppress(ValueError):
-                    parsed = json.loads(line)
-                    if isinstance(parsed, dict) and parsed.get("ready") is True:
-                        ready_line.set_result(parsed)
+            on_output(line.decode(errors="replace").rstrip("\r\n"))
+            if not ready_line.done() and (ready := _ready_of(line)) is not None:
+                ready_line.set_result(ready)
+
+    async def _find_ready_line(
+        self, ready_line: asyncio.Future[dict[str, Any]], start: int
+    ) -> None:
+        """Read what the child wrote into the log from `start` until its ready line, or until
+        it exited."""
+        assert self._proc is not None
+        with self.log_path.open("rb") as log:
+            log.seek(start)
+            partial = b""
+            while not ready_line.done():
+                exited = self._proc.returncode is not None
+                *lines, partial = (partial + log.read()).split(b"\n")
+                ready = next(filter(None, map(_ready_of, lines)), None)
+                if ready is not None:
+                    ready_line.set_result(ready)
+                elif exited:
+                    return
+                else:
+                    await asyncio.sleep(_READY_POLL_S)  # polling interval of the log file
 
     def tail(self, lines: int = 15) -> str:
         """The last lines the child wrote."""
@@ -225,6 +256,17 @@ class ManagedProcess:
             pump.cancel()
         elif not pump.cancelled() and pump.exception() is not None:
             logger.error("copying the output of %s failed", self.name, exc_info=pump.exception())
+
+
+def _ready_of(line: bytes) -> dict[str, Any] | None:
+    """The ready line's JSON object, None for any other line."""
+    if not line.startswith(b"{"):
+        return None
+    with contextlib.suppress(ValueError):
+        parsed = json.loads(line)
+        if isinstance(parsed, dict) and parsed.get("ready") is True:
+            return parsed
+    return None
 
 
 async def _read_line(stream: asyncio.StreamReader) -> bytes | None:

@@ -73,6 +73,26 @@ async def test_ready_line_is_returned_and_all_output_is_logged_and_echoed(tmp_pa
     assert process.log_path.read_text().splitlines() == lines
 
 
+async def test_without_on_output_the_child_writes_its_log_itself(tmp_path: Path) -> None:
+    """Without on_output the child's stdout and stderr are the log file: no line it writes
+    passes through the supervisor, which still finds the ready line there."""
+    process = _process(tmp_path, READY_LINE)
+    try:
+        ready = await process.start(timeout=30)
+        assert ready == {"ready": True, "url": "http://x"}
+        for fd in (1, 2):
+            assert os.readlink(f"/proc/{process.pid}/fd/{fd}") == str(process.log_path)
+    finally:
+        code = await process.stop(timeout=10)
+    assert code == 0
+    assert process.log_path.read_text().splitlines() == [
+        "booting",
+        "a warning",
+        '{"ready": true, "url": "http://x"}',
+        "got SIGTERM",
+    ]
+
+
 async def test_probe_decides_readiness(tmp_path: Path) -> None:
     """With a probe, start() returns only once the probe is true."""
     marker = tmp_path / "ready"
