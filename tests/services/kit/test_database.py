@@ -49,16 +49,22 @@ async def test_pool_round_trips_jsonb_as_python_objects(fresh_database: str) -> 
 
 
 async def _logged_pool(dsn: str, sent: list[str]) -> asyncpg.Pool:
-    """A pool without the reset query whose connections append every query they send to `sent`."""
+    """A pool without the reset query whose connections append every query they send to `sent`
+    once the pool is open (not those setting a new connection up)."""
+
+    opened: list[asyncpg.Connection] = []
 
     async def connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
         connection: asyncpg.Connection = await asyncpg.connect(*args, **kwargs)
-        connection.add_query_logger(lambda record: sent.append(record.query))
+        opened.append(connection)
         return connection
 
-    return await create_pool(
+    pool = await create_pool(
         dsn, min_size=1, max_size=1, command_timeout=5, connect=connect, reset=session_untouched
     )
+    (connection,) = opened  # min_size: opened with the pool, and set up
+    connection.add_query_logger(lambda record: sent.append(record.query))
+    return pool
 
 
 async def test_a_released_connection_costs_no_reset_round_trip(fresh_database: str) -> None:
@@ -129,6 +135,38 @@ async def test_a_release_returns_before_the_reset_which_the_next_user_still_wait
     finally:
         may_reset.set()
         await pool.close()
+
+
+async def test_a_new_connections_first_array_statement_asks_postgres_nothing_else(
+    fresh_database: str,
+) -> None:
+    """A connection the pool opens knows the array types the services use: its first
+    statement with bigint[], integer[], float8[], text[] or uuid[] values runs no type
+    lookup of its own (on a fresh connection that lookup is a statement or three more)."""
+    pool = await create_pool(fresh_database, min_size=1, max_size=1, command_timeout=5)
+    try:
+        async with pool.acquire() as connection:
+            sent: list[str] = []
+            connection.add_query_logger(lambda record: sent.append(record.query))
+            row = await connection.fetchrow(
+                "SELECT $1::bigint[] AS a, $2::integer[] AS b, $3::float8[] AS c,"
+                " $4::text[] AS d, $5::uuid[] AS e",
+                [2**62],
+                [1],
+                [0.5],
+                ["x"],
+                [],
+            )
+
+            async def logged() -> bool:  # query loggers are called soon, not at once
+                return any(q.startswith("SELECT $1::bigint[]") for q in sent)
+
+            await eventually(logged, what="the statement to be logged")
+            asked = list(sent)  # before the release, whose reset is logged too
+    finally:
+        await pool.close()
+    assert row is not None and row["a"] == [2**62]
+    assert len(asked) == 1, asked
 
 
 async def test_open_connections_replaces_expired_connections_before_they_are_needed(
