@@ -91,8 +91,20 @@ class WebhookSender:
         self._headers = {header: secret, "Content-Type": "application/json"}
 
     async def send(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Post one webhook; raise unless ingest answered 200; the answer's JSON."""
-        async with self._session.post(self._url, data=json.dumps(body), headers=self._headers) as r:
+        """Post one webhook; raise unless ingest answered 200; the answer's JSON.
+
+        Sent again once when the server had closed the idle keep-alive connection it went out
+        on (uvicorn closes one after 5 s; a post can cross that close): ingest stores an
+        event once, so a second delivery is what FACEIT's own retries would be.
+        """
+        data = json.dumps(body)
+        try:
+            return await self._post(data)
+        except aiohttp.ServerDisconnectedError:
+            return await self._post(data)
+
+    async def _post(self, data: str) -> dict[str, Any]:
+        async with self._session.post(self._url, data=data, headers=self._headers) as r:
             answer: dict[str, Any] = await r.json(content_type=None)
             if r.status != 200:
                 raise RuntimeError(f"webhook answered {r.status}: {answer}")

@@ -181,19 +181,15 @@ async def test_open_connections_replaces_expired_connections_before_they_are_nee
 
         await open_connections(pool)
 
-        async def backends() -> set[int]:
-            rows = await pool.fetch(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-                " AND pid <> pg_backend_pid()"
-            )
-            return {row["pid"] for row in rows}
-
-        opened = await backends()
-        assert len(opened) == 3  # the other three of the four (one asks)
+        rows = await pool.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        )
+        opened = {row["pid"] for row in rows}
+        assert len(opened) == 4  # the pool's four (one of them asking)
         assert before not in opened
         pids = await asyncio.gather(*(pool.fetchval("SELECT pg_backend_pid()") for _ in range(4)))
-        assert before not in pids
-        assert len(opened | set(pids)) == 4
+        # None of its own: a connection still being reset behind its release may serve twice.
+        assert set(pids) <= opened
     finally:
         await pool.close()
 
