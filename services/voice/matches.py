@@ -203,11 +203,10 @@ class MatchService:
         """
 
         async def link(record: MatchRecord, links: dict[str, int]) -> MatchRecord:
-            record = await self._channels.sync(record, record.teams, links)
-            if links.get(faceit_player_id) == discord_user_id:
-                await self._placement.place(
-                    record, record.teams, {faceit_player_id: discord_user_id}
-                )
+            linked = links.get(faceit_player_id) == discord_user_id
+            moving = {faceit_player_id: discord_user_id} if linked else None
+            record = await self._channels.sync(record, record.teams, links, moving=moving)
+            if linked:
                 logger.info("player %s linked during the match: access given", discord_user_id)
             return record
 
@@ -232,8 +231,7 @@ class MatchService:
         (after link changes were missed), moving in who waits in voice."""
 
         async def resync(record: MatchRecord, links: dict[str, int]) -> MatchRecord:
-            record = await self._channels.sync(record, record.teams, links)
-            await self._placement.place(record, record.teams, links)
+            record = await self._channels.sync(record, record.teams, links, moving=links)
             logger.info("match access resynchronised with the registry's links")
             return record
 

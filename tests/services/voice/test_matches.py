@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
 
 import asyncpg
 import pytest
 
 from services.kit.errors import InvalidArgument, NotFound, Unavailable
 from services.kit.logging import ContextFilter
-from services.voice.cache import ActiveMatchCache
+from services.voice.cache import ActiveMatchCache, TeamSeat
 from services.voice.matches import MatchService
 from services.voice.model import (
     CloseOutcome,
+    MatchRecord,
     MatchSpec,
     MatchState,
     OpenOutcome,
@@ -48,8 +50,9 @@ def build(
     delay: float = 0.0,
     *,
     lobby: int | None = LOBBY,
+    store: VoiceStore | None = None,
 ) -> World:
-    store = VoiceStore(pool)
+    store = store or VoiceStore(pool)
     cache = ActiveMatchCache()
     fake = discord or FakeDiscord()
     resolver = FakeResolver()
@@ -336,6 +339,78 @@ async def test_player_linked_during_match_gets_access_and_is_moved(world: World)
     channel = updated[0].channel("faction2")
     assert channel is not None and channel.member_ids == {2, 4}
     assert world.discord.voice[4] == channel.channel_id
+
+
+class JournalStore(VoiceStore):
+    """The real store, noting in `journal` when a match read or a completion starts and ends."""
+
+    def __init__(self, pool: asyncpg.Pool, journal: list[str]) -> None:
+        super().__init__(pool)
+        self.journal = journal
+
+    async def get_match(self, match_id: str) -> MatchRecord | None:
+        self.journal.append("read sent")
+        record = await super().get_match(match_id)
+        self.journal.append("read answered")
+        return record
+
+    async def complete_channels(
+        self, match_id: str, channels: Sequence[tuple[str, int, Iterable[int]]]
+    ) -> None:
+        self.journal.append("completion sent")
+        await super().complete_channels(match_id, channels)
+        self.journal.append("completion answered")
+
+
+@dataclass
+class JournalDiscord(FakeDiscord):
+    """The fake Discord, noting creates and moves in `journal` and the mover's seat in the cache."""
+
+    journal: list[str] = field(default_factory=list)
+    cache: ActiveMatchCache | None = None
+    seats_at_move: list[TeamSeat | None] = field(default_factory=list)
+
+    async def create_private_channel(self, name: str, member_ids: Collection[int]) -> int:
+        channel_id = await super().create_private_channel(name, member_ids)
+        self.journal.append("created")
+        return channel_id
+
+    async def move(self, user_id: int, channel_id: int | None) -> None:
+        assert self.cache is not None
+        self.seats_at_move.append(self.cache.seat_of(user_id))
+        self.journal.append("moved")
+        await super().move(user_id, channel_id)
+
+
+async def test_a_player_linked_into_a_new_channel_is_moved_without_waiting_for_the_database(
+    voice_pool: asyncpg.Pool,
+) -> None:
+    """Linking makes the team's first channel and moves the player as soon as Discord answers
+    the create: the match is reread beside the create, the completion written beside the move."""
+    journal: list[str] = []
+    discord = JournalDiscord(guild_members={1, 4}, journal=journal)
+    w = build(voice_pool, discord, store=JournalStore(voice_pool, journal))
+    discord.cache = w.cache
+    w.resolver.links = {"p1": 1}
+    teams = (
+        Team("faction1", "", (Player("p1", "one"),)),
+        Team("faction2", "", (Player("p4", "four"),)),
+    )
+    await w.service.open_match(MatchSpec(MATCH, 1, teams))
+    discord.voice[4] = LOBBY
+    w.resolver.links["p4"] = 4
+    journal.clear()
+
+    (updated,) = await w.service.player_linked(4, "p4")
+
+    channel = updated.channel("faction2")
+    assert channel is not None and channel.channel_id is not None
+    assert discord.voice[4] == channel.channel_id
+    between = journal[journal.index("created") + 1 : journal.index("moved")]
+    assert "completion answered" not in between and "read sent" not in between, journal
+    assert discord.seats_at_move == [TeamSeat(MATCH, "faction2", channel.channel_id)]
+    assert await w.store.get_match(MATCH) == updated
+    assert w.cache.get(MATCH) == updated
 
 
 async def test_list_matches_pages_oldest_first(world: World) -> None:
