@@ -235,8 +235,7 @@ class MatchService:
             logger.info("match access resynchronised with the registry's links")
             return record
 
-        match_ids = [record.match_id for record in await self._store.open_matches()]
-        return await self._resync(match_ids, resync)
+        return await self._resync(await self._store.open_matches(), resync)
 
     async def _resync_open_matches_of(
         self,
@@ -250,19 +249,34 @@ class MatchService:
 
     async def _resync(
         self,
-        match_ids: Sequence[str],
+        candidates: Sequence[MatchRecord],
         change: Callable[[MatchRecord, dict[str, int]], Awaitable[MatchRecord]],
     ) -> list[MatchRecord]:
-        """Apply `change` to each of these matches that is still open, under its lock."""
+        """Apply `change` to each of these matches that is still open, under its lock.
+
+        The registry is asked for the links of the roster read before the lock while the match
+        is read under it, and asked again when the roster changed in between.
+        """
         updated = []
-        for match_id in match_ids:
+        for candidate in candidates:
+            match_id = candidate.match_id
             with log_context(match_id=match_id):
                 async with self._locks.hold(match_id):
-                    record = await self._store.get_match(match_id)
+                    asked = player_ids(candidate.teams)
+                    record, links = await asyncio.gather(
+                        self._store.get_match(match_id),
+                        self._resolver.resolve_players(asked),
+                        return_exceptions=True,
+                    )
+                    if isinstance(record, BaseException):
+                        raise record
                     if record is None or record.state is not MatchState.OPEN:
                         continue
-                    links = dict(await self._resolver.resolve_players(player_ids(record.teams)))
-                    updated.append(await change(record, links))
+                    if isinstance(links, BaseException):
+                        raise links
+                    if player_ids(record.teams) != asked:
+                        links = await self._resolver.resolve_players(player_ids(record.teams))
+                    updated.append(await change(record, dict(links)))
                     if self._feed is not None:  # who is linked, or a replaced channel
                         self._feed.changed(match_id)
         return updated

@@ -338,14 +338,13 @@ class VoiceStore:
             faction,
         )
 
-    async def open_matches_with_player(self, faceit_player_id: str) -> list[str]:
-        """The open matches whose rosters contain the FACEIT player."""
+    async def open_matches_with_player(self, faceit_player_id: str) -> list[MatchRecord]:
+        """The open matches whose rosters contain the FACEIT player, oldest first."""
         rows = await self._pool.fetch(
-            "SELECT match_id FROM voice.active_matches WHERE state = 'open'"
-            " AND teams @> $1 ORDER BY opened_at, match_id",
+            f"{_MATCHES} WHERE m.state = 'open' AND m.teams @> $1 ORDER BY m.opened_at, m.match_id",
             [{"roster": [{"faceit_player_id": faceit_player_id}]}],
         )
-        return [row["match_id"] for row in rows]
+        return [_record(row) for row in rows]
 
     async def link_sequence(self) -> int:
         """The sequence of the last link change applied (0 before the first)."""

@@ -51,11 +51,12 @@ def build(
     *,
     lobby: int | None = LOBBY,
     store: VoiceStore | None = None,
+    resolver: FakeResolver | None = None,
 ) -> World:
     store = store or VoiceStore(pool)
     cache = ActiveMatchCache()
     fake = discord or FakeDiscord()
-    resolver = FakeResolver()
+    resolver = resolver or FakeResolver()
     service = MatchService(
         store=store,
         cache=cache,
@@ -411,6 +412,67 @@ async def test_a_player_linked_into_a_new_channel_is_moved_without_waiting_for_t
     assert discord.seats_at_move == [TeamSeat(MATCH, "faction2", channel.channel_id)]
     assert await w.store.get_match(MATCH) == updated
     assert w.cache.get(MATCH) == updated
+
+
+@dataclass
+class JournalResolver(FakeResolver):
+    """The fake registry, noting each lookup in `journal`."""
+
+    journal: list[str] = field(default_factory=list)
+
+    async def resolve_players(self, faceit_player_ids: Sequence[str]) -> dict[str, int]:
+        self.journal.append("resolve")
+        return await super().resolve_players(faceit_player_ids)
+
+
+async def test_a_link_change_asks_the_registry_beside_the_read_of_the_match(
+    voice_pool: asyncpg.Pool,
+) -> None:
+    """Applying a link, the registry is asked for the links of the match's roster while the
+    match is read under its lock, not after."""
+    journal: list[str] = []
+    resolver = JournalResolver(links={"p1": 1, "p2": 2}, journal=journal)
+    w = build(voice_pool, store=JournalStore(voice_pool, journal), resolver=resolver)
+    w.discord.guild_members = {1, 2, 3}
+    await w.service.open_match(spec())
+    journal.clear()
+
+    await w.service.player_linked(3, "p3")
+
+    assert journal[:3] == ["read sent", "resolve", "read answered"], journal
+
+
+class RosterChangingStore(VoiceStore):
+    """The real store, where an update changes the match's roster right after a player's
+    matches are read (before a link change takes the match's lock)."""
+
+    def __init__(self, pool: asyncpg.Pool, teams: tuple[Team, ...]) -> None:
+        super().__init__(pool)
+        self.teams = teams
+
+    async def open_matches_with_player(self, faceit_player_id: str) -> list[MatchRecord]:
+        found = await super().open_matches_with_player(faceit_player_id)
+        await self.record_open(MATCH, GUILD, 2, self.teams)
+        return found
+
+
+async def test_a_roster_changed_before_the_lock_is_resolved_again(voice_pool: asyncpg.Pool) -> None:
+    """When the roster changed between the read of a linking player's matches and the lock,
+    the registry is asked for the roster read under the lock, whose players get their access."""
+    teams = (
+        Team("faction1", "", (Player("p1", "one"), Player("p3", "three"))),
+        Team("faction2", "", (Player("p2", "two"), Player("p5", "five"))),
+    )
+    w = build(voice_pool, store=RosterChangingStore(voice_pool, teams))
+    w.resolver.links = {"p1": 1, "p2": 2}
+    w.discord.guild_members = {1, 2, 3, 5}
+    await w.service.open_match(spec())
+    w.resolver.links.update({"p3": 3, "p5": 5})
+
+    (updated,) = await w.service.player_linked(3, "p3")
+
+    assert w.resolver.calls[1:] == [["p1", "p2", "p3", "p4"], ["p1", "p2", "p3", "p5"]]
+    assert [c.member_ids for c in updated.channels] == [{1, 3}, {2, 5}]
 
 
 async def test_list_matches_pages_oldest_first(world: World) -> None:
