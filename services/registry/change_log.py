@@ -38,25 +38,36 @@ _LOCK_KEY = int.from_bytes(
 
 _LOCK = "SELECT pg_advisory_xact_lock($1)"
 
-_RECORD = """
-INSERT INTO registry.link_changes (
-    kind, discord_user_id, faceit_player_id, faceit_nickname, avatar_url, country, game,
-    skill_level, faceit_elo, faceit_url, linked_at, verified_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-"""
-
-# now() is when this transaction began: the changes it is writing are never pruned by it.
-_PRUNE = """
-WITH pruned AS (
-    DELETE FROM registry.link_changes WHERE changed_at < now() - $1::interval
+# The changes in their order, the prune of what is older than the retention ($13) and the
+# notification, in one statement (one round trip). now() is when this transaction began: the
+# changes it is writing are never pruned by it; the prune does not see them anyway (one
+# snapshot for every part of a statement).
+_RECORD = f"""
+WITH recorded AS (
+    INSERT INTO registry.link_changes (
+        kind, discord_user_id, faceit_player_id, faceit_nickname, avatar_url, country, game,
+        skill_level, faceit_elo, faceit_url, linked_at, verified_at)
+    SELECT kind, discord_user_id, faceit_player_id, faceit_nickname, avatar_url, country, game,
+        skill_level, faceit_elo, faceit_url, linked_at, verified_at
+    FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
+            $7::text[], $8::integer[], $9::integer[], $10::text[], $11::timestamptz[],
+            $12::timestamptz[])
+        WITH ORDINALITY AS change (
+            kind, discord_user_id, faceit_player_id, faceit_nickname, avatar_url, country, game,
+            skill_level, faceit_elo, faceit_url, linked_at, verified_at, position)
+    ORDER BY position
+),
+pruned AS (
+    DELETE FROM registry.link_changes WHERE changed_at < now() - $13::interval
     RETURNING sequence
+),
+horizon AS (
+    UPDATE registry.link_changes_horizon
+    SET pruned_through = greatest(pruned_through, (SELECT max(sequence) FROM pruned))
+    WHERE EXISTS (SELECT 1 FROM pruned)
 )
-UPDATE registry.link_changes_horizon
-SET pruned_through = greatest(pruned_through, (SELECT max(sequence) FROM pruned))
-WHERE EXISTS (SELECT 1 FROM pruned)
+SELECT pg_notify('{NOTIFY_CHANNEL}', '')
 """
-
-_NOTIFY = f"NOTIFY {NOTIFY_CHANNEL}"
 
 _AFTER = """
 SELECT sequence, kind, changed_at, discord_user_id, faceit_player_id, faceit_nickname,
@@ -90,22 +101,20 @@ async def record_changes(
     """
     if not changes:
         return
-    await connection.executemany(
-        _RECORD,
-        [
-            (
-                kind.value,
-                link.discord_user_id,
-                link.account.player_id,
-                *profile_columns(link.account),
-                link.linked_at,
-                link.verified_at,
-            )
-            for kind, link in changes
-        ],
+    rows = [
+        (
+            kind.value,
+            link.discord_user_id,
+            link.account.player_id,
+            *profile_columns(link.account),
+            link.linked_at,
+            link.verified_at,
+        )
+        for kind, link in changes
+    ]
+    await connection.execute(
+        _RECORD, *(list(column) for column in zip(*rows, strict=True)), retention
     )
-    await connection.execute(_PRUNE, retention)
-    await connection.execute(_NOTIFY)
 
 
 def _change(row: asyncpg.Record) -> LinkChange:
