@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -349,6 +349,12 @@ class JournalStore(VoiceStore):
         super().__init__(pool)
         self.journal = journal
 
+    async def open_matches_with_player(self, faceit_player_id: str) -> list[MatchRecord]:
+        self.journal.append("matches sent")
+        found = await super().open_matches_with_player(faceit_player_id)
+        self.journal.append("matches answered")
+        return found
+
     async def get_match(self, match_id: str) -> MatchRecord | None:
         self.journal.append("read sent")
         record = await super().get_match(match_id)
@@ -429,17 +435,76 @@ async def test_a_link_change_asks_the_registry_beside_the_read_of_the_match(
     voice_pool: asyncpg.Pool,
 ) -> None:
     """Applying a link, the registry is asked for the links of the match's roster while the
-    match is read under its lock, not after."""
+    match is read under its lock, not after (the cache knows of no match to ask early for)."""
     journal: list[str] = []
     resolver = JournalResolver(links={"p1": 1, "p2": 2}, journal=journal)
     w = build(voice_pool, store=JournalStore(voice_pool, journal), resolver=resolver)
     w.discord.guild_members = {1, 2, 3}
     await w.service.open_match(spec())
+    w.cache.remove(MATCH)
     journal.clear()
 
     await w.service.player_linked(3, "p3")
 
-    assert journal[:3] == ["read sent", "resolve", "read answered"], journal
+    assert journal[2:5] == ["read sent", "resolve", "read answered"], journal
+
+
+async def test_a_link_change_asks_the_registry_as_soon_as_it_arrives(
+    voice_pool: asyncpg.Pool,
+) -> None:
+    """With the player's match in the cache and its lock free, the registry is asked for its
+    roster's links before the player's matches are read, and asked once."""
+    journal: list[str] = []
+    resolver = JournalResolver(links={"p1": 1, "p2": 2}, journal=journal)
+    w = build(voice_pool, store=JournalStore(voice_pool, journal), resolver=resolver)
+    w.discord.guild_members = {1, 2, 3}
+    await w.service.open_match(spec())
+    resolver.links["p3"] = 3
+    journal.clear()
+
+    (updated,) = await w.service.player_linked(3, "p3")
+
+    assert journal.index("resolve") < journal.index("matches answered"), journal
+    assert journal.count("resolve") == 1
+    assert updated.channel("faction1").member_ids == {1, 3}  # type: ignore[union-attr]
+
+
+class LockTakingStore(VoiceStore):
+    """The real store, where another task takes and leaves a match's lock (a live move, say)
+    while a player's matches are read."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__(pool)
+        self.meanwhile: Callable[[], Awaitable[object]] | None = None
+
+    async def open_matches_with_player(self, faceit_player_id: str) -> list[MatchRecord]:
+        found = await super().open_matches_with_player(faceit_player_id)
+        if self.meanwhile is not None:
+            await self.meanwhile()
+        return found
+
+
+async def test_links_asked_early_are_asked_again_when_a_lock_was_taken_meanwhile(
+    voice_pool: asyncpg.Pool,
+) -> None:
+    """When another holder took a lock after the early question (it may have applied newer
+    links), the registry is asked again under the match's lock, and that answer is applied."""
+    store = LockTakingStore(voice_pool)
+    w = build(voice_pool, store=store)
+    w.resolver.links = {"p1": 1, "p2": 2}
+    w.discord.guild_members = {1, 2, 3}
+    await w.service.open_match(spec())
+    w.resolver.links["p3"] = 3
+
+    async def reconcile_then_unlink_p1() -> None:
+        await w.service.reconcile_match(MATCH)
+        del w.resolver.links["p1"]
+
+    store.meanwhile = reconcile_then_unlink_p1
+    (updated,) = await w.service.player_linked(3, "p3")
+
+    assert w.resolver.calls[1:] == [["p1", "p2", "p3", "p4"]] * 2
+    assert updated.channel("faction1").member_ids == {3}  # type: ignore[union-attr]
 
 
 class RosterChangingStore(VoiceStore):
