@@ -2,9 +2,11 @@
 
 Every writer of links takes one transaction advisory lock first (`lock_links`), so link writes
 are serialized and change sequences become visible in increasing order: a reader that has seen
-sequence N never later finds a smaller one committed. Each change sends a NOTIFY at commit;
-`ChangeNotifier` wakes the waiting streams, and they also poll, so a lost notification (the
-listening connection dropped) delays a change by at most the poll interval.
+sequence N never later finds a smaller one committed. Each transaction's changes are sent at
+its commit in a NOTIFY that carries them (when they fit in a payload); `ChangeNotifier` keeps
+the latest it heard and wakes the waiting streams, which take their changes from it when it
+holds every one since the last they sent, and read the log otherwise. They also poll, so a lost
+notification (the listening connection dropped) delays a change by at most the poll interval.
 """
 
 from __future__ import annotations
@@ -12,8 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
-from datetime import timedelta
+from collections import deque
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
 
 import asyncpg
 
@@ -29,6 +35,8 @@ from services.registry.links import (
 logger = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "registry_link_changes"
+RECENT_CHANGES = 500
+"""How many of the changes heard in notifications are kept for the streams."""
 DEFAULT_RETENTION = timedelta(days=30)
 """How long changes are kept: a watcher away longer rereads every link (ListPlayerLinks)."""
 
@@ -38,29 +46,53 @@ _LOCK_KEY = int.from_bytes(
 
 _LOCK = "SELECT pg_advisory_xact_lock($1)"
 
-_RECORD = """
-INSERT INTO registry.link_changes (
-    kind, discord_user_id, faceit_player_id, faceit_nickname, avatar_url, country, game,
-    skill_level, faceit_elo, faceit_url, linked_at, verified_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-"""
+_CHANGE_COLUMNS = """sequence, kind, changed_at, discord_user_id, faceit_player_id, faceit_nickname,
+    avatar_url, country, game, skill_level, faceit_elo, faceit_url, linked_at, verified_at"""
 
-# now() is when this transaction began: the changes it is writing are never pruned by it.
-_PRUNE = """
-WITH pruned AS (
-    DELETE FROM registry.link_changes WHERE changed_at < now() - $1::interval
+MAX_PAYLOAD_BYTES = 7_999
+"""Postgres refuses a notification payload of 8,000 bytes or more; a longer one is sent empty."""
+
+# The changes in their order, the prune of what is older than the retention ($13) and the
+# notification, in one statement (one round trip). now() is when this transaction began: the
+# changes it is writing are never pruned by it; the prune does not see them anyway (one
+# snapshot for every part of a statement). The notification carries the changes as JSON,
+# so that a stream need not read them back (empty when they do not fit).
+_RECORD = f"""
+WITH recorded AS (
+    INSERT INTO registry.link_changes (
+        kind, discord_user_id, faceit_player_id, faceit_nickname, avatar_url, country, game,
+        skill_level, faceit_elo, faceit_url, linked_at, verified_at)
+    SELECT kind, discord_user_id, faceit_player_id, faceit_nickname, avatar_url, country, game,
+        skill_level, faceit_elo, faceit_url, linked_at, verified_at
+    FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
+            $7::text[], $8::integer[], $9::integer[], $10::text[], $11::timestamptz[],
+            $12::timestamptz[])
+        WITH ORDINALITY AS change (
+            kind, discord_user_id, faceit_player_id, faceit_nickname, avatar_url, country, game,
+            skill_level, faceit_elo, faceit_url, linked_at, verified_at, position)
+    ORDER BY position
+    RETURNING {_CHANGE_COLUMNS}
+),
+payload AS (
+    SELECT json_agg(recorded ORDER BY sequence)::text AS changes FROM recorded
+),
+pruned AS (
+    DELETE FROM registry.link_changes WHERE changed_at < now() - $13::interval
     RETURNING sequence
+),
+horizon AS (
+    UPDATE registry.link_changes_horizon
+    SET pruned_through = greatest(pruned_through, (SELECT max(sequence) FROM pruned))
+    WHERE EXISTS (SELECT 1 FROM pruned)
 )
-UPDATE registry.link_changes_horizon
-SET pruned_through = greatest(pruned_through, (SELECT max(sequence) FROM pruned))
-WHERE EXISTS (SELECT 1 FROM pruned)
+SELECT pg_notify(
+    '{NOTIFY_CHANNEL}',
+    CASE WHEN octet_length(changes) <= {MAX_PAYLOAD_BYTES} THEN changes ELSE '' END)
+FROM payload
 """
 
-_NOTIFY = f"NOTIFY {NOTIFY_CHANNEL}"
-
-_AFTER = """
-SELECT sequence, kind, changed_at, discord_user_id, faceit_player_id, faceit_nickname,
-    avatar_url, country, game, skill_level, faceit_elo, faceit_url, linked_at, verified_at
+_AFTER = f"""
+SELECT {_CHANGE_COLUMNS}
 FROM registry.link_changes
 WHERE sequence > $1
 ORDER BY sequence
@@ -90,31 +122,50 @@ async def record_changes(
     """
     if not changes:
         return
-    await connection.executemany(
-        _RECORD,
-        [
-            (
-                kind.value,
-                link.discord_user_id,
-                link.account.player_id,
-                *profile_columns(link.account),
-                link.linked_at,
-                link.verified_at,
-            )
-            for kind, link in changes
-        ],
+    rows = [
+        (
+            kind.value,
+            link.discord_user_id,
+            link.account.player_id,
+            *profile_columns(link.account),
+            link.linked_at,
+            link.verified_at,
+        )
+        for kind, link in changes
+    ]
+    await connection.execute(
+        _RECORD, *(list(column) for column in zip(*rows, strict=True)), retention
     )
-    await connection.execute(_PRUNE, retention)
-    await connection.execute(_NOTIFY)
 
 
-def _change(row: asyncpg.Record) -> LinkChange:
+def _change(row: Mapping[str, Any]) -> LinkChange:
     return LinkChange(
         sequence=row["sequence"],
         kind=ChangeKind(row["kind"]),
         link=link_from_row(row),
         changed_at=row["changed_at"],
     )
+
+
+def _pushed(payload: str) -> list[LinkChange]:
+    """The changes a notification carries (none when it carries none, or garbage)."""
+    try:
+        rows = json.loads(payload) if payload else []
+        return [
+            _change(
+                {
+                    **row,
+                    "changed_at": datetime.fromisoformat(row["changed_at"]),
+                    "linked_at": datetime.fromisoformat(row["linked_at"]),
+                    "verified_at": row["verified_at"]
+                    and datetime.fromisoformat(row["verified_at"]),
+                }
+            )
+            for row in rows
+        ]
+    except (ValueError, TypeError, KeyError) as error:
+        logger.warning("unreadable link change notification: %r", error)
+        return []
 
 
 class ChangeLogReader:
@@ -155,6 +206,7 @@ class ChangeNotifier:
         self._connection: asyncpg.pool.PoolConnectionProxy | None = None
         self._started = asyncio.Lock()
         self._event = asyncio.Event()
+        self._recent: deque[LinkChange] = deque(maxlen=RECENT_CHANGES)
 
     async def next_notification(self) -> asyncio.Event:
         """An event set by the next notification. Take it before reading the log, then wait on
@@ -179,7 +231,17 @@ class ChangeNotifier:
                 return
             self._connection = connection
 
-    def _notified(self, *_args: object) -> None:
+    def pushed_after(self, sequence: int) -> list[LinkChange] | None:
+        """Every change after `sequence`, from the notifications heard; None unless they hold
+        each one up to the latest heard, without a gap (then the log must be read)."""
+        changes = [change for change in self._recent if change.sequence > sequence]
+        expected = range(sequence + 1, sequence + 1 + len(changes))
+        if not changes or [change.sequence for change in changes] != list(expected):
+            return None
+        return changes
+
+    def _notified(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+        self._recent.extend(_pushed(payload))
         self._event.set()
         self._event = asyncio.Event()
 

@@ -7,6 +7,7 @@ Each refusal is a `LinkFlowError` carrying the HTTP status and the words of its 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -15,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from services.kit.faceit_api import FaceitApiClient, FaceitApiError
+from services.kit.faceit_models import FaceitPlayer
 from services.registry.faceit_connect import (
     ConnectBadAnswer,
     ConnectEndpoints,
@@ -24,6 +26,7 @@ from services.registry.faceit_connect import (
     FaceitConnectClient,
     FaceitIdentity,
     Pkce,
+    Tokens,
     authorization_url,
 )
 from services.registry.link_states import LinkState, LinkStateRepository
@@ -262,16 +265,14 @@ class LinkFlow:
             raise BadCallback("FACEIT sent the browser back without a code")
         assert taken.code_verifier is not None  # finish() only consumes departed states
         try:
-            access_token = await self._connect.exchange_code(
-                code, taken.code_verifier, self.redirect_uri
-            )
-            identity = await self._connect.userinfo(access_token)
+            tokens = await self._connect.exchange_code(code, taken.code_verifier, self.redirect_uri)
+            identity, player = await self._identity(tokens)
         except ConnectError as failure:
             logger.warning(
                 "link flow for Discord user %s failed: %s", taken.discord_user_id, failure.message
             )
             raise _connect_failure(failure) from None
-        account = await self._account(identity)
+        account = self._account(identity, player)
         try:
             outcome = await self._links.link_verified(taken.discord_user_id, account)
         except AccountTaken:
@@ -320,13 +321,35 @@ class LinkFlow:
         except ConnectError as error:
             raise _connect_failure(error) from None
 
-    async def _account(self, identity: FaceitIdentity) -> FaceitAccount:
-        """The account with its Data API profile; userinfo alone when the Data API fails."""
+    async def _identity(self, tokens: Tokens) -> tuple[FaceitIdentity, FaceitPlayer | None]:
+        """Who signed in (userinfo), and their Data API profile (None when it failed).
+
+        The profile of the player the id_token names is read while userinfo answers, and kept
+        only when userinfo names the same player.
+        """
+        early = asyncio.create_task(self._profile(tokens.guid_hint)) if tokens.guid_hint else None
         try:
-            player = await self._faceit.get_player(identity.guid)
+            identity = await self._connect.userinfo(tokens.access_token)
+        except BaseException:
+            if early is not None:
+                early.cancel()
+            raise
+        if early is not None and tokens.guid_hint == identity.guid:
+            return identity, await early
+        if early is not None:
+            early.cancel()
+        return identity, await self._profile(identity.guid)
+
+    async def _profile(self, guid: str) -> FaceitPlayer | None:
+        """The player's Data API profile; None (logged) when the Data API fails."""
+        try:
+            return await self._faceit.get_player(guid)
         except FaceitApiError as error:
-            logger.warning("no Data API profile for FACEIT %s: %s", identity.guid, error.message)
-            player = None
+            logger.warning("no Data API profile for FACEIT %s: %s", guid, error.message)
+            return None
+
+    def _account(self, identity: FaceitIdentity, player: FaceitPlayer | None) -> FaceitAccount:
+        """The account with its Data API profile; userinfo alone without one."""
         if player is None or player.player_id != identity.guid:
             return FaceitAccount(
                 player_id=identity.guid, nickname=identity.nickname, avatar_url=identity.picture

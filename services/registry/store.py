@@ -40,6 +40,11 @@ _BY_FACEIT_PLAYER = f"""
 SELECT {_COLUMNS} FROM registry.player_links WHERE faceit_player_id = $1
 """
 
+# The links a verified link may replace: the account's holder and the user's own link.
+_HOLDER_OR_OWN = f"""
+SELECT {_COLUMNS} FROM registry.player_links WHERE faceit_player_id = $1 OR discord_user_id = $2
+"""
+
 _BY_FACEIT_PLAYERS = f"""
 SELECT {_COLUMNS} FROM registry.player_links
 WHERE faceit_player_id = ANY($1::text[]) AND (verified_at IS NOT NULL OR NOT $2)
@@ -139,10 +144,14 @@ class PlayerLinkRepository:
         """
         async with self._pool.acquire() as connection, connection.transaction():
             await lock_links(connection)
-            holder_row = await connection.fetchrow(_BY_FACEIT_PLAYER, account.player_id)
-            own_row = await connection.fetchrow(_BY_DISCORD_USER, discord_user_id)
-            holder = link_from_row(holder_row) if holder_row is not None else None
-            own = link_from_row(own_row) if own_row is not None else None
+            found = [
+                link_from_row(row)
+                for row in await connection.fetch(
+                    _HOLDER_OR_OWN, account.player_id, discord_user_id
+                )
+            ]
+            holder = next((f for f in found if f.account.player_id == account.player_id), None)
+            own = next((f for f in found if f.discord_user_id == discord_user_id), None)
             removed: list[PlayerLink] = []
             if holder is not None and holder.discord_user_id != discord_user_id:
                 if holder.verified:

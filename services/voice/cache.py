@@ -42,6 +42,14 @@ class ActiveMatchCache:
         """Rebuild the cache from the database's open matches."""
         self._matches = {r.match_id: r for r in records if r.state is MatchState.OPEN}
 
+    def with_player(self, faceit_player_id: str) -> list[MatchRecord]:
+        """The cached open matches whose rosters list the FACEIT player."""
+        return [
+            record
+            for record in self._matches.values()
+            if any(p.faceit_player_id == faceit_player_id for t in record.teams for p in t.roster)
+        ]
+
     def counts(self) -> tuple[int, int]:
         """How many matches are open, and how many team channels they have."""
         channels = sum(

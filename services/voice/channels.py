@@ -12,7 +12,7 @@ from services.voice.discord_port import DiscordPort
 from services.voice.model import MatchRecord, Team, TeamChannel
 from services.voice.naming import ChannelNaming
 from services.voice.placement import PlayerPlacement
-from services.voice.planning import ChannelPlan, plan_channels, player_ids
+from services.voice.planning import ChannelPlan, completed_record, plan_channels, player_ids
 from services.voice.store import VoiceStore
 
 logger = logging.getLogger(__name__)
@@ -77,11 +77,19 @@ class ChannelLifecycle:
         )
 
     async def sync(
-        self, stored: MatchRecord, teams: Sequence[Team], links: Mapping[str, int]
+        self,
+        stored: MatchRecord,
+        teams: Sequence[Team],
+        links: Mapping[str, int],
+        *,
+        moving: Mapping[str, int] | None = None,
     ) -> MatchRecord:
         """Bring the channels of an open match in line with `teams` and `links`; the new record.
 
         `stored` is the match as read under its lock: its channels are those that exist.
+        The players of `moving` (FACEIT id -> Discord user) who wait in voice are then moved
+        into their team channel; when channels were created, beside their completion's write,
+        as an open does (the intents were written before the creates).
         """
         match_id = stored.match_id
         in_guild = await self.in_guild(teams, links)
@@ -93,13 +101,32 @@ class ChannelLifecycle:
                     new.append(plan)
             else:
                 await self._ensure(match_id, existing, plan.members)
-        if new:
-            await self._store.add_channel_intents(match_id, [p.intent for p in new])
-            await self.complete(match_id, await self.create(match_id, new))
-        record = await self._store.get_match(match_id)
-        assert record is not None
+        if not new:
+            record = await self._store.get_match(match_id)
+            assert record is not None
+            self._cache.put(record)
+            await self._move(record, teams, moving)
+            return record
+        await self._store.add_channel_intents(match_id, [p.intent for p in new])
+        # The reread sees what was done above and the intents: it goes beside the creates.
+        read, created = await asyncio.gather(
+            self._store.get_match(match_id), self.create(match_id, new), return_exceptions=True
+        )
+        if isinstance(created, BaseException):
+            raise created
+        if isinstance(read, BaseException):
+            raise read  # the intents are there: reconciliation completes the channels made
+        assert read is not None
+        record = completed_record(read, created)
         self._cache.put(record)
+        await asyncio.gather(self.complete(match_id, created), self._move(record, teams, moving))
         return record
+
+    async def _move(
+        self, record: MatchRecord, teams: Sequence[Team], moving: Mapping[str, int] | None
+    ) -> None:
+        if moving:
+            await self._placement.place(record, teams, moving)
 
     async def _ensure(self, match_id: str, existing: TeamChannel, members: frozenset[int]) -> None:
         if existing.channel_id is None:

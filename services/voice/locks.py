@@ -38,6 +38,9 @@ class KeyedLocks:
         self._locks: dict[str, asyncio.Lock] = {}
         self._users: dict[str, int] = {}
         self._watches: set[LockWatch] = set()
+        self.taken = 0
+        """How many times a lock was taken, of any key: work begun before a lock was taken
+        knows that nobody held any lock in between when this grew by exactly one."""
 
     @asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
@@ -46,6 +49,7 @@ class KeyedLocks:
         self._users[key] = self._users.get(key, 0) + 1
         try:
             async with lock:
+                self.taken += 1
                 try:
                     yield
                 finally:
@@ -66,6 +70,10 @@ class KeyedLocks:
     def unwatch(self, watch: LockWatch) -> None:
         """Stop recording for `watch`."""
         self._watches.discard(watch)
+
+    def in_use(self, key: str) -> bool:
+        """Whether the lock of `key` is held or waited for."""
+        return key in self._users
 
     def __len__(self) -> int:
         return len(self._locks)

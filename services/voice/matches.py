@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -237,11 +238,10 @@ class MatchService:
         """
 
         async def link(record: MatchRecord, links: dict[str, int]) -> MatchRecord:
-            record = await self._channels.sync(record, record.teams, links)
-            if links.get(faceit_player_id) == discord_user_id:
-                await self._placement.place(
-                    record, record.teams, {faceit_player_id: discord_user_id}
-                )
+            linked = links.get(faceit_player_id) == discord_user_id
+            moving = {faceit_player_id: discord_user_id} if linked else None
+            record = await self._channels.sync(record, record.teams, links, moving=moving)
+            if linked:
                 logger.info("player %s linked during the match: access given", discord_user_id)
             return record
 
@@ -266,39 +266,76 @@ class MatchService:
         (after link changes were missed), moving in who waits in voice."""
 
         async def resync(record: MatchRecord, links: dict[str, int]) -> MatchRecord:
-            record = await self._channels.sync(record, record.teams, links)
-            await self._placement.place(record, record.teams, links)
+            record = await self._channels.sync(record, record.teams, links, moving=links)
             logger.info("match access resynchronised with the registry's links")
             return record
 
-        match_ids = [record.match_id for record in await self._store.open_matches()]
-        return await self._resync(match_ids, resync)
+        return await self._resync(await self._store.open_matches(), resync)
 
     async def _resync_open_matches_of(
         self,
         faceit_player_id: str,
         change: Callable[[MatchRecord, dict[str, int]], Awaitable[MatchRecord]],
     ) -> list[MatchRecord]:
-        """Apply `change` (given the match and its current links) to each open match of a player."""
-        return await self._resync(
-            await self._store.open_matches_with_player(faceit_player_id), change
-        )
+        """Apply `change` (given the match and its current links) to each open match of a player.
+
+        When the cache holds one open match of the player and nobody holds its lock, the
+        registry is asked for the links of its roster at once, beside the read of the player's
+        matches (see `_EarlyLinks`).
+        """
+        early = self._ask_early(faceit_player_id)
+        try:
+            return await self._resync(
+                await self._store.open_matches_with_player(faceit_player_id), change, early
+            )
+        finally:
+            if early is not None:
+                early.answer.cancel()  # when it was not used
+
+    def _ask_early(self, faceit_player_id: str) -> _EarlyLinks | None:
+        cached = self._cache.with_player(faceit_player_id)
+        if len(cached) != 1 or self._locks.in_use(cached[0].match_id):
+            return None
+        asked = player_ids(cached[0].teams)
+        answer = asyncio.create_task(self._resolver.resolve_players(asked))
+        answer.add_done_callback(_retrieved)  # an answer not used is dropped, its error too
+        return _EarlyLinks(cached[0].match_id, asked, answer, self._locks.taken)
 
     async def _resync(
         self,
-        match_ids: Sequence[str],
+        candidates: Sequence[MatchRecord],
         change: Callable[[MatchRecord, dict[str, int]], Awaitable[MatchRecord]],
+        early: _EarlyLinks | None = None,
     ) -> list[MatchRecord]:
-        """Apply `change` to each of these matches that is still open, under its lock."""
+        """Apply `change` to each of these matches that is still open, under its lock.
+
+        The registry is asked for the links of the roster read before the lock while the match
+        is read under it (or its early answer is used), and asked again when the roster
+        changed in between.
+        """
         updated = []
-        for match_id in match_ids:
+        for candidate in candidates:
+            match_id = candidate.match_id
             with log_context(match_id=match_id):
                 async with self._locks.hold(match_id):
-                    record = await self._store.get_match(match_id)
+                    asked = player_ids(candidate.teams)
+                    answer: Awaitable[dict[str, int]] = (
+                        early.answer
+                        if early is not None and early.usable(match_id, asked, self._locks.taken)
+                        else self._resolver.resolve_players(asked)
+                    )
+                    record, links = await asyncio.gather(
+                        self._store.get_match(match_id), answer, return_exceptions=True
+                    )
+                    if isinstance(record, BaseException):
+                        raise record
                     if record is None or record.state is not MatchState.OPEN:
                         continue
-                    links = dict(await self._resolver.resolve_players(player_ids(record.teams)))
-                    updated.append(await change(record, links))
+                    if isinstance(links, BaseException):
+                        raise links
+                    if player_ids(record.teams) != asked:
+                        links = await self._resolver.resolve_players(player_ids(record.teams))
+                    updated.append(await change(record, dict(links)))
                     if self._feed is not None:  # who is linked, or a replaced channel
                         self._feed.changed(match_id)
         return updated
@@ -413,6 +450,33 @@ class MatchService:
     async def voice_changed(self, user_id: int, before: int | None, after: int | None) -> None:
         """A member's voice move, seen by the gateway (see `LiveMoves`)."""
         await self._live.voice_changed(user_id, before, after)
+
+
+@dataclass(frozen=True)
+class _EarlyLinks:
+    """The registry asked for a match's roster's links before the match's lock was taken.
+
+    The answer is used only for the roster read under the lock, and only when nobody took any
+    lock between the question and this lock (`KeyedLocks.taken` grew by one): a holder in
+    between may have applied links newer than this answer, which must not overwrite them. It
+    was asked after the link change arrived, so it knows of that change.
+    """
+
+    match_id: str
+    asked: list[str]
+    answer: asyncio.Task[dict[str, int]]
+    taken: int
+    """`KeyedLocks.taken` when it was asked."""
+
+    def usable(self, match_id: str, asked: list[str], taken: int) -> bool:
+        """Whether the answer serves `match_id` under its lock, taken as lock number `taken`."""
+        return self.match_id == match_id and self.asked == asked and taken == self.taken + 1
+
+
+def _retrieved(answer: asyncio.Task[dict[str, int]]) -> None:
+    """Mark an early answer's error as seen (it is raised again where the answer is used)."""
+    if not answer.cancelled():
+        answer.exception()
 
 
 def _due(record: MatchRecord) -> bool:

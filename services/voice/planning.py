@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from services.kit.errors import InvalidArgument
@@ -117,4 +117,21 @@ def opened_record(
         teams=spec.teams,
         channels=tuple(sorted(channels, key=lambda c: c.faction)),
         opened_at=opened_at,
+    )
+
+
+def completed_record(
+    record: MatchRecord, created: Sequence[tuple[ChannelPlan, int]]
+) -> MatchRecord:
+    """`record`, read with the intents of these channels, as the database holds it once the
+    channels created for them are completed."""
+    made = {plan.faction: (cid, plan.members) for plan, cid in created}
+    return replace(
+        record,
+        channels=tuple(
+            replace(c, channel_id=made[c.faction][0], member_ids=made[c.faction][1])
+            if c.faction in made
+            else c
+            for c in record.channels
+        ),
     )

@@ -47,26 +47,31 @@ _OPEN = (
     "   THEN active_matches.opened_at ELSE now() END,"
     "  closed_at = NULL, close_reason = '', delete_after = NULL, updated_at = now()"
 )
+
+
+def _insert_intents(first: int) -> str:
+    """The insert of match $1's channel intents, their columns in parameters `first` on:
+    factions, team names, channel names and members (as '{1,2}' text: an array of arrays
+    cannot be unnested row by row). A team that already has a row keeps it."""
+    faction, team, name, members = (f"${n}::text[]" for n in range(first, first + 4))
+    return f"""
+    INSERT INTO voice.match_channels
+        (match_id, faction, team_name, channel_name, channel_id, member_ids)
+    SELECT $1, faction, team_name, channel_name, NULL, members::bigint[]
+    FROM unnest({faction}, {team}, {name}, {members})
+        AS intent (faction, team_name, channel_name, members)
+    ON CONFLICT (match_id, faction) DO NOTHING"""
+
+
 # The open and the intents in one statement (one round trip, one commit): the channel rows'
 # foreign key is checked at its end, when the match row exists.
 _OPEN_WITH_INTENTS = f"""
 WITH opened AS ({_OPEN} RETURNING opened_at),
-intents AS (
-    INSERT INTO voice.match_channels
-        (match_id, faction, team_name, channel_name, channel_id, member_ids)
-    SELECT $1, faction, team_name, channel_name, NULL, members::bigint[]
-    FROM unnest($5::text[], $6::text[], $7::text[], $8::text[])
-        AS intent (faction, team_name, channel_name, members)
-    ON CONFLICT (match_id, faction) DO NOTHING
+intents AS ({_insert_intents(5)}
 )
 SELECT opened_at FROM opened
 """
-_ADD_INTENT = (
-    "INSERT INTO voice.match_channels"
-    " (match_id, faction, team_name, channel_name, channel_id, member_ids)"
-    " VALUES ($1, $2, $3, $4, NULL, $5)"
-    " ON CONFLICT (match_id, faction) DO NOTHING"
-)
+_ADD_INTENTS = _insert_intents(2)
 
 
 def teams_to_json(teams: Iterable[Team]) -> list[MatchJson]:
@@ -88,6 +93,18 @@ def teams_from_json(data: Sequence[MatchJson]) -> tuple[Team, ...]:
         faction, name, players = team_fields(item)
         teams.append(Team(faction, name, tuple(Player(*player) for player in players)))
     return tuple(teams)
+
+
+def _intent_columns(
+    intents: Sequence[tuple[str, str, str, Iterable[int]]],
+) -> tuple[list[str], list[str], list[str], list[str]]:
+    """Intents (faction, team name, channel name, members) as the columns `unnest` reads."""
+    return (
+        [faction for faction, _, _, _ in intents],
+        [team for _, team, _, _ in intents],
+        [name for _, _, name, _ in intents],
+        ["{" + ",".join(map(str, sorted(members))) + "}" for _, _, _, members in intents],
+    )
 
 
 def _channel(row: dict[str, Any]) -> TeamChannel:
@@ -219,10 +236,7 @@ class VoiceStore:
             guild_id,
             version,
             teams_to_json(teams),
-            [faction for faction, _, _, _ in intents],
-            [team for _, team, _, _ in intents],
-            [name for _, _, name, _ in intents],
-            ["{" + ",".join(map(str, sorted(members))) + "}" for _, _, _, members in intents],
+            *_intent_columns(intents),
         )
         return opened_at
 
@@ -252,18 +266,11 @@ class VoiceStore:
     async def add_channel_intents(
         self, match_id: str, intents: Sequence[tuple[str, str, str, Iterable[int]]]
     ) -> None:
-        """Write the intents (faction, team name, channel name, members) in one transaction.
+        """Write the intents (faction, team name, channel name, members) in one statement.
 
         A team that already has a row keeps it.
         """
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.executemany(
-                _ADD_INTENT,
-                [
-                    (match_id, faction, team, name, sorted(members))
-                    for faction, team, name, members in intents
-                ],
-            )
+        await self._pool.execute(_ADD_INTENTS, match_id, *_intent_columns(intents))
 
     async def complete_channels(
         self, match_id: str, channels: Sequence[tuple[str, int, Iterable[int]]]
@@ -347,14 +354,13 @@ class VoiceStore:
             faction,
         )
 
-    async def open_matches_with_player(self, faceit_player_id: str) -> list[str]:
-        """The open matches whose rosters contain the FACEIT player."""
+    async def open_matches_with_player(self, faceit_player_id: str) -> list[MatchRecord]:
+        """The open matches whose rosters contain the FACEIT player, oldest first."""
         rows = await self._pool.fetch(
-            "SELECT match_id FROM voice.active_matches WHERE state = 'open'"
-            " AND teams @> $1 ORDER BY opened_at, match_id",
+            f"{_MATCHES} WHERE m.state = 'open' AND m.teams @> $1 ORDER BY m.opened_at, m.match_id",
             [{"roster": [{"faceit_player_id": faceit_player_id}]}],
         )
-        return [row["match_id"] for row in rows]
+        return [_record(row) for row in rows]
 
     async def link_sequence(self) -> int:
         """The sequence of the last link change applied (0 before the first)."""

@@ -14,7 +14,9 @@ import grpc.aio
 import pytest
 from faceitvoice.v1 import registry_service_pb2 as pb
 
+from services.registry.change_log import NOTIFY_CHANNEL
 from services.registry.links import FaceitAccount
+from services.registry.servicer import LinkChangeFeed
 from services.registry.store import PlayerLinkRepository
 from tests.services.registry.conftest import Registry, running_registry
 
@@ -200,3 +202,48 @@ async def test_a_watch_outlives_the_loss_of_its_listening_connection(
             after_loss = await take(changes, 1)
 
     assert summary(after_loss) == [(Kind.KIND_LINKED, 2, "b_two")]
+
+
+async def test_a_live_change_reaches_the_watcher_with_its_notification(registry: Registry) -> None:
+    """Changes committed while a watcher waits reach it from the notifications that carry
+    them, without a read of the log, and equal to what the log holds."""
+    for nickname in ("s1mple", "zywoo"):
+        registry.sandbox.world.add_player(nickname)
+
+    def log_reads() -> int:
+        return sum("WHERE sequence > $1" in query for query in registry.statements)
+
+    async with watching(registry) as changes:
+        await link(registry, 1, "s1mple")
+        first = await take(changes, 1)
+        reads = log_reads()
+        await link(registry, 2, "zywoo")
+        await unlink(registry, 1)
+        live = await take(changes, 2)
+        assert log_reads() == reads
+    async with watching(registry) as changes:
+        from_the_log = await take(changes, 3)
+
+    assert first + live == from_the_log
+
+
+async def test_a_notification_without_its_changes_makes_the_watcher_read_the_log(
+    registry: Registry,
+) -> None:
+    """A notification that does not carry its changes (they were too long for its payload)
+    still wakes the watcher, which reads them from the log, sooner than its poll would."""
+    registry.sandbox.world.add_player("s1mple")
+    async with watching(registry) as changes:
+        await link(registry, 1, "s1mple")
+        await take(changes, 1)
+        async with registry.pool.acquire() as connection, connection.transaction():
+            await connection.execute("""
+                INSERT INTO registry.link_changes (
+                    kind, discord_user_id, faceit_player_id, faceit_nickname, avatar_url,
+                    country, game, skill_level, faceit_elo, faceit_url, linked_at)
+                VALUES ('linked', 2, 'p2', 'zywoo', '', '', 'cs2', 0, 0, '', now())
+            """)
+            await connection.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+        (logged,) = [await asyncio.wait_for(changes.get(), LinkChangeFeed.poll_interval_s / 2)]
+
+    assert summary([logged]) == [(Kind.KIND_LINKED, 2, "zywoo")]

@@ -7,9 +7,12 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from services.registry.links import FaceitAccount
+from services.kit.database import create_pool
+from services.registry.change_log import NOTIFY_CHANNEL, ChangeLogReader
+from services.registry.links import ChangeKind, FaceitAccount
 from services.registry.server import migrate
 from services.registry.store import AccountTaken, Cursor, PlayerLinkRepository
+from tests.support import eventually
 
 
 def account(index: int) -> FaceitAccount:
@@ -114,3 +117,47 @@ async def test_migrating_twice_applies_nothing_new(registry_database: str) -> No
         "link_changes_horizon",
         "schema_migrations",
     }
+
+
+async def test_a_verified_link_replacing_a_claim_takes_seven_statements(
+    registry_database: str,
+) -> None:
+    """link_verified over another user's unverified claim: the transaction, the lock, one read
+    of both links it may replace, the delete, the write, then the change log entries, the
+    prune and the notification in one statement; the changes stream in order."""
+    sent: list[str] = []
+
+    async def connect(*args: object, **kwargs: object) -> asyncpg.Connection:
+        connection: asyncpg.Connection = await asyncpg.connect(*args, **kwargs)
+        connection.add_query_logger(lambda record: sent.append(record.query))
+        return connection
+
+    notified: list[str] = []
+
+    async def notifications(count: int) -> bool:
+        return len(notified) == count
+
+    listener = await asyncpg.connect(registry_database)
+    await listener.add_listener(NOTIFY_CHANNEL, lambda *args: notified.append(args[2]))
+    pool = await create_pool(registry_database, min_size=1, max_size=1, connect=connect)
+    try:
+        repository = PlayerLinkRepository(pool)
+        assert await repository.insert(7, account(1)) is not None
+        before = (await ChangeLogReader(pool).bounds())[1]
+        await eventually(lambda: notifications(1), what="the insert's notification")
+        sent.clear()
+        outcome = await repository.link_verified(8, account(1))
+        changes = await ChangeLogReader(pool).after(before, 10)
+        await eventually(lambda: notifications(2), what="the link's notification")
+    finally:
+        await pool.close()
+        await listener.close()
+    # The logger reports a query soon after it ran (the insert's may come after the clear).
+    begin = sent.index("BEGIN;")
+    assert len(sent[begin : sent.index("COMMIT;") + 1]) == 7, sent
+    assert [link.discord_user_id for link in outcome.removed] == [7]
+    assert [(c.kind, c.link.discord_user_id) for c in changes] == [
+        (ChangeKind.UNLINKED, 7),
+        (ChangeKind.LINKED, 8),
+    ]
+    assert changes[0].sequence < changes[1].sequence

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, field
 
 import asyncpg
 import pytest
 
 from services.kit.errors import InvalidArgument, NotFound, Unavailable
 from services.kit.logging import ContextFilter
-from services.voice.cache import ActiveMatchCache
+from services.voice.cache import ActiveMatchCache, TeamSeat
 from services.voice.matches import MatchService
 from services.voice.model import (
     CloseOutcome,
+    MatchRecord,
     MatchSpec,
     MatchState,
     OpenOutcome,
@@ -48,11 +50,13 @@ def build(
     delay: float = 0.0,
     *,
     lobby: int | None = LOBBY,
+    store: VoiceStore | None = None,
+    resolver: FakeResolver | None = None,
 ) -> World:
-    store = VoiceStore(pool)
+    store = store or VoiceStore(pool)
     cache = ActiveMatchCache()
     fake = discord or FakeDiscord()
-    resolver = FakeResolver()
+    resolver = resolver or FakeResolver()
     service = MatchService(
         store=store,
         cache=cache,
@@ -336,6 +340,204 @@ async def test_player_linked_during_match_gets_access_and_is_moved(world: World)
     channel = updated[0].channel("faction2")
     assert channel is not None and channel.member_ids == {2, 4}
     assert world.discord.voice[4] == channel.channel_id
+
+
+class JournalStore(VoiceStore):
+    """The real store, noting in `journal` when a match read or a completion starts and ends."""
+
+    def __init__(self, pool: asyncpg.Pool, journal: list[str]) -> None:
+        super().__init__(pool)
+        self.journal = journal
+
+    async def open_matches_with_player(self, faceit_player_id: str) -> list[MatchRecord]:
+        self.journal.append("matches sent")
+        found = await super().open_matches_with_player(faceit_player_id)
+        self.journal.append("matches answered")
+        return found
+
+    async def get_match(self, match_id: str) -> MatchRecord | None:
+        self.journal.append("read sent")
+        record = await super().get_match(match_id)
+        self.journal.append("read answered")
+        return record
+
+    async def complete_channels(
+        self, match_id: str, channels: Sequence[tuple[str, int, Iterable[int]]]
+    ) -> None:
+        self.journal.append("completion sent")
+        await super().complete_channels(match_id, channels)
+        self.journal.append("completion answered")
+
+
+@dataclass
+class JournalDiscord(FakeDiscord):
+    """The fake Discord, noting creates and moves in `journal` and the mover's seat in the cache."""
+
+    journal: list[str] = field(default_factory=list)
+    cache: ActiveMatchCache | None = None
+    seats_at_move: list[TeamSeat | None] = field(default_factory=list)
+
+    async def create_private_channel(self, name: str, member_ids: Collection[int]) -> int:
+        channel_id = await super().create_private_channel(name, member_ids)
+        self.journal.append("created")
+        return channel_id
+
+    async def move(self, user_id: int, channel_id: int | None) -> None:
+        assert self.cache is not None
+        self.seats_at_move.append(self.cache.seat_of(user_id))
+        self.journal.append("moved")
+        await super().move(user_id, channel_id)
+
+
+async def test_a_player_linked_into_a_new_channel_is_moved_without_waiting_for_the_database(
+    voice_pool: asyncpg.Pool,
+) -> None:
+    """Linking makes the team's first channel and moves the player as soon as Discord answers
+    the create: the match is reread beside the create, the completion written beside the move."""
+    journal: list[str] = []
+    discord = JournalDiscord(guild_members={1, 4}, journal=journal)
+    w = build(voice_pool, discord, store=JournalStore(voice_pool, journal))
+    discord.cache = w.cache
+    w.resolver.links = {"p1": 1}
+    teams = (
+        Team("faction1", "", (Player("p1", "one"),)),
+        Team("faction2", "", (Player("p4", "four"),)),
+    )
+    await w.service.open_match(MatchSpec(MATCH, 1, teams))
+    discord.voice[4] = LOBBY
+    w.resolver.links["p4"] = 4
+    journal.clear()
+
+    (updated,) = await w.service.player_linked(4, "p4")
+
+    channel = updated.channel("faction2")
+    assert channel is not None and channel.channel_id is not None
+    assert discord.voice[4] == channel.channel_id
+    between = journal[journal.index("created") + 1 : journal.index("moved")]
+    assert "completion answered" not in between and "read sent" not in between, journal
+    assert discord.seats_at_move == [TeamSeat(MATCH, "faction2", channel.channel_id)]
+    assert await w.store.get_match(MATCH) == updated
+    assert w.cache.get(MATCH) == updated
+
+
+@dataclass
+class JournalResolver(FakeResolver):
+    """The fake registry, noting each lookup in `journal`."""
+
+    journal: list[str] = field(default_factory=list)
+
+    async def resolve_players(self, faceit_player_ids: Sequence[str]) -> dict[str, int]:
+        self.journal.append("resolve")
+        return await super().resolve_players(faceit_player_ids)
+
+
+async def test_a_link_change_asks_the_registry_beside_the_read_of_the_match(
+    voice_pool: asyncpg.Pool,
+) -> None:
+    """Applying a link, the registry is asked for the links of the match's roster while the
+    match is read under its lock, not after (the cache knows of no match to ask early for)."""
+    journal: list[str] = []
+    resolver = JournalResolver(links={"p1": 1, "p2": 2}, journal=journal)
+    w = build(voice_pool, store=JournalStore(voice_pool, journal), resolver=resolver)
+    w.discord.guild_members = {1, 2, 3}
+    await w.service.open_match(spec())
+    w.cache.remove(MATCH)
+    journal.clear()
+
+    await w.service.player_linked(3, "p3")
+
+    assert journal[2:5] == ["read sent", "resolve", "read answered"], journal
+
+
+async def test_a_link_change_asks_the_registry_as_soon_as_it_arrives(
+    voice_pool: asyncpg.Pool,
+) -> None:
+    """With the player's match in the cache and its lock free, the registry is asked for its
+    roster's links before the player's matches are read, and asked once."""
+    journal: list[str] = []
+    resolver = JournalResolver(links={"p1": 1, "p2": 2}, journal=journal)
+    w = build(voice_pool, store=JournalStore(voice_pool, journal), resolver=resolver)
+    w.discord.guild_members = {1, 2, 3}
+    await w.service.open_match(spec())
+    resolver.links["p3"] = 3
+    journal.clear()
+
+    (updated,) = await w.service.player_linked(3, "p3")
+
+    assert journal.index("resolve") < journal.index("matches answered"), journal
+    assert journal.count("resolve") == 1
+    assert updated.channel("faction1").member_ids == {1, 3}  # type: ignore[union-attr]
+
+
+class LockTakingStore(VoiceStore):
+    """The real store, where another task takes and leaves a match's lock (a live move, say)
+    while a player's matches are read."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__(pool)
+        self.meanwhile: Callable[[], Awaitable[object]] | None = None
+
+    async def open_matches_with_player(self, faceit_player_id: str) -> list[MatchRecord]:
+        found = await super().open_matches_with_player(faceit_player_id)
+        if self.meanwhile is not None:
+            await self.meanwhile()
+        return found
+
+
+async def test_links_asked_early_are_asked_again_when_a_lock_was_taken_meanwhile(
+    voice_pool: asyncpg.Pool,
+) -> None:
+    """When another holder took a lock after the early question (it may have applied newer
+    links), the registry is asked again under the match's lock, and that answer is applied."""
+    store = LockTakingStore(voice_pool)
+    w = build(voice_pool, store=store)
+    w.resolver.links = {"p1": 1, "p2": 2}
+    w.discord.guild_members = {1, 2, 3}
+    await w.service.open_match(spec())
+    w.resolver.links["p3"] = 3
+
+    async def reconcile_then_unlink_p1() -> None:
+        await w.service.reconcile_match(MATCH)
+        del w.resolver.links["p1"]
+
+    store.meanwhile = reconcile_then_unlink_p1
+    (updated,) = await w.service.player_linked(3, "p3")
+
+    assert w.resolver.calls[1:] == [["p1", "p2", "p3", "p4"]] * 2
+    assert updated.channel("faction1").member_ids == {3}  # type: ignore[union-attr]
+
+
+class RosterChangingStore(VoiceStore):
+    """The real store, where an update changes the match's roster right after a player's
+    matches are read (before a link change takes the match's lock)."""
+
+    def __init__(self, pool: asyncpg.Pool, teams: tuple[Team, ...]) -> None:
+        super().__init__(pool)
+        self.teams = teams
+
+    async def open_matches_with_player(self, faceit_player_id: str) -> list[MatchRecord]:
+        found = await super().open_matches_with_player(faceit_player_id)
+        await self.record_open(MATCH, GUILD, 2, self.teams)
+        return found
+
+
+async def test_a_roster_changed_before_the_lock_is_resolved_again(voice_pool: asyncpg.Pool) -> None:
+    """When the roster changed between the read of a linking player's matches and the lock,
+    the registry is asked for the roster read under the lock, whose players get their access."""
+    teams = (
+        Team("faction1", "", (Player("p1", "one"), Player("p3", "three"))),
+        Team("faction2", "", (Player("p2", "two"), Player("p5", "five"))),
+    )
+    w = build(voice_pool, store=RosterChangingStore(voice_pool, teams))
+    w.resolver.links = {"p1": 1, "p2": 2}
+    w.discord.guild_members = {1, 2, 3, 5}
+    await w.service.open_match(spec())
+    w.resolver.links.update({"p3": 3, "p5": 5})
+
+    (updated,) = await w.service.player_linked(3, "p3")
+
+    assert w.resolver.calls[1:] == [["p1", "p2", "p3", "p4"], ["p1", "p2", "p3", "p5"]]
+    assert [c.member_ids for c in updated.channels] == [{1, 3}, {2, 5}]
 
 
 async def test_list_matches_pages_oldest_first(world: World) -> None:

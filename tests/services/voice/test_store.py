@@ -1,4 +1,4 @@
-"""The voice store's reads of one match."""
+"""The voice store's reads and writes of one match, and the statements they send."""
 
 from __future__ import annotations
 
@@ -14,19 +14,24 @@ from services.voice.store import VoiceStore
 BIG = 2**62  # Discord ids are snowflakes near 2^60: beyond a double's exact integers
 
 
-async def test_a_match_is_read_with_its_channels_and_leavers_in_one_statement(
-    fresh_database: str,
-) -> None:
-    """get_match sends one statement per match and returns the match, its channels in faction order
-    (one complete, one being replaced) with exact ids, and who left on purpose."""
-    sent: list[str] = []
+async def _logged_pool(dsn: str, sent: list[str]) -> asyncpg.Pool:
+    """A one-connection pool that appends each query it runs to `sent`, soon after it ran."""
 
     async def connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
         connection: asyncpg.Connection = await asyncpg.connect(*args, **kwargs)
         connection.add_query_logger(lambda record: sent.append(record.query))
         return connection
 
-    pool = await create_pool(fresh_database, min_size=1, max_size=1, connect=connect)
+    return await create_pool(dsn, min_size=1, max_size=1, connect=connect)
+
+
+async def test_a_match_is_read_with_its_channels_and_leavers_in_one_statement(
+    fresh_database: str,
+) -> None:
+    """get_match sends one statement per match and returns the match, its channels in faction order
+    (one complete, one being replaced) with exact ids, and who left on purpose."""
+    sent: list[str] = []
+    pool = await _logged_pool(fresh_database, sent)
     teams = (
         Team("faction1", "Alpha", (Player("p1", "one"),)),
         Team("faction2", "Bravo", (Player("p2", "two"),)),
@@ -69,3 +74,40 @@ async def test_a_match_is_read_with_its_channels_and_leavers_in_one_statement(
         TeamChannel("faction2", "Bravo", "Match Bravo", None, frozenset({BIG + 2}), BIG + 9),
     )
     assert record.left_on_purpose == frozenset({BIG + 1})
+
+
+async def test_channel_intents_are_written_in_one_statement(fresh_database: str) -> None:
+    """add_channel_intents writes every team's intent in one statement (one round trip, no
+    transaction around it) and keeps the row of a team that has one."""
+    sent: list[str] = []
+    pool = await _logged_pool(fresh_database, sent)
+    teams = (Team("faction1", "Alpha", ()), Team("faction2", "Bravo", ()))
+    try:
+        await migrate(pool)
+        store = VoiceStore(pool)
+        await store.record_open("m1", 42, 3, teams)
+        await store.add_channel_intents("m1", [("faction1", "Alpha", "Match Alpha", [BIG + 1])])
+        await store.complete_channel("m1", "faction1", 7, [1])
+        sent.clear()
+        await store.add_channel_intents(
+            "m1",
+            [
+                ("faction1", "Alpha", "Match Alpha", [BIG + 1, 5]),
+                ("faction2", "Bravo", "Match Bravo", [BIG + 2, 6]),
+            ],
+        )
+    finally:
+        await pool.close()
+    # The logger reports a query soon after it ran (the update above may come after the clear).
+    statements = [q.split()[0] for q in sent]
+    assert [q for q in statements if q.startswith(("INSERT", "BEGIN", "COMMIT"))] == ["INSERT"]
+    pool = await create_pool(fresh_database, min_size=1, max_size=1)
+    try:
+        record = await VoiceStore(pool).get_match("m1")
+    finally:
+        await pool.close()
+    assert record is not None
+    assert record.channels == (
+        TeamChannel("faction1", "Alpha", "Match Alpha", 7, frozenset({1})),
+        TeamChannel("faction2", "Bravo", "Match Bravo", None, frozenset({BIG + 2, 6})),
+    )
