@@ -150,6 +150,11 @@ async def test_a_voice_restart_mid_way_loses_no_change(system: VoiceSystem) -> N
         return voice if seat is not None and voice == seat.channel_id else None
 
     await eventually(moved_in, what="alice moved into her team channel")
+
+    async def resumed_after_it() -> bool:  # saved once applied: the move may come first
+        return restarted.link_watch.applied == 1
+
+    await eventually(resumed_after_it, what="alice's change recorded as applied")
     assert saved > 0 and await store.link_sequence() > saved
     assert restarted.link_watch.applied == 1
 
