@@ -61,12 +61,14 @@ def with_database(dsn: str, database: str) -> str:
     return urlunsplit(parts._replace(path=f"/{database}"))
 
 
-# Array types asyncpg has no built-in codec for: it looks each one up on a connection's first
-# statement that uses it (with JIT on, three statements, the lookup a recursive query of 2-30
-# ms). Looked up here, when the connection opens, instead of on the path of that statement
-# (the first repairs after a voice takeover, which replaces every connection, paid it).
+# Array types asyncpg has no built-in codec for (text[] has one): it looks each one up on a
+# connection's first statement that uses it (with JIT on, three statements, the lookup a
+# recursive query of 2-30 ms under load). A pool whose connections are all opened ahead of
+# need looks them up as each opens instead (voice: a takeover replaces every connection and
+# reopens them while the gateway connects; its first repairs paid the lookup). Elsewhere it
+# would be paid by every connection a burst opens, needed or not.
 _ARRAYS_LOOKED_UP_AHEAD = (
-    "SELECT NULL::bigint[], NULL::integer[], NULL::float8[], NULL::text[], NULL::uuid[]"
+    "SELECT NULL::bigint[], NULL::integer[], NULL::float8[], NULL::timestamptz[], NULL::uuid[]"
 )
 
 
@@ -75,6 +77,10 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
         await connection.set_type_codec(
             type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
         )
+
+
+async def _init_connection_with_arrays(connection: asyncpg.Connection) -> None:
+    await _init_connection(connection)
     await connection.fetchrow(_ARRAYS_LOOKED_UP_AHEAD)
 
 
@@ -129,8 +135,12 @@ async def create_pool(
     command_timeout: float = 30.0,
     connect: Callable[..., Awaitable[asyncpg.Connection]] | None = None,
     reset: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+    arrays_ahead: bool = False,
 ) -> asyncpg.Pool:
     """Open the process's asyncpg pool; json/jsonb columns come and go as Python objects.
+
+    `arrays_ahead`: each connection looks up the array types as it opens, not on its first
+    statement using one (for a pool whose connections are opened ahead, `open_connections`).
 
     `connect`, when given, opens each new connection instead of `asyncpg.connect` (with the
     same arguments), e.g. to add session settings that must survive the pool's `RESET ALL`;
@@ -147,7 +157,7 @@ async def create_pool(
         max_queries=50000,
         max_inactive_connection_lifetime=300.0,
         command_timeout=command_timeout,
-        init=_init_connection,
+        init=_init_connection_with_arrays if arrays_ahead else _init_connection,
         connect=connect,
         reset=reset,
         loop=None,

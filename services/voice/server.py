@@ -80,7 +80,7 @@ async def serve(settings: VoiceSettings) -> None:
         await wait_for_database(dsn)
         # Every connection writes under this replica's fencing token (0 until it holds the lease).
         fencing = FencingToken(idle_in_transaction_s=settings.lease_renew_s)
-        pool = await create_pool(dsn, connect=fencing.connect)
+        pool = await create_pool(dsn, connect=fencing.connect, arrays_ahead=True)
         try:
             await migrate(pool)
             registry = RegistryClient(clients.channel(settings.registry_service_addr))

@@ -140,21 +140,23 @@ async def test_a_release_returns_before_the_reset_which_the_next_user_still_wait
 async def test_a_new_connections_first_array_statement_asks_postgres_nothing_else(
     fresh_database: str,
 ) -> None:
-    """A connection the pool opens knows the array types the services use: its first
-    statement with bigint[], integer[], float8[], text[] or uuid[] values runs no type
+    """A connection of a pool that looks arrays up ahead knows the array types: its first
+    statement with bigint[], integer[], float8[], timestamptz[] or uuid[] values runs no type
     lookup of its own (on a fresh connection that lookup is a statement or three more)."""
-    pool = await create_pool(fresh_database, min_size=1, max_size=1, command_timeout=5)
+    pool = await create_pool(
+        fresh_database, min_size=1, max_size=1, command_timeout=5, arrays_ahead=True
+    )
     try:
         async with pool.acquire() as connection:
             sent: list[str] = []
             connection.add_query_logger(lambda record: sent.append(record.query))
             row = await connection.fetchrow(
                 "SELECT $1::bigint[] AS a, $2::integer[] AS b, $3::float8[] AS c,"
-                " $4::text[] AS d, $5::uuid[] AS e",
+                " $4::timestamptz[] AS d, $5::uuid[] AS e",
                 [2**62],
                 [1],
                 [0.5],
-                ["x"],
+                [],
                 [],
             )
 
