@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import replace
 
 from services.voice.cache import ActiveMatchCache
 from services.voice.discord_port import DiscordPort
@@ -117,7 +116,7 @@ class ChannelLifecycle:
         if isinstance(read, BaseException):
             raise read  # the intents are there: reconciliation completes the channels made
         assert read is not None
-        record = completed_record(read, created)
+        record = completed_record(read, {p.faction: (cid, p.members) for p, cid in created})
         self._cache.put(record)
         await asyncio.gather(self.complete(match_id, created), self._move(record, teams, moving))
         return record
@@ -148,11 +147,9 @@ class ChannelLifecycle:
         line with the settings, for an open match; what was changed, one line each."""
         match_id = record.match_id
         changes = []
-        standing = [c for c in record.channels if c.channel_id is not None]
-        found = await asyncio.gather(
-            *(self._discord.channel_exists(c.channel_id) for c in standing if c.channel_id)
-        )
-        lost = [c for c, exists in zip(standing, found, strict=True) if not exists]
+        standing = [(c, c.channel_id) for c in record.channels if c.channel_id is not None]
+        found = await asyncio.gather(*(self._discord.channel_exists(cid) for _, cid in standing))
+        lost = [c for (c, _), exists in zip(standing, found, strict=True) if not exists]
         for channel in record.channels:
             if channel.channel_id is None:
                 await self._finish_intent(match_id, channel, channel.member_ids)
@@ -303,12 +300,8 @@ class ChannelLifecycle:
         if waiting is None or failure is not None:
             await recorded
         else:
-            new = {
-                channel.faction: replace(channel, channel_id=made_id, member_ids=frozenset(members))
-                for channel, members, made_id in made
-            }
-            record = replace(
-                waiting, channels=tuple(new.get(c.faction, c) for c in waiting.channels)
+            record = completed_record(
+                waiting, {channel.faction: (made_id, members) for channel, members, made_id in made}
             )
             # The live handler must see who is allowed where before anyone is moved in.
             self._cache.put(record)

@@ -121,15 +121,14 @@ def opened_record(
 
 
 def completed_record(
-    record: MatchRecord, created: Sequence[tuple[ChannelPlan, int]]
+    record: MatchRecord, made: Mapping[str, tuple[int, Collection[int]]]
 ) -> MatchRecord:
-    """`record`, read with the intents of these channels, as the database holds it once the
-    channels created for them are completed."""
-    made = {plan.faction: (cid, plan.members) for plan, cid in created}
+    """`record`, read with the intents of these channels (faction -> channel id made and its
+    members), as the database holds it once they are completed."""
     return replace(
         record,
         channels=tuple(
-            replace(c, channel_id=made[c.faction][0], member_ids=made[c.faction][1])
+            replace(c, channel_id=made[c.faction][0], member_ids=frozenset(made[c.faction][1]))
             if c.faction in made
             else c
             for c in record.channels
