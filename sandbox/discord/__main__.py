@@ -10,6 +10,8 @@ import os
 import signal
 import sys
 
+import uvloop
+
 from sandbox.discord.config import SandboxConfig
 from sandbox.discord.permissions import DEFAULT_BOT
 from sandbox.discord.ratelimit import RouteLimit
@@ -108,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    asyncio.run(run(args))
+    uvloop.run(run(args))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ import logging
 import signal
 import sys
 
+import uvloop
+
 from sandbox.faceit.deliverer import REORDER_MODES, WebhookOptions
 from sandbox.faceit.server import FaceitSandbox
 
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     logging.getLogger("aiohttp").setLevel(logging.WARNING)
-    asyncio.run(run(args, options))
+    uvloop.run(run(args, options))
 
 
 if __name__ == "__main__":
