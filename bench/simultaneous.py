@@ -43,8 +43,9 @@ def minimum_seconds(route_calls: Sequence[int], layers: int, latency_s: float) -
     which must follow one another (a create, then the move into its channel).
 
     Past the limits, the last call falls in window W (the most windows the global limit or a
-    route's needs), which opens W - 1 windows after the first call counted, and is answered at
-    once (the sandbox's latency comes before its rate limiter).
+    route's needs), which opens W - 1 windows after the first call counted. The sandbox counts a
+    call halfway through its latency and answers it at the end, so from the first call's send
+    to the last one's answer is the latency and W - 1 windows.
     """
     windows = max(
         math.ceil(sum(route_calls) / GLOBAL_LIMIT),

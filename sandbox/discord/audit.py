@@ -23,7 +23,7 @@ class AuditEntry:
     received_at: float
     """When the call arrived: `time.monotonic()`, a clock every process of the machine shares."""
     answered_at: float
-    """When its answer was ready (after any injected latency), on the same clock."""
+    """When its answer was ready (at the end of any injected latency), on the same clock."""
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """The "events after the answer" fault: a REST call's gateway events go out after its reply.
 
 By default the sandbox dispatches the events of a change (CHANNEL_CREATE, VOICE_STATE_UPDATE...)
-while handling the REST call, so a bot's cache always knows of a change before the REST answer
-arrives. Discord promises no such order: the answer often comes first. With this fault on,
-the events a REST call causes are held and sent `delay` seconds after its answer was written;
+just before the REST call's answer (while handling it, when no latency is injected), so a bot's
+cache always knows of a change before the REST answer arrives. Discord promises no such order:
+the answer often comes first. With this fault on, the events a REST call causes are held and
+sent `delay` seconds after its answer was written;
 `hide_new_channels` also makes a new channel unknown to moves (10003) until its CHANNEL_CREATE
 went out, a pessimistic model of a guild that has not processed the channel yet.
 """
@@ -21,7 +22,8 @@ from typing import Any
 class HeldEvents:
     """The dispatches one REST call caused, waiting for its answer to be sent."""
 
-    delay: float
+    delay: float | None
+    """Seconds after the answer to send them; None: just before the answer is written."""
     sends: list[Callable[[], None]] = field(default_factory=list)
     channel_ids: set[int] = field(default_factory=set)
 
@@ -47,14 +49,16 @@ class EventOrder:
         self.delay = None
         self.hide_new_channels = False
 
-    def begin(self) -> Token[HeldEvents | None] | None:
-        """Start holding the events of the REST call being handled (None when the fault is off)."""
-        if self.delay is None:
+    def begin(self, *, travelling: bool = False) -> Token[HeldEvents | None] | None:
+        """Start holding the events of the REST call being handled: when the fault is on, or
+        when its answer is still to travel back (an injected latency), so they go out with it.
+        None: nothing is held."""
+        if self.delay is None and not travelling:
             return None
         return self._current.set(HeldEvents(delay=self.delay))
 
     def end(self, token: Token[HeldEvents | None] | None) -> HeldEvents | None:
-        """Stop holding; the events held, if any, to pass to `release_later` once answered."""
+        """Stop holding; the events held, if any, to pass to `release` once answered."""
         if token is None:
             return None
         held = self._current.get()
@@ -72,8 +76,12 @@ class EventOrder:
             self._hidden.add(channel_id)
         return True
 
-    def release_later(self, held: HeldEvents) -> None:
-        """Send the held events `delay` seconds from now."""
+    def release(self, held: HeldEvents) -> None:
+        """Send the held events: now if they go before the answer, else `delay` seconds from
+        now (call it once the answer was written)."""
+        if held.delay is None:
+            self._release(held)
+            return
 
         def fire() -> None:
             self._timers.discard(timer)

@@ -93,26 +93,44 @@ class RestMiddleware:
             return unmatched
         method = request.method
         ticket, in_flight = self._audit.arrive(method, route, request.path_qs, received_at)
-        holding = self._order.begin()
+        delay = self._faults.delay_for(method, route)
+        holding = self._order.begin(travelling=delay > 0)
         try:
-            delay = self._faults.delay_for(method, route)
-            if delay > 0:
-                await asyncio.sleep(delay)
-            response, code = await self._answer(request, handler, method, route)
+            response, code = await self._travel(
+                request, handler, method, route, received_at + delay
+            )
         except BaseException:
             self._audit.forget(ticket)
-            raise
-        finally:
             held = self._order.end(holding)
+            if held is not None:
+                self._order.release(held)  # what the call changed stays changed: tell the bots
+            raise
+        held = self._order.end(holding)
         self._record(
             request, route, response, code, in_flight, received_at=received_at, ticket=ticket
         )
-        if held is not None:
+        if held is not None and held.delay is not None:
             # Write the answer now (aiohttp skips a prepared response) so its events follow it.
             await response.prepare(request)
             await response.write_eof()
-            self._order.release_later(held)
+        if held is not None:
+            self._order.release(held)
         return response
+
+    async def _travel(
+        self, request: web.Request, handler: Handler, method: str, route: str, due: float
+    ) -> tuple[web.StreamResponse, int | None]:
+        """The answer of a call to send at `due` (its receipt plus an injected latency):
+        Discord handles it halfway (the request's way there) and the answer takes the rest,
+        whatever the handling cost. The sandbox's own work is inside the latency, as Discord's
+        is inside its response time, not added after it."""
+        now = time.monotonic()
+        if due <= now:
+            return await self._answer(request, handler, method, route)
+        await asyncio.sleep((due - now) / 2)
+        answer = await self._answer(request, handler, method, route)
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        return answer
 
     async def _answer(
         self, request: web.Request, handler: Handler, method: str, route: str

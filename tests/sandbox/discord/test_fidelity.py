@@ -370,6 +370,35 @@ async def test_hidden_new_channel_cannot_be_a_move_target_until_announced(
     assert status == 200, body
 
 
+async def test_a_call_is_handled_on_its_way_and_its_event_comes_with_the_answer(
+    api: Api, control: DiscordSandboxClient, guild: dict, gateway_connect
+) -> None:
+    """Latency: Discord acts on a call halfway through it; the change's event and the answer
+    come back together at its end."""
+    gid = guild["guild_id"]
+    gw = await _ready(gateway_connect)
+    await control.add_latency(1.0, method="POST", route="/guilds/{guild_id}/channels")
+    sent = time.monotonic()
+    call = asyncio.create_task(api.call("POST", f"/guilds/{gid}/channels", {"name": "Team"}))
+
+    async def event() -> float:
+        await gw.dispatch("CHANNEL_CREATE")
+        return time.monotonic()
+
+    heard = asyncio.create_task(event())
+
+    async def made() -> bool:
+        return any(c["name"] == "Team" for c in (await control.get_guild(gid))["channels"])
+
+    await eventually(made, what="the channel to exist")
+    seen = time.monotonic()
+    assert not call.done() and not heard.done()
+    status, _, _ = await call
+    answered = time.monotonic()
+    assert status == 201
+    assert seen - sent >= 0.4 and abs(await heard - answered) < 0.25
+
+
 # --- 4. Cloudflare 429 -----------------------------------------------------------------------
 
 
