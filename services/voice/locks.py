@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 
 class LockWatch:
@@ -38,9 +38,6 @@ class KeyedLocks:
         self._locks: dict[str, asyncio.Lock] = {}
         self._users: dict[str, int] = {}
         self._watches: set[LockWatch] = set()
-        self.taken = 0
-        """How many times a lock was taken, of any key: work begun before a lock was taken
-        knows that nobody held any lock in between when this grew by exactly one."""
 
     @asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
@@ -49,7 +46,6 @@ class KeyedLocks:
         self._users[key] = self._users.get(key, 0) + 1
         try:
             async with lock:
-                self.taken += 1
                 try:
                     yield
                 finally:
@@ -70,6 +66,15 @@ class KeyedLocks:
     def unwatch(self, watch: LockWatch) -> None:
         """Stop recording for `watch`."""
         self._watches.discard(watch)
+
+    @contextmanager
+    def watching(self) -> Iterator[LockWatch]:
+        """A watch for the block."""
+        watch = self.watch()
+        try:
+            yield watch
+        finally:
+            self.unwatch(watch)
 
     def in_use(self, key: str) -> bool:
         """Whether the lock of `key` is held or waited for."""

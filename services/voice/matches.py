@@ -270,7 +270,7 @@ class MatchService:
             logger.info("match access resynchronised with the registry's links")
             return record
 
-        return await self._resync(await self._store.open_matches(), resync)
+        return await self._resync(self._store.open_matches, resync)
 
     async def _resync_open_matches_of(
         self,
@@ -283,14 +283,11 @@ class MatchService:
         registry is asked for the links of its roster at once, beside the read of the player's
         matches (see `_EarlyLinks`).
         """
-        early = self._ask_early(faceit_player_id)
-        try:
-            return await self._resync(
-                await self._store.open_matches_with_player(faceit_player_id), change, early
-            )
-        finally:
-            if early is not None:
-                early.answer.cancel()  # when it was not used
+        return await self._resync(
+            lambda: self._store.open_matches_with_player(faceit_player_id),
+            change,
+            early_for=faceit_player_id,
+        )
 
     def _ask_early(self, faceit_player_id: str) -> _EarlyLinks | None:
         cached = self._cache.with_player(faceit_player_id)
@@ -299,46 +296,71 @@ class MatchService:
         asked = player_ids(cached[0].teams)
         answer = asyncio.create_task(self._resolver.resolve_players(asked))
         answer.add_done_callback(_retrieved)  # an answer not used is dropped, its error too
-        return _EarlyLinks(cached[0].match_id, asked, answer, self._locks.taken)
+        return _EarlyLinks(cached[0].match_id, asked, answer)
 
     async def _resync(
         self,
-        candidates: Sequence[MatchRecord],
+        read: Callable[[], Awaitable[Sequence[MatchRecord]]],
         change: Callable[[MatchRecord, dict[str, int]], Awaitable[MatchRecord]],
-        early: _EarlyLinks | None = None,
+        *,
+        early_for: str | None = None,
     ) -> list[MatchRecord]:
-        """Apply `change` to each of these matches that is still open, under its lock.
+        """Apply `change` to each match `read` gives that is still open, under its lock.
 
-        The registry is asked for the links of the roster read before the lock while the match
-        is read under it (or its early answer is used), and asked again when the roster
-        changed in between.
+        A match whose lock nobody took since the read is changed as read (every writer of a
+        match holds its lock); another is read again under its lock, beside the registry's
+        answer for the roster read before (or the early answer), and the registry is asked
+        again when the roster changed in between.
         """
         updated = []
-        for candidate in candidates:
-            match_id = candidate.match_id
-            with log_context(match_id=match_id):
-                async with self._locks.hold(match_id):
-                    asked = player_ids(candidate.teams)
-                    answer: Awaitable[dict[str, int]] = (
-                        early.answer
-                        if early is not None and early.usable(match_id, asked, self._locks.taken)
-                        else self._resolver.resolve_players(asked)
-                    )
-                    record, links = await asyncio.gather(
-                        self._store.get_match(match_id), answer, return_exceptions=True
-                    )
-                    if isinstance(record, BaseException):
-                        raise record
-                    if record is None or record.state is not MatchState.OPEN:
-                        continue
-                    if isinstance(links, BaseException):
-                        raise links
-                    if player_ids(record.teams) != asked:
-                        links = await self._resolver.resolve_players(player_ids(record.teams))
-                    updated.append(await change(record, dict(links)))
-                    if self._feed is not None:  # who is linked, or a replaced channel
-                        self._feed.changed(match_id)
+        with self._locks.watching() as watch:
+            early = self._ask_early(early_for) if early_for is not None else None
+            try:
+                for candidate in await read():
+                    with log_context(match_id=candidate.match_id):
+                        async with self._locks.hold(candidate.match_id):
+                            record = await self._resync_one(candidate, change, watch, early)
+                    if record is not None:
+                        updated.append(record)
+            finally:
+                if early is not None:
+                    early.answer.cancel()  # when it was not used
         return updated
+
+    async def _resync_one(
+        self,
+        candidate: MatchRecord,
+        change: Callable[[MatchRecord, dict[str, int]], Awaitable[MatchRecord]],
+        watch: LockWatch,
+        early: _EarlyLinks | None,
+    ) -> MatchRecord | None:
+        match_id = candidate.match_id
+        asked = player_ids(candidate.teams)
+        as_read = not watch.touched(match_id)
+        answer: Awaitable[dict[str, int]] = (
+            early.answer
+            if early is not None and as_read and early.serves(match_id, asked)
+            else self._resolver.resolve_players(asked)
+        )
+        if as_read:
+            record, links = candidate, await answer
+        else:
+            read, answered = await asyncio.gather(
+                self._store.get_match(match_id), answer, return_exceptions=True
+            )
+            if isinstance(read, BaseException):
+                raise read
+            if read is None or read.state is not MatchState.OPEN:
+                return None
+            if isinstance(answered, BaseException):
+                raise answered
+            record, links = read, answered
+        if player_ids(record.teams) != asked:
+            links = await self._resolver.resolve_players(player_ids(record.teams))
+        changed = await change(record, dict(links))
+        if self._feed is not None:  # who is linked, or a replaced channel
+            self._feed.changed(match_id)
+        return changed
 
     async def close_match(
         self, match_id: str, version: int, reason: str, results: MatchResults | None = None
@@ -456,21 +478,19 @@ class MatchService:
 class _EarlyLinks:
     """The registry asked for a match's roster's links before the match's lock was taken.
 
-    The answer is used only for the roster read under the lock, and only when nobody took any
-    lock between the question and this lock (`KeyedLocks.taken` grew by one): a holder in
-    between may have applied links newer than this answer, which must not overwrite them. It
-    was asked after the link change arrived, so it knows of that change.
+    It was asked after the link change arrived, so it knows of that change. Its answer serves
+    only the roster it was asked for, and only while nobody took the match's lock since the
+    watch it was asked under began: a holder in between may have applied links newer than
+    this answer, which must not overwrite them.
     """
 
     match_id: str
     asked: list[str]
     answer: asyncio.Task[dict[str, int]]
-    taken: int
-    """`KeyedLocks.taken` when it was asked."""
 
-    def usable(self, match_id: str, asked: list[str], taken: int) -> bool:
-        """Whether the answer serves `match_id` under its lock, taken as lock number `taken`."""
-        return self.match_id == match_id and self.asked == asked and taken == self.taken + 1
+    def serves(self, match_id: str, asked: list[str]) -> bool:
+        """Whether the answer is for this match's roster as read."""
+        return self.match_id == match_id and self.asked == asked
 
 
 def _retrieved(answer: asyncio.Task[dict[str, int]]) -> None:

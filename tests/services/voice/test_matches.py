@@ -431,22 +431,59 @@ class JournalResolver(FakeResolver):
         return await super().resolve_players(faceit_player_ids)
 
 
-async def test_a_link_change_asks_the_registry_beside_the_read_of_the_match(
+async def test_a_link_change_applies_to_the_match_as_read_when_nobody_touched_it(
     voice_pool: asyncpg.Pool,
 ) -> None:
-    """Applying a link, the registry is asked for the links of the match's roster while the
-    match is read under its lock, not after (the cache knows of no match to ask early for)."""
+    """Applying a link to a match nobody took the lock of since the player's matches were
+    read, the match is not read again under its lock."""
     journal: list[str] = []
-    resolver = JournalResolver(links={"p1": 1, "p2": 2}, journal=journal)
+    resolver = JournalResolver(links={"p1": 1, "p2": 2, "p3": 3}, journal=journal)
     w = build(voice_pool, store=JournalStore(voice_pool, journal), resolver=resolver)
     w.discord.guild_members = {1, 2, 3}
     await w.service.open_match(spec())
-    w.cache.remove(MATCH)
     journal.clear()
+
+    (updated,) = await w.service.player_linked(3, "p3")
+
+    assert journal.count("read sent") == 1, journal  # the one after the access was edited
+    assert updated.channel("faction1").member_ids == {1, 3}  # type: ignore[union-attr]
+    assert updated == await w.store.get_match(MATCH)
+
+
+class TouchingJournalStore(JournalStore):
+    """The journal store, where a reconcile takes and leaves the match's lock right after a
+    player's matches are read; the journal starts after it."""
+
+    def __init__(self, pool: asyncpg.Pool, journal: list[str]) -> None:
+        super().__init__(pool, journal)
+        self.meanwhile: Callable[[], Awaitable[object]] | None = None
+
+    async def open_matches_with_player(self, faceit_player_id: str) -> list[MatchRecord]:
+        found = await super().open_matches_with_player(faceit_player_id)
+        if self.meanwhile is not None:
+            await self.meanwhile()
+            self.journal.clear()
+        return found
+
+
+async def test_a_link_change_asks_the_registry_beside_the_read_of_a_touched_match(
+    voice_pool: asyncpg.Pool,
+) -> None:
+    """Applying a link to a match whose lock was taken since the player's matches were read,
+    the registry is asked for the links of its roster while the match is read again under
+    its lock, not after."""
+    journal: list[str] = []
+    resolver = JournalResolver(links={"p1": 1, "p2": 2}, journal=journal)
+    store = TouchingJournalStore(voice_pool, journal)
+    w = build(voice_pool, store=store, resolver=resolver)
+    w.discord.guild_members = {1, 2, 3}
+    await w.service.open_match(spec())
+    w.cache.remove(MATCH)
+    store.meanwhile = lambda: w.service.reconcile_match(MATCH)
 
     await w.service.player_linked(3, "p3")
 
-    assert journal[2:5] == ["read sent", "resolve", "read answered"], journal
+    assert journal[:3] == ["read sent", "resolve", "read answered"], journal
 
 
 async def test_a_link_change_asks_the_registry_as_soon_as_it_arrives(
@@ -507,36 +544,30 @@ async def test_links_asked_early_are_asked_again_when_a_lock_was_taken_meanwhile
     assert updated.channel("faction1").member_ids == {3}  # type: ignore[union-attr]
 
 
-class RosterChangingStore(VoiceStore):
-    """The real store, where an update changes the match's roster right after a player's
-    matches are read (before a link change takes the match's lock)."""
-
-    def __init__(self, pool: asyncpg.Pool, teams: tuple[Team, ...]) -> None:
-        super().__init__(pool)
-        self.teams = teams
-
-    async def open_matches_with_player(self, faceit_player_id: str) -> list[MatchRecord]:
-        found = await super().open_matches_with_player(faceit_player_id)
-        await self.record_open(MATCH, GUILD, 2, self.teams)
-        return found
-
-
 async def test_a_roster_changed_before_the_lock_is_resolved_again(voice_pool: asyncpg.Pool) -> None:
-    """When the roster changed between the read of a linking player's matches and the lock,
-    the registry is asked for the roster read under the lock, whose players get their access."""
+    """When an update changed the roster between the read of a linking player's matches and
+    the lock, the registry is asked for the roster read under the lock, whose players get
+    their access."""
     teams = (
         Team("faction1", "", (Player("p1", "one"), Player("p3", "three"))),
         Team("faction2", "", (Player("p2", "two"), Player("p5", "five"))),
     )
-    w = build(voice_pool, store=RosterChangingStore(voice_pool, teams))
+    store = LockTakingStore(voice_pool)
+    w = build(voice_pool, store=store)
     w.resolver.links = {"p1": 1, "p2": 2}
     w.discord.guild_members = {1, 2, 3, 5}
     await w.service.open_match(spec())
-    w.resolver.links.update({"p3": 3, "p5": 5})
 
+    async def update_then_link() -> None:
+        await w.service.open_match(MatchSpec(MATCH, 2, teams))
+        w.resolver.links.update({"p3": 3, "p5": 5})
+
+    store.meanwhile = update_then_link
     (updated,) = await w.service.player_linked(3, "p3")
 
-    assert w.resolver.calls[1:] == [["p1", "p2", "p3", "p4"], ["p1", "p2", "p3", "p5"]]
+    # After the open, the early question and the update's own: the roster read before the
+    # lock (the early answer not used: the update took the lock), then the roster read under it.
+    assert w.resolver.calls[3:] == [["p1", "p2", "p3", "p4"], ["p1", "p2", "p3", "p5"]]
     assert [c.member_ids for c in updated.channels] == [{1, 3}, {2, 5}]
 
 
