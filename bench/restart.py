@@ -108,10 +108,17 @@ class _Restarts:
         wall = time.time() - began  # its offset from the wall clock of the services' logs
         await self._system.start_service("voice")
         await until(lambda: self._reconciled(matches), "voice reconciled", 600.0)
+        # The sandbox acts on a call halfway through its latency: the last move shows in the
+        # guild before it is answered, and the audit log has a call once answered.
+        await until(self._repairs_answered, "the repairs answered", 60.0)
         calls = await self._discord.audit_log(after=after)
         ready = _gateway_ready(self._system.log_dir / "voice.log", began + wall) - wall
         await self.lift_limits()
         return _timed(calls, len(matches), began, ready, latency_s)
+
+    async def _repairs_answered(self) -> bool:
+        travelling = await self._discord.in_flight()
+        return not any((c["method"], c["route"]) in REPAIRS for c in travelling)
 
     async def lift_limits(self) -> None:
         """No latency and no rate limits: for setting matches up."""
