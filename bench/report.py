@@ -42,8 +42,10 @@ def webhook_ack_section(outcome: dict[str, Any]) -> list[str]:
         " process; ingest serves its webhook ahead of FastAPI's per-request machinery. Load"
         " from `bench/loadgen.py` in a separate process (aiohttp, loopback):"
         " open loop at the offered rate, latency from each request's scheduled send time;"
-        " saturation is closed loop. Steps alternate ingest and bare; before each step the server"
-        " must answer `/healthz` within 20 ms again, so no step inherits the previous backlog.",
+        " saturation is closed loop, in rounds alternating ingest and bare, and the row is the"
+        " round with the median ratio. Steps alternate ingest and bare; before each step the"
+        " server must answer `/healthz` within 20 ms again, so no step inherits the previous"
+        " backlog.",
         "",
         "| load | ingest req/s | bare req/s | ratio | ingest p50 / p99 ms "
         "| bare p50 / p99 ms | ingest errors | CPU us per request, ingest / bare |",
@@ -59,6 +61,10 @@ def webhook_ack_section(outcome: dict[str, Any]) -> list[str]:
             f"| {ingest['errors']} "
             f"| {step['cpu_us_per_request']['ingest']} / {step['cpu_us_per_request']['bare']} |"
         )
+    saturation = outcome["steps"][-1]
+    if "round_ratios" in saturation:
+        each = ", ".join(str(r) for r in saturation["round_ratios"])
+        lines += ["", f"Saturation ratio of each round, in order: {each}."]
     lines += ["", f"Inbox rows after the run: {outcome['inbox_rows']}.", ""]
     return lines
 
