@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -104,12 +105,12 @@ class AuditLog:
         self, *, method: str | None = None, route: str | None = None, after: int = 0
     ) -> list[dict[str, Any]]:
         """Calls matching the filters, oldest first, as JSON."""
+        # Entries are in seq order: a poll for the latest calls skips the others unread.
+        first = bisect.bisect_right(self._entries, after, key=lambda e: e.seq)
         return [
             asdict(e)
-            for e in self._entries
-            if e.seq > after
-            and (method is None or e.method == method)
-            and (route is None or e.route == route)
+            for e in self._entries[first:]
+            if (method is None or e.method == method) and (route is None or e.route == route)
         ]
 
     def clear(self) -> None:

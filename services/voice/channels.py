@@ -131,7 +131,7 @@ class ChannelLifecycle:
         if existing.channel_id is None:
             kept = members or set(existing.member_ids)
             await self._finish_intent(match_id, existing, kept)
-        elif not await self._discord.channel_exists(existing.channel_id):
+        elif await self._gone(match_id, existing, members):
             await self._recreate(match_id, [(existing, members)])
         elif members != existing.member_ids:
             if await self._discord.set_members(existing.channel_id, members):
@@ -147,9 +147,9 @@ class ChannelLifecycle:
         line with the settings, for an open match; what was changed, one line each."""
         match_id = record.match_id
         changes = []
-        standing = [(c, c.channel_id) for c in record.channels if c.channel_id is not None]
-        found = await asyncio.gather(*(self._discord.channel_exists(cid) for _, cid in standing))
-        lost = [c for (c, _), exists in zip(standing, found, strict=True) if not exists]
+        standing = [c for c in record.channels if c.channel_id is not None]
+        gone = await asyncio.gather(*(self._gone(match_id, c, c.member_ids) for c in standing))
+        lost = [c for c, is_gone in zip(standing, gone, strict=True) if is_gone]
         for channel in record.channels:
             if channel.channel_id is None:
                 await self._finish_intent(match_id, channel, channel.member_ids)
@@ -177,6 +177,39 @@ class ChannelLifecycle:
             if moved:
                 changes.append(f"moved {moved} waiting players into the recreated channels")
         return changes
+
+    async def _gone(self, match_id: str, channel: TeamChannel, members: Collection[int]) -> bool:
+        """Whether the team's channel is gone from Discord; if so, it is now an intent for its
+        recreation with `members`.
+
+        A channel the cache lacks is looked up, and while the lookup travels the intent is
+        written, the channel's id kept as the one it replaces: the create then follows the
+        answer at once. A crash from there on leaves a replacement the next pass finishes (the
+        channel made or adopted, then the old one deleted, were it there after all). A channel
+        found after all gets its id back. One already replacing another keeps that one's id,
+        so its intent waits for the answer.
+        """
+        assert channel.channel_id is not None
+        if self._discord.channel_cached(channel.channel_id):
+            return False
+        if channel.previous_channel_id is not None:
+            if await self._discord.channel_exists(channel.channel_id):
+                return False
+            await self._store.begin_recreate(match_id, channel.faction, members)
+            return True
+        intent, exists = await asyncio.gather(
+            self._store.begin_replacement(match_id, channel.faction, members),
+            self._discord.channel_exists(channel.channel_id),
+            return_exceptions=True,
+        )
+        if isinstance(intent, BaseException):
+            raise intent
+        if exists is False:
+            return True
+        await self._store.cancel_replacement(match_id, channel.faction, channel.member_ids)
+        if isinstance(exists, BaseException):
+            raise exists
+        return False
 
     async def _update_staff(self, match_id: str, channel: TeamChannel) -> None:
         """Rewrite a channel's overwrites (staff roles as configured now), or replace it."""
@@ -265,49 +298,45 @@ class ChannelLifecycle:
         while they are recorded: how many. When a create fails, those made are recorded and
         the failure raised.
 
-        Each lost channel is first made an intent, so a crash after its create leaves what
-        the next pass adopts (as for any interrupted create), not a channel nobody knows.
+        Each lost channel is already an intent (`_gone`), so a crash after its create leaves
+        what the next pass adopts (as for any interrupted create), not a channel nobody knows.
         """
         wanted = []
         for channel, members in lost:
+            assert channel.channel_id is not None
             logger.warning(
                 "channel %s of %s is gone from Discord", channel.channel_id, channel.faction
             )
             if members:
-                wanted.append((channel, members))
+                wanted.append((channel.faction, channel.channel_id, channel.channel_name, members))
             else:
                 await self._store.remove_channel(match_id, channel.faction)
-        await asyncio.gather(
-            *(self._store.begin_recreate(match_id, c.faction, members) for c, members in wanted)
-        )
         results = await asyncio.gather(
             *(
-                self._discord.create_private_channel(channel.channel_name, members)
-                for channel, members in wanted
+                self._discord.create_private_channel(name, members)
+                for _, _, name, members in wanted
             ),
             return_exceptions=True,
         )
         made = [
-            (channel, members, result)
-            for (channel, members), result in zip(wanted, results, strict=True)
+            (faction, gone, result, members)
+            for (faction, gone, _, members), result in zip(wanted, results, strict=True)
             if isinstance(result, int)
         ]
         failure = next((r for r in results if isinstance(r, BaseException)), None)
-        recorded = self._store.complete_channels(
-            match_id, [(channel.faction, made_id, members) for channel, members, made_id in made]
-        )
+        recorded = self._store.complete_recreates(match_id, made)
         moved = 0
         if waiting is None or failure is not None:
             await recorded
         else:
             record = completed_record(
-                waiting, {channel.faction: (made_id, members) for channel, members, made_id in made}
+                waiting, {faction: (made_id, members) for faction, _, made_id, members in made}
             )
             # The live handler must see who is allowed where before anyone is moved in.
             self._cache.put(record)
             _, moved = await asyncio.gather(recorded, self._placement.place_waiting(record))
-        for channel, _, made_id in made:
-            logger.info("recreated channel %s for %s", made_id, channel.faction)
+        for faction, _, made_id, _ in made:
+            logger.info("recreated channel %s for %s", made_id, faction)
         if failure is not None:
             raise failure
         return moved

@@ -30,8 +30,12 @@ class DiscordPort(Protocol):
         """Whether the member may view and connect to the channel (True when it cannot tell)."""
         ...
 
+    def channel_cached(self, channel_id: int) -> bool:
+        """Whether the guild cache holds the channel (it exists: no lookup needed)."""
+        ...
+
     async def channel_exists(self, channel_id: int) -> bool:
-        """Whether the channel exists in the guild."""
+        """Whether the channel exists in the guild: the cache, else a lookup."""
         ...
 
     def is_staff(self, user_id: int) -> bool:

@@ -167,6 +167,9 @@ class PycordDiscord:
         allowed = channel.permissions_for(member)
         return allowed.view_channel and allowed.connect
 
+    def channel_cached(self, channel_id: int) -> bool:
+        return self._guild().get_channel(channel_id) is not None
+
     async def channel_exists(self, channel_id: int) -> bool:
         guild = self._guild()
         if guild.get_channel(channel_id) is not None:

@@ -283,6 +283,22 @@ class VoiceStore:
                 [(match_id, faction, cid, sorted(members)) for faction, cid, members in channels],
             )
 
+    async def complete_recreates(
+        self, match_id: str, channels: Sequence[tuple[str, int, int, Iterable[int]]]
+    ) -> None:
+        """Record the channels (faction, lost channel id, channel id, members) made again for
+        lost ones, in one go; a lost id kept as the channel replaced is forgotten with it."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.executemany(
+                "UPDATE voice.match_channels SET channel_id = $4, member_ids = $5,"
+                " previous_channel_id = NULLIF(previous_channel_id, $3)"
+                " WHERE match_id = $1 AND faction = $2",
+                [
+                    (match_id, faction, lost, cid, sorted(members))
+                    for faction, lost, cid, members in channels
+                ],
+            )
+
     async def complete_channel(
         self, match_id: str, faction: str, channel_id: int, members: Iterable[int]
     ) -> None:
@@ -340,6 +356,17 @@ class VoiceStore:
             "UPDATE voice.match_channels SET previous_channel_id = channel_id,"
             " channel_id = NULL, member_ids = $3"
             " WHERE match_id = $1 AND faction = $2 AND channel_id IS NOT NULL",
+            match_id,
+            faction,
+            sorted(members),
+        )
+
+    async def cancel_replacement(self, match_id: str, faction: str, members: Iterable[int]) -> None:
+        """Give an intent for a replacement its channel back (the old id, with `members`)."""
+        await self._pool.execute(
+            "UPDATE voice.match_channels SET channel_id = previous_channel_id,"
+            " previous_channel_id = NULL, member_ids = $3"
+            " WHERE match_id = $1 AND faction = $2 AND channel_id IS NULL",
             match_id,
             faction,
             sorted(members),

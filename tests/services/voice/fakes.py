@@ -37,6 +37,12 @@ class FakeDiscord:
     create_gate: asyncio.Event | None = None
     creating: int = 0
     """Creates waiting at the gate right now."""
+    uncached: set[int] = field(default_factory=set)
+    """Channels that exist but the guild cache lacks (a lookup finds them)."""
+    lookups: list[int] = field(default_factory=list)
+    """Channels looked up (the cache lacked them)."""
+    lookup_gate: asyncio.Event | None = None
+    fail_lookups: int = 0
     _next_id: int = 1000
 
     def add_voice_channel(self, name: str, *, by_bot: bool = False) -> int:
@@ -58,7 +64,18 @@ class FakeDiscord:
         channel = self.channels.get(channel_id)
         return channel is None or user_id in channel.members or user_id in self.admins
 
+    def channel_cached(self, channel_id: int) -> bool:
+        return channel_id in self.channels and channel_id not in self.uncached
+
     async def channel_exists(self, channel_id: int) -> bool:
+        if self.channel_cached(channel_id):
+            return True
+        self.lookups.append(channel_id)
+        if self.lookup_gate is not None:
+            await self.lookup_gate.wait()
+        if self.fail_lookups:
+            self.fail_lookups -= 1
+            raise Unavailable("Discord is down")
         return channel_id in self.channels
 
     def is_staff(self, user_id: int) -> bool:

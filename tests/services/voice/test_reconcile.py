@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 import asyncpg
 import pytest
 
+from services.kit.errors import Unavailable
 from services.voice.matches import MatchService
 from services.voice.model import MatchRecord
 from services.voice.reconcile import Reconciler
@@ -73,6 +74,16 @@ class CountingStore(VoiceStore):
         if self.completing is not None and (self.gated is None or self.gated in factions):
             await self.completing.wait()
         await super().complete_channels(match_id, channels)
+
+    async def complete_recreates(
+        self, match_id: str, channels: Sequence[tuple[str, int, int, Iterable[int]]]
+    ) -> None:
+        if self.completions_fail:
+            raise OSError("the database went away")
+        factions = {faction for faction, _, _, _ in channels}
+        if self.completing is not None and (self.gated is None or self.gated in factions):
+            await self.completing.wait()
+        await super().complete_recreates(match_id, channels)
 
     async def get_match(self, match_id: str) -> MatchRecord | None:
         self.reads["get_match"] += 1
@@ -277,3 +288,85 @@ async def test_a_recreate_cut_off_before_its_channel_was_recorded_is_adopted_nex
     assert world.discord.created[2:] == [made]
     record = await world.service.get_match(MATCH)
     assert record.channel(lost.faction).channel_id == made  # type: ignore[union-attr]
+
+
+async def test_a_lost_channel_is_an_intent_before_its_lookup_answers(
+    voice_pool: asyncpg.Pool,
+) -> None:
+    """While the lookup of a channel the cache lacks travels, the database already holds its
+    recreation's intent (the lost id kept as the channel it replaces), so the create follows
+    the answer with no write in between; once recorded, the lost id is forgotten."""
+    world, _ = counted(voice_pool)
+    (lost, _) = (await world.service.open_match(spec())).match.channels
+    assert lost.channel_id is not None
+    await world.discord.delete_channel(lost.channel_id)
+    gate = world.discord.lookup_gate = asyncio.Event()
+    repairing = asyncio.create_task(world.service.reconcile_match(MATCH))
+
+    async def looked_up() -> bool:
+        return world.discord.lookups == [lost.channel_id]
+
+    await eventually(looked_up, what="the lost channel's lookup under way")
+    during = await world.store.get_match(MATCH)
+    assert during is not None
+    intent = during.channel(lost.faction)
+    assert intent is not None
+    assert (intent.channel_id, intent.previous_channel_id) == (None, lost.channel_id)
+    assert world.discord.created[2:] == []
+    gate.set()
+    await repairing
+    (made,) = world.discord.created[2:]
+    after = (await world.store.get_match(MATCH)).channel(lost.faction)  # type: ignore[union-attr]
+    assert (after.channel_id, after.previous_channel_id) == (made, None)  # type: ignore[union-attr]
+
+
+async def test_a_channel_the_cache_lacked_but_discord_has_gets_its_id_back(
+    voice_pool: asyncpg.Pool,
+) -> None:
+    """The lookup finds the channel after all: its intent is called off, nothing is made,
+    and the match reads as it did."""
+    world, _ = counted(voice_pool)
+    before = (await world.service.open_match(spec())).match
+    world.discord.uncached = {c.channel_id for c in before.channels if c.channel_id is not None}
+
+    assert await world.service.reconcile_match(MATCH) == []
+
+    assert sorted(world.discord.lookups) == sorted(world.discord.uncached)
+    assert len(world.discord.created) == 2
+    assert (await world.store.get_match(MATCH)).channels == before.channels  # type: ignore[union-attr]
+
+
+async def test_a_failed_lookup_leaves_the_channel_as_it_was(voice_pool: asyncpg.Pool) -> None:
+    """Discord failing the lookup fails the repair; the intent written beside it is called
+    off, so the next pass looks the channel up again instead of replacing it."""
+    world, _ = counted(voice_pool)
+    before = (await world.service.open_match(spec())).match
+    world.discord.uncached = {c.channel_id for c in before.channels if c.channel_id is not None}
+    world.discord.fail_lookups = 1
+
+    with pytest.raises(Unavailable):
+        await world.service.reconcile_match(MATCH)
+
+    assert len(world.discord.created) == 2
+    assert (await world.store.get_match(MATCH)).channels == before.channels  # type: ignore[union-attr]
+
+
+async def test_a_crash_during_the_lookup_of_a_channel_discord_still_has_replaces_it(
+    voice_pool: asyncpg.Pool,
+) -> None:
+    """A process that ended while it looked up a channel the cache lacked left an intent that
+    keeps the channel's id: the next pass makes the channel anew, moves its occupant over and
+    deletes the old one (a replacement), so no channel is left that the database forgets."""
+    world, _ = counted(voice_pool)
+    (kept, _) = (await world.service.open_match(spec())).match.channels
+    assert kept.channel_id is not None
+    world.discord.voice[1] = kept.channel_id
+    await world.store.begin_replacement(MATCH, kept.faction, kept.member_ids)
+
+    await Reconciler(world.cache, world.service).run()
+
+    (made,) = world.discord.created[2:]
+    assert world.discord.deleted == [kept.channel_id]
+    assert world.discord.voice[1] == made
+    after = (await world.store.get_match(MATCH)).channel(kept.faction)  # type: ignore[union-attr]
+    assert (after.channel_id, after.previous_channel_id) == (made, None)  # type: ignore[union-attr]
