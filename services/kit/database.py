@@ -168,13 +168,20 @@ async def create_pool(
     return pool
 
 
-async def open_connections(pool: asyncpg.Pool, *, hold_s: float = 0.5) -> None:
+async def open_connections(
+    pool: asyncpg.Pool,
+    *,
+    hold_s: float = 0.5,
+    prepare: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+) -> None:
     """Have every connection of the pool open now (one replaced since, by
     `expire_connections` say, reconnects here), so that a burst of statements later finds
-    them ready instead of each opening its own.
+    them ready instead of each opening its own; `prepare`, when given, runs on each first
+    (the statements that burst will make, say).
 
-    Each connection is held until all are, at most `hold_s`, so that the pool hands out a
-    different one each time; whoever needs one meanwhile waits no longer than that.
+    Each connection is held until all are, at most `hold_s` after its own is ready, so that
+    the pool hands out a different one each time; whoever needs one meanwhile waits no
+    longer than that.
     """
     count = pool.get_max_size()
     held = 0
@@ -182,7 +189,9 @@ async def open_connections(pool: asyncpg.Pool, *, hold_s: float = 0.5) -> None:
 
     async def hold() -> None:
         nonlocal held
-        async with pool.acquire():
+        async with pool.acquire() as connection:
+            if prepare is not None:
+                await prepare(connection)
             held += 1
             if held == count:
                 all_held.set()

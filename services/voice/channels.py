@@ -332,9 +332,10 @@ class ChannelLifecycle:
             record = completed_record(
                 waiting, {faction: (made_id, members) for faction, _, made_id, members in made}
             )
-            # The live handler must see who is allowed where before anyone is moved in.
+            # The live handler must see who is allowed where before anyone is moved in. The
+            # moves go first: their requests leave before the record's statements start.
             self._cache.put(record)
-            _, moved = await asyncio.gather(recorded, self._placement.place_waiting(record))
+            moved, _ = await asyncio.gather(self._placement.place_waiting(record), recorded)
         for faction, _, made_id, _ in made:
             logger.info("recreated channel %s for %s", made_id, faction)
         if failure is not None:

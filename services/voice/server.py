@@ -37,7 +37,7 @@ from services.voice.feed_discord import PycordFeedChannel, check_feed_channel
 from services.voice.feed_store import FeedStore
 from services.voice.global_limit import GlobalLimit
 from services.voice.learned_limits import LearnedLimitStore
-from services.voice.lease import FencingToken, LeaseLost, VoiceLease
+from services.voice.lease import FencingToken, LeaseLost, VoiceLease, is_fenced_out
 from services.voice.link_watch import LinkWatcher
 from services.voice.matches import MatchService
 from services.voice.metrics import VoiceMetrics
@@ -48,7 +48,7 @@ from services.voice.registry_client import RegistryClient
 from services.voice.servicer import VoiceServiceServicer
 from services.voice.settings import LinkVerification, VoiceSettings
 from services.voice.startup import StartupError, login_and_check
-from services.voice.store import VoiceStore
+from services.voice.store import VoiceStore, prepare_repairs
 
 logger = logging.getLogger(__name__)
 
@@ -325,11 +325,16 @@ class VoiceService:
 
     async def _open_connections(self) -> None:
         """The lease replaced every connection: open them again while the gateway connects,
-        so that the repairs at ready do not each open their own."""
+        each with the repairs' writes prepared, so that the repairs at ready do not each open
+        their own, nor plan those writes all at once."""
         try:
-            await open_connections(self._pool)
+            await open_connections(self._pool, prepare=prepare_repairs)
         except DATABASE_UNAVAILABLE as error:
             logger.warning("database connections not opened ahead (%r)", error)
+        except asyncpg.PostgresError as error:
+            if not is_fenced_out(error):
+                raise
+            logger.warning("database connections not prepared: the lease was lost (%r)", error)
 
     async def _reconcile_when_regained(self) -> None:
         """After a lapse (renewals late, nobody took over), events may have been missed."""

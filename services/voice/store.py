@@ -49,6 +49,27 @@ _OPEN = (
 )
 
 
+_BEGIN_REPLACEMENT = (
+    "UPDATE voice.match_channels SET previous_channel_id = channel_id,"
+    " channel_id = NULL, member_ids = $3"
+    " WHERE match_id = $1 AND faction = $2 AND channel_id IS NOT NULL"
+)
+_COMPLETE_RECREATE = (
+    "UPDATE voice.match_channels SET channel_id = $4, member_ids = $5,"
+    " previous_channel_id = NULLIF(previous_channel_id, $3)"
+    " WHERE match_id = $1 AND faction = $2"
+)
+
+
+async def prepare_repairs(connection: asyncpg.Connection) -> None:
+    """Run the writes that recreate lost channels once, for no row, on a connection opened
+    ahead of a restart's repairs: its server process has then planned them and compiled the
+    fencing trigger, and asyncpg has prepared them, before the repairs all need them at once.
+    Fenced like any write: the lease must be held."""
+    await connection.execute(_BEGIN_REPLACEMENT, "", "", [])
+    await connection.executemany(_COMPLETE_RECREATE, [("", "", 0, 0, [])])
+
+
 def _insert_intents(first: int) -> str:
     """The insert of match $1's channel intents, their columns in parameters `first` on:
     factions, team names, channel names and members (as '{1,2}' text: an array of arrays
@@ -290,9 +311,7 @@ class VoiceStore:
         lost ones, in one go; a lost id kept as the channel replaced is forgotten with it."""
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.executemany(
-                "UPDATE voice.match_channels SET channel_id = $4, member_ids = $5,"
-                " previous_channel_id = NULLIF(previous_channel_id, $3)"
-                " WHERE match_id = $1 AND faction = $2",
+                _COMPLETE_RECREATE,
                 [
                     (match_id, faction, lost, cid, sorted(members))
                     for faction, lost, cid, members in channels
@@ -352,14 +371,7 @@ class VoiceStore:
 
     async def begin_replacement(self, match_id: str, faction: str, members: Iterable[int]) -> None:
         """Turn a team's channel into an intent for its replacement, keeping the old id."""
-        await self._pool.execute(
-            "UPDATE voice.match_channels SET previous_channel_id = channel_id,"
-            " channel_id = NULL, member_ids = $3"
-            " WHERE match_id = $1 AND faction = $2 AND channel_id IS NOT NULL",
-            match_id,
-            faction,
-            sorted(members),
-        )
+        await self._pool.execute(_BEGIN_REPLACEMENT, match_id, faction, sorted(members))
 
     async def cancel_replacement(self, match_id: str, faction: str, members: Iterable[int]) -> None:
         """Give an intent for a replacement its channel back (the old id, with `members`)."""

@@ -196,6 +196,21 @@ async def test_open_connections_replaces_expired_connections_before_they_are_nee
         await pool.close()
 
 
+async def test_open_connections_prepares_every_connection_once(fresh_database: str) -> None:
+    """`prepare` runs once on each connection of the pool, each a different one."""
+    pool = await create_pool(fresh_database, min_size=1, max_size=4, command_timeout=5)
+    prepared: list[int] = []
+
+    async def prepare(connection: asyncpg.Connection) -> None:
+        prepared.append(await connection.fetchval("SELECT pg_backend_pid()"))
+
+    try:
+        await open_connections(pool, prepare=prepare)
+    finally:
+        await pool.close()
+    assert len(prepared) == len(set(prepared)) == 4
+
+
 async def test_wait_for_database_returns_when_server_is_up(database_url: str) -> None:
     """Waiting for a running server returns promptly."""
     started = time.monotonic()

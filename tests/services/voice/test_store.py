@@ -6,10 +6,10 @@ from typing import Any
 
 import asyncpg
 
-from services.kit.database import create_pool
+from services.kit.database import create_pool, open_connections
 from services.voice.model import MatchState, Player, Team, TeamChannel
 from services.voice.server import migrate
-from services.voice.store import VoiceStore
+from services.voice.store import VoiceStore, prepare_repairs
 
 BIG = 2**62  # Discord ids are snowflakes near 2^60: beyond a double's exact integers
 
@@ -111,3 +111,33 @@ async def test_channel_intents_are_written_in_one_statement(fresh_database: str)
         TeamChannel("faction1", "Alpha", "Match Alpha", 7, frozenset({1})),
         TeamChannel("faction2", "Bravo", "Match Bravo", None, frozenset({BIG + 2, 6})),
     )
+
+
+async def test_the_writes_prepared_ahead_are_those_the_repairs_run(fresh_database: str) -> None:
+    """Connections opened ahead with `prepare_repairs` hold the writes that recreate a lost
+    channel prepared, having changed no row; the recreate then prepares nothing more."""
+    pool = await create_pool(fresh_database, min_size=1, max_size=1)
+    prepared = "SELECT statement FROM pg_prepared_statements WHERE statement LIKE 'UPDATE%'"
+    try:
+        await migrate(pool)
+        store = VoiceStore(pool)
+        await store.record_open("m1", 42, 3, (Team("faction1", "Alpha", ()),))
+        await store.add_channel_intents("m1", [("faction1", "Alpha", "Match Alpha", [5])])
+        await store.complete_channel("m1", "faction1", 7, [5])
+        before = await store.get_match("m1")
+        await pool.expire_connections()
+
+        await open_connections(pool, prepare=prepare_repairs)
+
+        ahead = {row["statement"] for row in await pool.fetch(prepared)}
+        assert await store.get_match("m1") == before
+        await store.begin_replacement("m1", "faction1", [5])
+        await store.complete_recreates("m1", [("faction1", 7, 8, [5])])
+        after = {row["statement"] for row in await pool.fetch(prepared)}
+        record = await store.get_match("m1")
+    finally:
+        await pool.close()
+    assert len(ahead) == 2
+    assert after == ahead
+    assert record is not None
+    assert record.channels == (TeamChannel("faction1", "Alpha", "Match Alpha", 8, frozenset({5})),)
