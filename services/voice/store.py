@@ -54,11 +54,15 @@ _BEGIN_REPLACEMENT = (
     " channel_id = NULL, member_ids = $3"
     " WHERE match_id = $1 AND faction = $2 AND channel_id IS NOT NULL"
 )
-_COMPLETE_RECREATE = (
-    "UPDATE voice.match_channels SET channel_id = $4, member_ids = $5,"
-    " previous_channel_id = NULLIF(previous_channel_id, $3)"
-    " WHERE match_id = $1 AND faction = $2"
-)
+# Channels made again for lost ones, in one statement (one round trip, one commit): their
+# columns as factions, lost ids, new ids and members (as '{1,2}' text, as for the intents).
+_COMPLETE_RECREATES = """
+UPDATE voice.match_channels c
+SET channel_id = made.channel_id, member_ids = made.members::bigint[],
+    previous_channel_id = NULLIF(c.previous_channel_id, made.lost)
+FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::text[])
+    AS made (faction, lost, channel_id, members)
+WHERE c.match_id = $1 AND c.faction = made.faction"""
 
 
 async def prepare_repairs(connection: asyncpg.Connection) -> None:
@@ -67,7 +71,7 @@ async def prepare_repairs(connection: asyncpg.Connection) -> None:
     fencing trigger, and asyncpg has prepared them, before the repairs all need them at once.
     Fenced like any write: the lease must be held."""
     await connection.execute(_BEGIN_REPLACEMENT, "", "", [])
-    await connection.executemany(_COMPLETE_RECREATE, [("", "", 0, 0, [])])
+    await connection.execute(_COMPLETE_RECREATES, "", [], [], [], [])
 
 
 def _insert_intents(first: int) -> str:
@@ -308,15 +312,15 @@ class VoiceStore:
         self, match_id: str, channels: Sequence[tuple[str, int, int, Iterable[int]]]
     ) -> None:
         """Record the channels (faction, lost channel id, channel id, members) made again for
-        lost ones, in one go; a lost id kept as the channel replaced is forgotten with it."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.executemany(
-                _COMPLETE_RECREATE,
-                [
-                    (match_id, faction, lost, cid, sorted(members))
-                    for faction, lost, cid, members in channels
-                ],
-            )
+        lost ones, in one statement; a lost id kept as the channel replaced is forgotten."""
+        await self._pool.execute(
+            _COMPLETE_RECREATES,
+            match_id,
+            [faction for faction, _, _, _ in channels],
+            [lost for _, lost, _, _ in channels],
+            [channel_id for _, _, channel_id, _ in channels],
+            ["{" + ",".join(map(str, sorted(members))) + "}" for _, _, _, members in channels],
+        )
 
     async def complete_channel(
         self, match_id: str, faction: str, channel_id: int, members: Iterable[int]

@@ -303,15 +303,12 @@ async def test_a_lost_channel_is_an_intent_before_its_lookup_answers(
     gate = world.discord.lookup_gate = asyncio.Event()
     repairing = asyncio.create_task(world.service.reconcile_match(MATCH))
 
-    async def looked_up() -> bool:
-        return world.discord.lookups == [lost.channel_id]
+    async def intent_written() -> bool:
+        during = (await world.store.get_match(MATCH)).channel(lost.faction)  # type: ignore[union-attr]
+        return (during.channel_id, during.previous_channel_id) == (None, lost.channel_id)  # type: ignore[union-attr]
 
-    await eventually(looked_up, what="the lost channel's lookup under way")
-    during = await world.store.get_match(MATCH)
-    assert during is not None
-    intent = during.channel(lost.faction)
-    assert intent is not None
-    assert (intent.channel_id, intent.previous_channel_id) == (None, lost.channel_id)
+    await eventually(intent_written, what="the intent written, the lookup held")
+    assert world.discord.lookups == [lost.channel_id]
     assert world.discord.created[2:] == []
     gate.set()
     await repairing

@@ -117,7 +117,7 @@ async def test_the_writes_prepared_ahead_are_those_the_repairs_run(fresh_databas
     """Connections opened ahead with `prepare_repairs` hold the writes that recreate a lost
     channel prepared, having changed no row; the recreate then prepares nothing more."""
     pool = await create_pool(fresh_database, min_size=1, max_size=1)
-    prepared = "SELECT statement FROM pg_prepared_statements WHERE statement LIKE 'UPDATE%'"
+    prepared = r"SELECT statement FROM pg_prepared_statements WHERE statement ~ '^\s*UPDATE'"
     try:
         await migrate(pool)
         store = VoiceStore(pool)
