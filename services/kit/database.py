@@ -139,8 +139,8 @@ async def create_pool(
 ) -> asyncpg.Pool:
     """Open the process's asyncpg pool; json/jsonb columns come and go as Python objects.
 
-    Every connection is opened with the pool and kept while idle, unless `min_size` asks for
-    fewer (then connections are opened as needed and closed after 5 idle minutes). Postgres
+    Every connection is opened with the pool and kept (`min_size` is asyncpg's floor: idle
+    connections above it close after 5 minutes), unless `min_size` asks for fewer. Postgres
     starts a process for each connection, and a burst that opened its own paid for that on
     its first statements: the first ten matches opened at once waited for the connections
     their claims, reads and registry lookups opened (bench/findings.md, Round 7).
@@ -156,14 +156,12 @@ async def create_pool(
     """
     pool_class = asyncpg.Pool if reset is not None else ResetBehindPool
     # asyncpg.create_pool's own construction, with the class chosen above.
-    opened_ahead = min_size is None or min_size >= max_size
     pool: asyncpg.Pool = await pool_class(
         dsn,
         min_size=max_size if min_size is None else min_size,
         max_size=max_size,
         max_queries=50000,
-        # asyncpg closes an idle connection after this long whatever `min_size` says (0: never).
-        max_inactive_connection_lifetime=0.0 if opened_ahead else 300.0,
+        max_inactive_connection_lifetime=300.0,
         command_timeout=command_timeout,
         init=_init_connection_with_arrays if arrays_ahead else _init_connection,
         connect=connect,
