@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-# The claim of the oldest due event of a match nobody leases, a lease on its match, and the
-# event read in a statement of its own once leased (so it sees every event committed before
-# the lease), with what decides its delivery: one round trip (migrations/0005). No row:
-# nothing is due; `leased` false: the match is busy; `more`: another match has a due event.
+# The claim of the oldest due event of a match nobody leases (nor another claim is choosing:
+# claims at once take different matches), a lease on its match, and the event read in a
+# statement of its own once leased (so it sees every event committed before the lease), with
+# what decides its delivery: one round trip (migrations/0005, 0006). No row: nothing is due;
+# `leased` false: the match is busy; `more`: another match has a due event.
 CLAIM = "SELECT * FROM ingest.claim_due_event($1::text[], $2::uuid, $3::float8)"
 
 # An outcome is recorded only by the holder of the lease, and releases it, in one statement;

@@ -55,11 +55,12 @@ async def create_store_pool(dsn: str, *, size: int, command_timeout: float = 10.
 
     Apart, so that delivery, the poller and the ops routes never leave a webhook waiting for a
     connection; and without asyncpg's reset query on release (UNLISTEN, RESET ALL, ...), which
-    would be a second round trip per batch for state the one statement never creates.
+    would be a second round trip per batch for state the one statement never creates. Every
+    connection is opened with the pool and kept, as `create_pool` does.
     """
     return await asyncpg.create_pool(
         dsn,
-        min_size=1,
+        min_size=size,
         max_size=size,
         command_timeout=command_timeout,
         reset=session_untouched,

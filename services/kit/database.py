@@ -130,7 +130,7 @@ class ResetBehindPool(asyncpg.Pool):
 async def create_pool(
     dsn: str,
     *,
-    min_size: int = 1,
+    min_size: int | None = None,
     max_size: int = 10,
     command_timeout: float = 30.0,
     connect: Callable[..., Awaitable[asyncpg.Connection]] | None = None,
@@ -138,6 +138,12 @@ async def create_pool(
     arrays_ahead: bool = False,
 ) -> asyncpg.Pool:
     """Open the process's asyncpg pool; json/jsonb columns come and go as Python objects.
+
+    Every connection is opened with the pool and kept (`min_size` is asyncpg's floor: idle
+    connections above it close after 5 minutes), unless `min_size` asks for fewer. Postgres
+    starts a process for each connection, and a burst that opened its own paid for that on
+    its first statements: the first ten matches opened at once waited for the connections
+    their claims, reads and registry lookups opened (bench/findings.md, Round 7).
 
     `arrays_ahead`: each connection looks up the array types as it opens, not on its first
     statement using one (for a pool whose connections are opened ahead, `open_connections`).
@@ -152,7 +158,7 @@ async def create_pool(
     # asyncpg.create_pool's own construction, with the class chosen above.
     pool: asyncpg.Pool = await pool_class(
         dsn,
-        min_size=min_size,
+        min_size=max_size if min_size is None else min_size,
         max_size=max_size,
         max_queries=50000,
         max_inactive_connection_lifetime=300.0,
@@ -164,7 +170,12 @@ async def create_pool(
         connection_class=asyncpg.Connection,
         record_class=asyncpg.Record,
     )
-    logger.info("database pool open to %s (size %s-%s)", describe_dsn(dsn), min_size, max_size)
+    logger.info(
+        "database pool open to %s (%s of %s connections)",
+        describe_dsn(dsn),
+        pool.get_size(),
+        max_size,
+    )
     return pool
 
 

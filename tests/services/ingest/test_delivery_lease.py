@@ -125,6 +125,14 @@ _EVENT = (
 )
 
 
+async def _waiting_for_a_lock(connection: asyncpg.Connection) -> bool:
+    waiting: int = await connection.fetchval(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    return waiting > 0
+
+
 async def test_one_statement_leases_a_match_and_reads_its_oldest_due_event(
     pool: asyncpg.Pool,
 ) -> None:
@@ -166,17 +174,71 @@ async def test_a_claim_of_a_match_another_worker_holds_returns_it_as_busy(
                 " VALUES ('m-c', gen_random_uuid(), now() + interval '1 minute')"
             )
             claim = asyncio.create_task(pool.fetchrow(CLAIM, [], uuid.uuid4(), 60.0))
-
-            async def claim_waits() -> bool:
-                waiting: int = await other.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-                return waiting > 0
-
-            await eventually(claim_waits, what="the claim waiting for the other lease")
+            await eventually(
+                lambda: _waiting_for_a_lock(other), what="the claim waiting for the other lease"
+            )
     finally:
         await other.close()
     claimed = await claim
     assert claimed is not None
     assert (claimed["match_id"], claimed["leased"], claimed["event_id"]) == ("m-c", False, None)
+
+
+async def test_a_claim_under_way_leaves_the_next_claim_the_next_match(
+    pool: asyncpg.Pool, fresh_database: str
+) -> None:
+    """Two claims at once lease two matches: the second does not wait for the first's match."""
+    await pool.execute(_EVENT, "d-1", "match_status_ready", "m-d", 1, "OPEN", None)
+    await pool.execute(_EVENT, "e-1", "match_status_ready", "m-e", 1, "OPEN", None)
+    other = await asyncpg.connect(fresh_database)
+    try:
+        async with other.transaction():
+            # Another worker's claim of the oldest due event, not committed yet.
+            first = await other.fetchrow(CLAIM, [], uuid.uuid4(), 60.0)
+            async with asyncio.timeout(5):
+                second = await pool.fetchrow(CLAIM, [], uuid.uuid4(), 60.0)
+    finally:
+        await other.close()
+    assert first is not None
+    assert (first["match_id"], first["leased"]) == ("m-d", True)
+    assert second is not None
+    assert (second["match_id"], second["leased"], second["event_id"]) == ("m-e", True, "e-1")
+
+
+async def test_a_claim_waiting_for_a_lease_being_settled_never_holds_the_settle_up(
+    pool: asyncpg.Pool, fresh_database: str
+) -> None:
+    """A claim of a match whose run-out lease is being settled waits for the settle, not the
+    other way round: the settle removes its lease, then updates the event (no deadlock)."""
+    event_id = await pool.fetchval(
+        _EVENT + " RETURNING id", "f-1", "match_status_ready", "m-f", 1, "OPEN", None
+    )
+    holder = uuid.uuid4()
+    await pool.execute(
+        "INSERT INTO ingest.match_leases (match_id, claim_token, claimed_until)"
+        " VALUES ('m-f', $1, now() - interval '1 second')",
+        holder,
+    )
+    settle = await asyncpg.connect(fresh_database)
+    try:
+        async with settle.transaction():
+            # The settle's first step (SETTLE's CTE): the holder's lease removed.
+            await settle.execute(
+                "DELETE FROM ingest.match_leases WHERE match_id = 'm-f' AND claim_token = $1",
+                holder,
+            )
+            claim = asyncio.create_task(pool.fetchrow(CLAIM, [], uuid.uuid4(), 60.0))
+            await eventually(
+                lambda: _waiting_for_a_lock(settle),
+                what="the claim waiting for the settle's lease",
+            )
+            # Its second step, while the claim waits: the event updated.
+            async with asyncio.timeout(5):
+                await settle.execute(
+                    "UPDATE ingest.events SET status = 'DELIVERED' WHERE id = $1", event_id
+                )
+    finally:
+        await settle.close()
+    claimed = await claim
+    assert claimed is not None
+    assert (claimed["match_id"], claimed["leased"], claimed["event_id"]) == ("m-f", False, None)

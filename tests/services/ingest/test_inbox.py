@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.ingest.events import Action, InboundEvent, Source
-from services.ingest.store import NOTIFY_CHANNEL, Inbox, StoreBusy
+from services.ingest.store import NOTIFY_CHANNEL, Inbox, StoreBusy, create_store_pool
 from services.kit.match_json import match_from_json, match_to_json
 from tests.support import eventually
 
@@ -110,6 +110,17 @@ async def test_concurrent_stores_of_one_event_store_it_once(pool: asyncpg.Pool) 
     results = await asyncio.gather(*(inbox.store(_event("m-race")) for _ in range(20)))
     assert sorted(r.duplicate for r in results) == [False] + [True] * 19
     assert await pool.fetchval("SELECT count(*) FROM ingest.events") == 1
+
+
+async def test_the_store_pool_has_every_writers_connection_open_before_a_webhook(
+    fresh_database: str,
+) -> None:
+    """The webhooks' own pool opens each writer's connection with it, not on a burst."""
+    store_pool = await create_store_pool(fresh_database, size=2)
+    try:
+        assert store_pool.get_size() == 2
+    finally:
+        await store_pool.close()
 
 
 async def test_store_is_busy_at_once_when_no_connection_frees_up(pool: asyncpg.Pool) -> None:

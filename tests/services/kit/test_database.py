@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import socket
 import time
@@ -209,6 +210,28 @@ async def test_open_connections_prepares_every_connection_once(fresh_database: s
     finally:
         await pool.close()
     assert len(prepared) == len(set(prepared)) == 4
+
+
+async def test_a_pool_opens_every_connection_when_it_is_created(fresh_database: str) -> None:
+    """A service's pool opens all its connections at once: a burst that needs them opens none."""
+    opened: list[asyncpg.Connection] = []
+
+    async def connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+        connection: asyncpg.Connection = await asyncpg.connect(*args, **kwargs)
+        opened.append(connection)
+        return connection
+
+    pool = await create_pool(fresh_database, max_size=4, command_timeout=5, connect=connect)
+    try:
+        with_the_pool = len(opened)
+        async with contextlib.AsyncExitStack() as held:
+            burst = [await held.enter_async_context(pool.acquire()) for _ in range(4)]
+            pids = {await connection.fetchval("SELECT pg_backend_pid()") for connection in burst}
+    finally:
+        await pool.close()
+    assert with_the_pool == 4
+    assert len(opened) == 4
+    assert len(pids) == 4
 
 
 async def test_wait_for_database_returns_when_server_is_up(database_url: str) -> None:
