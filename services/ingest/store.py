@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +17,7 @@ from services.ingest.group_commit import GroupCommit
 from services.kit.database import session_untouched
 from services.kit.errors import FailedPrecondition, NotFound
 from services.kit.log_throttle import LogThrottle
-from services.kit.match_json import match_from_json
+from services.kit.match_json import MatchJson, match_from_json
 
 NOTIFY_CHANNEL = "ingest_events"
 
@@ -47,6 +48,65 @@ WITH stored AS (
 )
 SELECT id, event_id, CASE WHEN status = 'PENDING' THEN pg_notify($11, match_id) END
 FROM stored
+"""
+
+# The same for a batch in which some events come with a lease offered by this process's
+# delivery worker ($12 its claim token, $13 its seconds): such an event's match is leased in
+# the same statement, as `ingest.claim_due_event` would lease it, when it is a pending event,
+# the only event of its match in the batch, the statement sees no other pending event of the
+# match (an earlier one goes first: it is left to the worker's claim), and no lease on the match
+# runs. The claimed event notifies nobody (its delivery is handed to the worker) and comes back
+# with what decides its delivery, as the claim returns it: the newest version of the match's
+# other open/close events, and the match objects of its 20 latest other events. The leases
+# are taken after every event is inserted and in match order, so two batches never wait for
+# each other's leases in a cycle.
+_STORE_BATCH_CLAIMING = """
+WITH batch AS (
+    SELECT *, count(*) OVER (PARTITION BY match_id) AS of_match
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
+        $7::text[], $8::text[], $9::text[], $10::bytea[], $12::uuid[], $13::float8[])
+        WITH ORDINALITY
+        AS batch (event_id, event, match_id, version, action, status, source, last_error,
+            match, body, token, lease_s, position)
+), stored AS (
+    INSERT INTO ingest.events (event_id, event, match_id, version, action, status, source,
+        last_error, match, body, processed_at, next_attempt_at)
+    SELECT event_id, event, match_id, version, action, status, source, last_error,
+        match::jsonb, body, CASE WHEN status = 'IGNORED' THEN now() END,
+        CASE WHEN status = 'PENDING' THEN now() END
+    FROM batch
+    ORDER BY position
+    ON CONFLICT DO NOTHING
+    RETURNING id, event_id, status, match_id, received_at
+), offered AS (
+    SELECT s.match_id, b.token, b.lease_s
+    FROM stored s JOIN batch b ON b.event_id = s.event_id
+    WHERE b.token IS NOT NULL AND b.of_match = 1 AND s.status = 'PENDING'
+      AND NOT EXISTS (
+        SELECT 1 FROM ingest.events o WHERE o.match_id = s.match_id AND o.status = 'PENDING')
+    ORDER BY s.match_id
+), taken AS (
+    INSERT INTO ingest.match_leases AS l (match_id, claim_token, claimed_until)
+    SELECT match_id, token, now() + make_interval(secs => lease_s) FROM offered
+    ON CONFLICT (match_id) DO UPDATE
+        SET claim_token = excluded.claim_token, claimed_until = excluded.claimed_until
+        WHERE l.claimed_until <= now()
+    RETURNING l.match_id
+)
+SELECT s.id, s.event_id,
+    CASE WHEN s.status = 'PENDING' AND t.match_id IS NULL THEN pg_notify($11, s.match_id) END,
+    t.match_id IS NOT NULL AS claimed, s.received_at,
+    CASE WHEN t.match_id IS NOT NULL THEN
+      (SELECT max(n.version) FROM ingest.events n
+       WHERE n.match_id = s.match_id AND n.action IN ('OPEN', 'CLOSE')
+         AND n.status IN ('PENDING', 'DELIVERED')) END AS newer,
+    CASE WHEN t.match_id IS NOT NULL THEN
+      (SELECT jsonb_agg(p.match ORDER BY p.version DESC, p.id DESC)::text FROM (
+         SELECT o.match, o.version, o.id FROM ingest.events o
+         WHERE o.match_id = s.match_id AND o.match IS NOT NULL
+         ORDER BY o.version DESC, o.id DESC
+         LIMIT 20) p) END AS earlier
+FROM stored s LEFT JOIN taken t ON t.match_id = s.match_id
 """
 
 
@@ -108,11 +168,33 @@ class InboxRow:
 
 
 @dataclass(frozen=True)
+class LeaseOffer:
+    """A lease the store may take on the match of the event it stores, with `token` as its
+    claim token, for `seconds` (a delivery slot of this process's worker is held for it)."""
+
+    token: uuid.UUID
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A stored event whose match the store leased: what the worker's claim would return."""
+
+    row: InboxRow
+    newer: int | None
+    """The newest version of the match's other open/close events, pending or delivered."""
+    earlier: list[MatchJson]
+    """The match objects of the match's 20 latest other events, newest first."""
+
+
+@dataclass(frozen=True)
 class StoreResult:
-    """What storing an event did: `duplicate` when the inbox had it already."""
+    """What storing an event did: `duplicate` when the inbox had it already; `claimed` when
+    its match was leased as offered."""
 
     duplicate: bool
     row_id: int | None
+    claimed: Claimed | None = None
 
 
 def row_from_record(record: asyncpg.Record) -> InboxRow:
@@ -143,14 +225,25 @@ class _Store:
     status: Status
     ignored: str
     body: bytes | None
+    lease: LeaseOffer | None
 
 
 async def _store_batch(
     connection: asyncpg.Connection, batch: Sequence[_Store]
 ) -> list[StoreResult]:
     """Insert `batch` in one statement; a result per store, duplicates without a row id."""
+    offers = [s.lease for s in batch]
+    claiming = any(offer is not None for offer in offers)
+    leases = (
+        [
+            [None if o is None else o.token for o in offers],
+            [None if o is None else o.seconds for o in offers],
+        ]
+        if claiming
+        else []
+    )
     records = await connection.fetch(
-        _STORE_BATCH,
+        _STORE_BATCH_CLAIMING if claiming else _STORE_BATCH,
         [s.event.event_id for s in batch],
         [s.event.event for s in batch],
         [s.event.match_id for s in batch],
@@ -163,14 +256,42 @@ async def _store_batch(
         [None if s.event.match_json is None else _json_text(s.event.match_json) for s in batch],
         [s.body for s in batch],
         NOTIFY_CHANNEL,
+        *leases,
     )
-    inserted = {record["event_id"]: record["id"] for record in records}
+    inserted = {record["event_id"]: record for record in records}
     results = []
     for store in batch:
         # Two stores of one event_id in a batch: the first one inserted it, the second repeats.
-        row_id = inserted.pop(store.event.event_id, None)
-        results.append(StoreResult(duplicate=row_id is None, row_id=row_id))
+        record = inserted.pop(store.event.event_id, None)
+        if record is None:
+            results.append(StoreResult(duplicate=True, row_id=None))
+            continue
+        claimed = _claimed(store, record) if claiming and record["claimed"] else None
+        results.append(StoreResult(duplicate=False, row_id=record["id"], claimed=claimed))
     return results
+
+
+def _claimed(store: _Store, record: asyncpg.Record) -> Claimed:
+    """The claimed event as the worker's claim would have read it: new, pending, due."""
+    event = store.event
+    row = InboxRow(
+        id=record["id"],
+        event_id=event.event_id,
+        event=event.event,
+        match_id=event.match_id,
+        version=event.version,
+        action=event.action,
+        status=Status.PENDING,
+        source=event.source,
+        attempts=0,
+        last_error="",
+        match=match_from_json(event.match_json),
+        received_at=record["received_at"],
+        processed_at=None,
+        next_attempt_at=record["received_at"],  # both the statement's now()
+    )
+    earlier = record["earlier"]
+    return Claimed(row, record["newer"], orjson.loads(earlier) if earlier else [])
 
 
 def _json_text(value: object) -> str:
@@ -223,9 +344,18 @@ class Inbox:
         return self._stores.refusal()
 
     async def store(
-        self, event: InboundEvent, *, ignored: str | None = None, body: bytes | None = None
+        self,
+        event: InboundEvent,
+        *,
+        ignored: str | None = None,
+        body: bytes | None = None,
+        lease: LeaseOffer | None = None,
     ) -> StoreResult:
         """Commit `event` (PENDING, or IGNORED with the reason); a repeat changes nothing.
+
+        With `lease`, the event's match is leased in the same statement when the worker's
+        claim could take it now (`claimed` in the result: its delivery is the caller's to
+        hand on); otherwise the event is stored as without.
 
         A repeat is the same event_id, or for a webhook the same match, event and version. The
         event is committed when this returns (with the others of its batch), and a new pending event
@@ -234,7 +364,7 @@ class Inbox:
         and when no connection is free within the acquire timeout.
         """
         status = Status.IGNORED if ignored is not None else Status.PENDING
-        return await self._stores.submit(_Store(event, status, ignored or "", body))
+        return await self._stores.submit(_Store(event, status, ignored or "", body, lease))
 
     async def close(self) -> None:
         """Finish the stores under way (call before the store pool closes)."""

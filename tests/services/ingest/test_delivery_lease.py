@@ -14,7 +14,7 @@ from services.ingest.delivery import DeliveryWorker
 from services.ingest.delivery_sql import CLAIM
 from services.ingest.metrics import IngestMetrics
 from services.ingest.rosters import RosterCompleter
-from tests.services.ingest.harness import running_ingest, simple_event
+from tests.services.ingest.harness import lock_waits, running_ingest, simple_event
 from tests.services.ingest.test_delivery import settled
 from tests.services.ingest.voice_double import VoiceDoubleServer
 from tests.support import eventually
@@ -167,14 +167,9 @@ async def test_a_claim_of_a_match_another_worker_holds_returns_it_as_busy(
             )
             claim = asyncio.create_task(pool.fetchrow(CLAIM, [], uuid.uuid4(), 60.0))
 
-            async def claim_waits() -> bool:
-                waiting: int = await other.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-                return waiting > 0
-
-            await eventually(claim_waits, what="the claim waiting for the other lease")
+            await eventually(
+                lambda: lock_waits(other), what="the claim waiting for the other lease"
+            )
     finally:
         await other.close()
     claimed = await claim
