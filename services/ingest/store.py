@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,41 +51,39 @@ SELECT id, event_id, CASE WHEN status = 'PENDING' THEN pg_notify($11, match_id) 
 FROM stored
 """
 
-# The same for a batch in which some events come with a lease offered by this process's
-# delivery worker ($12 its claim token, $13 its seconds): such an event's match is leased in
-# the same statement, as `ingest.claim_due_event` would lease it, when it is a pending event,
-# the only event of its match in the batch, the statement sees no other pending event of the
-# match (an earlier one goes first: it is left to the worker's claim), and no lease on the match
-# runs. The claimed event notifies nobody (its delivery is handed to the worker) and comes back
-# with what decides its delivery, as the claim returns it: the newest version of the match's
-# other open/close events, and the match objects of its 20 latest other events. The leases
-# are taken after every event is inserted and in match order, so two batches never wait for
-# each other's leases in a cycle.
+# The same, for a batch in which some events come with a lease offered by this process's
+# delivery worker ($12 their match ids, $13 the claim tokens, $14 the leases' seconds; only
+# events whose match is in the batch once): such an event's match is leased in the same
+# statement, as `ingest.claim_due_event` would lease it, when the event is new and pending,
+# the statement sees no other pending event of the match (an earlier one goes first: the
+# event is left to the worker's claim), and no lease on the match runs. A claimed event
+# notifies nobody (its delivery is handed to the worker) and comes back with what decides its
+# delivery, as the claim returns it: the newest version of the match's other open/close
+# events, and the match objects of its 20 latest other events (the statement does not see
+# its own rows). The leases are taken once every event is inserted (the array of the stored
+# matches is made first) and in match order, so two batches never wait for each other in a
+# cycle.
 _STORE_BATCH_CLAIMING = """
-WITH batch AS (
-    SELECT *, count(*) OVER (PARTITION BY match_id) AS of_match
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
-        $7::text[], $8::text[], $9::text[], $10::bytea[], $12::uuid[], $13::float8[])
-        WITH ORDINALITY
-        AS batch (event_id, event, match_id, version, action, status, source, last_error,
-            match, body, token, lease_s, position)
-), stored AS (
+WITH stored AS (
     INSERT INTO ingest.events (event_id, event, match_id, version, action, status, source,
         last_error, match, body, processed_at, next_attempt_at)
     SELECT event_id, event, match_id, version, action, status, source, last_error,
         match::jsonb, body, CASE WHEN status = 'IGNORED' THEN now() END,
         CASE WHEN status = 'PENDING' THEN now() END
-    FROM batch
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
+        $7::text[], $8::text[], $9::text[], $10::bytea[]) WITH ORDINALITY
+        AS batch (event_id, event, match_id, version, action, status, source, last_error,
+            match, body, position)
     ORDER BY position
     ON CONFLICT DO NOTHING
     RETURNING id, event_id, status, match_id, received_at
 ), offered AS (
-    SELECT s.match_id, b.token, b.lease_s
-    FROM stored s JOIN batch b ON b.event_id = s.event_id
-    WHERE b.token IS NOT NULL AND b.of_match = 1 AND s.status = 'PENDING'
-      AND NOT EXISTS (
-        SELECT 1 FROM ingest.events o WHERE o.match_id = s.match_id AND o.status = 'PENDING')
-    ORDER BY s.match_id
+    SELECT o.match_id, o.token, o.lease_s
+    FROM unnest($12::text[], $13::uuid[], $14::float8[]) AS o (match_id, token, lease_s)
+    WHERE o.match_id = ANY (ARRAY(SELECT match_id FROM stored WHERE status = 'PENDING'))
+      AND (SELECT 1 FROM ingest.events e
+           WHERE e.match_id = o.match_id AND e.status = 'PENDING' LIMIT 1) IS NULL
+    ORDER BY o.match_id
 ), taken AS (
     INSERT INTO ingest.match_leases AS l (match_id, claim_token, claimed_until)
     SELECT match_id, token, now() + make_interval(secs => lease_s) FROM offered
@@ -232,18 +231,21 @@ async def _store_batch(
     connection: asyncpg.Connection, batch: Sequence[_Store]
 ) -> list[StoreResult]:
     """Insert `batch` in one statement; a result per store, duplicates without a row id."""
-    offers = [s.lease for s in batch]
-    claiming = any(offer is not None for offer in offers)
+    # An event that shares its match with another of the batch takes no lease: which of them
+    # goes first is the worker's claim to decide, once both are stored.
+    of_match = Counter(s.event.match_id for s in batch)
+    offered = [s for s in batch if s.lease is not None and of_match[s.event.match_id] == 1]
     leases = (
         [
-            [None if o is None else o.token for o in offers],
-            [None if o is None else o.seconds for o in offers],
+            [s.event.match_id for s in offered],
+            [s.lease.token for s in offered if s.lease is not None],
+            [s.lease.seconds for s in offered if s.lease is not None],
         ]
-        if claiming
+        if offered
         else []
     )
     records = await connection.fetch(
-        _STORE_BATCH_CLAIMING if claiming else _STORE_BATCH,
+        _STORE_BATCH_CLAIMING if offered else _STORE_BATCH,
         [s.event.event_id for s in batch],
         [s.event.event for s in batch],
         [s.event.match_id for s in batch],
@@ -266,7 +268,7 @@ async def _store_batch(
         if record is None:
             results.append(StoreResult(duplicate=True, row_id=None))
             continue
-        claimed = _claimed(store, record) if claiming and record["claimed"] else None
+        claimed = _claimed(store, record) if offered and record["claimed"] else None
         results.append(StoreResult(duplicate=False, row_id=record["id"], claimed=claimed))
     return results
 
