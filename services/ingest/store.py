@@ -32,8 +32,7 @@ EVENT_COLUMNS = (
 # no BEGIN/COMMIT round trips. A repeat (of a stored event, or of one earlier in the batch)
 # inserts nothing, so it returns no row and notifies nobody; Postgres sends one notification
 # per match and transaction however many rows ask for it.
-_STORE_BATCH = """
-WITH stored AS (
+_INSERT_BATCH = """
     INSERT INTO ingest.events (event_id, event, match_id, version, action, status, source,
         last_error, match, body, processed_at, next_attempt_at)
     SELECT event_id, event, match_id, version, action, status, source, last_error,
@@ -45,8 +44,10 @@ WITH stored AS (
             match, body, position)
     ORDER BY position
     ON CONFLICT DO NOTHING
-    RETURNING id, event_id, status, match_id
-)
+    RETURNING id, event_id, status, match_id, received_at
+"""
+_STORE_BATCH = f"""
+WITH stored AS ({_INSERT_BATCH})
 SELECT id, event_id, CASE WHEN status = 'PENDING' THEN pg_notify($11, match_id) END
 FROM stored
 """
@@ -63,21 +64,8 @@ FROM stored
 # its own rows). The leases are taken once every event is inserted (the array of the stored
 # matches is made first) and in match order, so two batches never wait for each other in a
 # cycle.
-_STORE_BATCH_CLAIMING = """
-WITH stored AS (
-    INSERT INTO ingest.events (event_id, event, match_id, version, action, status, source,
-        last_error, match, body, processed_at, next_attempt_at)
-    SELECT event_id, event, match_id, version, action, status, source, last_error,
-        match::jsonb, body, CASE WHEN status = 'IGNORED' THEN now() END,
-        CASE WHEN status = 'PENDING' THEN now() END
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
-        $7::text[], $8::text[], $9::text[], $10::bytea[]) WITH ORDINALITY
-        AS batch (event_id, event, match_id, version, action, status, source, last_error,
-            match, body, position)
-    ORDER BY position
-    ON CONFLICT DO NOTHING
-    RETURNING id, event_id, status, match_id, received_at
-), offered AS (
+_STORE_BATCH_CLAIMING = f"""
+WITH stored AS ({_INSERT_BATCH}), offered AS (
     SELECT o.match_id, o.token, o.lease_s
     FROM unnest($12::text[], $13::uuid[], $14::float8[]) AS o (match_id, token, lease_s)
     WHERE o.match_id = ANY (ARRAY(SELECT match_id FROM stored WHERE status = 'PENDING'))
