@@ -174,8 +174,8 @@ class DeliveryWorker:
                 logger.warning(
                     "%s (version %s) stored while the delivery worker stops: delivered once its"
                     " lease runs out in %gs",
-                    claimed.row.event,
-                    claimed.row.version,
+                    claimed.event.event,
+                    claimed.event.version,
                     offer.seconds,
                 )
             return
@@ -184,17 +184,18 @@ class DeliveryWorker:
         task.add_done_callback(self._handed_over.discard)
 
     async def _deliver_handed_over(self, token: uuid.UUID, claimed: Claimed) -> None:
-        row = claimed.row
         try:
-            await self._handle_claimed(token, row, claimed.newer, claimed.earlier)
+            await self._handle_claimed(token, claimed.row(), claimed.newer, claimed.earlier())
         except DATABASE_UNAVAILABLE as error:
             self._unreleased.add(token)
             logger.warning(
                 "delivery of %s (version %s) stopped, the database is unavailable: %r",
-                row.event,
-                row.version,
+                claimed.event.event,
+                claimed.event.version,
                 error,
             )
+        except Exception as error:
+            self._unexpected(error, "a handed-over delivery failed")
         finally:
             self._free_slots += 1
             # What arrived for the match meanwhile, or found no free slot, is claimed now.

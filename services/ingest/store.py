@@ -165,13 +165,44 @@ class LeaseOffer:
 
 @dataclass(frozen=True)
 class Claimed:
-    """A stored event whose match the store leased: what the worker's claim would return."""
+    """A stored event whose match the store leased: what the worker's claim would return.
 
-    row: InboxRow
+    Its row and the earlier matches are decoded by `row()` and `earlier()` when the delivery
+    starts, not while the stores of its batch wait for their answers.
+    """
+
+    event: InboundEvent
+    row_id: int
+    received_at: datetime
     newer: int | None
     """The newest version of the match's other open/close events, pending or delivered."""
-    earlier: list[MatchJson]
-    """The match objects of the match's 20 latest other events, newest first."""
+    earlier_json: str | None
+    """The match objects of the match's 20 latest other events, newest first, as JSON."""
+
+    def row(self) -> InboxRow:
+        """The event as the worker's claim would have read it: new, pending, due."""
+        event = self.event
+        return InboxRow(
+            id=self.row_id,
+            event_id=event.event_id,
+            event=event.event,
+            attempts=0,
+            match_id=event.match_id,
+            version=event.version,
+            action=event.action,
+            last_error="",
+            status=Status.PENDING,
+            source=event.source,
+            match=match_from_json(event.match_json),
+            received_at=self.received_at,
+            processed_at=None,
+            next_attempt_at=self.received_at,  # both the statement's now()
+        )
+
+    def earlier(self) -> list[MatchJson]:
+        """The match objects of the match's latest other events, newest first."""
+        matches: list[MatchJson] = orjson.loads(self.earlier_json) if self.earlier_json else []
+        return matches
 
 
 @dataclass(frozen=True)
@@ -256,32 +287,13 @@ async def _store_batch(
         if record is None:
             results.append(StoreResult(duplicate=True, row_id=None))
             continue
-        claimed = _claimed(store, record) if offered and record["claimed"] else None
+        claimed = None
+        if offered and record["claimed"]:
+            claimed = Claimed(
+                store.event, record["id"], record["received_at"], record["newer"], record["earlier"]
+            )
         results.append(StoreResult(duplicate=False, row_id=record["id"], claimed=claimed))
     return results
-
-
-def _claimed(store: _Store, record: asyncpg.Record) -> Claimed:
-    """The claimed event as the worker's claim would have read it: new, pending, due."""
-    event = store.event
-    row = InboxRow(
-        id=record["id"],
-        event_id=event.event_id,
-        event=event.event,
-        match_id=event.match_id,
-        version=event.version,
-        action=event.action,
-        status=Status.PENDING,
-        source=event.source,
-        attempts=0,
-        last_error="",
-        match=match_from_json(event.match_json),
-        received_at=record["received_at"],
-        processed_at=None,
-        next_attempt_at=record["received_at"],  # both the statement's now()
-    )
-    earlier = record["earlier"]
-    return Claimed(row, record["newer"], orjson.loads(earlier) if earlier else [])
 
 
 def _json_text(value: object) -> str:

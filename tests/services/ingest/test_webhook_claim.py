@@ -81,10 +81,10 @@ async def test_a_store_offered_a_lease_leases_the_match_and_notifies_nobody(
     # Notifications come in commit order: one of the claimed event would be first.
     assert received == ["m-after"]
     assert result.claimed is not None
-    row = result.claimed.row
+    row = result.claimed.row()
     assert (row.id, row.match_id, row.version, row.attempts) == (result.row_id, "m-claimed", 1, 0)
     assert row.match == _match("m-claimed", 1)
-    assert (result.claimed.newer, result.claimed.earlier) == (None, [])
+    assert (result.claimed.newer, result.claimed.earlier()) == (None, [])
     assert await _holder(pool, "m-claimed") == offer.token
     left = await pool.fetchval(
         "SELECT extract(epoch FROM claimed_until - now()) FROM ingest.match_leases"
@@ -165,7 +165,7 @@ async def test_a_claim_comes_back_with_what_decides_its_delivery(pool: asyncpg.P
     )
     result = await Inbox(pool).store(_event("m-late", 2), lease=_offer())
     assert result.claimed is not None
-    assert (result.claimed.newer, result.claimed.earlier) == (3, [earlier])
+    assert (result.claimed.newer, result.claimed.earlier()) == (3, [earlier])
 
 
 async def test_a_claimed_event_is_delivered_and_later_ones_wait_for_free_slots(
