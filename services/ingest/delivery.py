@@ -26,13 +26,20 @@ from services.ingest.listener import NotifyListener
 from services.ingest.metrics import IngestMetrics
 from services.ingest.results import ResultsFinder, results_of
 from services.ingest.rosters import RosterCompleter
-from services.ingest.store import InboxRow, Status, row_from_record
+from services.ingest.store import (
+    Claimed,
+    InboxRow,
+    LeaseOffer,
+    Status,
+    StoreResult,
+    row_from_record,
+)
 from services.ingest.voice_client import VoiceClient
 from services.kit.call_errors import Failure, classify
 from services.kit.database import DATABASE_UNAVAILABLE
 from services.kit.faceit_api import FaceitUnavailable
 from services.kit.logging import log_context
-from services.kit.match_json import match_from_json
+from services.kit.match_json import MatchJson, match_from_json
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +65,11 @@ class DeliveryWorker:
     only ever handled by one worker at a time, and holds no transaction, lock or connection
     while it waits for FACEIT or voice. A lease whose worker died runs out and the match's
     event is delivered again.
+
+    A webhook may take the lease itself, in the statement that stores its event, when the
+    worker offers one (`offer_lease`: a delivery slot is free and held for it); the event is
+    then handed over (`hand_over`) and delivered in that slot, with no NOTIFY and no claim
+    in between. At most `concurrency` events are delivered at once, handed over or claimed.
     """
 
     def __init__(
@@ -82,7 +94,8 @@ class DeliveryWorker:
         self._sweep_interval_s = sweep_interval_s
         self._retry_base_s = retry_base_s
         self._retry_cap_s = retry_cap_s
-        self._concurrency = concurrency
+        self._free_slots = concurrency
+        """Deliveries that may start now: `concurrency` less the claimers and handed-over events."""
         self._lease_s = lease_s
         self._wake = asyncio.Event()
         self._stopped: BaseException | None = None
@@ -96,7 +109,10 @@ class DeliveryWorker:
             unexpected=self._unexpected,
         )
         self._join: Callable[[], None] | None = None
-        """While a drain runs: adds a claimer to it (up to `concurrency`)."""
+        """While a drain runs: adds a claimer to it (while a slot is free)."""
+        self._closed = False
+        """Set once `run()` has ended: no more leases are offered."""
+        self._handed_over: set[asyncio.Task[None]] = set()
 
     def wake(self) -> None:
         """Look for due events now."""
@@ -124,6 +140,72 @@ class DeliveryWorker:
         except BaseException as error:
             self._stopped = error
             raise
+        finally:
+            self._closed = True
+            for task in self._handed_over:
+                task.cancel()
+            await asyncio.gather(*self._handed_over, return_exceptions=True)
+
+    def offer_lease(self) -> LeaseOffer | None:
+        """A lease for a webhook's store to take on its event's match, with a delivery slot
+        held for the event; None when no slot is free or the worker has stopped.
+
+        Every offer is given back with `hand_over`, whatever the store did. The lease is as
+        long as a claim's: the event's delivery starts as soon as the store returns, in the
+        slot held for it, so it never waits for a slot while its lease runs.
+        """
+        if self._closed or not self._take_slot():
+            return None
+        return LeaseOffer(uuid.uuid4(), self._lease_s)
+
+    def hand_over(self, offer: LeaseOffer, result: StoreResult | None) -> None:
+        """Deliver the event the store claimed with `offer`, in the slot held for it.
+
+        When it claimed nothing the slot is free again; with no result (the store failed, and
+        whether its statement took the lease is unknown) the lease is released as well.
+        """
+        claimed = None if result is None else result.claimed
+        if claimed is None or self._closed:
+            self._free_slots += 1
+            if result is None:
+                self._unreleased.add(offer.token)
+                self._wake.set()
+            elif claimed is not None:
+                logger.warning(
+                    "%s (version %s) stored while the delivery worker stops: delivered once its"
+                    " lease runs out in %gs",
+                    claimed.event.event,
+                    claimed.event.version,
+                    offer.seconds,
+                )
+            return
+        task = asyncio.create_task(self._deliver_handed_over(offer.token, claimed))
+        self._handed_over.add(task)
+        task.add_done_callback(self._handed_over.discard)
+
+    async def _deliver_handed_over(self, token: uuid.UUID, claimed: Claimed) -> None:
+        try:
+            await self._handle_claimed(token, claimed.row(), claimed.newer, claimed.earlier())
+        except DATABASE_UNAVAILABLE as error:
+            self._unreleased.add(token)
+            logger.warning(
+                "delivery of %s (version %s) stopped, the database is unavailable: %r",
+                claimed.event.event,
+                claimed.event.version,
+                error,
+            )
+        except Exception as error:
+            self._unexpected(error, "a handed-over delivery failed")
+        finally:
+            self._free_slots += 1
+            # What arrived for the match meanwhile, or found no free slot, is claimed now.
+            self.wake()
+
+    def _take_slot(self) -> bool:
+        if self._free_slots == 0:
+            return False
+        self._free_slots -= 1
+        return True
 
     def _unexpected(self, error: Exception, what: str, *args: object) -> None:
         """Log `error` once, with its traceback, and count it."""
@@ -170,18 +252,21 @@ class DeliveryWorker:
     async def drain(self) -> int:
         """Deliver every due event that no other worker holds; return how many were handled.
 
-        One claimer starts. Another joins, up to `concurrency`, for each event a claimer finds
-        while another match has a due event too, and for each event notified while claimers
-        run: a lone event meets no other claimer's queries on its way to voice, and the events
-        of a burst do not wait for the slow delivery of the one before. A claimer that fails
-        stops alone (the others finish their deliveries); the database being unavailable is
-        raised once they have, anything else is logged and counted.
+        One claimer starts (if a delivery slot is free). Another joins, while a slot is free,
+        for each event a claimer finds while another match has a due event too, and for each
+        event notified while claimers run: a lone event meets no other claimer's queries on its
+        way to voice, and the events of a burst do not wait for the slow delivery of the one
+        before. A claimer that fails stops alone (the others finish their deliveries); the
+        database being unavailable is raised once they have, anything else is logged and
+        counted.
         """
         busy: set[str] = set()
         handled = 0
         running = 0
         joinable = True
         unavailable: Exception | None = None
+        if not self._take_slot():
+            return 0  # a handed-over delivery that ends wakes the worker
 
         try:
             async with asyncio.TaskGroup() as group:
@@ -190,7 +275,7 @@ class DeliveryWorker:
                     nonlocal running
                     # Not once the last claimer has ended (the group is finishing then), nor
                     # once one has failed (the next would most likely fail the same way).
-                    if joinable and 0 < running < self._concurrency:
+                    if joinable and running > 0 and self._take_slot():
                         running += 1
                         group.create_task(claimer())
 
@@ -207,6 +292,7 @@ class DeliveryWorker:
                         self._unexpected(error, "a delivery claimer failed")
                     finally:
                         running -= 1
+                        self._free_slots += 1
 
                 running = 1
                 group.create_task(claimer())
@@ -244,11 +330,19 @@ class DeliveryWorker:
             return 0
         if record["more"]:
             found()
-        row = row_from_record(record)
-        earlier = [m for m in map(match_from_json, record["earlier"] or []) if m is not None]
+        await self._handle_claimed(
+            token, row_from_record(record), record["newer"], record["earlier"] or []
+        )
+        return 1
+
+    async def _handle_claimed(
+        self, token: uuid.UUID, row: InboxRow, newer: int | None, earlier: list[MatchJson]
+    ) -> None:
+        """Deliver `row`, whose match `token` leases; a failure other than the database being
+        unavailable is logged and counted, and leaves the lease to run out."""
         with log_context(match_id=row.match_id, event_id=row.event_id):
             try:
-                await self._handle(_Lease(match_id, token), row, record["newer"], earlier)
+                await self._handle(_Lease(row.match_id, token), row, newer, earlier)
             except DATABASE_UNAVAILABLE:
                 raise
             except Exception as error:
@@ -260,14 +354,13 @@ class DeliveryWorker:
                     row.event,
                     self._lease_s,
                 )
-        return 1
 
     async def _handle(
         self,
         lease: _Lease,
         row: InboxRow,
         newer: int | None,
-        earlier: list[match_pb2.Match],
+        earlier: list[MatchJson],
     ) -> None:
         if newer is not None and newer > row.version:
             await self._settle(
@@ -323,9 +416,11 @@ class DeliveryWorker:
         if found is not None:
             await self._voice.close_match(row.match_id, row.version, row.event, found)
 
-    async def _complete(self, row: InboxRow, earlier: list[match_pb2.Match]) -> match_pb2.Match:
+    async def _complete(self, row: InboxRow, earlier: list[MatchJson]) -> match_pb2.Match:
         match = row.match or match_pb2.Match(match_id=row.match_id, version=row.version)
-        return await self._rosters.complete(match, earlier)
+        # Parsed only as far as the rosters need them (a match with its rosters needs none).
+        previous = (m for m in map(match_from_json, earlier) if m is not None)
+        return await self._rosters.complete(match, previous)
 
     @staticmethod
     def _lease_lost(row: InboxRow) -> None:

@@ -27,11 +27,15 @@ from services.kit.log_throttle import LogThrottle
 
 @dataclass(frozen=True)
 class WebhookParts:
-    """What `POST /faceit-webhook` works with; `ignored` throttles the lines of ignored events."""
+    """What `POST /faceit-webhook` works with; `ignored` throttles the lines of ignored events.
+
+    `worker` offers the leases an accepted event's store may take, and delivers what it took.
+    """
 
     settings: IngestSettings
     inbox: Inbox
     metrics: IngestMetrics
+    worker: DeliveryWorker
     ignored: LogThrottle = field(default_factory=LogThrottle)
 
 

@@ -225,7 +225,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             worker=worker,
             poller=poller,
             grpc_server=grpc_server,
-            webhook=WebhookParts(settings=settings, inbox=inbox, metrics=deps.metrics),
+            webhook=WebhookParts(
+                settings=settings, inbox=inbox, metrics=deps.metrics, worker=worker
+            ),
         )
         logger.info("ingest ready: gRPC on port %s", grpc_server.port)
         yield

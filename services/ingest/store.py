@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +18,7 @@ from services.ingest.group_commit import GroupCommit
 from services.kit.database import session_untouched
 from services.kit.errors import FailedPrecondition, NotFound
 from services.kit.log_throttle import LogThrottle
-from services.kit.match_json import match_from_json
+from services.kit.match_json import MatchJson, match_from_json
 
 NOTIFY_CHANNEL = "ingest_events"
 
@@ -30,8 +32,7 @@ EVENT_COLUMNS = (
 # no BEGIN/COMMIT round trips. A repeat (of a stored event, or of one earlier in the batch)
 # inserts nothing, so it returns no row and notifies nobody; Postgres sends one notification
 # per match and transaction however many rows ask for it.
-_STORE_BATCH = """
-WITH stored AS (
+_INSERT_BATCH = """
     INSERT INTO ingest.events (event_id, event, match_id, version, action, status, source,
         last_error, match, body, processed_at, next_attempt_at)
     SELECT event_id, event, match_id, version, action, status, source, last_error,
@@ -43,10 +44,56 @@ WITH stored AS (
             match, body, position)
     ORDER BY position
     ON CONFLICT DO NOTHING
-    RETURNING id, event_id, status, match_id
-)
+    RETURNING id, event_id, status, match_id, received_at
+"""
+_STORE_BATCH = f"""
+WITH stored AS ({_INSERT_BATCH})
 SELECT id, event_id, CASE WHEN status = 'PENDING' THEN pg_notify($11, match_id) END
 FROM stored
+"""
+
+# The same, for a batch in which some events come with a lease offered by this process's
+# delivery worker ($12 their match ids, $13 the claim tokens, $14 the leases' seconds; only
+# events whose match is in the batch once): such an event's match is leased in the same
+# statement, as `ingest.claim_due_event` would lease it, when the event is new and pending,
+# the statement sees no other pending event of the match (an earlier one goes first: the
+# event is left to the worker's claim), and no lease on the match runs. A claimed event
+# notifies nobody (its delivery is handed to the worker) and comes back with what decides its
+# delivery, as the claim returns it: the newest version of the match's other open/close
+# events, and the match objects of its 20 latest other events (the statement does not see
+# its own rows). The leases are taken once every event is inserted (the array of the stored
+# matches is made first) and in match order, so two batches never wait for each other in a
+# cycle.
+_STORE_BATCH_CLAIMING = f"""
+WITH stored AS ({_INSERT_BATCH}), offered AS (
+    SELECT o.match_id, o.token, o.lease_s
+    FROM unnest($12::text[], $13::uuid[], $14::float8[]) AS o (match_id, token, lease_s)
+    WHERE o.match_id = ANY (ARRAY(SELECT match_id FROM stored WHERE status = 'PENDING'))
+      AND (SELECT 1 FROM ingest.events e
+           WHERE e.match_id = o.match_id AND e.status = 'PENDING' LIMIT 1) IS NULL
+    ORDER BY o.match_id
+), taken AS (
+    INSERT INTO ingest.match_leases AS l (match_id, claim_token, claimed_until)
+    SELECT match_id, token, now() + make_interval(secs => lease_s) FROM offered
+    ON CONFLICT (match_id) DO UPDATE
+        SET claim_token = excluded.claim_token, claimed_until = excluded.claimed_until
+        WHERE l.claimed_until <= now()
+    RETURNING l.match_id
+)
+SELECT s.id, s.event_id,
+    CASE WHEN s.status = 'PENDING' AND t.match_id IS NULL THEN pg_notify($11, s.match_id) END,
+    t.match_id IS NOT NULL AS claimed, s.received_at,
+    CASE WHEN t.match_id IS NOT NULL THEN
+      (SELECT max(n.version) FROM ingest.events n
+       WHERE n.match_id = s.match_id AND n.action IN ('OPEN', 'CLOSE')
+         AND n.status IN ('PENDING', 'DELIVERED')) END AS newer,
+    CASE WHEN t.match_id IS NOT NULL THEN
+      (SELECT jsonb_agg(p.match ORDER BY p.version DESC, p.id DESC)::text FROM (
+         SELECT o.match, o.version, o.id FROM ingest.events o
+         WHERE o.match_id = s.match_id AND o.match IS NOT NULL
+         ORDER BY o.version DESC, o.id DESC
+         LIMIT 20) p) END AS earlier
+FROM stored s LEFT JOIN taken t ON t.match_id = s.match_id
 """
 
 
@@ -109,11 +156,64 @@ class InboxRow:
 
 
 @dataclass(frozen=True)
+class LeaseOffer:
+    """A lease the store may take on the match of the event it stores, with `token` as its
+    claim token, for `seconds` (a delivery slot of this process's worker is held for it)."""
+
+    token: uuid.UUID
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A stored event whose match the store leased: what the worker's claim would return.
+
+    Its row and the earlier matches are decoded by `row()` and `earlier()` when the delivery
+    starts, not while the stores of its batch wait for their answers.
+    """
+
+    event: InboundEvent
+    row_id: int
+    received_at: datetime
+    newer: int | None
+    """The newest version of the match's other open/close events, pending or delivered."""
+    earlier_json: str | None
+    """The match objects of the match's 20 latest other events, newest first, as JSON."""
+
+    def row(self) -> InboxRow:
+        """The event as the worker's claim would have read it: new, pending, due."""
+        event = self.event
+        return InboxRow(
+            id=self.row_id,
+            event_id=event.event_id,
+            event=event.event,
+            attempts=0,
+            match_id=event.match_id,
+            version=event.version,
+            action=event.action,
+            last_error="",
+            status=Status.PENDING,
+            source=event.source,
+            match=match_from_json(event.match_json),
+            received_at=self.received_at,
+            processed_at=None,
+            next_attempt_at=self.received_at,  # both the statement's now()
+        )
+
+    def earlier(self) -> list[MatchJson]:
+        """The match objects of the match's latest other events, newest first."""
+        matches: list[MatchJson] = orjson.loads(self.earlier_json) if self.earlier_json else []
+        return matches
+
+
+@dataclass(frozen=True)
 class StoreResult:
-    """What storing an event did: `duplicate` when the inbox had it already."""
+    """What storing an event did: `duplicate` when the inbox had it already; `claimed` when
+    its match was leased as offered."""
 
     duplicate: bool
     row_id: int | None
+    claimed: Claimed | None = None
 
 
 def row_from_record(record: asyncpg.Record) -> InboxRow:
@@ -144,14 +244,28 @@ class _Store:
     status: Status
     ignored: str
     body: bytes | None
+    lease: LeaseOffer | None
 
 
 async def _store_batch(
     connection: asyncpg.Connection, batch: Sequence[_Store]
 ) -> list[StoreResult]:
     """Insert `batch` in one statement; a result per store, duplicates without a row id."""
+    # An event that shares its match with another of the batch takes no lease: which of them
+    # goes first is the worker's claim to decide, once both are stored.
+    of_match = Counter(s.event.match_id for s in batch)
+    offered = [s for s in batch if s.lease is not None and of_match[s.event.match_id] == 1]
+    leases = (
+        [
+            [s.event.match_id for s in offered],
+            [s.lease.token for s in offered if s.lease is not None],
+            [s.lease.seconds for s in offered if s.lease is not None],
+        ]
+        if offered
+        else []
+    )
     records = await connection.fetch(
-        _STORE_BATCH,
+        _STORE_BATCH_CLAIMING if offered else _STORE_BATCH,
         [s.event.event_id for s in batch],
         [s.event.event for s in batch],
         [s.event.match_id for s in batch],
@@ -164,13 +278,22 @@ async def _store_batch(
         [None if s.event.match_json is None else _json_text(s.event.match_json) for s in batch],
         [s.body for s in batch],
         NOTIFY_CHANNEL,
+        *leases,
     )
-    inserted = {record["event_id"]: record["id"] for record in records}
+    inserted = {record["event_id"]: record for record in records}
     results = []
     for store in batch:
         # Two stores of one event_id in a batch: the first one inserted it, the second repeats.
-        row_id = inserted.pop(store.event.event_id, None)
-        results.append(StoreResult(duplicate=row_id is None, row_id=row_id))
+        record = inserted.pop(store.event.event_id, None)
+        if record is None:
+            results.append(StoreResult(duplicate=True, row_id=None))
+            continue
+        claimed = None
+        if offered and record["claimed"]:
+            claimed = Claimed(
+                store.event, record["id"], record["received_at"], record["newer"], record["earlier"]
+            )
+        results.append(StoreResult(duplicate=False, row_id=record["id"], claimed=claimed))
     return results
 
 
@@ -224,9 +347,18 @@ class Inbox:
         return self._stores.refusal()
 
     async def store(
-        self, event: InboundEvent, *, ignored: str | None = None, body: bytes | None = None
+        self,
+        event: InboundEvent,
+        *,
+        ignored: str | None = None,
+        body: bytes | None = None,
+        lease: LeaseOffer | None = None,
     ) -> StoreResult:
         """Commit `event` (PENDING, or IGNORED with the reason); a repeat changes nothing.
+
+        With `lease`, the event's match is leased in the same statement when the worker's
+        claim could take it now (`claimed` in the result: its delivery is the caller's to
+        hand on); otherwise the event is stored as without.
 
         A repeat is the same event_id, or for a webhook the same match, event and version. The
         event is committed when this returns (with the others of its batch), and a new pending event
@@ -235,7 +367,7 @@ class Inbox:
         and when no connection is free within the acquire timeout.
         """
         status = Status.IGNORED if ignored is not None else Status.PENDING
-        return await self._stores.submit(_Store(event, status, ignored or "", body))
+        return await self._stores.submit(_Store(event, status, ignored or "", body, lease))
 
     async def close(self) -> None:
         """Finish the stores under way (call before the store pool closes)."""

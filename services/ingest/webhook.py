@@ -18,7 +18,7 @@ from services.ingest.events import Action, InboundEvent, NotAFaceitEvent, decode
 from services.ingest.events import parse_webhook as parse_body
 from services.ingest.payloads import Envelope, SimpleEvent
 from services.ingest.settings import IngestSettings
-from services.ingest.store import StoreBusy
+from services.ingest.store import StoreBusy, StoreResult
 from services.kit.database import DATABASE_UNAVAILABLE
 from services.kit.log_throttle import LogThrottle
 from services.kit.logging import log_context
@@ -214,8 +214,12 @@ async def _receive(request: Request, parts: WebhookParts) -> tuple[JSONResponse,
     with log_context(match_id=event.match_id, event_id=event.event_id):
         if event.dropped:
             _log_dropped(event)
+        # With a delivery slot free, the store leases the match itself when it may, and the
+        # event goes from here to the worker: no NOTIFY and no claim statement before voice.
+        offer = parts.worker.offer_lease() if ignored is None else None
+        stored: StoreResult | None = None
         try:
-            result = await inbox.store(event, ignored=ignored, body=raw)
+            result = stored = await inbox.store(event, ignored=ignored, body=raw, lease=offer)
         except StoreBusy as error:
             return _busy(error, event.event), event.event, "busy"
         except DATABASE_UNAVAILABLE as error:
@@ -226,6 +230,9 @@ async def _receive(request: Request, parts: WebhookParts) -> tuple[JSONResponse,
             # Not the database being away: a retry would fail the same way, so no 503.
             logger.exception("could not store %s (version %s)", event.event, event.version)
             return _error(500, "the event could not be stored"), event.event, "error"
+        finally:
+            if offer is not None:
+                parts.worker.hand_over(offer, stored)
         content: dict[str, Any] = {"status": "success", "event": event.event}
         if result.duplicate:
             content["duplicate"] = True

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import grpc.aio
 import httpx
 import uvicorn
@@ -95,6 +96,15 @@ class IngestHarness:
             ingest_service_pb2.ListEventsRequest(match_id=match_id, page_size=500)
         )
         return list(reversed(response.events))
+
+
+async def lock_waits(connection: asyncpg.Connection) -> bool:
+    """Whether a statement of the connection's database waits for a lock."""
+    waiting: int = await connection.fetchval(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    return waiting > 0
 
 
 def ingest_settings(voice_address: str, **overrides: Any) -> IngestSettings:

@@ -14,7 +14,7 @@ from services.ingest.delivery import DeliveryWorker
 from services.ingest.delivery_sql import CLAIM
 from services.ingest.metrics import IngestMetrics
 from services.ingest.rosters import RosterCompleter
-from tests.services.ingest.harness import running_ingest, simple_event
+from tests.services.ingest.harness import lock_waits, running_ingest, simple_event
 from tests.services.ingest.test_delivery import settled
 from tests.services.ingest.voice_double import VoiceDoubleServer
 from tests.support import eventually
@@ -125,14 +125,6 @@ _EVENT = (
 )
 
 
-async def _waiting_for_a_lock(connection: asyncpg.Connection) -> bool:
-    waiting: int = await connection.fetchval(
-        "SELECT count(*) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    )
-    return waiting > 0
-
-
 async def test_one_statement_leases_a_match_and_reads_its_oldest_due_event(
     pool: asyncpg.Pool,
 ) -> None:
@@ -175,7 +167,7 @@ async def test_a_claim_of_a_match_another_worker_holds_returns_it_as_busy(
             )
             claim = asyncio.create_task(pool.fetchrow(CLAIM, [], uuid.uuid4(), 60.0))
             await eventually(
-                lambda: _waiting_for_a_lock(other), what="the claim waiting for the other lease"
+                lambda: lock_waits(other), what="the claim waiting for the other lease"
             )
     finally:
         await other.close()
@@ -229,7 +221,7 @@ async def test_a_claim_waiting_for_a_lease_being_settled_never_holds_the_settle_
             )
             claim = asyncio.create_task(pool.fetchrow(CLAIM, [], uuid.uuid4(), 60.0))
             await eventually(
-                lambda: _waiting_for_a_lock(settle),
+                lambda: lock_waits(settle),
                 what="the claim waiting for the settle's lease",
             )
             # Its second step, while the claim waits: the event updated.

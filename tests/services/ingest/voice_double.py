@@ -26,7 +26,8 @@ class VoiceDouble(voice_service_pb2_grpc.VoiceServiceServicer):
     """Keeps open matches in memory; `fail_with` makes every mutating call fail with that code.
 
     While `gate` is set to an unset event, OpenMatch and CloseMatch calls wait for it; with
-    `delay_s` each takes that long (a slow voice service); `in_flight` counts the waiting ones.
+    `delay_s` each takes that long (a slow voice service); `in_flight` counts the waiting ones,
+    `peak_in_flight` the most that ever waited at once.
     """
 
     def __init__(self) -> None:
@@ -36,6 +37,7 @@ class VoiceDouble(voice_service_pb2_grpc.VoiceServiceServicer):
         self.gate: asyncio.Event | None = None
         self.delay_s = 0.0
         self.in_flight = 0
+        self.peak_in_flight = 0
 
     def calls_of(self, match_id: str) -> list[VoiceCall]:
         """The calls about one match, in order."""
@@ -49,6 +51,7 @@ class VoiceDouble(voice_service_pb2_grpc.VoiceServiceServicer):
         if self.gate is None and not self.delay_s:
             return
         self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
             if self.gate is not None:
                 await self.gate.wait()
