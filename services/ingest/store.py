@@ -254,12 +254,16 @@ async def _store_batch(
     # An event that shares its match with another of the batch takes no lease: which of them
     # goes first is the worker's claim to decide, once both are stored.
     of_match = Counter(s.event.match_id for s in batch)
-    offered = [s for s in batch if s.lease is not None and of_match[s.event.match_id] == 1]
+    offered = [
+        (s.event.match_id, s.lease)
+        for s in batch
+        if s.lease is not None and of_match[s.event.match_id] == 1
+    ]
     leases = (
         [
-            [s.event.match_id for s in offered],
-            [s.lease.token for s in offered if s.lease is not None],
-            [s.lease.seconds for s in offered if s.lease is not None],
+            [match_id for match_id, _ in offered],
+            [lease.token for _, lease in offered],
+            [lease.seconds for _, lease in offered],
         ]
         if offered
         else []

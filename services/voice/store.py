@@ -120,6 +120,12 @@ def teams_from_json(data: Sequence[MatchJson]) -> tuple[Team, ...]:
     return tuple(teams)
 
 
+def _members_text(members: Iterable[int]) -> str:
+    """Members as a `bigint[]` literal ('{1,2}'): a text[] column of those unnests into rows
+    where an array of arrays could not (its inner arrays would have to be of equal length)."""
+    return "{" + ",".join(map(str, sorted(members))) + "}"
+
+
 def _intent_columns(
     intents: Sequence[tuple[str, str, str, Iterable[int]]],
 ) -> tuple[list[str], list[str], list[str], list[str]]:
@@ -128,7 +134,7 @@ def _intent_columns(
         [faction for faction, _, _, _ in intents],
         [team for _, team, _, _ in intents],
         [name for _, _, name, _ in intents],
-        ["{" + ",".join(map(str, sorted(members))) + "}" for _, _, _, members in intents],
+        [_members_text(members) for _, _, _, members in intents],
     )
 
 
@@ -319,7 +325,7 @@ class VoiceStore:
             [faction for faction, _, _, _ in channels],
             [lost for _, lost, _, _ in channels],
             [channel_id for _, _, channel_id, _ in channels],
-            ["{" + ",".join(map(str, sorted(members))) + "}" for _, _, _, members in channels],
+            [_members_text(members) for _, _, _, members in channels],
         )
 
     async def complete_channel(
