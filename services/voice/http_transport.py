@@ -82,6 +82,7 @@ class _Connection(asyncio.Protocol):
         self.pool = pool
         self.transport: asyncio.Transport | None = None
         self.closed = False
+        self._left = False
         self.idle_since = 0.0
         self.received = False
         """Whether any byte of the current request's answer has arrived."""
@@ -131,8 +132,7 @@ class _Connection(asyncio.Protocol):
                 if exc is not None:
                     error.__cause__ = exc
                 answer.set_exception(error)
-        if self.transport is not None:
-            self._client._dropped(self)
+        self._leave()
 
     # httptools callbacks
     def on_status(self, status: bytes) -> None:
@@ -187,8 +187,17 @@ class _Connection(asyncio.Protocol):
         self.keep_alive = False
 
     def close(self) -> None:
+        """Drop the connection now (an answer still due is not waited for)."""
         if self.transport is not None and not self.closed:
+            self.closed = True
             self.transport.abort()
+        self._leave()
+
+    def _leave(self) -> None:
+        """Give the connection's place in its pool back, once."""
+        if self.transport is not None and not self._left:
+            self._left = True
+            self._client._dropped(self)
 
     def _count_head(self, size: int) -> None:
         self._head_bytes += size
@@ -266,6 +275,10 @@ class HttpTransport:
                     raise
             connection, _ = await self._acquire(origin, fresh=True)
             return await self._exchange(connection, data)
+
+    def connections(self) -> int:
+        """How many connections are open (idle or carrying a request)."""
+        return sum(pool.open for pool in self._pools.values())
 
     async def close(self) -> None:
         """Close every connection; a later request opens new ones."""
