@@ -234,7 +234,8 @@ class HttpTransport:
         self._timeout_s = timeout_s
         self._max_per_origin = max_per_origin
         self._idle_s = idle_s
-        self._ssl = ssl_context
+        self._ssl = ssl_context if ssl_context is not None else ssl.create_default_context()
+        """Made here, not on the first https request: loading the trust store blocks."""
         self._pools: dict[_Origin, _Pool] = {}
         self._targets: dict[str, tuple[_Origin, str, bytes]] = {}
 
@@ -252,6 +253,8 @@ class HttpTransport:
         `repeatable`: the request may be sent a second time when a kept-alive connection
         fails before any byte of its answer (see the module's docstring).
         """
+        if method == "HEAD":
+            raise ValueError("HEAD is not supported: its answer's length describes no body")
         origin, target, host = self._target(url)
         head = [f"{method} {target} HTTP/1.1\r\nHost: ".encode("latin-1"), host]
         for name, value in headers.items():
@@ -341,7 +344,8 @@ class HttpTransport:
                     self._wake(pool)
                     raise
             if fresh and pool.idle:
-                pool.idle.pop(0).close()  # room for the fresh one once it is gone
+                pool.idle.pop(0).close()  # makes room for the fresh one at once
+                continue
             waiter = asyncio.get_running_loop().create_future()
             pool.waiters.append(waiter)
             try:
@@ -354,11 +358,7 @@ class HttpTransport:
 
     async def _connect(self, origin: _Origin, pool: _Pool) -> _Connection:
         loop = asyncio.get_running_loop()
-        context = None
-        if origin.scheme == "https":
-            if self._ssl is None:
-                self._ssl = ssl.create_default_context()
-            context = self._ssl
+        context = self._ssl if origin.scheme == "https" else None
         _, connection = await loop.create_connection(
             lambda: _Connection(self, pool),
             origin.host,

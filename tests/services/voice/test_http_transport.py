@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 
 from services.voice.http_transport import HttpTransport, ServerDisconnected
+from tests.services.voice.http_servers import read_request
 from tests.support import eventually
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -48,17 +49,6 @@ async def raw_serving(handle: Handler) -> AsyncIterator[str]:
     finally:
         server.close()
         await server.wait_closed()
-
-
-async def read_request(reader: asyncio.StreamReader) -> bytes:
-    """One whole request (head and Content-Length body) off the connection."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n"):
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    return head + await reader.readexactly(length)
 
 
 def peer_app() -> web.Application:
