@@ -107,6 +107,8 @@ class _Connection(asyncio.Protocol):
         if self._answer is None or self._answer.done():
             self._fail(BadResponse("bytes arrived with no request outstanding"))
             return
+        if not self._headers_done:
+            self._head_bytes += len(data)  # httptools holds a header until it is complete
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -116,6 +118,9 @@ class _Connection(asyncio.Protocol):
             self._fail(
                 cause if isinstance(cause, BadResponse) else BadResponse(f"not HTTP: {error}")
             )
+            return
+        if not self._headers_done and self._head_bytes > MAX_HEAD_BYTES:
+            self._fail(BadResponse(f"an answer's head over {MAX_HEAD_BYTES} bytes"))
 
     def eof_received(self) -> bool:
         return False  # close our side too
@@ -137,10 +142,8 @@ class _Connection(asyncio.Protocol):
     # httptools callbacks
     def on_status(self, status: bytes) -> None:
         self._reason += status.decode("latin-1")
-        self._count_head(len(status))
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_head(len(name) + len(value))
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
         previous = self._headers.get(key)
@@ -198,11 +201,6 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None and not self._left:
             self._left = True
             self._client._dropped(self)
-
-    def _count_head(self, size: int) -> None:
-        self._head_bytes += size
-        if self._head_bytes > MAX_HEAD_BYTES:
-            raise BadResponse(f"an answer's head over {MAX_HEAD_BYTES} bytes")
 
     def _complete(self) -> None:
         answer = self._answer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import socket
@@ -15,7 +16,12 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from services.voice.http_transport import HttpTransport, ServerDisconnected
+from services.voice.http_transport import (
+    MAX_HEAD_BYTES,
+    BadResponse,
+    HttpTransport,
+    ServerDisconnected,
+)
 from tests.services.voice.http_servers import read_request
 from tests.support import eventually
 
@@ -215,6 +221,23 @@ async def test_an_answer_cut_off_midway_fails_and_is_not_sent_again() -> None:
             await transport.request("GET", f"{base}/", {}, repeatable=True)
         await transport.close()
     assert len(seen) == 1
+
+
+async def test_an_answer_whose_head_is_over_the_bound_fails_as_a_bad_response() -> None:
+    """A head past 64 KiB is refused and its connection dropped, not held in memory."""
+
+    async def huge(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nX-Filler: " + b"a" * (MAX_HEAD_BYTES + 1) + b"\r\n")
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        writer.close()
+
+    transport = HttpTransport()
+    async with raw_serving(huge) as base:
+        with pytest.raises(BadResponse, match="head over"):
+            await transport.request("GET", f"{base}/", {})
+        assert transport.connections() == 0
 
 
 async def test_a_request_past_its_deadline_raises_timeout_error_and_closes_its_connection() -> None:
