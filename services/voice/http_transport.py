@@ -10,8 +10,9 @@ What it does, and all it does: one origin's connections are kept alive in a boun
 (`max_per_origin`; a request waits for a free one past it) and closed once idle for `idle_s`;
 https URLs go over TLS with the system's trust store and SNI; answers may have a Content-Length,
 be chunked, or end with the connection; `Connection: close` is honoured; every request has a
-deadline (`timeout_s`, connecting included). No redirects, no proxies, no compression, no HEAD,
-no 1xx other than ignoring them (llhttp skips them).
+deadline (`timeout_s`, connecting included); 1xx answers are skipped; an answer's head is
+bounded by MAX_HEAD_BYTES and its body by MAX_BODY_BYTES. No redirects, no proxies, no
+compression, no HEAD.
 
 A kept-alive connection the server closes while it sits idle is noticed (the transport sees EOF)
 and dropped. A server may also close it just as a request is written: then the request fails
