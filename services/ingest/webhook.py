@@ -53,7 +53,7 @@ def _header(request: Request, name: str) -> str | None:
     wanted = name.lower().encode("latin-1")
     for key, value in request.scope["headers"]:
         if key == wanted:
-            return value.decode("latin-1")  # type: ignore[no-any-return]
+            return value.decode("latin-1")
     return None
 
 
