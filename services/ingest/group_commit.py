@@ -30,6 +30,10 @@ E = TypeVar("E", bound=BaseException)
 
 logger = logging.getLogger(__name__)
 
+# How many batches a writer writes on one connection before it gives it back to the pool (which
+# then applies its own rules, such as replacing a connection that served too many queries).
+MAX_BATCHES_PER_CONNECTION = 100
+
 Write = Callable[[asyncpg.Connection, Sequence[T]], Awaitable[Sequence[R]]]
 """Writes a batch on a connection and returns one result per item, in the items' order."""
 
@@ -137,23 +141,35 @@ class GroupCommit(Generic[T, R, E]):
                 except Exception as error:  # the database refuses or is gone: tell every waiter
                     self._fail(self._take(len(self._queue)), error)
                     continue
-                batch: list[_Submission[T, R]] = []
                 try:
-                    batch = self._take(self._max_batch)
-                    if batch:
-                        self._in_flight[connection] = self._clock()
-                        await self._write_batch(connection, batch)
-                except BaseException as error:
-                    self._fail(batch, error)  # whatever went wrong, nobody waits forever
-                    if not isinstance(error, Exception):
-                        raise
+                    await self._write_batches(connection)
                 finally:
-                    self._in_flight.pop(connection, None)
                     await self._release(connection)
         finally:
             self._writers.discard(writer)
             if not self._writers:  # only when cancelled: nobody is left to write the rest
                 self._fail(self._take(len(self._queue)), asyncio.CancelledError())
+
+    async def _write_batches(self, connection: asyncpg.Connection) -> None:
+        """Write what waits, batch after batch, on `connection` while it stays usable (at most
+        MAX_BATCHES_PER_CONNECTION): a pool's acquire and release cost ingest ~30 us of CPU,
+        about as much as a small batch's own work (bench/findings.md)."""
+        for _ in range(MAX_BATCHES_PER_CONNECTION):
+            if not self._queue or connection.is_closed():
+                return
+            batch: list[_Submission[T, R]] = []
+            try:
+                batch = self._take(self._max_batch)
+                if batch:
+                    self._in_flight[connection] = self._clock()
+                    await self._write_batch(connection, batch)
+            except BaseException as error:
+                self._fail(batch, error)  # whatever went wrong, nobody waits forever
+                if not isinstance(error, Exception):
+                    raise
+                return  # back to the pool: it may be the connection that failed
+            finally:
+                self._in_flight.pop(connection, None)
 
     async def _release(self, connection: asyncpg.Connection) -> None:
         try:

@@ -251,14 +251,7 @@ async def _store_batch(
     connection: asyncpg.Connection, batch: Sequence[_Store]
 ) -> list[StoreResult]:
     """Insert `batch` in one statement; a result per store, duplicates without a row id."""
-    # An event that shares its match with another of the batch takes no lease: which of them
-    # goes first is the worker's claim to decide, once both are stored.
-    of_match = Counter(s.event.match_id for s in batch)
-    offered = [
-        (s.event.match_id, s.lease)
-        for s in batch
-        if s.lease is not None and of_match[s.event.match_id] == 1
-    ]
+    offered = _offered(batch)
     leases = (
         [
             [match_id for match_id, _ in offered],
@@ -299,6 +292,17 @@ async def _store_batch(
             )
         results.append(StoreResult(duplicate=False, row_id=record["id"], claimed=claimed))
     return results
+
+
+def _offered(batch: Sequence[_Store]) -> list[tuple[str, LeaseOffer]]:
+    """The (match id, lease) of each store in `batch` that comes with an offer the statement
+    may take. An event that shares its match with another of the batch takes no lease: which
+    of them goes first is the worker's claim to decide, once both are stored."""
+    offers = [(s.event.match_id, s.lease) for s in batch if s.lease is not None]
+    if not offers:  # the common batch (ignored events, or no slot free): nothing to count
+        return []
+    of_match = Counter(s.event.match_id for s in batch)
+    return [(match_id, lease) for match_id, lease in offers if of_match[match_id] == 1]
 
 
 def _json_text(value: object) -> str:

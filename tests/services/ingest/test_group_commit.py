@@ -107,6 +107,34 @@ async def test_batches_are_capped_and_the_rest_follows(raw_pool: asyncpg.Pool) -
     assert [len(batch) for batch in write.batches] == [20, 20, 10]
 
 
+class CountingPool:
+    """A pool that counts the connections asked of it (what a batch costs beside its write)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.acquired = 0
+
+    async def acquire(self, *, timeout: float | None = None) -> asyncpg.Connection:
+        self.acquired += 1
+        return await self.pool.acquire(timeout=timeout)
+
+    async def release(self, connection: asyncpg.Connection) -> None:
+        await self.pool.release(connection)
+
+
+async def test_batches_one_after_another_share_their_writers_connection(
+    raw_pool: asyncpg.Pool,
+) -> None:
+    """Three batches waiting one after another: one connection taken from the pool, not three."""
+    write = Doubler()
+    pool = CountingPool(raw_pool)
+    commit = _commit(pool, write, max_batch=20)
+    results = await asyncio.gather(*(commit.submit(n) for n in range(50)))
+    assert results == [2 * n for n in range(50)]
+    assert [len(batch) for batch in write.batches] == [20, 20, 10]
+    assert pool.acquired == 1
+
+
 async def test_a_lone_item_goes_out_alone_without_waiting(raw_pool: asyncpg.Pool) -> None:
     """One submission after another: each is written on its own, none waits for company."""
     write = Doubler()
