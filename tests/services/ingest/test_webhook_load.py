@@ -13,6 +13,7 @@ import pytest
 
 from services.ingest.metrics import IngestMetrics
 from services.ingest.server import STORE_ACQUIRE_TIMEOUT_S
+from services.kit.logging import ContextFilter
 from tests.services.ingest.harness import (
     HEADER,
     SECRET,
@@ -103,6 +104,7 @@ async def test_ignored_webhooks_log_their_reason_at_info_once_a_second(
 ) -> None:
     """The first ignored webhook logs its reason at INFO; those right after it only at DEBUG."""
     caplog.set_level(logging.DEBUG, logger="services.ingest.webhook")
+    caplog.handler.addFilter(ContextFilter())  # as the process's handler has it
     for n in range(3):
         body = real_delivery(
             event="match_demo_ready", event_id=f"demo-{n}", payload={"id": "m-demo"}
