@@ -157,6 +157,12 @@ def _alive(connection: asyncpg.pool.PoolConnectionProxy) -> bool:
         return False
 
 
+class Notification(asyncio.Event):
+    """Set by the next notification heard; `carried`: whether it carried its changes."""
+
+    carried = False
+
+
 class ChangeNotifier:
     """Wakes waiting streams when another transaction commits a change (LISTEN/NOTIFY).
 
@@ -167,10 +173,10 @@ class ChangeNotifier:
         self._pool = pool
         self._connection: asyncpg.pool.PoolConnectionProxy | None = None
         self._started = asyncio.Lock()
-        self._event = asyncio.Event()
+        self._event = Notification()
         self._recent: deque[LinkChange] = deque(maxlen=RECENT_CHANGES)
 
-    async def next_notification(self) -> asyncio.Event:
+    async def next_notification(self) -> Notification:
         """An event set by the next notification. Take it before reading the log, then wait on
         it: a change committed in between sets it, so no wake-up is missed."""
         await self._listen()
@@ -193,19 +199,25 @@ class ChangeNotifier:
                 return
             self._connection = connection
 
-    def pushed_after(self, sequence: int) -> list[LinkChange] | None:
-        """Every change after `sequence`, from the notifications heard; None unless they hold
-        each one up to the latest heard, without a gap (then the log must be read)."""
+    def pushed_after(self, sequence: int, woken_by: Notification) -> list[LinkChange] | None:
+        """Every change after `sequence`, from the notifications heard, for a stream that
+        `woken_by` woke; None unless that notification carried its changes and those heard
+        hold each one up to the latest, without a gap (then the log must be read). Empty when
+        every change heard was sent already (the stream read it from the log first)."""
+        if not woken_by.carried:
+            return None
         changes = [change for change in self._recent if change.sequence > sequence]
         expected = range(sequence + 1, sequence + 1 + len(changes))
-        if not changes or [change.sequence for change in changes] != list(expected):
+        if [change.sequence for change in changes] != list(expected):
             return None
         return changes
 
     def _notified(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
-        self._recent.extend(_pushed(payload))
+        changes = _pushed(payload)
+        self._recent.extend(changes)
+        self._event.carried = bool(changes)
         self._event.set()
-        self._event = asyncio.Event()
+        self._event = Notification()
 
     async def close(self) -> None:
         """Stop listening and give the connection back to the pool."""

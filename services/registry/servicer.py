@@ -182,19 +182,22 @@ class RegistryServiceServicer(pb_grpc.RegistryServiceServicer):
             )
         # Headers now, not with the first change: the caller knows the stream is established.
         await context.send_initial_metadata(())
-        woken = False
+        woken_by = None
         while True:
             # The event is taken before the changes are looked at: a change committed after
             # that sets it, so no wake-up is missed. After a notification its changes usually
             # came with it; the log is read at the start, after a poll, and when they did not.
-            notified = await self._changes.notifier.next_notification()
-            pushed = self._changes.notifier.pushed_after(after) if woken else None
-            batch = pushed or await self._changes.reader.after(after, CHANGE_BATCH)
+            notifier = self._changes.notifier
+            notified = await notifier.next_notification()
+            pushed = None if woken_by is None else notifier.pushed_after(after, woken_by)
+            batch = (
+                await self._changes.reader.after(after, CHANGE_BATCH) if pushed is None else pushed
+            )
             for change in batch:
                 yield pb.WatchLinkChangesResponse(change=change_to_pb(change))
                 after = change.sequence
-            woken = False
-            if pushed or len(batch) < CHANGE_BATCH:
+            woken_by = None
+            if pushed is not None or len(batch) < CHANGE_BATCH:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(notified.wait(), self._changes.poll_interval_s)
-                    woken = True
+                    woken_by = notified

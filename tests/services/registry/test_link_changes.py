@@ -19,6 +19,7 @@ from services.registry.links import FaceitAccount
 from services.registry.servicer import LinkChangeFeed
 from services.registry.store import PlayerLinkRepository
 from tests.services.registry.conftest import Registry, running_registry
+from tests.support import eventually
 
 Kind = pb.LinkChange.Kind
 DEADLINE_S = 10.0
@@ -225,6 +226,41 @@ async def test_a_live_change_reaches_the_watcher_with_its_notification(registry:
         from_the_log = await take(changes, 3)
 
     assert first + live == from_the_log
+
+
+async def test_a_notification_of_changes_already_sent_reads_nothing(
+    registry: Registry, registry_database: str
+) -> None:
+    """A notification whose changes the watcher already sent (it read them from the log before
+    the notification arrived) wakes it without a read of the log."""
+    for nickname in ("s1mple", "zywoo"):
+        registry.sandbox.world.add_player(nickname)
+    payloads: list[str] = []
+    listener = await asyncpg.connect(registry_database)
+    await listener.add_listener(NOTIFY_CHANNEL, lambda *args: payloads.append(args[3]))
+
+    def log_reads() -> int:
+        return sum("WHERE sequence > $1" in query for query in registry.statements)
+
+    async def heard() -> bool:
+        return bool(payloads)
+
+    try:
+        async with watching(registry) as changes:
+            await link(registry, 1, "s1mple")
+            await take(changes, 1)
+            await eventually(heard, what="the link's notification")
+            reads = log_reads()
+            # The link's notification once more: what a watcher hears when its first read of
+            # the log came after the commit and before the notification.
+            await listener.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, payloads[0])
+            await link(registry, 2, "zywoo")
+            live = await take(changes, 1)
+            assert log_reads() == reads
+    finally:
+        await listener.close()
+
+    assert summary(live) == [(Kind.KIND_LINKED, 2, "zywoo")]
 
 
 async def test_a_notification_without_its_changes_makes_the_watcher_read_the_log(
