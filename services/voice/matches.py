@@ -164,7 +164,9 @@ class MatchService:
         validate_spec(spec)
         with log_context(match_id=spec.match_id):
             async with self._locks.hold(spec.match_id):
-                stored, links = await asyncio.gather(
+                # The lookup is sent first: it is the longer of the two (bench/findings.md).
+                links, stored = await asyncio.gather(
+                    self._resolver.resolve_players(player_ids(spec.teams)),
                     self._store.open_fresh(
                         spec.match_id,
                         self._guild_id,
@@ -172,7 +174,6 @@ class MatchService:
                         spec.teams,
                         open_intents(spec.match_id, spec.teams, self._naming),
                     ),
-                    self._resolver.resolve_players(player_ids(spec.teams)),
                     return_exceptions=True,
                 )
                 if isinstance(stored, BaseException):
