@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 
 from services.voice.cache import ActiveMatchCache
 from services.voice.discord_port import DiscordPort
@@ -274,7 +275,10 @@ class ChannelLifecycle:
         if members:
             await self._finish_intent(match_id, intent, members)
             return
-        for leftover in await self._untracked_named(intent.channel_name):
+        made = await self._untracked_named(intent.channel_name)
+        if intent.previous_channel_id is not None:
+            made.append(intent.previous_channel_id)
+        for leftover in made:
             await self._placement.to_lobby(leftover)
             await self._discord.delete_channel(leftover)
         await self._store.remove_channel(match_id, intent.faction)
@@ -288,7 +292,9 @@ class ChannelLifecycle:
 
         A channel made for an intent of unknown members is adopted only once its overwrites
         are rewritten to `members` (whoever the create let in is not known), and whoever sits
-        in it without access then is moved out.
+        in it without access then is moved out. A namesake that cannot be adopted (its
+        overwrites differ and may not be edited) is replaced: its occupants go over to the new
+        channel (or out, without access), then it is deleted.
         """
         leftovers = await self._untracked_named(intent.channel_name)
         channel_id = None
@@ -307,6 +313,12 @@ class ChannelLifecycle:
                     }
                 )
                 logger.warning("adopted channel %s left by an interrupted create", channel_id)
+            elif intent.previous_channel_id is None:
+                # Replaced, not deleted at once: whoever sits in it (the interrupted open may
+                # have moved its players in) is moved over once its successor exists. Stored
+                # first, so a crash from here on leaves a replacement the next pass finishes.
+                await self._store.keep_as_replaced(match_id, intent.faction, leftovers[0])
+                intent = replace(intent, previous_channel_id=leftovers[0])
             else:
                 await self._discord.delete_channel(leftovers[0])
         if channel_id is None:

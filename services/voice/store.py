@@ -470,6 +470,16 @@ class VoiceStore:
         """Turn a team's channel into an intent for its replacement, keeping the old id."""
         await self._pool.execute(_BEGIN_REPLACEMENT, match_id, faction, sorted(members))
 
+    async def keep_as_replaced(self, match_id: str, faction: str, channel_id: int) -> None:
+        """Note a namesake channel an intent replaces (one it could not adopt)."""
+        await self._pool.execute(
+            "UPDATE voice.match_channels SET previous_channel_id = $3"
+            " WHERE match_id = $1 AND faction = $2 AND channel_id IS NULL",
+            match_id,
+            faction,
+            channel_id,
+        )
+
     async def cancel_replacement(self, match_id: str, faction: str, members: Iterable[int]) -> None:
         """Give an intent for a replacement its channel back (the old id, with `members`)."""
         await self._pool.execute(

@@ -1114,3 +1114,37 @@ async def test_a_fenced_off_replicas_open_writes_nothing_and_creates_nothing(
     assert is_fenced_out(refused.value)
     assert world.discord.created == []
     assert await VoiceStore(voice_pool).get_match(MATCH) is None
+
+
+async def test_an_open_whose_settling_failed_moves_its_players_over_when_retried(
+    voice_pool: asyncpg.Pool,
+) -> None:
+    """Channels made and players moved in, then the settling failed: the event's retry, with
+    overwrites the bot may not edit, replaces each channel and moves its players over into
+    the new one, never out of voice."""
+    store = SettleGatedStore(voice_pool)
+    store.settling = asyncio.Event()
+    world = build(voice_pool, store=store)
+    world.resolver.links = {"p1": 1, "p2": 2}
+    world.discord.guild_members = {1, 2}
+    world.discord.can_edit_overwrites = False
+    world.discord.voice.update({1: LOBBY, 2: LOBBY})
+    opening = asyncio.create_task(world.service.open_match(spec()))
+
+    async def both_moved() -> bool:
+        return all(world.discord.voice[u] in world.discord.created for u in (1, 2))
+
+    await eventually(both_moved, what="both players moved into the channels made")
+    await _cut_off(opening)  # as if the settling's statement had failed
+    first_made = set(world.discord.created)
+    store.settling = None
+
+    retried = await world.service.open_match(spec())
+
+    now = {c.faction: c.channel_id for c in retried.match.channels}
+    assert set(now.values()).isdisjoint(first_made)
+    assert world.discord.voice[1] == now["faction1"] and world.discord.voice[2] == now["faction2"]
+    assert first_made <= set(world.discord.deleted)
+    stored = await world.store.get_match(MATCH)
+    assert stored is not None and all(c.previous_channel_id is None for c in stored.channels)
+    assert [c.member_ids for c in stored.channels] == [{1}, {2}]
