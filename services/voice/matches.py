@@ -236,8 +236,9 @@ class MatchService:
           channels Discord may have made with the members planned here. Such a namesake is
           adopted only with its overwrites rewritten to the members resolved then (who the
           crashed create let in is not known; a rewrite replaces every member overwrite), and
-          whoever sits in it without access is moved out; a team with nobody now has its
-          namesake deleted. So every channel made ends up tracked with its exact members, and a
+          whoever sits in it without access is moved out; without MANAGE_ROLES it is replaced
+          (noted as the channel replaced, a new one made, its occupants moved over, then
+          deleted); a team with nobody now has its namesake deleted. So every channel made ends up tracked with its exact members, and a
           later unlink or roster change takes access away as for any channel.
         - after the settling statement: as a completed open.
 
