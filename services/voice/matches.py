@@ -238,9 +238,15 @@ class MatchService:
           crashed create let in is not known; a rewrite replaces every member overwrite), and
           whoever sits in it without access is moved out; without MANAGE_ROLES it is replaced
           (noted as the channel replaced, a new one made, its occupants moved over, then
-          deleted); a team with nobody now has its namesake deleted. So every channel made ends up tracked with its exact members, and a
-          later unlink or roster change takes access away as for any channel.
+          deleted); a team with nobody now has its namesake deleted. So every channel made
+          ends up tracked with its exact members, and a later unlink or roster change takes
+          access away as for any channel.
         - after the settling statement: as a completed open.
+
+        A stale open's statement writes nothing. A replica without the lease has the
+        statement refused by the fencing trigger, before any create; one that loses the lease
+        later has its Discord calls refused by the lease check and its settling by the
+        trigger, and the new holder's reconciliation finds one of the cases above.
 
         The lookup or `in_guild` failing (nothing created) puts the match back as it was read
         (`VoiceStore.restore_match`), so a failed open changes nothing, as before; a crash or
