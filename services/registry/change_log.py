@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 from collections import deque
@@ -35,60 +34,23 @@ from services.registry.links import (
 logger = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "registry_link_changes"
+"""The channel `registry.record_link_changes` (migration 0003) notifies on."""
 RECENT_CHANGES = 500
 """How many of the changes heard in notifications are kept for the streams."""
 DEFAULT_RETENTION = timedelta(days=30)
 """How long changes are kept: a watcher away longer rereads every link (ListPlayerLinks)."""
 
-_LOCK_KEY = int.from_bytes(
-    hashlib.sha256(b"faceit-voice registry link writes").digest()[:8], "big", signed=True
-)
-
-_LOCK = "SELECT pg_advisory_xact_lock($1)"
+_LOCK = "SELECT registry.lock_link_writes()"
 
 _CHANGE_COLUMNS = """sequence, kind, changed_at, discord_user_id, faceit_player_id, faceit_nickname,
     avatar_url, country, game, skill_level, faceit_elo, faceit_url, linked_at, verified_at"""
 
-MAX_PAYLOAD_BYTES = 7_999
-"""Postgres refuses a notification payload of 8,000 bytes or more; a longer one is sent empty."""
-
-# The changes in their order, the prune of what is older than the retention ($13) and the
-# notification, in one statement (one round trip). now() is when this transaction began: the
-# changes it is writing are never pruned by it; the prune does not see them anyway (one
-# snapshot for every part of a statement). The notification carries the changes as JSON,
-# so that a stream need not read them back (empty when they do not fit).
-_RECORD = f"""
-WITH recorded AS (
-    INSERT INTO registry.link_changes (
-        kind, discord_user_id, faceit_player_id, faceit_nickname, avatar_url, country, game,
-        skill_level, faceit_elo, faceit_url, linked_at, verified_at)
-    SELECT kind, discord_user_id, faceit_player_id, faceit_nickname, avatar_url, country, game,
-        skill_level, faceit_elo, faceit_url, linked_at, verified_at
-    FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
-            $7::text[], $8::integer[], $9::integer[], $10::text[], $11::timestamptz[],
-            $12::timestamptz[])
-        WITH ORDINALITY AS change (
-            kind, discord_user_id, faceit_player_id, faceit_nickname, avatar_url, country, game,
-            skill_level, faceit_elo, faceit_url, linked_at, verified_at, position)
-    ORDER BY position
-    RETURNING {_CHANGE_COLUMNS}
-),
-payload AS (
-    SELECT json_agg(recorded ORDER BY sequence)::text AS changes FROM recorded
-),
-pruned AS (
-    DELETE FROM registry.link_changes WHERE changed_at < now() - $13::interval
-    RETURNING sequence
-),
-horizon AS (
-    UPDATE registry.link_changes_horizon
-    SET pruned_through = greatest(pruned_through, (SELECT max(sequence) FROM pruned))
-    WHERE EXISTS (SELECT 1 FROM pruned)
-)
-SELECT pg_notify(
-    '{NOTIFY_CHANNEL}',
-    CASE WHEN octet_length(changes) <= {MAX_PAYLOAD_BYTES} THEN changes ELSE '' END)
-FROM payload
+# The changes in their order, the prune and the notification that carries them, in one
+# statement (migration 0003's function).
+_RECORD = """
+SELECT registry.record_link_changes($1::text[], $2::bigint[], $3::text[], $4::text[],
+    $5::text[], $6::text[], $7::text[], $8::integer[], $9::integer[], $10::text[],
+    $11::timestamptz[], $12::timestamptz[], $13::interval)
 """
 
 _AFTER = f"""
@@ -108,7 +70,7 @@ FROM registry.link_changes_horizon h
 
 async def lock_links(connection: asyncpg.Connection) -> None:
     """Serialize link writes until this transaction ends (see the module docstring)."""
-    await connection.execute(_LOCK, _LOCK_KEY)
+    await connection.execute(_LOCK)
 
 
 async def record_changes(

@@ -40,31 +40,16 @@ _BY_FACEIT_PLAYER = f"""
 SELECT {_COLUMNS} FROM registry.player_links WHERE faceit_player_id = $1
 """
 
-# The links a verified link may replace: the account's holder and the user's own link.
-_HOLDER_OR_OWN = f"""
-SELECT {_COLUMNS} FROM registry.player_links WHERE faceit_player_id = $1 OR discord_user_id = $2
-"""
-
 _BY_FACEIT_PLAYERS = f"""
 SELECT {_COLUMNS} FROM registry.player_links
 WHERE faceit_player_id = ANY($1::text[]) AND (verified_at IS NOT NULL OR NOT $2)
 """
 
-_INSERT_VERIFIED = f"""
-INSERT INTO registry.player_links (
-    discord_user_id, faceit_player_id, faceit_nickname, avatar_url, country, game,
-    skill_level, faceit_elo, faceit_url, verified_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, clock_timestamp())
-RETURNING {_COLUMNS}
-"""
-
-# Proving the account one is linked to keeps when the link was made.
-_VERIFY = f"""
-UPDATE registry.player_links
-SET faceit_nickname = $2, avatar_url = $3, country = $4, game = $5, skill_level = $6,
-    faceit_elo = $7, faceit_url = $8, verified_at = clock_timestamp()
-WHERE discord_user_id = $1
-RETURNING {_COLUMNS}
+# Migration 0003's function: the lock, the links it replaces, the write and the change log.
+_LINK_VERIFIED = """
+SELECT kind, discord_user_id, faceit_player_id, faceit_nickname, avatar_url, country, game,
+    skill_level, faceit_elo, faceit_url, linked_at, verified_at
+FROM registry.link_verified($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 """
 
 _DELETE = f"""
@@ -142,37 +127,17 @@ class PlayerLinkRepository:
         Replaces the user's link of another account and another user's unverified claim of
         this one; raises AccountTaken when another user holds this account verified.
         """
-        async with self._pool.acquire() as connection, connection.transaction():
-            await lock_links(connection)
-            found = [
-                link_from_row(row)
-                for row in await connection.fetch(
-                    _HOLDER_OR_OWN, account.player_id, discord_user_id
-                )
-            ]
-            holder = next((f for f in found if f.account.player_id == account.player_id), None)
-            own = next((f for f in found if f.discord_user_id == discord_user_id), None)
-            removed: list[PlayerLink] = []
-            if holder is not None and holder.discord_user_id != discord_user_id:
-                if holder.verified:
-                    raise AccountTaken(account.player_id)
-                removed.append(holder)
-            if own is not None and own.account.player_id != account.player_id:
-                removed.append(own)
-            for link in removed:
-                await connection.execute(_DELETE, link.discord_user_id)
-            values = profile_columns(account)
-            if own is not None and own.account.player_id == account.player_id:
-                row = await connection.fetchrow(_VERIFY, discord_user_id, *values)
-            else:
-                row = await connection.fetchrow(
-                    _INSERT_VERIFIED, discord_user_id, account.player_id, *values
-                )
-            assert row is not None  # the advisory lock keeps other writers out
-            made = link_from_row(row)
-            changes = [(ChangeKind.UNLINKED, link) for link in removed]
-            await record_changes(connection, [*changes, (ChangeKind.LINKED, made)], self._retention)
-            return VerifiedOutcome(made, tuple(removed))
+        rows = await self._pool.fetch(
+            _LINK_VERIFIED,
+            discord_user_id,
+            account.player_id,
+            *profile_columns(account),
+            self._retention,
+        )
+        if rows[0]["kind"] == "taken":
+            raise AccountTaken(account.player_id)
+        links = [link_from_row(row) for row in rows]
+        return VerifiedOutcome(links[-1], tuple(links[:-1]))
 
     async def by_discord_user(self, discord_user_id: int) -> PlayerLink | None:
         """The Discord user's link, if any."""

@@ -7,7 +7,9 @@ client lets as many requests of a bucket be in flight as its `X-RateLimit-Remain
 waits for `X-RateLimit-Reset-After` when it is spent, keeps its own requests within Discord's
 global limit (50 a second) instead of learning it from 429s, honours 429s (`retry_after`,
 global or not) with a bounded number of retries, and raises py-cord's own HTTPException family
-so callers treat errors as before.
+so callers treat errors as before. Its requests go through `HttpTransport` (not py-cord's
+aiohttp session): less than half aiohttp's CPU per request, and each request is written to the
+socket by the coroutine that builds it (bench/findings.md, Round 8).
 """
 
 from __future__ import annotations
@@ -21,17 +23,22 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
 import discord
 import discord.http
+import orjson
 
 from services.voice.global_limit import GlobalLimit
+from services.voice.http_transport import HttpResponse, HttpTransport
 from services.voice.learned_limits import LearnedLimit
 from services.voice.metrics import VoiceMetrics
 
 logger = logging.getLogger(__name__)
 
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
+REPEATABLE_METHODS = frozenset({"GET", "PATCH"})
+"""What may be sent again when a kept-alive connection fails before any answer: a GET, and this
+client's PATCHes, which set a member's channel to a given value (twice is as once). Not a POST:
+a create the server received before the connection failed would leave a second channel."""
 
 
 @dataclass
@@ -94,7 +101,7 @@ class DiscordRest:
         self._changed = asyncio.Condition()
         self._global_over = asyncio.Event()
         self._global_over.set()
-        self._session: aiohttp.ClientSession | None = None
+        self._transport = HttpTransport()
 
     def seed(self, limits: Iterable[LearnedLimit]) -> None:
         """Start the buckets no answer has described yet from what an earlier run learned."""
@@ -109,10 +116,8 @@ class DiscordRest:
                 )
 
     async def close(self) -> None:
-        """Close the HTTP session."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close the HTTP connections."""
+        await self._transport.close()
 
     async def edit_member(
         self, guild_id: int, user_id: int, payload: dict[str, Any], reason: str
@@ -151,13 +156,17 @@ class DiscordRest:
         headers = {"User-Agent": self._http.user_agent, "Authorization": f"Bot {self._http.token}"}
         if reason:
             headers["X-Audit-Log-Reason"] = quote(reason, safe="/ ")
+        body = None
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+            body = orjson.dumps(payload)
         # py-cord's bucket key leaves the method out; two methods on one path are two limits.
         key = f"{route.method} {route.bucket}"
         bucket = self._buckets.get(key) or self._buckets.setdefault(key, _Bucket(key))
         for attempt in range(1, self._max_attempts + 1):
             window = await self._acquire(bucket)
             try:
-                outcome = await self._send(route, headers, payload, bucket, window, attempt)
+                outcome = await self._send(route, headers, body, bucket, window, attempt)
             finally:
                 bucket.in_flight -= 1
                 async with self._changed:
@@ -192,16 +201,11 @@ class DiscordRest:
                     async with asyncio.timeout(timeout):  # wait_for may eat a cancel (3.11)
                         await self._changed.wait()
 
-    def _session_for(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        return self._session
-
     async def _send(
         self,
         route: discord.http.Route,
         headers: dict[str, str],
-        payload: dict[str, Any] | None,
+        body: bytes | None,
         bucket: _Bucket,
         window: int,
         attempt: int,
@@ -212,13 +216,16 @@ class DiscordRest:
         """
         if self._guard is not None:
             self._guard()
-        session = self._session_for()
         began = time.perf_counter()
         try:
-            async with session.request(
-                route.method, route.url, json=payload, headers=headers
-            ) as response:
-                parsed = await discord.http.parse_response(response)
+            response = await self._transport.request(
+                route.method,
+                route.url,
+                headers,
+                body,
+                repeatable=route.method in REPEATABLE_METHODS,
+            )
+            data = _decoded(response)
         except BaseException:
             self._metrics.discord_answer(
                 route.method, route.path, "error", time.perf_counter() - began
@@ -227,7 +234,6 @@ class DiscordRest:
         self._metrics.discord_answer(
             route.method, route.path, response.status, time.perf_counter() - began
         )
-        data = parsed.decode("utf-8", "replace") if isinstance(parsed, bytes) else parsed
         self._learn(bucket, response, window)
         if response.status == 429:
             scope = "global" if isinstance(data, dict) and data.get("global") else "bucket"
@@ -262,10 +268,10 @@ class DiscordRest:
             raise discord.DiscordServerError(response, data)
         raise discord.HTTPException(response, data)
 
-    def _learn(self, bucket: _Bucket, response: aiohttp.ClientResponse, window: int) -> None:
-        limit = response.headers.get("X-RateLimit-Limit")
-        remaining = response.headers.get("X-RateLimit-Remaining")
-        reset_after = response.headers.get("X-RateLimit-Reset-After")
+    def _learn(self, bucket: _Bucket, response: HttpResponse, window: int) -> None:
+        limit = response.headers.get("x-ratelimit-limit")
+        remaining = response.headers.get("x-ratelimit-remaining")
+        reset_after = response.headers.get("x-ratelimit-reset-after")
         if limit is None or remaining is None or reset_after is None:
             if bucket.limit is None:
                 bucket.limit = 1  # no headers: stay serial
@@ -278,7 +284,7 @@ class DiscordRest:
             return  # sent in a window that has ended since: its counts are not this window's
         # Requests still in flight may not be counted in this answer yet: keep room for them.
         left = int(remaining) - bucket.in_flight + 1
-        named = response.headers.get("X-RateLimit-Bucket", "")
+        named = response.headers.get("x-ratelimit-bucket", "")
         if bucket.limit == int(limit) and bucket.name == named:
             bucket.remaining = min(bucket.remaining, left)  # an earlier answer may come late
         else:
@@ -290,3 +296,12 @@ class DiscordRest:
             self._learned(
                 LearnedLimit(bucket.key, named, bucket.limit, bucket.remaining, bucket.reset_at)
             )
+
+
+def _decoded(response: HttpResponse) -> Any:
+    """The body as py-cord's `parse_response` gives it: JSON decoded when it says it is JSON
+    (any parameters, such as a charset, allowed), else text."""
+    media = response.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media == "application/json":
+        return orjson.loads(response.body)
+    return response.body.decode("utf-8", "replace")

@@ -119,12 +119,12 @@ async def test_migrating_twice_applies_nothing_new(registry_database: str) -> No
     }
 
 
-async def test_a_verified_link_replacing_a_claim_takes_seven_statements(
+async def test_a_verified_link_replacing_a_claim_is_one_statement(
     registry_database: str,
 ) -> None:
-    """link_verified over another user's unverified claim: the transaction, the lock, one read
-    of both links it may replace, the delete, the write, then the change log entries, the
-    prune and the notification in one statement; the changes stream in order."""
+    """link_verified over another user's unverified claim is one statement (the lock, the read
+    of both links it may replace, the delete, the write, the change log and the notification
+    in one function call); the changes stream in order."""
     sent: list[str] = []
 
     async def connect(*args: object, **kwargs: object) -> asyncpg.Connection:
@@ -137,6 +137,9 @@ async def test_a_verified_link_replacing_a_claim_takes_seven_statements(
     async def notifications(count: int) -> bool:
         return len(notified) == count
 
+    async def logged(name: str) -> bool:
+        return any(name in query for query in sent)
+
     listener = await asyncpg.connect(registry_database)
     await listener.add_listener(NOTIFY_CHANNEL, lambda *args: notified.append(args[2]))
     pool = await create_pool(registry_database, min_size=1, max_size=1, connect=connect)
@@ -147,17 +150,48 @@ async def test_a_verified_link_replacing_a_claim_takes_seven_statements(
         await eventually(lambda: notifications(1), what="the insert's notification")
         sent.clear()
         outcome = await repository.link_verified(8, account(1))
+        await eventually(lambda: logged("link_verified"), what="the link's statement logged")
+        during = list(sent)
         changes = await ChangeLogReader(pool).after(before, 10)
         await eventually(lambda: notifications(2), what="the link's notification")
     finally:
         await pool.close()
         await listener.close()
-    # The logger reports a query soon after it ran (the insert's may come after the clear).
-    begin = sent.index("BEGIN;")
-    assert len(sent[begin : sent.index("COMMIT;") + 1]) == 7, sent
+    # The logger reports a query soon after it ran (the bounds' read may come after the
+    # clear); the pool resets a connection when it is released.
+    link_statements = [q for q in during if "pruned_through" not in q and "RESET ALL" not in q]
+    assert len(link_statements) == 1, during
     assert [link.discord_user_id for link in outcome.removed] == [7]
     assert [(c.kind, c.link.discord_user_id) for c in changes] == [
         (ChangeKind.UNLINKED, 7),
         (ChangeKind.LINKED, 8),
     ]
     assert changes[0].sequence < changes[1].sequence
+
+
+async def test_a_verified_link_replacing_a_claim_and_ones_own_link_logs_both_unlinks_first(
+    repository: PlayerLinkRepository, registry_database: str
+) -> None:
+    """A verified link that removes another user's claim of the account and the user's own
+    link of another account logs the claim's unlink, then the own link's, then the link."""
+    await repository.insert(7, account(1))
+    await repository.insert(8, account(2))
+    pool = await create_pool(registry_database, min_size=1, max_size=1)
+    try:
+        before = (await ChangeLogReader(pool).bounds())[1]
+        outcome = await repository.link_verified(8, account(1))
+        changes = await ChangeLogReader(pool).after(before, 10)
+    finally:
+        await pool.close()
+
+    assert [(link.discord_user_id, link.account.player_id) for link in outcome.removed] == [
+        (7, "player-1"),
+        (8, "player-2"),
+    ]
+    assert outcome.link.discord_user_id == 8 and outcome.link.verified
+    assert [(c.kind, c.link.discord_user_id, c.link.account.player_id) for c in changes] == [
+        (ChangeKind.UNLINKED, 7, "player-1"),
+        (ChangeKind.UNLINKED, 8, "player-2"),
+        (ChangeKind.LINKED, 8, "player-1"),
+    ]
+    assert await repository.by_faceit_player("player-2") is None
