@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 
 from services.voice.cache import ActiveMatchCache
 from services.voice.discord_port import DiscordPort
@@ -51,6 +52,18 @@ class ChannelLifecycle:
 
         When one create fails, the channels made are stored as complete, then it is raised.
         """
+        created, failure = await self.create_all(plans)
+        if failure is not None:
+            if created:
+                await self.complete(match_id, created)
+            raise failure
+        return created
+
+    async def create_all(
+        self, plans: Sequence[ChannelPlan]
+    ) -> tuple[list[tuple[ChannelPlan, int]], BaseException | None]:
+        """Create the planned channels (their intents stored) concurrently: the ids made, and
+        the first failure (None when every create succeeded)."""
         results = await asyncio.gather(
             *(self._discord.create_private_channel(p.name, p.members) for p in plans),
             return_exceptions=True,
@@ -62,17 +75,26 @@ class ChannelLifecycle:
         ]
         for plan, channel_id in created:
             logger.info("created channel %s for %s", channel_id, plan.faction)
-        failure = next((r for r in results if isinstance(r, BaseException)), None)
-        if failure is not None:
-            if created:
-                await self.complete(match_id, created)
-            raise failure
-        return created
+        return created, next((r for r in results if isinstance(r, BaseException)), None)
 
     async def complete(self, match_id: str, created: Sequence[tuple[ChannelPlan, int]]) -> None:
         """Store the channels created for intents."""
         await self._store.complete_channels(
             match_id, [(plan.faction, channel_id, plan.members) for plan, channel_id in created]
+        )
+
+    async def settle(
+        self,
+        match_id: str,
+        plans: Sequence[ChannelPlan],
+        created: Sequence[tuple[ChannelPlan, int]],
+    ) -> None:
+        """Settle an open's intents of unknown members (`MatchService.open_match`): the planned
+        teams get their members and the channel made (none when its create failed: an intent
+        reconciliation finishes); the other teams' intents go."""
+        made = {plan.faction: channel_id for plan, channel_id in created}
+        await self._store.settle_intents(
+            match_id, [(p.faction, made.get(p.faction), p.members) for p in plans]
         )
 
     async def sync(
@@ -129,6 +151,9 @@ class ChannelLifecycle:
 
     async def _ensure(self, match_id: str, existing: TeamChannel, members: frozenset[int]) -> None:
         if existing.channel_id is None:
+            if not existing.members_known:
+                await self._settle_unknown(match_id, existing, members)
+                return
             kept = members or set(existing.member_ids)
             await self._finish_intent(match_id, existing, kept)
         elif await self._gone(match_id, existing, members):
@@ -142,15 +167,28 @@ class ChannelLifecycle:
                 await self._replace(match_id, existing, members)
             logger.info("channel of %s now allows %s players", existing.faction, len(members))
 
-    async def repair(self, record: MatchRecord) -> list[str]:
+    async def repair(
+        self, record: MatchRecord, planned: Mapping[str, frozenset[int]] | None = None
+    ) -> list[str]:
         """Finish intents, recreate lost channels, end replacements and bring staff access in
-        line with the settings, for an open match; what was changed, one line each."""
+        line with the settings, for an open match; what was changed, one line each.
+
+        `planned` (faction -> who may join now) is needed when an intent's members are unknown
+        (an open interrupted before it settled them, `MatchService.open_match`)."""
         match_id = record.match_id
         changes = []
         standing = [c for c in record.channels if c.channel_id is not None]
         gone = await asyncio.gather(*(self._gone(match_id, c, c.member_ids) for c in standing))
         lost = [c for c, is_gone in zip(standing, gone, strict=True) if is_gone]
         for channel in record.channels:
+            if channel.channel_id is None and not channel.members_known:
+                assert planned is not None
+                members = planned.get(channel.faction, frozenset())
+                await self._settle_unknown(match_id, channel, members)
+                changes.append(
+                    f"{channel.faction}: finished an interrupted open ({len(members)} members)"
+                )
+                continue
             if channel.channel_id is None:
                 await self._finish_intent(match_id, channel, channel.member_ids)
                 changes.append(f"{channel.faction}: finished an interrupted channel create")
@@ -228,20 +266,59 @@ class ChannelLifecycle:
             await self._replace(match_id, channel, channel.member_ids)
         logger.info("staff access of channel %s now follows the settings", channel.channel_id)
 
+    async def _settle_unknown(
+        self, match_id: str, intent: TeamChannel, members: frozenset[int]
+    ) -> None:
+        """Finish an open's intent of unknown members with `members` (who may join now): its
+        channel made or adopted with exactly them, or, with nobody, the intent and any channel
+        made for it gone."""
+        if members:
+            await self._finish_intent(match_id, intent, members)
+            return
+        made = await self._untracked_named(intent.channel_name)
+        if intent.previous_channel_id is not None:
+            made.append(intent.previous_channel_id)
+        for leftover in made:
+            await self._placement.to_lobby(leftover)
+            await self._discord.delete_channel(leftover)
+        await self._store.remove_channel(match_id, intent.faction)
+        await self._cache_from_store(match_id)
+        logger.info("dropped the intent of %s: no linked guild member", intent.faction)
+
     async def _finish_intent(
         self, match_id: str, intent: TeamChannel, members: Collection[int]
     ) -> None:
-        """Complete an intent whose channel may or may not exist: adopt it, or create it."""
+        """Complete an intent whose channel may or may not exist: adopt it, or create it.
+
+        A channel made for an intent of unknown members is adopted only once its overwrites
+        are rewritten to `members` (whoever the create let in is not known), and whoever sits
+        in it without access then is moved out. A namesake that cannot be adopted (its
+        overwrites differ and may not be edited) is replaced: its occupants go over to the new
+        channel (or out, without access), then it is deleted.
+        """
         leftovers = await self._untracked_named(intent.channel_name)
         channel_id = None
         lost: Collection[int] = ()
         if leftovers:
-            if set(members) == intent.member_ids or await self._discord.set_members(
-                leftovers[0], members
-            ):
+            same = intent.members_known and set(members) == intent.member_ids
+            if same or await self._discord.set_members(leftovers[0], members):
                 channel_id = leftovers[0]
-                lost = intent.member_ids - set(members)
+                lost = (
+                    intent.member_ids - set(members)
+                    if intent.members_known
+                    else {
+                        u
+                        for u in self._discord.occupants(channel_id)
+                        if u not in members and not self._discord.sees_every_channel(u)
+                    }
+                )
                 logger.warning("adopted channel %s left by an interrupted create", channel_id)
+            elif intent.previous_channel_id is None:
+                # Replaced, not deleted at once: whoever sits in it (the interrupted open may
+                # have moved its players in) is moved over once its successor exists. Stored
+                # first, so a crash from here on leaves a replacement the next pass finishes.
+                await self._store.keep_as_replaced(match_id, intent.faction, leftovers[0])
+                intent = replace(intent, previous_channel_id=leftovers[0])
             else:
                 await self._discord.delete_channel(leftovers[0])
         if channel_id is None:

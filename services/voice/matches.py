@@ -32,6 +32,7 @@ from services.voice.model import (
 from services.voice.naming import ChannelNaming
 from services.voice.placement import PlayerPlacement
 from services.voice.planning import (
+    open_intents,
     open_is_stale,
     opened_record,
     plan_channels,
@@ -154,18 +155,30 @@ class MatchService:
         return records, encode_page_token(*next_key) if next_key else ""
 
     async def open_match(self, spec: MatchSpec) -> OpenResult:
-        """Make sure each team with linked guild members has its channel; move those in voice."""
+        """Make sure each team with linked guild members has its channel; move those in voice.
+
+        The registry lookup overlaps the statement that reads the match (which decides whether
+        the event is stale) and, when the open is fresh, already records it with its intents
+        (`_open_fresh`).
+        """
         validate_spec(spec)
         with log_context(match_id=spec.match_id):
             async with self._locks.hold(spec.match_id):
-                # The registry lookup overlaps the read that decides whether the event is stale.
-                current, links = await asyncio.gather(
-                    self._store.get_match(spec.match_id),
+                # The lookup is sent first: it is the longer of the two (bench/findings.md).
+                links, stored = await asyncio.gather(
                     self._resolver.resolve_players(player_ids(spec.teams)),
+                    self._store.open_fresh(
+                        spec.match_id,
+                        self._guild_id,
+                        spec.version,
+                        spec.teams,
+                        open_intents(spec.match_id, spec.teams, self._naming),
+                    ),
                     return_exceptions=True,
                 )
-                if isinstance(current, BaseException):
-                    raise current
+                if isinstance(stored, BaseException):
+                    raise stored
+                current, opened_at = stored
                 if open_is_stale(current, spec.version):
                     assert current is not None
                     logger.info(
@@ -175,15 +188,16 @@ class MatchService:
                         current.version,
                     )
                     return OpenResult(OpenOutcome.STALE, current)
-                if isinstance(links, BaseException):
-                    raise links
                 opened = current is None or current.state is MatchState.CLOSED
-                if current is None or not (current.channels or current.left_on_purpose):
-                    record, placements = await self._open_fresh(spec, links)
+                if opened_at is not None:
+                    record, placements = await self._open_fresh(spec, current, opened_at, links)
                 else:
+                    if isinstance(links, BaseException):
+                        raise links
                     await self._store.record_open(
                         spec.match_id, self._guild_id, spec.version, spec.teams
                     )
+                    assert current is not None
                     record = await self._channels.sync(current, spec.teams, links)
                     placements = await self._placement.place(record, spec.teams, links)
                 outcome = OpenOutcome.OPENED if opened else OpenOutcome.UPDATED
@@ -198,36 +212,84 @@ class MatchService:
                 return OpenResult(outcome, record, placements)
 
     async def _open_fresh(
-        self, spec: MatchSpec, links: dict[str, int]
+        self,
+        spec: MatchSpec,
+        previous: MatchRecord | None,
+        opened_at: datetime,
+        links: dict[str, int] | BaseException,
     ) -> tuple[MatchRecord, tuple[Placement, ...]]:
-        """Open a match that has no channel yet: plan, intents, creates, completions and moves.
+        """Create the channels of a match opened fresh (no channel yet), then settle its
+        intents beside the moves.
 
-        The open and the channel intents are one statement before any channel is created;
-        the players are placed as soon as the channels exist, while their completion is written.
+        The open and an intent per team, of unknown members, were written by the statement
+        that read the match, while the registry was asked (`VoiceStore.open_fresh`): once
+        the links are here, the creates go out at once. Every create still follows its intent's
+        commit. Where a crash leaves things (reconciliation at the next start, or the event's
+        retry, takes over; both ask the registry for the links the intents lack):
+
+        - after the statement, before any create (the lookup, `in_guild`, the plan): an open
+          match with intents of unknown members and no channel. The links resolved then
+          decide: each team with linked guild members gets its channel made
+          (`ChannelLifecycle._settle_unknown`), the others' intents go. As an interrupted open
+          with known members, but with the links of that moment.
+        - after a create was sent, before the settling statement committed: the same rows, and
+          channels Discord may have made with the members planned here. Such a namesake is
+          adopted only with its overwrites rewritten to the members resolved then (who the
+          crashed create let in is not known; a rewrite replaces every member overwrite), and
+          whoever sits in it without access is moved out; without MANAGE_ROLES it is replaced
+          (noted as the channel replaced, a new one made, its occupants moved over, then
+          deleted); a team with nobody now has its namesake deleted. So every channel made
+          ends up tracked with its exact members, and a later unlink or roster change takes
+          access away as for any channel.
+        - after the settling statement: as a completed open.
+
+        A stale open's statement writes nothing. A replica without the lease has the
+        statement refused by the fencing trigger, before any create; one that loses the lease
+        later has its Discord calls refused by the lease check and its settling by the
+        trigger, and the new holder's reconciliation finds one of the cases above.
+
+        The lookup or `in_guild` failing (nothing created) puts the match back as it was read
+        (`VoiceStore.restore_match`), so a failed open changes nothing, as before; a crash or
+        a failed restore leaves the first case above. A create failing settles the others as
+        made and its own intent with its members (reconciliation creates it), then raises.
         """
-        in_guild = await self._channels.in_guild(spec.teams, links)
+        try:
+            if isinstance(links, BaseException):
+                raise links
+            in_guild = await self._channels.in_guild(spec.teams, links)
+        except BaseException:
+            await self._restore(spec.match_id, previous)
+            raise
         plans = [
             p
             for p in plan_channels(spec.match_id, spec.teams, links, in_guild, self._naming)
             if p.members
         ]
-        opened_at = await self._store.open_with_intents(
-            spec.match_id,
-            self._guild_id,
-            spec.version,
-            spec.teams,
-            [p.intent for p in plans],
-        )
-        created = await self._channels.create(spec.match_id, plans)
+        created, failure = await self._channels.create_all(plans)
+        if failure is not None:
+            await self._channels.settle(spec.match_id, plans, created)
+            raise failure
         record = opened_record(spec, self._guild_id, opened_at, created)
         self._cache.put(record)
-        if not created:
-            return record, await self._placement.place(record, spec.teams, links)
         _, placements = await asyncio.gather(
-            self._channels.complete(spec.match_id, created),
+            self._channels.settle(spec.match_id, plans, created),
             self._placement.place(record, spec.teams, links),
         )
         return record, placements
+
+    async def _restore(self, match_id: str, previous: MatchRecord | None) -> None:
+        """Undo an open that created nothing; on failure its intents stay for reconciliation."""
+        try:
+            await self._store.restore_match(match_id, previous)
+        except Exception:
+            logger.exception("the open failed and could not be undone; reconciliation finishes it")
+
+    async def _members_now(self, record: MatchRecord) -> dict[str, frozenset[int]]:
+        """Who may join each team's channel by the links the registry resolves now."""
+        links = await self._resolver.resolve_players(player_ids(record.teams))
+        in_guild = await self._channels.in_guild(record.teams, links)
+        plans = plan_channels(record.match_id, record.teams, links, in_guild, self._naming)
+        return {p.faction: p.members for p in plans}
 
     async def player_linked(self, discord_user_id: int, faceit_player_id: str) -> list[MatchRecord]:
         """Give a newly linked player access to their open matches and move them in.
@@ -441,9 +503,9 @@ class MatchService:
     async def reconcile_match(
         self, match_id: str, read: MatchesToReconcile | None = None
     ) -> list[str]:
-        """Bring one match's channels in line with the database (no registry call); what was
-        changed, one line each. The match is read under its lock unless `read` still holds
-        it as it is."""
+        """Bring one match's channels in line with the database (no registry call unless an
+        open was interrupted before its intents got their members); what was changed, one line
+        each. The match is read under its lock unless `read` still holds it as it is."""
         with log_context(match_id=match_id):
             async with self._locks.hold(match_id):
                 record = read.current(match_id) if read is not None else None
@@ -458,7 +520,11 @@ class MatchService:
                     return (
                         [f"deleted {len(deleted)} channels of the closed match"] if deleted else []
                     )
-                changes = await self._channels.repair(record)
+                # An open interrupted before its intents got their members: the registry says
+                # who may join now (a lookup only then: a restart asks nothing else of it).
+                unknown = any(not c.members_known for c in record.channels)
+                planned = await self._members_now(record) if unknown else None
+                changes = await self._channels.repair(record, planned)
                 repaired = await self._must(match_id) if changes else record
                 if self._feed is not None and repaired.channels != record.channels:
                     self._feed.changed(match_id)

@@ -98,6 +98,9 @@ class TeamChannel:
     member_ids: frozenset[int]
     previous_channel_id: int | None = None
     """A channel this one replaces, deleted once its occupants are moved over."""
+    members_known: bool = True
+    """False for an open's intent written before the registry answered (`member_ids` is then
+    empty, not the members): whoever Discord was told may join is unknown until it settles."""
 
 
 @dataclass(frozen=True)

@@ -91,14 +91,34 @@ def plan_channels(
             "players on both teams' rosters get access to neither channel: %s",
             ", ".join(sorted(on_both)),
         )
-    names = {team.faction: team.name for team in teams}
     allowed = allowed_members(teams, links, in_guild)
-    plans = []
-    for team in teams:
-        other = next((n for f, n in names.items() if f != team.faction), "")
-        name = naming.name(match_id, team.faction, team.name, other)
-        plans.append(ChannelPlan(team, name, allowed[team.faction]))
-    return plans
+    return [
+        ChannelPlan(team, name, allowed[team.faction])
+        for team, name in zip(teams, channel_names(match_id, teams, naming), strict=True)
+    ]
+
+
+def channel_names(match_id: str, teams: Sequence[Team], naming: ChannelNaming) -> list[str]:
+    """Each team's channel name (from `naming`), in the order of `teams`."""
+    names = {team.faction: team.name for team in teams}
+    return [
+        naming.name(
+            match_id,
+            team.faction,
+            team.name,
+            next((n for f, n in names.items() if f != team.faction), ""),
+        )
+        for team in teams
+    ]
+
+
+def open_intents(
+    match_id: str, teams: Sequence[Team], naming: ChannelNaming
+) -> list[tuple[str, str, str]]:
+    """The intents an open writes before the links are known: faction, team name, channel
+    name (the members unknown)."""
+    names = channel_names(match_id, teams, naming)
+    return [(team.faction, team.name, name) for team, name in zip(teams, names, strict=True)]
 
 
 def opened_record(

@@ -36,16 +36,18 @@ SELECT {_MATCH_COLUMNS},
 FROM voice.active_matches m
 """
 
-_OPEN = (
-    "INSERT INTO voice.active_matches"
-    " (match_id, guild_id, state, version, teams, opened_at)"
-    " VALUES ($1, $2, 'open', $3, $4, now())"
+_ON_OPEN_CONFLICT = (
     " ON CONFLICT (match_id) DO UPDATE SET"
     "  state = 'open', version = EXCLUDED.version, teams = EXCLUDED.teams,"
     "  guild_id = EXCLUDED.guild_id,"
     "  opened_at = CASE WHEN active_matches.state = 'open'"
     "   THEN active_matches.opened_at ELSE now() END,"
     "  closed_at = NULL, close_reason = '', delete_after = NULL, updated_at = now()"
+)
+_OPEN = (
+    "INSERT INTO voice.active_matches"
+    " (match_id, guild_id, state, version, teams, opened_at)"
+    " VALUES ($1, $2, 'open', $3, $4, now())" + _ON_OPEN_CONFLICT
 )
 
 
@@ -74,29 +76,73 @@ async def prepare_repairs(connection: asyncpg.Connection) -> None:
     await connection.execute(_COMPLETE_RECREATES, "", [], [], [], [])
 
 
-def _insert_intents(first: int) -> str:
-    """The insert of match $1's channel intents, their columns in parameters `first` on:
-    factions, team names, channel names and members (as '{1,2}' text: an array of arrays
-    cannot be unnested row by row). A team that already has a row keeps it."""
-    faction, team, name, members = (f"${n}::text[]" for n in range(first, first + 4))
-    return f"""
+# Match $1's channel intents: factions, team names, channel names and members (as '{1,2}'
+# text: an array of arrays cannot be unnested row by row). A team that already has a row keeps it.
+_ADD_INTENTS = """
+INSERT INTO voice.match_channels
+    (match_id, faction, team_name, channel_name, channel_id, member_ids)
+SELECT $1, faction, team_name, channel_name, NULL, members::bigint[]
+FROM unnest($2::text[], $3::text[], $4::text[], $5::text[])
+    AS intent (faction, team_name, channel_name, members)
+ON CONFLICT (match_id, faction) DO NOTHING"""
+
+
+# An open read and, when it is fresh, written with its teams' intents, in one statement (one
+# round trip, one commit), before the links are known. Fresh: the match is unknown, or has no
+# channel (nor intent) and nobody who left on purpose, and is not stale (closed at an older
+# version, or open at this one or an older one), as `MatchService.open_match` decides. The
+# intents' members are unknown (NULL) until `_SETTLE_INTENTS`. The match is returned as it was
+# before (no row when unknown; every CTE sees the statement's snapshot), with `fresh_opened_at`
+# set when this statement opened it. The intents' foreign key is checked at the statement's
+# end, when the match row exists. A stale or not fresh open writes no row, but its INSERTs'
+# fencing triggers still run: a replica without the lease is refused here as for any write.
+_OPEN_FRESH = f"""
+WITH stored AS ({_MATCHES} WHERE m.match_id = $1::text),
+fresh AS (
+    SELECT NOT EXISTS (SELECT 1 FROM stored) OR EXISTS (
+        SELECT 1 FROM stored s
+        WHERE s.channels = '[]'::jsonb AND cardinality(s.left_on_purpose) = 0
+            AND (s.version < $3::bigint OR (s.version = $3::bigint AND s.state = 'open'))
+    ) AS yes
+),
+opened AS (
+    INSERT INTO voice.active_matches (match_id, guild_id, state, version, teams, opened_at)
+    SELECT $1::text, $2::bigint, 'open', $3::bigint, $4::jsonb, now() FROM fresh WHERE fresh.yes
+    {_ON_OPEN_CONFLICT}
+    RETURNING opened_at
+),
+intents AS (
     INSERT INTO voice.match_channels
         (match_id, faction, team_name, channel_name, channel_id, member_ids)
-    SELECT $1, faction, team_name, channel_name, NULL, members::bigint[]
-    FROM unnest({faction}, {team}, {name}, {members})
-        AS intent (faction, team_name, channel_name, members)
-    ON CONFLICT (match_id, faction) DO NOTHING"""
-
-
-# The open and the intents in one statement (one round trip, one commit): the channel rows'
-# foreign key is checked at its end, when the match row exists.
-_OPEN_WITH_INTENTS = f"""
-WITH opened AS ({_OPEN} RETURNING opened_at),
-intents AS ({_insert_intents(5)}
+    SELECT $1::text, faction, team_name, channel_name, NULL, NULL
+    FROM unnest($5::text[], $6::text[], $7::text[]) AS intent (faction, team_name, channel_name)
+    WHERE EXISTS (SELECT 1 FROM opened)
+    ON CONFLICT (match_id, faction) DO NOTHING
 )
-SELECT opened_at FROM opened
+SELECT s.*, (SELECT opened_at FROM opened) AS fresh_opened_at
+FROM (VALUES (true)) AS one (x) LEFT JOIN stored s ON true
 """
-_ADD_INTENTS = _insert_intents(2)
+# The open's intents settled in one statement: the teams given get their channel id (NULL when
+# its create failed: an intent as any other) and members; an intent of unknown members of any
+# other team (no linked guild member: no channel) is dropped.
+_SETTLE_INTENTS = """
+WITH settled AS (
+    UPDATE voice.match_channels c
+    SET channel_id = s.channel_id, member_ids = s.members::bigint[]
+    FROM unnest($2::text[], $3::bigint[], $4::text[]) AS s (faction, channel_id, members)
+    WHERE c.match_id = $1 AND c.faction = s.faction
+)
+DELETE FROM voice.match_channels c
+WHERE c.match_id = $1 AND c.member_ids IS NULL AND c.faction <> ALL ($2::text[])"""
+# An open that created nothing given back: the match as it was before (the unknown intents with
+# it), or no match at all when it was unknown.
+_RESTORE_MATCH = """
+WITH dropped AS (
+    DELETE FROM voice.match_channels WHERE match_id = $1 AND member_ids IS NULL
+)
+UPDATE voice.active_matches SET guild_id = $2, state = $3, version = $4, teams = $5,
+    opened_at = $6, closed_at = $7, close_reason = $8, delete_after = $9, updated_at = now()
+WHERE match_id = $1"""
 
 
 def teams_to_json(teams: Iterable[Team]) -> list[MatchJson]:
@@ -144,8 +190,9 @@ def _channel(row: dict[str, Any]) -> TeamChannel:
         team_name=row["team_name"],
         channel_name=row["channel_name"],
         channel_id=row["channel_id"],
-        member_ids=frozenset(row["member_ids"]),
+        member_ids=frozenset(row["member_ids"] or ()),
         previous_channel_id=row["previous_channel_id"],
+        members_known=row["member_ids"] is not None,
     )
 
 
@@ -252,24 +299,64 @@ class VoiceStore:
         """Mark the match open at `version` with these rosters (its channels are kept)."""
         await self._pool.execute(_OPEN, match_id, guild_id, version, teams_to_json(teams))
 
-    async def open_with_intents(
+    async def open_fresh(
         self,
         match_id: str,
         guild_id: int,
         version: int,
         teams: Sequence[Team],
-        intents: Sequence[tuple[str, str, str, Iterable[int]]],
-    ) -> datetime:
-        """`record_open` and `add_channel_intents` in one statement; returns `opened_at`."""
-        opened_at: datetime = await self._pool.fetchval(
-            _OPEN_WITH_INTENTS,
+        intents: Sequence[tuple[str, str, str]],
+    ) -> tuple[MatchRecord | None, datetime | None]:
+        """The match as it was (None when unknown) and, when the open is fresh, its
+        `opened_at`: then the open and the intents (faction, team name, channel name; members
+        unknown) are written by the same statement. Otherwise nothing is written."""
+        row = await self._pool.fetchrow(
+            _OPEN_FRESH,
             match_id,
             guild_id,
             version,
             teams_to_json(teams),
-            *_intent_columns(intents),
+            [faction for faction, _, _ in intents],
+            [team for _, team, _ in intents],
+            [name for _, _, name in intents],
         )
-        return opened_at
+        assert row is not None
+        previous = None if row["match_id"] is None else _record(row)
+        return previous, row["fresh_opened_at"]
+
+    async def settle_intents(
+        self, match_id: str, channels: Sequence[tuple[str, int | None, Iterable[int]]]
+    ) -> None:
+        """Give an open's intents their channel (faction, channel id or None when not made,
+        members) in one statement; drop its other intents of unknown members."""
+        await self._pool.execute(
+            _SETTLE_INTENTS,
+            match_id,
+            [faction for faction, _, _ in channels],
+            [channel_id for _, channel_id, _ in channels],
+            [_members_text(members) for _, _, members in channels],
+        )
+
+    async def restore_match(self, match_id: str, previous: MatchRecord | None) -> None:
+        """Put back the match as it was before an open that created nothing (`open_fresh`):
+        forgotten when it was unknown, else its row as read and no intent of unknown members."""
+        if previous is None:
+            await self._pool.execute(
+                "DELETE FROM voice.active_matches WHERE match_id = $1", match_id
+            )
+            return
+        await self._pool.execute(
+            _RESTORE_MATCH,
+            match_id,
+            previous.guild_id,
+            previous.state.value,
+            previous.version,
+            teams_to_json(previous.teams),
+            previous.opened_at,
+            previous.closed_at,
+            previous.close_reason,
+            previous.delete_after,
+        )
 
     async def record_close(
         self, match_id: str, guild_id: int, version: int, reason: str, delay_s: float
@@ -382,6 +469,16 @@ class VoiceStore:
     async def begin_replacement(self, match_id: str, faction: str, members: Iterable[int]) -> None:
         """Turn a team's channel into an intent for its replacement, keeping the old id."""
         await self._pool.execute(_BEGIN_REPLACEMENT, match_id, faction, sorted(members))
+
+    async def keep_as_replaced(self, match_id: str, faction: str, channel_id: int) -> None:
+        """Note a namesake channel an intent replaces (one it could not adopt)."""
+        await self._pool.execute(
+            "UPDATE voice.match_channels SET previous_channel_id = $3"
+            " WHERE match_id = $1 AND faction = $2 AND channel_id IS NULL",
+            match_id,
+            faction,
+            channel_id,
+        )
 
     async def cancel_replacement(self, match_id: str, faction: str, members: Iterable[int]) -> None:
         """Give an intent for a replacement its channel back (the old id, with `members`)."""

@@ -136,9 +136,13 @@ class FakeResolver:
     links: dict[str, int] = field(default_factory=dict)
     calls: list[list[str]] = field(default_factory=list)
     down: bool = False
+    gate: asyncio.Event | None = None
+    """When set, each lookup waits for it (after it is counted in `calls`)."""
 
     async def resolve_players(self, faceit_player_ids: Sequence[str]) -> dict[str, int]:
         self.calls.append(list(faceit_player_ids))
+        if self.gate is not None:
+            await self.gate.wait()
         if self.down:
             raise Unavailable("registry unreachable")
         return {p: self.links[p] for p in faceit_player_ids if p in self.links}

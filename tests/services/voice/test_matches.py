@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 import pytest
 
+from services.kit.database import create_pool
 from services.kit.errors import InvalidArgument, NotFound, Unavailable
 from services.kit.logging import ContextFilter
 from services.voice.cache import ActiveMatchCache, TeamSeat
+from services.voice.lease import FencingToken, is_fenced_out
 from services.voice.matches import MatchService
 from services.voice.model import (
     CloseOutcome,
@@ -24,6 +29,7 @@ from services.voice.model import (
     Player,
     Team,
 )
+from services.voice.server import migrate
 from services.voice.store import VoiceStore
 from tests.services.voice.fakes import FakeDiscord, FakeResolver
 from tests.support import eventually
@@ -896,3 +902,249 @@ async def test_one_who_may_see_every_channel_is_left_in_a_team_channel(world: Wo
     await world.service.voice_changed(7, None, team)
 
     assert world.discord.voice[7] == team and world.discord.moves == []
+
+
+class SettleGatedStore(VoiceStore):
+    """The real store whose settling of an open's intents waits for `settling`, when set."""
+
+    settling: asyncio.Event | None = None
+
+    async def settle_intents(
+        self, match_id: str, channels: Sequence[tuple[str, int | None, Iterable[int]]]
+    ) -> None:
+        if self.settling is not None:
+            await self.settling.wait()
+        await super().settle_intents(match_id, channels)
+
+
+async def _stored(world: World) -> MatchRecord | None:
+    return await world.store.get_match(MATCH)
+
+
+async def _cut_off(task: asyncio.Task[object]) -> None:
+    """End an open where it waits, as a crash there would: nothing after that point runs."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def test_a_fresh_open_is_stored_with_its_intents_while_the_registry_is_asked(
+    world: World,
+) -> None:
+    """The open and an intent per team (members not yet known) are durable before the registry
+    answers; once it has, the channels are made and the intents get their ids and members."""
+    world.resolver.gate = asyncio.Event()
+    opening = asyncio.create_task(world.service.open_match(spec()))
+
+    stored = await eventually(
+        functools.partial(_stored, world), what="the open stored before the registry answers"
+    )
+
+    assert world.resolver.calls and not world.resolver.gate.is_set()
+    assert stored.state is MatchState.OPEN and stored.version == 1
+    assert [(c.faction, c.channel_id, c.members_known) for c in stored.channels] == [
+        ("faction1", None, False),
+        ("faction2", None, False),
+    ]
+    assert world.discord.created == []
+    world.resolver.gate.set()
+    result = await opening
+    settled = await world.store.get_match(MATCH)
+    assert settled is not None and settled.channels == result.match.channels
+    assert [(c.member_ids, c.members_known) for c in settled.channels] == [
+        ({1}, True),
+        ({2}, True),
+    ]
+
+
+async def test_one_statement_reaches_the_database_before_an_opens_first_create(
+    fresh_database: str,
+) -> None:
+    """Before the first channel create of a fresh open, the database has seen one statement of
+    voice's (the read that records the open and its intents), not a read and then a write."""
+    sent: list[str] = []
+
+    async def connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+        connection: asyncpg.Connection = await asyncpg.connect(*args, **kwargs)
+        connection.add_query_logger(lambda record: sent.append(record.query))
+        return connection
+
+    pool = await create_pool(fresh_database, min_size=1, max_size=3, connect=connect)
+    try:
+        await migrate(pool)
+        seen_at_create: list[list[str]] = []
+
+        @dataclass
+        class Noting(FakeDiscord):
+            async def create_private_channel(self, name: str, member_ids: Collection[int]) -> int:
+                seen_at_create.append([q for q in sent if "voice." in q])
+                return await super().create_private_channel(name, member_ids)
+
+        w = build(pool, Noting(guild_members={1, 2}))
+        w.resolver.links = {"p1": 1, "p2": 2}
+        sent.clear()
+        await w.service.open_match(spec())
+    finally:
+        await pool.close()
+
+    first = seen_at_create[0]
+    assert len(first) == 1, first
+    assert "INSERT INTO voice.active_matches" in first[0]
+    assert "INSERT INTO voice.match_channels" in first[0]
+
+
+async def test_an_open_cut_off_while_the_registry_was_asked_is_finished_on_reconcile(
+    world: World, voice_pool: asyncpg.Pool
+) -> None:
+    """A voice gone after the open's statement, before any create: the restarted service asks
+    the registry and makes each team's channel with who may join now; a team with nobody
+    linked loses its intent."""
+    world.resolver.gate = asyncio.Event()
+    opening = asyncio.create_task(world.service.open_match(spec()))
+    await eventually(functools.partial(_stored, world), what="the open stored")
+    await _cut_off(opening)
+    del world.resolver.links["p2"]  # faction2 has nobody linked by the restart
+    restarted = build(voice_pool, world.discord, resolver=FakeResolver(dict(world.resolver.links)))
+
+    changes = await restarted.service.reconcile_match(MATCH)
+
+    record = await restarted.store.get_match(MATCH)
+    assert record is not None and changes
+    (channel,) = record.channels
+    assert channel.faction == "faction1" and channel.members_known
+    assert channel.channel_id == world.discord.created[0] and channel.member_ids == {1}
+    assert world.discord.channels[channel.channel_id].members == {1}
+    assert restarted.cache.get(MATCH) == record
+
+
+async def test_an_open_cut_off_before_its_intents_settled_adopts_its_channels_with_exact_access(
+    voice_pool: asyncpg.Pool,
+) -> None:
+    """A voice gone after the creates, before their settling: the restarted service adopts each
+    channel made, its access rewritten to who may join now (who the lost create let in is not
+    known), moves out whoever sits in it without access; a later unlink takes access away."""
+    store = SettleGatedStore(voice_pool)
+    store.settling = asyncio.Event()
+    world = build(voice_pool, store=store)
+    world.resolver.links = {"p1": 1, "p2": 2, "p3": 3}
+    world.discord.guild_members = {1, 2}
+    world.discord.voice[1] = LOBBY
+    opening = asyncio.create_task(world.service.open_match(spec()))
+
+    async def moved_in() -> bool:
+        return world.discord.voice[1] in world.discord.created
+
+    await eventually(moved_in, what="p1 moved into the channel made")
+    await _cut_off(opening)
+    made = world.discord.voice[1]
+    assert {c.channel_id for c in (await world.store.get_match(MATCH)).channels} == {None}  # type: ignore[union-attr]
+    # By the restart p1 is unlinked and p3 has joined the guild.
+    world.discord.guild_members.add(3)
+    restarted = build(voice_pool, world.discord, resolver=FakeResolver({"p2": 2, "p3": 3}))
+
+    await restarted.service.reconcile_match(MATCH)
+
+    record = await restarted.store.get_match(MATCH)
+    assert record is not None
+    assert sorted(world.discord.channels) == sorted(world.discord.created)  # nothing made again
+    first = record.channel("faction1")
+    assert first is not None and first.channel_id == made and first.member_ids == {3}
+    assert world.discord.channels[made].members == {3}
+    assert world.discord.voice[1] == LOBBY
+    second = record.channel("faction2")
+    assert second is not None and world.discord.channels[second.channel_id].members == {2}  # type: ignore[index]
+    assert all(c.members_known for c in record.channels)
+
+    del restarted.resolver.links["p3"]
+    await restarted.service.player_unlinked("p3")
+
+    assert world.discord.channels[made].members == set()
+
+
+async def test_a_stale_open_writes_nothing(world: World) -> None:
+    """An open older than the match's close is STALE and leaves the match as it was."""
+    await world.service.open_match(spec(1))
+    await world.service.close_match(MATCH, 3, "match_status_finished")
+    closed = await world.store.get_match(MATCH)
+
+    result = await world.service.open_match(spec(2))
+
+    assert result.outcome is OpenOutcome.STALE
+    assert await world.store.get_match(MATCH) == closed
+
+
+async def test_a_reopen_the_registry_could_not_serve_leaves_the_match_closed(
+    world: World,
+) -> None:
+    """A reopen whose lookup fails after its statement recorded it puts the closed match back as
+    it was read (its version, reason and times), with no intent."""
+    await world.service.open_match(spec(1))
+    await world.service.close_match(MATCH, 2, "match_status_cancelled")
+    closed = await world.store.get_match(MATCH)
+    world.resolver.down = True
+
+    with pytest.raises(Unavailable):
+        await world.service.open_match(spec(3))
+
+    assert await world.store.get_match(MATCH) == closed
+    assert len(world.discord.created) == 2
+
+
+async def test_a_fenced_off_replicas_open_writes_nothing_and_creates_nothing(
+    fresh_database: str, voice_pool: asyncpg.Pool
+) -> None:
+    """A replica whose lease was taken over (its token no longer current) fails the open's
+    statement: no match, no intent, no channel."""
+    await voice_pool.execute(
+        "INSERT INTO voice.lease (holder, token, expires_at) VALUES ('b', 2, now() + '1 min')"
+    )
+    fencing = FencingToken(idle_in_transaction_s=5)
+    fencing.value = 1  # the token this replica held before the takeover
+    pool = await create_pool(fresh_database, min_size=1, max_size=2, connect=fencing.connect)
+    try:
+        world = build(pool)
+        world.resolver.links = {"p1": 1, "p2": 2}
+        world.discord.guild_members = {1, 2}
+
+        with pytest.raises(asyncpg.PostgresError) as refused:
+            await world.service.open_match(spec())
+    finally:
+        await pool.close()
+
+    assert is_fenced_out(refused.value)
+    assert world.discord.created == []
+    assert await VoiceStore(voice_pool).get_match(MATCH) is None
+
+
+async def test_an_open_whose_settling_failed_moves_its_players_over_when_retried(
+    voice_pool: asyncpg.Pool,
+) -> None:
+    """Channels made and players moved in, then the settling failed: the event's retry, with
+    overwrites the bot may not edit, replaces each channel and moves its players over into
+    the new one, never out of voice."""
+    store = SettleGatedStore(voice_pool)
+    store.settling = asyncio.Event()
+    world = build(voice_pool, store=store)
+    world.resolver.links = {"p1": 1, "p2": 2}
+    world.discord.guild_members = {1, 2}
+    world.discord.can_edit_overwrites = False
+    world.discord.voice.update({1: LOBBY, 2: LOBBY})
+    opening = asyncio.create_task(world.service.open_match(spec()))
+
+    async def both_moved() -> bool:
+        return all(world.discord.voice[u] in world.discord.created for u in (1, 2))
+
+    await eventually(both_moved, what="both players moved into the channels made")
+    await _cut_off(opening)  # as if the settling's statement had failed
+    first_made = set(world.discord.created)
+    store.settling = None
+
+    retried = await world.service.open_match(spec())
+
+    now = {c.faction: c.channel_id for c in retried.match.channels}
+    assert set(now.values()).isdisjoint(first_made)
+    assert world.discord.voice[1] == now["faction1"] and world.discord.voice[2] == now["faction2"]
+    assert first_made <= set(world.discord.deleted)
+    stored = await world.store.get_match(MATCH)
+    assert stored is not None and all(c.previous_channel_id is None for c in stored.channels)
+    assert [c.member_ids for c in stored.channels] == [{1}, {2}]

@@ -8,10 +8,13 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
+from faceitvoice.v1 import registry_service_pb2 as registry_pb
 from faceitvoice.v1 import voice_service_pb2 as voice_pb
 
 from sandbox.discord import SandboxConfig
 from services.voice.convert import match_from_pb
+from services.voice.naming import ChannelNaming
+from services.voice.planning import open_intents
 from services.voice.startup import StartupError
 from services.voice.store import VoiceStore
 from tests.services.voice.system import VoiceSystem, match, voice_system
@@ -127,6 +130,71 @@ async def test_intent_without_channel_is_reconciled_on_restart(system: VoiceSyst
     access = await system.control.channel_access(channel.channel_id)
     assert str(carl) in access["connect"]
     assert await system.match_channel_names() == ["Match 1-d78556"]
+
+
+async def test_an_open_cut_off_before_its_creates_is_finished_on_restart(
+    system: VoiceSystem,
+) -> None:
+    """A crash after the open's statement (the open and intents of unknown members stored),
+    before any create: the restarted service asks the registry, makes the team's channel with
+    its linked member's access, and drops the intent of the team with nobody linked."""
+    cora = await system.member("cora", faceit_id="p-cora")
+    spec = match_from_pb(match(MATCH, 1, ["p-cora"], ["p-ghost"]).match)
+    intents = open_intents(MATCH, spec.teams, ChannelNaming())
+    await VoiceStore(system.pool).open_fresh(MATCH, system.guild_id, 1, spec.teams, intents)
+
+    await system.start_voice()
+
+    assert system.stub is not None
+    found = await system.stub.GetMatch(voice_pb.GetMatchRequest(match_id=MATCH))
+    (channel,) = found.match.channels
+    assert channel.faction == "faction1" and channel.channel_id != 0
+    assert list(channel.member_discord_user_ids) == [cora]
+    access = await system.control.channel_access(channel.channel_id)
+    assert str(cora) in access["connect"] and str(cora) in access["view"]
+    assert await system.match_channel_names() == ["Match 1-d78556"]
+
+
+@pytest.mark.parametrize("manage_roles", [True, False])
+async def test_an_open_cut_off_before_its_intents_settled_keeps_access_exact_after_restart(
+    system: VoiceSystem, manage_roles: bool
+) -> None:
+    """A crash after the create reached Discord, before the intents got their members: the
+    restart adopts the channel with its access rewritten to the roster's linked members (or,
+    when the bot may not edit overwrites, replaces it), so one the lost create let in, now off
+    the roster, has no access; a later unlink takes access away."""
+    if manage_roles:
+        await system.grant_manage_roles()
+    cole = await system.member("cole", faceit_id="p-cole")
+    dora = await system.member("dora", faceit_id="p-dora")
+    await system.start_voice()
+    assert system.voice is not None
+    spec = match_from_pb(match(MATCH, 1, ["p-cole"]).match)
+    intents = open_intents(MATCH, spec.teams, ChannelNaming())
+    await VoiceStore(system.pool).open_fresh(MATCH, system.guild_id, 1, spec.teams, intents)
+    made = await system.voice.discord.create_private_channel(intents[0][2], [cole, dora])
+    await system.stop_voice()
+
+    await system.start_voice()
+
+    assert system.stub is not None
+    found = await system.stub.GetMatch(voice_pb.GetMatchRequest(match_id=MATCH))
+    (channel,) = found.match.channels
+    assert (channel.channel_id == made) is manage_roles
+    assert list(channel.member_discord_user_ids) == [cole]
+    access = await system.control.channel_access(channel.channel_id)
+    assert str(cole) in access["connect"] and str(cole) in access["view"]
+    assert str(dora) not in access["connect"] and str(dora) not in access["view"]
+    assert await system.match_channel_names() == ["Match 1-d78556"]
+
+    await system.registry.UnlinkPlayer(registry_pb.UnlinkPlayerRequest(discord_user_id=cole))
+
+    async def cole_out() -> bool:
+        found = await system.stub.GetMatch(voice_pb.GetMatchRequest(match_id=MATCH))  # type: ignore[union-attr]
+        now = found.match.channels[0].channel_id
+        return str(cole) not in (await system.control.channel_access(now))["view"]
+
+    await eventually(cole_out, what="cole's access taken after the unlink")
 
 
 async def test_channels_of_a_match_closed_while_down_are_deleted_on_start(
