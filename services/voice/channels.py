@@ -253,18 +253,20 @@ class ChannelLifecycle:
         """Rewrite a channel's overwrites (staff roles as configured now), or replace it."""
         assert channel.channel_id is not None
         if await self._discord.set_members(channel.channel_id, channel.member_ids):
-            occupants = self._discord.occupants(channel.channel_id)
             await self._placement.move_out(
-                channel.channel_id,
-                {
-                    u
-                    for u in occupants
-                    if u not in channel.member_ids and not self._discord.sees_every_channel(u)
-                },
+                channel.channel_id, self._without_access(channel.channel_id, channel.member_ids)
             )
         else:
             await self._replace(match_id, channel, channel.member_ids)
         logger.info("staff access of channel %s now follows the settings", channel.channel_id)
+
+    def _without_access(self, channel_id: int, members: Collection[int]) -> set[int]:
+        """Who sits in the channel though neither a member nor staff who sees every channel."""
+        return {
+            u
+            for u in self._discord.occupants(channel_id)
+            if u not in members and not self._discord.sees_every_channel(u)
+        }
 
     async def _settle_unknown(
         self, match_id: str, intent: TeamChannel, members: frozenset[int]
@@ -306,11 +308,7 @@ class ChannelLifecycle:
                 lost = (
                     intent.member_ids - set(members)
                     if intent.members_known
-                    else {
-                        u
-                        for u in self._discord.occupants(channel_id)
-                        if u not in members and not self._discord.sees_every_channel(u)
-                    }
+                    else self._without_access(channel_id, members)
                 )
                 logger.warning("adopted channel %s left by an interrupted create", channel_id)
             elif intent.previous_channel_id is None:
