@@ -22,7 +22,7 @@ from services.voice.discord_errors import DISCORD_ERRORS
 from services.voice.feed_discord import FeedChannel, MessageGone
 from services.voice.feed_render import FeedFacts, outcome, render
 from services.voice.feed_store import FeedStore, shown_key
-from services.voice.matches import PlayerResolver
+from services.voice.known_links import PlayerResolver
 from services.voice.model import MatchResults, MatchSpec
 from services.voice.planning import player_ids
 from services.voice.store import VoiceStore

@@ -15,6 +15,7 @@ from services.kit.paging import decode_page_token, encode_page_token
 from services.voice.cache import ActiveMatchCache
 from services.voice.channels import ChannelLifecycle
 from services.voice.discord_port import DiscordPort
+from services.voice.known_links import KnownLinks, PlayerResolver
 from services.voice.live_moves import LiveMoves
 from services.voice.locks import KeyedLocks, LockWatch
 from services.voice.model import (
@@ -28,6 +29,7 @@ from services.voice.model import (
     OpenResult,
     Placement,
     PlacementOutcome,
+    Team,
 )
 from services.voice.naming import ChannelNaming
 from services.voice.placement import PlayerPlacement
@@ -45,14 +47,6 @@ logger = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 100
-
-
-class PlayerResolver(Protocol):
-    """Resolves FACEIT players to the Discord users they are linked to (the registry)."""
-
-    async def resolve_players(self, faceit_player_ids: Sequence[str]) -> dict[str, int]:
-        """FACEIT player id -> Discord user id, for the linked players only."""
-        ...
 
 
 class MatchFeed(Protocol):
@@ -127,7 +121,7 @@ class MatchService:
         self._store = store
         self._naming = naming if naming is not None else ChannelNaming()
         self._cache = cache
-        self._resolver = resolver
+        self._links = KnownLinks(resolver)
         self._guild_id = guild_id
         self._close_delay_s = close_delay_s
         self._locks = KeyedLocks()
@@ -164,42 +158,39 @@ class MatchService:
         validate_spec(spec)
         with log_context(match_id=spec.match_id):
             async with self._locks.hold(spec.match_id):
-                # The lookup is sent first: it is the longer of the two (bench/findings.md).
-                links, stored = await asyncio.gather(
-                    self._resolver.resolve_players(player_ids(spec.teams)),
-                    self._store.open_fresh(
+                lookup = asyncio.ensure_future(self._links.resolve_players(player_ids(spec.teams)))
+                lookup.add_done_callback(_retrieved)  # raised again where it is awaited
+                try:
+                    current, opened_at = await self._store.open_fresh(
                         spec.match_id,
                         self._guild_id,
                         spec.version,
                         spec.teams,
                         open_intents(spec.match_id, spec.teams, self._naming),
-                    ),
-                    return_exceptions=True,
-                )
-                if isinstance(stored, BaseException):
-                    raise stored
-                current, opened_at = stored
-                if open_is_stale(current, spec.version):
-                    assert current is not None
-                    logger.info(
-                        "open version %s is stale (match %s at version %s)",
-                        spec.version,
-                        current.state,
-                        current.version,
                     )
-                    return OpenResult(OpenOutcome.STALE, current)
-                opened = current is None or current.state is MatchState.CLOSED
-                if opened_at is not None:
-                    record, placements = await self._open_fresh(spec, current, opened_at, links)
-                else:
-                    if isinstance(links, BaseException):
-                        raise links
-                    await self._store.record_open(
-                        spec.match_id, self._guild_id, spec.version, spec.teams
-                    )
-                    assert current is not None
-                    record = await self._channels.sync(current, spec.teams, links)
-                    placements = await self._placement.place(record, spec.teams, links)
+                    if open_is_stale(current, spec.version):
+                        assert current is not None
+                        logger.info(
+                            "open version %s is stale (match %s at version %s)",
+                            spec.version,
+                            current.state,
+                            current.version,
+                        )
+                        return OpenResult(OpenOutcome.STALE, current)
+                    opened = current is None or current.state is MatchState.CLOSED
+                    if opened_at is not None:
+                        record, placements = await self._open_fresh(
+                            spec, current, opened_at, lookup
+                        )
+                    else:
+                        links = await lookup
+                        await self._store.record_open(
+                            spec.match_id, self._guild_id, spec.version, spec.teams
+                        )
+                        assert current is not None
+                        record, placements = await self._in_line(current, spec.teams, links)
+                finally:
+                    lookup.cancel()  # when the open ended without its answer
                 outcome = OpenOutcome.OPENED if opened else OpenOutcome.UPDATED
                 if self._feed is not None:
                     self._feed.changed(spec.match_id, spec=spec)
@@ -211,21 +202,34 @@ class MatchService:
                 )
                 return OpenResult(outcome, record, placements)
 
+    async def _in_line(
+        self, current: MatchRecord, teams: Sequence[Team], links: dict[str, int]
+    ) -> tuple[MatchRecord, tuple[Placement, ...]]:
+        """Bring the channels a match has (or intends) in line with its teams and links, then
+        move whoever waits in voice."""
+        record = await self._channels.sync(current, teams, links)
+        return record, await self._placement.place(record, teams, links)
+
     async def _open_fresh(
         self,
         spec: MatchSpec,
         previous: MatchRecord | None,
         opened_at: datetime,
-        links: dict[str, int] | BaseException,
+        lookup: asyncio.Future[dict[str, int]],
     ) -> tuple[MatchRecord, tuple[Placement, ...]]:
         """Create the channels of a match opened fresh (no channel yet), then settle its
         intents beside the moves.
 
         The open and an intent per team, of unknown members, were written by the statement
-        that read the match, while the registry was asked (`VoiceStore.open_fresh`): once
-        the links are here, the creates go out at once. Every create still follows its intent's
-        commit. Where a crash leaves things (reconciliation at the next start, or the event's
-        retry, takes over; both ask the registry for the links the intents lack):
+        that read the match, while the registry was asked (`VoiceStore.open_fresh`). When
+        every player has an answer remembered (`KnownLinks`) and the registry's answer is not
+        here yet, the creates go out on those answers; otherwise once the answer is here. The
+        answer decides all the same: when it differs from the guess, the channels made are
+        settled as made and then brought in line with it (access rewritten, whoever lost it
+        moved out, a team's missing channel made) before anyone is moved, as an open of a
+        match with channels does. Every create still follows its intent's commit. Where a
+        crash leaves things (reconciliation at the next start, or the event's retry, takes
+        over; both ask the registry for the links the intents lack):
 
         - after the statement, before any create (the lookup, `in_guild`, the plan): an open
           match with intents of unknown members and no channel. The links resolved then
@@ -240,7 +244,8 @@ class MatchService:
           (noted as the channel replaced, a new one made, its occupants moved over, then
           deleted); a team with nobody now has its namesake deleted. So every channel made
           ends up tracked with its exact members, and a later unlink or roster change takes
-          access away as for any channel.
+          access away as for any channel. The registry failing after creates made on a guess
+          leaves this case too (nothing settled on a guess the registry did not confirm).
         - after the settling statement: as a completed open.
 
         A stale open's statement writes nothing. A replica without the lease has the
@@ -251,11 +256,14 @@ class MatchService:
         The lookup or `in_guild` failing (nothing created) puts the match back as it was read
         (`VoiceStore.restore_match`), so a failed open changes nothing, as before; a crash or
         a failed restore leaves the first case above. A create failing settles the others as
-        made and its own intent with its members (reconciliation creates it), then raises.
+        made and its own intent with its members (reconciliation creates it), then raises;
+        after a wrong guess, bringing the match in line with the answer creates it instead.
         """
+        guess = None if lookup.done() else self._links.guess(player_ids(spec.teams))
+        if guess is None:
+            await asyncio.wait([lookup])  # its answer or its error, raised below
         try:
-            if isinstance(links, BaseException):
-                raise links
+            links = guess if guess is not None else lookup.result()
             in_guild = await self._channels.in_guild(spec.teams, links)
         except BaseException:
             await self._restore(spec.match_id, previous)
@@ -266,6 +274,10 @@ class MatchService:
             if p.members
         ]
         created, failure = await self._channels.create_all(plans)
+        if guess is not None and await lookup != guess:
+            logger.info("links changed since last resolved: access follows the registry's answer")
+            await self._channels.settle(spec.match_id, plans, created)
+            return await self._in_line(await self._must(spec.match_id), spec.teams, await lookup)
         if failure is not None:
             await self._channels.settle(spec.match_id, plans, created)
             raise failure
@@ -286,7 +298,7 @@ class MatchService:
 
     async def _members_now(self, record: MatchRecord) -> dict[str, frozenset[int]]:
         """Who may join each team's channel by the links the registry resolves now."""
-        links = await self._resolver.resolve_players(player_ids(record.teams))
+        links = await self._links.resolve_players(player_ids(record.teams))
         in_guild = await self._channels.in_guild(record.teams, links)
         plans = plan_channels(record.match_id, record.teams, links, in_guild, self._naming)
         return {p.faction: p.members for p in plans}
@@ -298,6 +310,7 @@ class MatchService:
         resolve (unverified while links must be verified, or replaced since) gives nothing, so
         applying an old or repeated change is harmless.
         """
+        self._links.changed(faceit_player_id)
 
         async def link(record: MatchRecord, links: dict[str, int]) -> MatchRecord:
             linked = links.get(faceit_player_id) == discord_user_id
@@ -315,6 +328,7 @@ class MatchService:
         The links resolved now decide: the account may already be linked to someone else (a
         verified link that replaced an unverified claim), who keeps the access.
         """
+        self._links.changed(faceit_player_id)
 
         async def unlink(record: MatchRecord, links: dict[str, int]) -> MatchRecord:
             record = await self._channels.sync(record, record.teams, links)
@@ -326,6 +340,7 @@ class MatchService:
     async def resync_open_matches(self) -> list[MatchRecord]:
         """Bring every open match's access in line with the links the registry resolves now
         (after link changes were missed), moving in who waits in voice."""
+        self._links.forget_all()
 
         async def resync(record: MatchRecord, links: dict[str, int]) -> MatchRecord:
             record = await self._channels.sync(record, record.teams, links, moving=links)
@@ -356,7 +371,7 @@ class MatchService:
         if len(cached) != 1 or self._locks.in_use(cached[0].match_id):
             return None
         asked = player_ids(cached[0].teams)
-        answer = asyncio.create_task(self._resolver.resolve_players(asked))
+        answer = asyncio.create_task(self._links.resolve_players(asked))
         answer.add_done_callback(_retrieved)  # an answer not used is dropped, its error too
         return _EarlyLinks(cached[0].match_id, asked, answer)
 
@@ -402,7 +417,7 @@ class MatchService:
         answer: Awaitable[dict[str, int]] = (
             early.answer
             if early is not None and as_read and early.serves(match_id, asked)
-            else self._resolver.resolve_players(asked)
+            else self._links.resolve_players(asked)
         )
         if as_read:
             record, links = candidate, await answer
@@ -418,7 +433,7 @@ class MatchService:
                 raise answered
             record, links = read, answered
         if player_ids(record.teams) != asked:
-            links = await self._resolver.resolve_players(player_ids(record.teams))
+            links = await self._links.resolve_players(player_ids(record.teams))
         changed = await change(record, dict(links))
         if self._feed is not None:  # who is linked, or a replaced channel
             self._feed.changed(match_id)
@@ -559,8 +574,8 @@ class _EarlyLinks:
         return self.match_id == match_id and self.asked == asked
 
 
-def _retrieved(answer: asyncio.Task[dict[str, int]]) -> None:
-    """Mark an early answer's error as seen (it is raised again where the answer is used)."""
+def _retrieved(answer: asyncio.Future[dict[str, int]]) -> None:
+    """Mark an answer's error as seen (it is raised again where the answer is used)."""
     if not answer.cancelled():
         answer.exception()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
@@ -37,6 +38,7 @@ from tests.support import eventually
 GUILD = 900
 LOBBY = 42
 MATCH = "1-d785567a-fd28-42a4-af99-6b3cec21c6a9"
+OTHER = "1-5e0c3b2a-77d1-4c52-9a0e-0f6e2d9b1c30"
 
 
 @dataclass
@@ -1148,3 +1150,136 @@ async def test_an_open_whose_settling_failed_moves_its_players_over_when_retried
     stored = await world.store.get_match(MATCH)
     assert stored is not None and all(c.previous_channel_id is None for c in stored.channels)
     assert [c.member_ids for c in stored.channels] == [{1}, {2}]
+
+
+async def _answered_once(world: World) -> None:
+    """The registry answered for the roster of spec() once already (an earlier match of the
+    same players, opened and closed), so an open of them has a guess."""
+    earlier = dataclasses.replace(spec(), match_id=OTHER)
+    await world.service.open_match(earlier)
+    await world.service.close_match(OTHER, 2, "finished")
+
+
+async def _created(world: World, count: int) -> None:
+    async def made() -> bool:
+        return len(world.discord.created) >= count
+
+    await eventually(made, what=f"{count} channels created")
+
+
+async def test_an_open_of_players_answered_before_creates_before_the_registry_answers(
+    world: World,
+) -> None:
+    """With every player's last answer remembered, the creates go out while the registry is
+    still asked; nobody is moved before its answer is here."""
+    await _answered_once(world)
+    world.discord.voice[1] = LOBBY
+    world.resolver.gate = asyncio.Event()
+    opening = asyncio.create_task(world.service.open_match(spec()))
+
+    await _created(world, 4)
+    assert world.discord.voice[1] == LOBBY
+    world.resolver.gate.set()
+    result = await opening
+
+    first, second = result.match.channels
+    assert world.discord.voice[1] == first.channel_id
+    assert (first.member_ids, second.member_ids) == ({1}, {2})
+    assert len(world.discord.created) == 4  # nothing made again
+
+
+async def test_a_guess_the_registry_contradicts_gives_no_access_and_moves_nobody_in(
+    world: World,
+) -> None:
+    """A player unlinked since the last answer (the change not heard yet) is in the channel
+    the guess created only until the answer: then access is rewritten without them, they are
+    never moved in, and the stored members are the answer's."""
+    await _answered_once(world)
+    world.discord.voice[1] = LOBBY
+    del world.resolver.links["p1"]  # the registry's change, not yet heard by voice
+    world.resolver.gate = asyncio.Event()
+    opening = asyncio.create_task(world.service.open_match(spec()))
+
+    await _created(world, 4)
+    guessed = world.discord.created[2:]
+    assert {1} in [world.discord.channels[c].members for c in guessed]
+    world.resolver.gate.set()
+    result = await opening
+
+    assert all(1 not in world.discord.channels[c].members for c in world.discord.channels)
+    assert world.discord.voice[1] == LOBBY
+    assert all(user != 1 for user, _ in world.discord.moves)
+    record = await world.store.get_match(MATCH)
+    assert record == result.match and record is not None
+    assert [c.member_ids for c in record.channels] == [set(), {2}]
+    outcomes = {p.faceit_player_id: p.outcome for p in result.placements}
+    assert outcomes["p1"] is PlacementOutcome.SKIPPED_NOT_LINKED
+
+
+async def test_a_player_linked_since_the_last_answer_gets_access_and_is_moved_in(
+    world: World,
+) -> None:
+    """A player the guess took as unlinked whom the registry now links gets their team's
+    channel access and is moved in once the answer is here."""
+    await _answered_once(world)
+    world.resolver.links["p4"] = 4
+    world.discord.guild_members.add(4)
+    world.discord.voice[4] = LOBBY
+    world.resolver.gate = asyncio.Event()
+    opening = asyncio.create_task(world.service.open_match(spec()))
+
+    await _created(world, 4)
+    world.resolver.gate.set()
+    result = await opening
+
+    second = result.match.channel("faction2")
+    assert second is not None and second.member_ids == {2, 4}
+    assert world.discord.channels[second.channel_id].members == {2, 4}  # type: ignore[index]
+    assert world.discord.voice[4] == second.channel_id
+
+
+async def test_a_link_change_heard_makes_the_next_open_wait_for_the_registry(
+    world: World,
+) -> None:
+    """After a change of a player's link is applied, an open of that player creates nothing
+    before the registry's answer."""
+    await _answered_once(world)
+    del world.resolver.links["p1"]
+    await world.service.player_unlinked("p1")
+    world.resolver.gate = asyncio.Event()
+    opening = asyncio.create_task(world.service.open_match(spec()))
+
+    await eventually(functools.partial(_stored, world), what="the open stored")
+    assert len(world.discord.created) == 2
+    world.resolver.gate.set()
+    await opening
+
+    assert len(world.discord.created) == 3  # only faction2 has a linked member
+    assert all(1 not in c.members for c in world.discord.channels.values())
+
+
+async def test_a_guessed_open_the_registry_cannot_confirm_is_finished_with_exact_access(
+    world: World, voice_pool: asyncpg.Pool
+) -> None:
+    """The registry failing after creates made on a guess settles nothing the guess said: the
+    open fails, and reconciliation adopts the channels with access rewritten to who may join
+    by the registry's answer then."""
+    await _answered_once(world)
+    world.resolver.gate = asyncio.Event()
+    opening = asyncio.create_task(world.service.open_match(spec(names=("Ants", "Bees"))))
+    await _created(world, 4)
+    world.resolver.down = True
+    world.resolver.gate.set()
+    with pytest.raises(Unavailable):
+        await opening
+    stored = await world.store.get_match(MATCH)
+    assert stored is not None and not any(c.members_known for c in stored.channels)
+
+    restarted = build(voice_pool, world.discord, resolver=FakeResolver({"p2": 2}))
+    await restarted.service.reconcile_match(MATCH)
+
+    record = await restarted.store.get_match(MATCH)
+    assert record is not None
+    assert [c.channel_id for c in record.channels] == [world.discord.created[3]]
+    assert world.discord.channels[world.discord.created[3]].members == {2}
+    assert world.discord.created[2] not in world.discord.channels  # p1's team: nobody now
