@@ -15,6 +15,7 @@ from tests.services.voice.system import VoiceSystem, match, voice_system
 from tests.support import eventually
 
 MATCH = "1-3f0d1c52-6a57-4a8e-9d0c-5b1f2e7a9c41"
+EARLIER = "1-8b2e4f61-0c3d-4e7a-b5f9-2d6a1c8e0b47"
 RACERS = 20
 
 
@@ -141,3 +142,45 @@ async def test_many_users_registering_one_nickname_at_once_one_wins(system: Voic
         registry_pb.GetPlayerLinkRequest(faceit_player_id="p-contested")
     )
     assert link.link.discord_user_id == winners[0]
+
+
+async def test_a_link_gone_unheard_gives_no_access_in_the_players_next_match(
+    system: VoiceSystem,
+) -> None:
+    """A link the registry no longer resolves, whose change voice never heard, gives no lasting
+    access in that player's next match: the creates may go out on the registry's last answer,
+    but the access ends as the registry's answer says, and nobody is moved in without it."""
+    await system.start_voice()
+    assert system.stub is not None and system.voice is not None
+    carl = await system.member("carl", faceit_id="p-carl")
+    dave = await system.member("dave", faceit_id="p-dave")
+    await system.stub.OpenMatch(match(EARLIER, 1, ["p-carl", "p-dave"]))  # answered once
+    await system.stub.CloseMatch(
+        voice_pb.CloseMatchRequest(match_id=EARLIER, version=2, reason="finished")
+    )
+    await system.join_lobby(carl, dave)
+    moves = Moves(system.voice.bot)
+    # Gone from the registry with no change logged: voice never hears of it.
+    await system.pool.execute("DELETE FROM registry.player_links WHERE discord_user_id = $1", dave)
+
+    async with system.pool.acquire() as holder, holder.transaction():
+        # The registry's answer to the next open waits until the creates went out.
+        await holder.execute("LOCK TABLE registry.player_links IN ACCESS EXCLUSIVE MODE")
+        next_match = match(MATCH, 1, ["p-carl", "p-dave"])
+        opening = asyncio.ensure_future(system.stub.OpenMatch(next_match))
+
+        async def made() -> list[str]:
+            channels = (await system.guild_state())["channels"]
+            return [c["id"] for c in channels if c["name"] == f"Match {MATCH[:8]}"]
+
+        (guessed,) = await eventually(made, what="the channel created on the last answer")
+        assert str(dave) in (await system.control.channel_access(guessed))["view"]
+    opened = await opening
+
+    team = opened.match.channels[0].channel_id
+    access = (await system.control.channel_access(team))["view"]
+    assert str(dave) not in access and str(carl) in access
+    assert list(opened.match.channels[0].member_discord_user_ids) == [carl]
+    await system.bot_sees(carl, team)
+    assert await system.voice_of(dave) == system.lobby_id
+    assert [seen for seen in moves.seen if seen[0] == dave] == []
