@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 CAPACITY = 100_000
-"""Players remembered at most (the least recently used are forgotten first): ~15 MB."""
+"""Players remembered at most (the least recently used are forgotten first): ~22 MB."""
 
 
 class PlayerResolver(Protocol):
