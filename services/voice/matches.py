@@ -283,11 +283,12 @@ class MatchService:
             raise failure
         record = opened_record(spec, self._guild_id, opened_at, created)
         self._cache.put(record)
-        _, placements = await asyncio.gather(
+        # The moves go out before the settling statement is built and sent, which goes beside.
+        placements, _ = await asyncio.gather(
+            self._placement.start_placing(record, spec.teams, links),
             self._channels.settle(spec.match_id, plans, created),
-            self._placement.place(record, spec.teams, links),
         )
-        return record, placements
+        return record, tuple(placements)
 
     async def _restore(self, match_id: str, previous: MatchRecord | None) -> None:
         """Undo an open that created nothing; on failure its intents stay for reconciliation."""

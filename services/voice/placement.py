@@ -36,13 +36,23 @@ class PlayerPlacement:
         self, record: MatchRecord, teams: Sequence[Team], links: Mapping[str, int]
     ) -> tuple[Placement, ...]:
         """Move each rostered player who waits in voice into their team's channel."""
+        return tuple(await self.start_placing(record, teams, links))
+
+    def start_placing(
+        self, record: MatchRecord, teams: Sequence[Team], links: Mapping[str, int]
+    ) -> asyncio.Future[list[Placement]]:
+        """`place`, its moves started now: a task each, created before whatever the caller
+        starts next, so the moves go out first."""
         on_both = players_on_both_teams(teams)
-        jobs = []
-        for team in teams:
-            channel = record.channel(team.faction)
-            for player in team.roster:
-                jobs.append(self._place_one(record, channel, team.faction, player, links, on_both))
-        return tuple(await asyncio.gather(*jobs))
+        return asyncio.gather(
+            *(
+                self._place_one(
+                    record, record.channel(team.faction), team.faction, p, links, on_both
+                )
+                for team in teams
+                for p in team.roster
+            )
+        )
 
     async def _place_one(
         self,

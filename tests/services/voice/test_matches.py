@@ -1283,3 +1283,31 @@ async def test_a_guessed_open_the_registry_cannot_confirm_is_finished_with_exact
     assert [c.channel_id for c in record.channels] == [world.discord.created[3]]
     assert world.discord.channels[world.discord.created[3]].members == {2}
     assert world.discord.created[2] not in world.discord.channels  # p1's team: nobody now
+
+
+async def test_an_opens_moves_go_out_before_its_settling_statement(
+    voice_pool: asyncpg.Pool,
+) -> None:
+    """Once the channels are made, every move is sent before the intents' settling is begun."""
+    order: list[str] = []
+
+    class NotingStore(VoiceStore):
+        async def settle_intents(
+            self, match_id: str, channels: Sequence[tuple[str, int | None, Iterable[int]]]
+        ) -> None:
+            order.append("settle")
+            await super().settle_intents(match_id, channels)
+
+    @dataclass
+    class NotingDiscord(FakeDiscord):
+        async def move(self, user_id: int, channel_id: int | None) -> None:
+            order.append(f"move {user_id}")
+            await super().move(user_id, channel_id)
+
+    world = build(voice_pool, NotingDiscord(guild_members={1, 2}), store=NotingStore(voice_pool))
+    world.resolver.links = {"p1": 1, "p2": 2}
+    world.discord.voice.update({1: LOBBY, 2: LOBBY})
+
+    await world.service.open_match(spec())
+
+    assert order == ["move 1", "move 2", "settle"]
