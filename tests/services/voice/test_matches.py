@@ -255,8 +255,9 @@ async def test_no_deletion_is_due_while_no_closed_match_has_channels(world: Worl
     assert await world.store.due_deletions() == []
 
 
-async def test_registry_down_changes_nothing(world: World) -> None:
-    """When the registry is unreachable OpenMatch fails UNAVAILABLE before touching anything."""
+async def test_registry_down_changes_nothing_for_players_never_answered(world: World) -> None:
+    """When the registry is unreachable OpenMatch of players it never answered for fails
+    UNAVAILABLE before touching anything."""
     world.resolver.down = True
     with pytest.raises(Unavailable):
         await world.service.open_match(spec())
@@ -1311,3 +1312,29 @@ async def test_an_opens_moves_go_out_before_its_settling_statement(
     await world.service.open_match(spec())
 
     assert order == ["move 1", "move 2", "settle"]
+
+
+async def test_a_guessed_open_retried_once_the_registry_is_back_moves_players_in(
+    world: World,
+) -> None:
+    """An open whose registry failed after its guessed creates is finished by the event's
+    retry: the channels made are adopted with the registry's members, then players moved in."""
+    await _answered_once(world)
+    world.discord.voice[1] = LOBBY
+    world.resolver.gate = asyncio.Event()
+    named = spec(names=("Ants", "Bees"))
+    opening = asyncio.create_task(world.service.open_match(named))
+    await _created(world, 4)
+    world.resolver.down = True
+    world.resolver.gate.set()
+    with pytest.raises(Unavailable):
+        await opening
+    assert world.discord.voice[1] == LOBBY
+
+    world.resolver.down = False
+    result = await world.service.open_match(named)
+
+    first, second = result.match.channels
+    assert [first.channel_id, second.channel_id] == world.discord.created[2:]
+    assert (first.member_ids, second.member_ids) == ({1}, {2})
+    assert world.discord.voice[1] == first.channel_id
