@@ -62,7 +62,7 @@ def _status_filter(value: ingest_service_pb2.EventStatus.ValueType) -> Status | 
 
 
 class IngestServiceServicer(ingest_service_pb2_grpc.IngestServiceServicer):
-    """ListEvents, RetryEvent and RunPoll; domain errors are mapped by the kit's interceptor."""
+    """ListEvents, RetryEvent and RunPoll; domain errors are mapped by the kit."""
 
     def __init__(self, inbox: Inbox, poller: Poller, worker: DeliveryWorker) -> None:
         self._inbox = inbox

@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 import grpc.aio
@@ -35,6 +35,9 @@ ROUND_ROBIN = (
 )
 _RESOLVERS = ("dns:", "ipv4:", "ipv6:")
 
+Metadata: TypeAlias = grpc.aio.Metadata | Sequence[tuple[str, str | bytes]]
+"""A call's metadata, as grpc.aio takes it."""
+
 
 def is_balanced(target: str) -> bool:
     """Whether `target` names its resolver, so calls go to every (healthy) address it has."""
@@ -45,46 +48,90 @@ class _CallDefaults:
     """Adds `authorization: Bearer <token>` (when set) and a deadline to calls that lack them."""
 
     def __init__(self, *, token: str | None, timeout: float | None) -> None:
-        self._token = token
+        self._entry = ("authorization", f"Bearer {token}") if token else None
         self._timeout = timeout
 
-    def details(self, call: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
-        """`call` with the token and default deadline filled in."""
-        metadata = grpc.aio.Metadata(*tuple(call.metadata or ()))
-        if self._token and "authorization" not in metadata:
-            metadata.add("authorization", f"Bearer {self._token}")
-        timeout = call.timeout if call.timeout is not None else self._timeout
-        return grpc.aio.ClientCallDetails(
-            call.method, timeout, metadata, call.credentials, call.wait_for_ready
+    def timeout(self, timeout: float | None) -> float | None:
+        """The caller's `timeout`, else the default one."""
+        return self._timeout if timeout is None else timeout
+
+    def metadata(self, metadata: Metadata | None) -> Metadata | None:
+        """The caller's `metadata` with the token added unless it has an authorization entry."""
+        if self._entry is None:
+            return metadata
+        if not metadata:
+            return (self._entry,)
+        if any(key == "authorization" for key, _ in metadata):
+            return metadata
+        return (*tuple(metadata), self._entry)
+
+
+class _Defaulted:
+    """grpc's own multicallable of any kind, called with the defaults filled in.
+
+    Not a grpc.aio client interceptor: those run every call through a task of their own
+    first, a turn of the event loop before the call even starts (bench/findings.md, Round 9).
+    """
+
+    def __init__(self, call: Any, defaults: _CallDefaults) -> None:
+        self._call, self._defaults = call, defaults
+
+    def __call__(
+        self,
+        request: Any = None,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+        credentials: grpc.CallCredentials | None = None,
+        wait_for_ready: bool | None = None,
+        compression: grpc.Compression | None = None,
+    ) -> Any:
+        """The call (the request, or a stream's request iterator) with token and deadline."""
+        return self._call(
+            request,
+            timeout=self._defaults.timeout(timeout),
+            metadata=self._defaults.metadata(metadata),
+            credentials=credentials,
+            wait_for_ready=wait_for_ready,
+            compression=compression,
         )
 
 
-# One class per call kind: grpc.aio files each interceptor under the first kind it is an
-# instance of, so one object of all four kinds would only ever see unary-unary calls.
-class _UnaryUnaryDefaults(_CallDefaults, grpc.aio.UnaryUnaryClientInterceptor):
-    async def intercept_unary_unary(self, continuation: Any, call: Any, request: Any) -> Any:
-        return await continuation(self.details(call), request)
+class _DefaultsChannel(grpc.aio.Channel):
+    """`channel`, whose calls of every kind carry `defaults` (token and deadline)."""
 
+    def __init__(self, channel: grpc.aio.Channel, defaults: _CallDefaults) -> None:
+        self._channel = channel
+        self._defaults = defaults
 
-class _UnaryStreamDefaults(_CallDefaults, grpc.aio.UnaryStreamClientInterceptor):
-    async def intercept_unary_stream(self, continuation: Any, call: Any, request: Any) -> Any:
-        return await continuation(self.details(call), request)
+    async def __aenter__(self) -> _DefaultsChannel:
+        return self
 
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._channel.close()
 
-class _StreamUnaryDefaults(_CallDefaults, grpc.aio.StreamUnaryClientInterceptor):
-    async def intercept_stream_unary(self, continuation: Any, call: Any, requests: Any) -> Any:
-        return await continuation(self.details(call), requests)
+    async def close(self, grace: float | None = None) -> None:
+        await self._channel.close(grace)
 
+    def get_state(self, try_to_connect: bool = False) -> grpc.ChannelConnectivity:
+        return self._channel.get_state(try_to_connect)
 
-class _StreamStreamDefaults(_CallDefaults, grpc.aio.StreamStreamClientInterceptor):
-    async def intercept_stream_stream(self, continuation: Any, call: Any, requests: Any) -> Any:
-        return await continuation(self.details(call), requests)
+    async def wait_for_state_change(self, last_observed_state: grpc.ChannelConnectivity) -> None:
+        await self._channel.wait_for_state_change(last_observed_state)
 
+    async def channel_ready(self) -> None:
+        await self._channel.channel_ready()
 
-def call_defaults(*, token: str | None, timeout: float | None) -> list[grpc.aio.ClientInterceptor]:
-    """Interceptors adding the bearer token and default deadline to calls of every kind."""
-    kinds = (_UnaryUnaryDefaults, _UnaryStreamDefaults, _StreamUnaryDefaults, _StreamStreamDefaults)
-    return [kind(token=token, timeout=timeout) for kind in kinds]
+    def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _Defaulted(self._channel.unary_unary(method, *args, **kwargs), self._defaults)
+
+    def unary_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _Defaulted(self._channel.unary_stream(method, *args, **kwargs), self._defaults)
+
+    def stream_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _Defaulted(self._channel.stream_unary(method, *args, **kwargs), self._defaults)
+
+    def stream_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _Defaulted(self._channel.stream_stream(method, *args, **kwargs), self._defaults)
 
 
 class GrpcClients:
@@ -103,7 +150,7 @@ class GrpcClients:
         options: Sequence[tuple[str, Any]] = (),
     ) -> None:
         plain = token.get_secret_value() if isinstance(token, SecretStr) else token
-        self._interceptors = call_defaults(token=plain or None, timeout=timeout)
+        self._defaults = _CallDefaults(token=plain or None, timeout=timeout)
         self._options = tuple(options)
         self._balanced = ROUND_ROBIN[0] not in {name for name, _ in options}
         self._channels: dict[str, grpc.aio.Channel] = {}
@@ -115,8 +162,8 @@ class GrpcClients:
             options = self._options
             if self._balanced and is_balanced(target):
                 options += (ROUND_ROBIN,)
-            channel = grpc.aio.insecure_channel(
-                target, options=options, interceptors=self._interceptors
+            channel = _DefaultsChannel(
+                grpc.aio.insecure_channel(target, options=options), self._defaults
             )
             self._channels[target] = channel
         return channel

@@ -1,4 +1,4 @@
-"""The gRPC server every service runs: interceptors, health, reflection, graceful stop."""
+"""The gRPC server every service runs: auth and error mapping, health, reflection, graceful stop."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import inspect
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
 import grpc
@@ -17,7 +17,7 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 from pydantic import SecretStr
 
-from services.kit.interceptors import AuthInterceptor, ErrorMappingInterceptor
+from services.kit.interceptors import Auth, Wrap, map_errors
 from services.kit.metrics import GrpcCallMetrics
 
 logger = logging.getLogger(__name__)
@@ -63,8 +63,71 @@ def _plain_token(token: SecretStr | str | None) -> str | None:
     return token or None
 
 
+class _WrappedHandler(grpc.GenericRpcHandler):
+    """`handler`, serving each method with its handler wrapped by `wrap` (once per method)."""
+
+    def __init__(self, handler: grpc.GenericRpcHandler, wrap: Wrap) -> None:
+        self._handler = handler
+        self._wrap = wrap
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    def service(
+        self, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
+        handler = self._handler.service(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        known = self._wrapped.get(method)
+        if known is None or known[0] is not handler:
+            known = self._wrapped[method] = (handler, self._wrap(method, handler))
+        return known[1]
+
+
+class _WrappingServer(grpc.aio.Server):
+    """`server`, to which every method handler is added wrapped by `wrap`: those of generic
+    handlers and the registered ones (generated code adds each servicer both ways)."""
+
+    def __init__(self, server: grpc.aio.Server, wrap: Wrap) -> None:
+        self._server = server
+        self._wrap = wrap
+
+    def add_generic_rpc_handlers(
+        self, generic_rpc_handlers: Sequence[grpc.GenericRpcHandler]
+    ) -> None:
+        self._server.add_generic_rpc_handlers(
+            [_WrappedHandler(handler, self._wrap) for handler in generic_rpc_handlers]
+        )
+
+    def add_registered_method_handlers(
+        self, service_name: str, method_handlers: Mapping[str, grpc.RpcMethodHandler]
+    ) -> None:
+        self._server.add_registered_method_handlers(
+            service_name,
+            {
+                name: self._wrap(f"/{service_name}/{name}", handler)
+                for name, handler in method_handlers.items()
+            },
+        )
+
+    def add_insecure_port(self, address: str) -> int:
+        return self._server.add_insecure_port(address)
+
+    def add_secure_port(self, address: str, server_credentials: grpc.ServerCredentials) -> int:
+        return self._server.add_secure_port(address, server_credentials)
+
+    async def start(self) -> None:
+        await self._server.start()
+
+    async def stop(self, grace: float | None) -> None:
+        await self._server.stop(grace)
+
+    async def wait_for_termination(self, timeout: float | None = None) -> bool:
+        return await self._server.wait_for_termination(timeout)
+
+
 class GrpcServer:
-    """A grpc.aio server with auth and error interceptors, health, reflection and clean stops.
+    """A grpc.aio server with auth and error mapping, health, reflection and clean stops.
 
     `start()` binds and starts; `serve()` starts, then runs until SIGTERM/SIGINT (or until
     cancelled, or `stop()`), stops gracefully and runs the cleanups. A second signal during the
@@ -80,20 +143,14 @@ class GrpcServer:
         host: str = "0.0.0.0",
         auth_token: SecretStr | str | None = None,
         grace: float = 5.0,
-        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
         metrics: GrpcCallMetrics | None = None,
     ) -> None:
         self.service_names = tuple(service_names)
         self.grace = grace
         self._registrars = tuple(registrars)
         self._address = f"{host}:{port}"
-        # The metrics come first: they see refused and failed calls with their final status.
-        self._interceptors = (
-            *((metrics.interceptor(),) if metrics is not None else ()),
-            AuthInterceptor(_plain_token(auth_token)),
-            ErrorMappingInterceptor(),
-            *interceptors,
-        )
+        self._auth = Auth(_plain_token(auth_token))
+        self._metrics = metrics
         self._cleanups: list[Cleanup] = []
         self._server: grpc.aio.Server | None = None
         self._port: int | None = None
@@ -117,9 +174,7 @@ class GrpcServer:
         """Build, bind and start the server; every service reports SERVING. Returns the port."""
         if self._server is not None:
             return self.port
-        server = grpc.aio.server(
-            interceptors=self._interceptors, options=(("grpc.so_reuseport", 0),)
-        )
+        server = _WrappingServer(grpc.aio.server(options=(("grpc.so_reuseport", 0),)), self._wrap)
         for register in self._registrars:
             register(server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
@@ -135,6 +190,13 @@ class GrpcServer:
         self._server, self._port = server, port
         logger.info("gRPC server listening on port %s for %s", port, ", ".join(self.service_names))
         return port
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """Every method's handler, health's and reflection's too: errors mapped innermost (it
+        decodes the request, after the token was checked), the metrics outermost (they see
+        refused and failed calls with their final status)."""
+        wrapped = self._auth.wrap(method, map_errors(method, handler))
+        return self._metrics.wrap(method, wrapped) if self._metrics is not None else wrapped
 
     async def stop(self, grace: float | None = None) -> None:
         """Report NOT_SERVING, stop (in-flight calls get `grace` seconds), then run cleanups.

@@ -1,4 +1,9 @@
-"""Server interceptors: bearer-token authentication and the one place errors become statuses.
+"""What every RPC a server answers goes through: bearer-token authentication and the one place
+errors become statuses, each a `Wrap` of a method's handler.
+
+The wraps are applied once per method, when its handler is added to the server
+(`services.kit.grpc_server`), not as grpc.aio server interceptors: those run for every call and
+rebuild its handler each time, before the call's body is even read (bench/findings.md, Round 9).
 
 Request bodies are decoded here too, not by grpc before the handler runs: an unauthenticated
 call is refused before its body is parsed, and a body that does not decode is INVALID_ARGUMENT
@@ -11,7 +16,7 @@ import hmac
 import inspect
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -31,7 +36,9 @@ MAX_STATUS_MESSAGE_BYTES = 1024
 """The longest status message (and error details) sent: messages may echo what a client sent,
 and grpc refuses trailers over 16 KiB (percent-encoding can triple a message's size)."""
 
-Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
+Wrap = Callable[[str, grpc.RpcMethodHandler], grpc.RpcMethodHandler]
+"""Given a method's full name (`/package.Service/Method`) and its handler, the handler that
+serves the method's calls."""
 Behavior = Callable[[Any, grpc.aio.ServicerContext], Any]
 Deserializer = Callable[[bytes], Any]
 
@@ -77,7 +84,7 @@ def bearer_token(metadata: Sequence[tuple[str, str | bytes]] | None) -> str | No
     return None
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):
+class Auth:
     """With a token configured, every RPC but health and reflection needs `Bearer <token>`."""
 
     def __init__(self, token: str | None) -> None:
@@ -92,14 +99,33 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         presented = bearer_token(metadata)
         return presented is not None and hmac.compare_digest(presented.encode(), self._token)
 
-    async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler | None:
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        metadata = handler_call_details.invocation_metadata
-        if handler is None or self.allows(method, metadata):
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """`handler` refusing, before it runs, a call that `allows` does not let through.
+
+        The call's body is only decoded once it has been let through: wrap the handler of
+        `map_errors`, which decodes it then.
+        """
+        if self._token is None or method.startswith(PUBLIC_METHOD_PREFIXES):
             return handler
+        behavior = behavior_of(handler)
+
+        async def unary_response(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            await self._guard(method, context)
+            return await behavior(request, context)
+
+        async def streaming_response(
+            request: Any, context: grpc.aio.ServicerContext
+        ) -> AsyncIterator[Any]:
+            await self._guard(method, context)
+            async for item in behavior(request, context):
+                yield item
+
+        return rebuild(handler, unary_response, streaming_response, handler.request_deserializer)
+
+    async def _guard(self, method: str, context: grpc.aio.ServicerContext) -> None:
+        """Abort the call UNAUTHENTICATED unless its metadata carries the token."""
+        if self.allows(method, context.invocation_metadata()):
+            return
         count = self._refusals.count()
         if count is not None:
             logger.warning(
@@ -107,12 +133,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 method,
                 count,
             )
-
-        async def refuse(request: Any, context: grpc.aio.ServicerContext) -> None:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
-
-        # No deserializer: the body of a refused call is never parsed.
-        return rebuild(handler, refuse, refuse, None)
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
 
 
 def _fit(text: str, limit: int = MAX_STATUS_MESSAGE_BYTES) -> str:
@@ -156,57 +177,49 @@ async def _abort_for(error: Exception, method: str, context: grpc.aio.ServicerCo
         await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
 
-class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
-    """Maps DomainError to its status code and anything unexpected to INTERNAL, logged once.
+def map_errors(method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    """`handler` with its request decoded here and its errors mapped (a `Wrap`); always async.
+
+    Maps DomainError to its status code and anything unexpected to INTERNAL, logged once.
 
     Aborts made by the handler itself (`context.abort`) pass through untouched. Requests are
     decoded here (an undecodable one is INVALID_ARGUMENT): a unary request in the behaviour,
     each message of a request stream as the handler reads it.
     """
+    behavior = behavior_of(handler)
+    decode = _decoder(handler.request_deserializer)
+    # A unary request arrives as bytes and is decoded in the behaviour, where a failure is
+    # mapped like any other; a stream's messages are decoded as the handler reads them.
+    unary_request = not handler.request_streaming
 
-    async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        behavior = behavior_of(handler)
-        method = handler_call_details.method
-        decode = _decoder(handler.request_deserializer)
-        # A unary request arrives as bytes and is decoded in the behaviour, where a failure is
-        # mapped like any other; a stream's messages are decoded as the handler reads them.
-        unary_request = not handler.request_streaming
+    def request_of(body: Any) -> Any:
+        return decode(body) if unary_request else body
 
-        def request_of(body: Any) -> Any:
-            return decode(body) if unary_request else body
+    async def unary_response(body: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            result = behavior(request_of(body), context)
+            return await result if inspect.isawaitable(result) else result
+        except grpc.aio.AbortError:
+            raise
+        except Exception as error:
+            await _abort_for(error, method, context)
 
-        async def unary_response(body: Any, context: grpc.aio.ServicerContext) -> Any:
-            try:
-                result = behavior(request_of(body), context)
-                return await result if inspect.isawaitable(result) else result
-            except grpc.aio.AbortError:
-                raise
-            except Exception as error:
-                await _abort_for(error, method, context)
+    async def streaming_response(
+        body: Any, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[Any]:
+        try:
+            result = behavior(request_of(body), context)
+            if hasattr(result, "__aiter__"):
+                async for item in result:
+                    yield item
+            elif inspect.isawaitable(result):
+                await result  # the handler writes with context.write()
+            else:
+                for item in result:
+                    yield item
+        except grpc.aio.AbortError:
+            raise
+        except Exception as error:
+            await _abort_for(error, method, context)
 
-        async def streaming_response(
-            body: Any, context: grpc.aio.ServicerContext
-        ) -> AsyncIterator[Any]:
-            try:
-                result = behavior(request_of(body), context)
-                if hasattr(result, "__aiter__"):
-                    async for item in result:
-                        yield item
-                elif inspect.isawaitable(result):
-                    await result  # the handler writes with context.write()
-                else:
-                    for item in result:
-                        yield item
-            except grpc.aio.AbortError:
-                raise
-            except Exception as error:
-                await _abort_for(error, method, context)
-
-        return rebuild(
-            handler, unary_response, streaming_response, None if unary_request else decode
-        )
+    return rebuild(handler, unary_response, streaming_response, None if unary_request else decode)

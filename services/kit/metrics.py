@@ -25,7 +25,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from services.kit.interceptors import PUBLIC_METHOD_PREFIXES, Continuation, behavior_of, rebuild
+from services.kit.interceptors import PUBLIC_METHOD_PREFIXES, behavior_of, rebuild
 
 
 def service_registry() -> CollectorRegistry:
@@ -75,26 +75,13 @@ class GrpcCallMetrics:
             registry=registry,
         )
 
-    def interceptor(self) -> grpc.aio.ServerInterceptor:
-        """The server interceptor that records every call here; it must come first."""
-        return _CallMetricsInterceptor(self)
-
-
-class _CallMetricsInterceptor(grpc.aio.ServerInterceptor):
-    """Outermost, so that refused and failed calls are counted with the status they got."""
-
-    def __init__(self, metrics: GrpcCallMetrics) -> None:
-        self._metrics = metrics
-
-    async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler | None:
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or method.startswith(PUBLIC_METHOD_PREFIXES):
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """`handler` recording its calls here (a `Wrap`); outermost, so that refused and failed
+        calls are counted with the status they got."""
+        if method.startswith(PUBLIC_METHOD_PREFIXES):
             return handler
         behavior = behavior_of(handler)
-        calls, latency = self._metrics.calls, self._metrics.latency.labels(method=method)
+        calls, latency = self.calls, self.latency.labels(method=method)
 
         async def unary_response(request: Any, context: grpc.aio.ServicerContext) -> Any:
             with _recorded(calls, method, context, latency):
@@ -130,7 +117,7 @@ def _recorded(
         code = grpc.StatusCode.CANCELLED
         raise
     finally:
-        # An abort (the inner interceptors turn every error into one) set the call's code.
+        # An abort (the inner wraps turn every error into one) set the call's code.
         final = context.code()
         status = final if isinstance(final, grpc.StatusCode) else code
         calls.labels(method=method, code=status.name).inc()

@@ -83,7 +83,7 @@ class RegistryServiceServicer(pb_grpc.RegistryServiceServicer):
         try:
             outcome = await self._linker.link(discord_user_id, nickname)
         except NicknameNotFound as error:
-            # The kit's error interceptor keeps trailing metadata set here when it aborts.
+            # The kit's error mapping keeps trailing metadata set here when it aborts.
             context.set_trailing_metadata(error.trailing_metadata)
             raise
         return pb.LinkPlayerResponse(link=link_to_pb(outcome.link), created=outcome.created)

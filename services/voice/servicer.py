@@ -1,4 +1,4 @@
-"""VoiceServiceServicer: the gRPC face of MatchService; the kit interceptor maps its errors."""
+"""VoiceServiceServicer: the gRPC face of MatchService; the kit maps its errors."""
 
 from __future__ import annotations
 

@@ -19,11 +19,15 @@ def echo() -> EchoService:
     return EchoService()
 
 
-@pytest.fixture
-async def kit_server(echo: EchoService) -> AsyncIterator[GrpcServer]:
-    """A started kit server requiring TOKEN, stopped after the test."""
+@pytest.fixture(params=["generic", "as_generated"])
+async def kit_server(
+    echo: EchoService, request: pytest.FixtureRequest
+) -> AsyncIterator[GrpcServer]:
+    """A started kit server requiring TOKEN, stopped after the test; the echo service added as
+    a generic handler, then the way generated code adds it (registered by name too)."""
+    register = echo.register if request.param == "generic" else echo.register_as_generated
     server = GrpcServer(
-        registrars=[echo.register],
+        registrars=[register],
         service_names=[SERVICE],
         port=0,
         host="127.0.0.1",

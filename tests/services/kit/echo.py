@@ -36,8 +36,8 @@ def method(name: str) -> str:
 
 
 class EchoService:
-    """Handlers: Echo reports what the server saw, Fail raises what it is told, Slow waits;
-    Parse and Gather decode protobuf requests."""
+    """Handlers: Echo reports what the server saw, Fail raises what it is told, Slow waits (and
+    Trickle, a server stream, too); Parse and Gather decode protobuf requests."""
 
     def __init__(self) -> None:
         self.release = asyncio.Event()
@@ -67,6 +67,7 @@ class EchoService:
         seen = {
             "request": request.decode(),
             "authorization": metadata.get("authorization"),
+            "x-extra": metadata.get("x-extra"),
             "time_remaining": context.time_remaining(),
         }
         return json.dumps(seen).encode()
@@ -96,13 +97,33 @@ class EchoService:
         await self.release.wait()
         return b"done"
 
+    async def trickle(
+        self, request: bytes, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[bytes]:
+        await self.release.wait()
+        yield b"done"
+
     def register(self, server: grpc.aio.Server) -> None:
-        """Add the echo service to `server` (a GrpcServer registrar)."""
-        handlers = {
+        """Add the echo service to `server` as a generic handler (a GrpcServer registrar)."""
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(SERVICE, self.handlers()),)
+        )
+
+    def register_as_generated(self, server: grpc.aio.Server) -> None:
+        """Add the echo service to `server` the way generated code adds a servicer: a generic
+        handler and the same handlers registered by name (which grpc looks up first)."""
+        handlers = self.handlers()
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+        server.add_registered_method_handlers(SERVICE, handlers)
+
+    def handlers(self) -> dict[str, grpc.RpcMethodHandler]:
+        """The echo service's method handlers by method name."""
+        return {
             "Echo": grpc.unary_unary_rpc_method_handler(self.echo),
             "Fail": grpc.unary_unary_rpc_method_handler(self.fail),
             "Count": grpc.unary_stream_rpc_method_handler(self.count),
             "Slow": grpc.unary_unary_rpc_method_handler(self.slow),
+            "Trickle": grpc.unary_stream_rpc_method_handler(self.trickle),
             "Parse": grpc.unary_unary_rpc_method_handler(
                 self.parse, request_deserializer=self.decode
             ),
@@ -110,7 +131,6 @@ class EchoService:
                 self.gather, request_deserializer=self.decode
             ),
         }
-        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
 
 
 def closed_port() -> int:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import socket
 import time
+from collections.abc import AsyncIterator
 
 import grpc
 import grpc.aio
@@ -102,6 +103,64 @@ async def test_default_deadline_cuts_a_slow_call(kit_server: GrpcServer, echo: E
         await clients.close()
     assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert elapsed < 5
+
+
+async def _never() -> AsyncIterator[bytes]:
+    """A request stream that sends nothing and never ends."""
+    await asyncio.Event().wait()
+    yield b""
+
+
+async def test_streams_of_every_kind_get_the_default_deadline(kit_server: GrpcServer) -> None:
+    """A server stream, a client stream and a bidirectional stream that outlive the default
+    deadline end DEADLINE_EXCEEDED."""
+    clients = GrpcClients(token=TOKEN, timeout=0.3)
+    channel = clients.channel(_target(kit_server))
+    reflect = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+    calls = {
+        "server stream": channel.unary_stream(method("Trickle"))(b""),
+        "client stream": channel.stream_unary(method("Gather"))(_never()),
+        "bidirectional": channel.stream_stream(reflect)(_never()),
+    }
+    try:
+        started = time.monotonic()
+        for kind, call in calls.items():
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                if kind == "client stream":
+                    await call
+                else:
+                    [item async for item in call]
+            assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, kind
+        elapsed = time.monotonic() - started
+    finally:
+        await clients.close()
+    assert elapsed < 5
+
+
+async def test_a_client_stream_carries_the_bearer_token(kit_server: GrpcServer) -> None:
+    """A client-streaming call on a pooled channel is authenticated like a unary one."""
+    clients = GrpcClients(token=TOKEN)
+    request = health_pb2.HealthCheckRequest(service="a").SerializeToString()
+    try:
+        reply = await clients.channel(_target(kit_server)).stream_unary(method("Gather"))(
+            iter([request])
+        )
+    finally:
+        await clients.close()
+    assert reply == b"a"
+
+
+async def test_caller_metadata_is_kept_beside_the_token(kit_server: GrpcServer) -> None:
+    """Metadata the caller passes goes out with the token added to it."""
+    clients = GrpcClients(token=TOKEN)
+    try:
+        channel = clients.channel(_target(kit_server))
+        as_tuple = await _echo(channel, metadata=(("x-extra", "1"),))
+        as_metadata = await _echo(channel, metadata=grpc.aio.Metadata(("x-extra", "2")))
+    finally:
+        await clients.close()
+    assert (as_tuple["x-extra"], as_tuple["authorization"]) == ("1", f"Bearer {TOKEN}")
+    assert (as_metadata["x-extra"], as_metadata["authorization"]) == ("2", f"Bearer {TOKEN}")
 
 
 async def test_caller_authorization_is_kept(kit_server: GrpcServer) -> None:

@@ -1,4 +1,5 @@
-"""Tests of the auth and error-mapping interceptors on a real grpc.aio server."""
+"""Tests of the auth and error-mapping wrappers of every handler, on a real grpc.aio server
+(the service added as a generic handler, then as generated code adds it)."""
 
 from __future__ import annotations
 
@@ -179,7 +180,7 @@ async def test_streaming_domain_error_maps_after_items(channel: grpc.aio.Channel
 
 
 async def test_unknown_method_is_unimplemented(channel: grpc.aio.Channel) -> None:
-    """A method no servicer has is UNIMPLEMENTED, not an interceptor crash."""
+    """A method no servicer has is UNIMPLEMENTED, not a crash of the wrappers."""
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await _call(channel, "Nope", b"")
     assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
@@ -259,3 +260,26 @@ async def test_a_huge_error_message_is_cut_and_keeps_its_status(
     assert len(details.encode()) <= MAX_STATUS_MESSAGE_BYTES
     trailing = dict(raised.value.trailing_metadata() or ())
     assert len(trailing.get(ERROR_DETAILS_KEY, "")) <= MAX_STATUS_MESSAGE_BYTES
+
+
+@pytest.mark.parametrize("body", GARBAGE[:1])
+async def test_client_stream_without_token_is_unauthenticated_and_never_decoded(
+    channel: grpc.aio.Channel, echo: EchoService, body: bytes
+) -> None:
+    """A client stream without the token is UNAUTHENTICATED before any message is parsed."""
+    good = health_pb2.HealthCheckRequest(service="a").SerializeToString()
+    for metadata in ((), (("authorization", "Bearer wrong"),)):
+        call = channel.stream_unary(method("Gather"))(
+            iter([good, body]), metadata=metadata, timeout=5
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await call
+        assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert echo.decoded == 0
+
+
+async def test_client_stream_with_token_is_served(channel: grpc.aio.Channel) -> None:
+    """A client stream with the token reaches its handler, each message decoded."""
+    requests = [health_pb2.HealthCheckRequest(service=name).SerializeToString() for name in "ab"]
+    reply = await channel.stream_unary(method("Gather"))(iter(requests), metadata=AUTH, timeout=5)
+    assert reply == b"a,b"
