@@ -17,7 +17,7 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 from pydantic import SecretStr
 
-from services.kit.interceptors import Auth, Wrap, map_errors
+from services.kit.call_wraps import Auth, Wrap, map_errors
 from services.kit.metrics import GrpcCallMetrics
 
 logger = logging.getLogger(__name__)

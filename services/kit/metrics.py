@@ -25,7 +25,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from services.kit.interceptors import PUBLIC_METHOD_PREFIXES, behavior_of, rebuild
+from services.kit.call_wraps import PUBLIC_METHOD_PREFIXES, behavior_of, rebuild
 
 
 def service_registry() -> CollectorRegistry:

@@ -13,7 +13,7 @@ from faceitvoice.v1 import registry_service_pb2 as pb
 from faceitvoice.v1 import registry_service_pb2_grpc as pb_grpc
 
 from services.kit.call_errors import as_domain_error
-from services.kit.interceptors import ERROR_DETAILS_KEY
+from services.kit.call_wraps import ERROR_DETAILS_KEY
 from services.kit.limits import MAX_IDS_PER_CALL
 
 logger = logging.getLogger(__name__)

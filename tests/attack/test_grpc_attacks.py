@@ -26,7 +26,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.kit.interceptors import MAX_STATUS_MESSAGE_BYTES
+from services.kit.call_wraps import MAX_STATUS_MESSAGE_BYTES
 from services.kit.limits import MAX_PLAYERS_PER_TEAM, MAX_TEXT_CHARS
 from tests.services.ingest.harness import running_ingest
 from tests.services.voice.system import GRPC_TOKEN, VoiceSystem, voice_system

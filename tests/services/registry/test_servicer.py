@@ -12,7 +12,7 @@ import pytest
 from faceitvoice.v1 import registry_service_pb2 as pb
 from faceitvoice.v1 import registry_service_pb2_grpc as pb_grpc
 
-from services.kit.interceptors import ERROR_DETAILS_KEY
+from services.kit.call_wraps import ERROR_DETAILS_KEY
 from tests.services.registry.conftest import Registry, running_registry
 from tests.services.voice.tcp_proxy import TcpProxy
 

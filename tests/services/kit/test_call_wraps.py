@@ -12,8 +12,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from services.kit.call_wraps import ERROR_DETAILS_KEY, MAX_STATUS_MESSAGE_BYTES
 from services.kit.grpc_server import GrpcServer
-from services.kit.interceptors import ERROR_DETAILS_KEY, MAX_STATUS_MESSAGE_BYTES
 from tests.services.kit.conftest import TOKEN
 from tests.services.kit.echo import ERRORS, SERVICE, EchoService, method
 
@@ -38,7 +38,7 @@ async def test_a_flood_of_refused_calls_logs_a_line_with_a_count_not_one_per_cal
 ) -> None:
     """100 calls without a token in a burst log at most a few WARNING lines (a caller without
     a token must not be able to fill the logs), and the first one is logged."""
-    caplog.set_level(logging.INFO, logger="services.kit.interceptors")
+    caplog.set_level(logging.INFO, logger="services.kit.call_wraps")
     for _ in range(100):
         with pytest.raises(grpc.aio.AioRpcError):
             await _call(channel, "Echo", b"hi", metadata=())
