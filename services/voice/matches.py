@@ -116,8 +116,10 @@ class MatchService:
         close_delay_s: float = 0.0,
         naming: ChannelNaming | None = None,
         feed: MatchFeed | None = None,
+        guessed: Callable[[str], None] | None = None,
     ) -> None:
         self._feed = feed
+        self._guessed = guessed or (lambda outcome: None)
         self._store = store
         self._naming = naming if naming is not None else ChannelNaming()
         self._cache = cache
@@ -274,10 +276,17 @@ class MatchService:
             if p.members
         ]
         created, failure = await self._channels.create_all(plans)
-        if guess is not None and await lookup != guess:
-            logger.info("links changed since last resolved: access follows the registry's answer")
-            await self._channels.settle(spec.match_id, plans, created)
-            return await self._in_line(await self._must(spec.match_id), spec.teams, await lookup)
+        if guess is not None:
+            try:
+                links = await lookup
+            except BaseException:
+                self._guessed("unconfirmed")
+                raise
+            self._guessed("confirmed" if links == guess else "corrected")
+            if links != guess:
+                logger.info("links changed since last resolved: access follows the answer")
+                await self._channels.settle(spec.match_id, plans, created)
+                return await self._in_line(await self._must(spec.match_id), spec.teams, links)
         if failure is not None:
             await self._channels.settle(spec.match_id, plans, created)
             raise failure

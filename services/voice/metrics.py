@@ -13,6 +13,10 @@ from services.kit.metrics import GrpcCallMetrics, service_registry
 MOVE_OUTCOMES = ("moved", "not_in_voice", "refused")
 """What became of a move: done; the member was not in voice (40032); Discord refused it."""
 
+GUESS_OUTCOMES = ("confirmed", "corrected", "unconfirmed")
+"""What became of creates sent on the registry's last answers: its answer was the same; it
+differed (access rewritten before any move); it did not come (the registry failed)."""
+
 
 class VoiceMetrics:
     """Discord REST and gateway, open matches and their channels, moves, the lease, gRPC."""
@@ -70,6 +74,13 @@ class VoiceMetrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.link_guesses = Counter(
+            "voice_link_guesses",
+            "Opens whose creates went out on the registry's last answers, by what its own answer"
+            " then said (confirmed, corrected, unconfirmed).",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.lease_held = Gauge(
             "voice_lease_held",
             "1 while this replica holds the voice lease (acts on Discord and serves), else 0.",
@@ -78,8 +89,14 @@ class VoiceMetrics:
         self.grpc = GrpcCallMetrics("voice", self.registry)
         for outcome in MOVE_OUTCOMES:
             self.moves.labels(outcome=outcome)
+        for outcome in GUESS_OUTCOMES:
+            self.link_guesses.labels(outcome=outcome)
         for scope in ("bucket", "global"):
             self.discord_rate_limited.labels(scope=scope)
+
+    def guessed(self, outcome: str) -> None:
+        """What became of an open's creates sent on the registry's last answers."""
+        self.link_guesses.labels(outcome=outcome).inc()
 
     def discord_answer(self, method: str, route: str, status: int | str, seconds: float) -> None:
         """One Discord REST attempt to `route` (a template) ended with `status`."""

@@ -180,6 +180,7 @@ class VoiceService:
             close_delay_s=settings.voice_close_delay_s,
             naming=settings.channel_naming,
             feed=self.feed,
+            guessed=self.metrics.guessed,
         )
         self.reconciler = Reconciler(self.cache, self.matches)
         self.deletions = DeletionWorker(self.store, self.matches)

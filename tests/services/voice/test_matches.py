@@ -50,6 +50,8 @@ class World:
     cache: ActiveMatchCache
     discord: FakeDiscord
     resolver: FakeResolver
+    guesses: list[str]
+    """What became of each open's creates sent on the registry's last answers."""
 
 
 def build(
@@ -65,6 +67,7 @@ def build(
     cache = ActiveMatchCache()
     fake = discord or FakeDiscord()
     resolver = resolver or FakeResolver()
+    guesses: list[str] = []
     service = MatchService(
         store=store,
         cache=cache,
@@ -73,8 +76,9 @@ def build(
         guild_id=GUILD,
         lobby_channel_id=lobby,
         close_delay_s=delay,
+        guessed=guesses.append,
     )
-    return World(service, store, cache, fake, resolver)
+    return World(service, store, cache, fake, resolver, guesses)
 
 
 @pytest.fixture
@@ -1187,6 +1191,7 @@ async def test_an_open_of_players_answered_before_creates_before_the_registry_an
     assert world.discord.voice[1] == first.channel_id
     assert (first.member_ids, second.member_ids) == ({1}, {2})
     assert len(world.discord.created) == 4  # nothing made again
+    assert world.guesses == ["confirmed"]
 
 
 async def test_a_guess_the_registry_contradicts_gives_no_access_and_moves_nobody_in(
@@ -1215,6 +1220,7 @@ async def test_a_guess_the_registry_contradicts_gives_no_access_and_moves_nobody
     assert [c.member_ids for c in record.channels] == [set(), {2}]
     outcomes = {p.faceit_player_id: p.outcome for p in result.placements}
     assert outcomes["p1"] is PlacementOutcome.SKIPPED_NOT_LINKED
+    assert world.guesses == ["corrected"]
 
 
 async def test_a_player_linked_since_the_last_answer_gets_access_and_is_moved_in(
@@ -1237,6 +1243,7 @@ async def test_a_player_linked_since_the_last_answer_gets_access_and_is_moved_in
     assert second is not None and second.member_ids == {2, 4}
     assert world.discord.channels[second.channel_id].members == {2, 4}  # type: ignore[index]
     assert world.discord.voice[4] == second.channel_id
+    assert world.guesses == ["corrected"]
 
 
 async def test_a_link_change_heard_makes_the_next_open_wait_for_the_registry(
@@ -1256,6 +1263,7 @@ async def test_a_link_change_heard_makes_the_next_open_wait_for_the_registry(
     await opening
 
     assert len(world.discord.created) == 3  # only faction2 has a linked member
+    assert world.guesses == []
     assert all(1 not in c.members for c in world.discord.channels.values())
 
 
@@ -1275,6 +1283,7 @@ async def test_a_guessed_open_the_registry_cannot_confirm_is_finished_with_exact
         await opening
     stored = await world.store.get_match(MATCH)
     assert stored is not None and not any(c.members_known for c in stored.channels)
+    assert world.guesses == ["unconfirmed"]
 
     restarted = build(voice_pool, world.discord, resolver=FakeResolver({"p2": 2}))
     await restarted.service.reconcile_match(MATCH)

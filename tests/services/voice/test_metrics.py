@@ -3,6 +3,7 @@ with injected 429s and 5xx, read from the metrics port as Prometheus would."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -185,3 +186,40 @@ async def test_a_player_leaving_voice_while_their_move_travels_is_counted_not_in
     assert _get(samples, "voice_moves_total", outcome="moved") == 0
     assert _get(samples, "voice_moves_total", outcome="refused") == 0
     assert _requests(samples, "PATCH", MEMBER, "400") == 1
+
+
+async def test_an_open_on_the_registrys_last_answers_is_counted_once_confirmed(
+    system: VoiceSystem,
+) -> None:
+    """An open whose creates went out on the registry's last answers (its own answer held back
+    by a lock on the links) counts as confirmed once that answer agrees; others are not counted."""
+    await system.start_voice()
+    assert system.stub is not None
+    await _in_lobby(system, "alice", "bob")
+    earlier = "1-7c4e2a90-5b1d-4f3e-8a6c-0d9b2e1f4a73"
+    await system.stub.OpenMatch(match(earlier, 1, ["p-alice"], ["p-bob"]))
+    await system.stub.CloseMatch(
+        voice_pb.CloseMatchRequest(match_id=earlier, version=2, reason="match_status_finished")
+    )
+    before = await _scrape(system)
+    guesses = [
+        _get(before, "voice_link_guesses_total", outcome=o) for o in ("confirmed", "corrected")
+    ]
+    assert guesses == [0, 0]
+
+    async with system.pool.acquire() as holder, holder.transaction():
+        await holder.execute("LOCK TABLE registry.player_links IN ACCESS EXCLUSIVE MODE")
+        opening = asyncio.ensure_future(
+            system.stub.OpenMatch(match(MATCH, 1, ["p-alice"], ["p-bob"]))
+        )
+
+        async def created() -> bool:
+            channels = (await system.guild_state())["channels"]
+            return sum(c["name"] == f"Match {MATCH[:8]}" for c in channels) == 2
+
+        await eventually(created, what="both channels created before the registry answered")
+    await opening
+
+    after = await _scrape(system)
+    assert _get(after, "voice_link_guesses_total", outcome="confirmed") == 1
+    assert _get(after, "voice_link_guesses_total", outcome="corrected") == 0
