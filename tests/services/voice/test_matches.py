@@ -50,7 +50,7 @@ class World:
     cache: ActiveMatchCache
     discord: FakeDiscord
     resolver: FakeResolver
-    guesses: list[str]
+    guesses: list[str] = field(default_factory=list)
     """What became of each open's creates sent on the registry's last answers."""
 
 
