@@ -92,15 +92,9 @@ class Auth:
         # Whoever has no token could otherwise write a log line per call they make.
         self._refusals = LogThrottle()
 
-    def allows(self, method: str, metadata: Sequence[tuple[str, str | bytes]] | None) -> bool:
-        """Whether a call to `method` carrying `metadata` may proceed."""
-        if self._token is None or method.startswith(PUBLIC_METHOD_PREFIXES):
-            return True
-        presented = bearer_token(metadata)
-        return presented is not None and hmac.compare_digest(presented.encode(), self._token)
-
     def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        """`handler` refusing, before it runs, a call that `allows` does not let through.
+        """`handler` refusing, before it runs, a call without the token (unchanged when no
+        token is configured or the method is public).
 
         The call's body is only decoded once it has been let through: wrap the handler of
         `map_errors`, which decodes it then.
@@ -124,7 +118,9 @@ class Auth:
 
     async def _guard(self, method: str, context: grpc.aio.ServicerContext) -> None:
         """Abort the call UNAUTHENTICATED unless its metadata carries the token."""
-        if self.allows(method, context.invocation_metadata()):
+        assert self._token is not None
+        presented = bearer_token(context.invocation_metadata())
+        if presented is not None and hmac.compare_digest(presented.encode(), self._token):
             return
         count = self._refusals.count()
         if count is not None:
